@@ -1,0 +1,55 @@
+"""dagsmith.nodes: the pipeline document, the node catalog and validation (no UI, no Airflow)."""
+
+from __future__ import annotations
+
+from .catalog import CATALOG, Catalog
+from .checks import PLACEHOLDERS, SCHEDULE_PRESETS
+from .common import Access, EnvVar, OutputSettings, PodSettings, Resources, SecretRef, Toleration, Volume
+from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, RuntimeParam, ServiceAccounts, slug
+from .fileformat import FORMAT, VERSION, DocumentError, dumps, json_schema, load, parse, save
+from .issues import Code, Issue, Severity, has_errors
+from .ports import Port, PortType, compatible
+from .types import Family, NodeType
+from .validation import validate
+
+__all__ = [
+    "CATALOG",
+    "FORMAT",
+    "PLACEHOLDERS",
+    "SCHEDULE_PRESETS",
+    "VERSION",
+    "Access",
+    "Catalog",
+    "Code",
+    "Comment",
+    "DocumentError",
+    "Edge",
+    "EnvVar",
+    "Family",
+    "Issue",
+    "Node",
+    "NodeType",
+    "OutputSettings",
+    "Pipeline",
+    "PipelineSettings",
+    "PodSettings",
+    "Port",
+    "PortType",
+    "Position",
+    "Resources",
+    "RuntimeParam",
+    "SecretRef",
+    "ServiceAccounts",
+    "Severity",
+    "Toleration",
+    "Volume",
+    "compatible",
+    "dumps",
+    "has_errors",
+    "json_schema",
+    "load",
+    "parse",
+    "save",
+    "slug",
+    "validate",
+]

@@ -1,0 +1,89 @@
+"""Deploy family: BentoML packaging, Kubernetes deployment with autoscaling, and batch prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from ..checks import K8sName, K8sShortName
+from ..common import Resources
+from ..ports import PortType
+from .base import Family, NodeType, Problem, port
+
+_ALIAS = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+
+class BentoBuild(NodeType):
+    """Build a Bento from a registered model alias and a service module, and push its image."""
+
+    kind = "bentoml_build"
+    family = Family.DEPLOY
+    title = "BentoML build"
+    summary = "Build and push a Bento image from a registered model alias"
+    in_ports = (port("model", PortType.REGISTERED_MODEL, "The model to package", required=True),)
+    out_ports = (port("bento", PortType.BENTO, "The built Bento and its image"),)
+
+    bento_name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$", description="Bento name")
+    service: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="Service as 'module:Class'",
+        examples=["service:KeywordService"],
+    )
+    model_name: str = Field("", description="Registered model (default: from the upstream node)")
+    model_alias: str = Field("champion", pattern=_ALIAS, description="Alias of the version to package")
+    build_context: str = Field(".", min_length=1, description="Folder with the service code, in the image")
+    image_repository: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$",
+        description="Image repository to push to",
+        examples=["registry.example.com/ml/keyword-api"],
+    )
+    image_tag: str = Field("{{ ts_nodash }}", min_length=1, description="Image tag (run-time macros allowed)")
+
+
+class BentoDeploy(NodeType):
+    """Deploy a Bento image as a Kubernetes Deployment and Service with a HorizontalPodAutoscaler."""
+
+    kind = "bentoml_deploy"
+    family = Family.DEPLOY
+    title = "BentoML deploy"
+    summary = "Deployment, Service and autoscaler on Kubernetes"
+    in_ports = (port("bento", PortType.BENTO, "The Bento image to serve", required=True),)
+    out_ports = (port("deployment", PortType.DEPLOYMENT, "The running service"),)
+
+    deployment_name: K8sShortName = Field(description="Deployment and Service name", examples=["keyword-api"])
+    namespace: K8sName | None = Field(None, description="Namespace (default: the pipeline's)")
+    min_replicas: int = Field(1, ge=1, le=1000)
+    max_replicas: int = Field(3, ge=1, le=1000)
+    target_cpu_utilization: int = Field(70, ge=1, le=100, description="Autoscaling target, percent of request")
+    port: int = Field(3000, ge=1, le=65535, description="Port the Bento serves on")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    replica_resources: Resources = Field(default_factory=Resources, description="Resources of each replica")
+
+    def problems(self, connected: frozenset[str]) -> Iterator[Problem]:
+        """The replica range must not be empty."""
+        if self.min_replicas > self.max_replicas:
+            yield Problem("max_replicas", "max replicas must be at least min replicas")
+
+
+class BatchPredict(NodeType):
+    """Score a dataset with a registered model alias and write the result list."""
+
+    kind = "batch_predict"
+    family = Family.DEPLOY
+    title = "Batch prediction"
+    summary = "Score a dataset offline and write the list, e.g. target users"
+    in_ports = (
+        port("model", PortType.REGISTERED_MODEL, "The model to score with", required=True),
+        port("dataset", PortType.DATASET, "Rows to score", required=True),
+    )
+    out_ports = (port("predictions", PortType.PREDICTIONS, "The scored (and selected) rows"),)
+
+    model_name: str = Field("", description="Registered model (default: from the upstream node)")
+    model_alias: str = Field("champion", pattern=_ALIAS)
+    id_column: str = Field(min_length=1, description="Column that identifies a row", examples=["user_id"])
+    score_column: str = Field("score", min_length=1)
+    top_k: int | None = Field(None, ge=1, description="Keep only the k best-scored rows")
+    threshold: float | None = Field(None, description="Keep only rows scoring at least this")
+    output_format: Literal["csv", "parquet", "jsonl"] = "csv"

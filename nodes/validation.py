@@ -1,0 +1,349 @@
+"""``validate(pipeline)``: every problem in a pipeline document, as typed issues, in document order."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import networkx as nx
+
+from .catalog import CATALOG, Catalog
+from .checks import did_you_mean, parse_quantity
+from .common import Access, OutputSettings, PodSettings, Resources
+from .document import Edge, Node, Pipeline, PipelineSettings
+from .errors import model_issues
+from .issues import Code, Issue, Severity
+from .ports import Port, accepted_sources, compatible
+from .types import NodeType
+
+_DAG_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+
+
+def validate(pipeline: Pipeline, *, catalog: Catalog = CATALOG) -> list[Issue]:
+    """All issues in ``pipeline``: settings first, then nodes, edges and the graph, in document order.
+
+    Raises only for programmer errors (e.g. passing something that is not a ``Pipeline``).
+    """
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"validate() takes a Pipeline, not {type(pipeline).__name__}")
+    return _Validator(pipeline, catalog).run()
+
+
+class _Validator:
+    def __init__(self, pipeline: Pipeline, catalog: Catalog) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.catalog = catalog
+        self.issues: list[Issue] = []
+        self.nodes: dict[str, Node] = {}
+        self.ports: dict[str, tuple[dict[str, Port], dict[str, Port]]] = {}
+        self.valid_edges: list[Edge] = []
+
+    def error(
+        self,
+        code: Code,
+        message: str,
+        *,
+        node: str | None = None,
+        edge: str | None = None,
+        field: str | None = None,
+        suggestions: tuple[str, ...] = (),
+    ) -> None:
+        self.issues.append(Issue(Severity.ERROR, code, message, node, edge, field, suggestions))
+
+    def warning(self, code: Code, message: str, *, node: str | None = None, field: str | None = None) -> None:
+        self.issues.append(Issue(Severity.WARNING, code, message, node=node, field=field))
+
+    def run(self) -> list[Issue]:
+        self.check_settings()
+        self.index_nodes()
+        self.check_edges()
+        connected = self.connected_inputs()
+        for node in self.nodes.values():
+            self.check_node(node, connected.get(node.id, frozenset()))
+        self.check_graph()
+        self.check_comments()
+        return self.issues
+
+    # -- settings ---------------------------------------------------------------------------
+    def check_settings(self) -> None:
+        settings = self.settings
+        _, issues = model_issues(PipelineSettings, settings.model_dump(), prefix="settings")
+        self.issues.extend(issues)
+        dag_id = settings.effective_dag_id()
+        if not _DAG_ID_RE.fullmatch(dag_id):
+            field = "settings.dag_id" if settings.dag_id else "settings.name"
+            self.error(
+                Code.INVALID_VALUE,
+                f"the dag_id {dag_id!r} is not valid; give the pipeline a name with letters or digits, "
+                "or set a dag_id of letters, digits, '_', '-' and '.'",
+                field=field,
+            )
+        counts = Counter(param.name for param in settings.params)
+        for index, param in enumerate(settings.params):
+            where = f"settings.params.{index}"
+            problem = param.default_problem()
+            if problem:
+                self.error(Code.INVALID_VALUE, f"run-time parameter {param.name!r}: {problem}", field=f"{where}.default")
+            if counts[param.name] > 1:
+                self.error(
+                    Code.DUPLICATE_ID,
+                    f"run-time parameter {param.name!r} is defined {counts[param.name]} times; rename or remove one",
+                    field=f"{where}.name",
+                )
+                counts[param.name] = 0  # report each name once
+        if not self.pipeline.nodes:
+            self.warning(Code.EMPTY_PIPELINE, "the pipeline has no nodes; drag a node type from the palette")
+
+    # -- nodes ------------------------------------------------------------------------------
+    def index_nodes(self) -> None:
+        task_ids: dict[str, Node] = {}
+        for node in self.pipeline.nodes:
+            if node.id in self.nodes:
+                self.error(Code.DUPLICATE_ID, f"node id {node.id!r} is used twice; node ids must be unique", node=node.id)
+                continue
+            self.nodes[node.id] = node
+            node_type = self.catalog.get(node.type)
+            if node_type is None:
+                suggestions = tuple(self.catalog.suggest(node.type))
+                self.error(
+                    Code.UNKNOWN_NODE_TYPE,
+                    f"{node.display_name!r} has the unknown node type {node.type!r}."
+                    + (did_you_mean(node.type, suggestions) or " Choose a type from the catalog (dagsmith catalog)."),
+                    node=node.id,
+                    field="type",
+                    suggestions=suggestions,
+                )
+            else:
+                inputs, outputs = node_type.ports(node.params)
+                self.ports[node.id] = ({p.name: p for p in inputs}, {p.name: p for p in outputs})
+            task_id = node.task_id()
+            other = task_ids.setdefault(task_id, node)
+            if other is not node:
+                self.error(
+                    Code.DUPLICATE_TASK_ID,
+                    f"{node.display_name!r} and {other.display_name!r} would both become the Airflow task "
+                    f"{task_id!r}; rename one of them",
+                    node=node.id,
+                    field="label",
+                )
+            if node.unmapped:
+                self.warning(
+                    Code.UNMAPPED,
+                    "imported settings could not be mapped: " + ", ".join(sorted(node.unmapped))
+                    + "; recreate them by hand, then remove them from 'unmapped'",
+                    node=node.id,
+                    field="unmapped",
+                )
+
+    def check_node(self, node: Node, connected: frozenset[str]) -> None:
+        node_type = self.catalog.get(node.type)
+        if node_type is None:
+            return
+        instance, issues = model_issues(node_type, node.params, node=node.id)
+        self.issues.extend(issues)
+        if isinstance(instance, NodeType):
+            for problem in instance.problems(connected):
+                self.error(problem.code, problem.message, node=node.id, field=problem.field)
+            self.check_pod(node, instance.pod)
+            replicas = getattr(instance, "replica_resources", None)
+            if isinstance(replicas, Resources):
+                self.check_resources(node, replicas, "replica_resources")
+        outputs = self.ports[node.id][1]
+        for name, settings in node.outputs.items():
+            if name not in outputs:
+                self.error(
+                    Code.UNKNOWN_PORT,
+                    f"storage settings for the unknown output {name!r}." + did_you_mean(name, list(outputs)),
+                    node=node.id,
+                    field=f"outputs.{name}",
+                )
+            self.issues.extend(
+                model_issues(OutputSettings, settings.model_dump(), node=node.id, prefix=f"outputs.{name}")[1]
+            )
+        if node.access is not None:
+            self.issues.extend(model_issues(Access, node.access.model_dump(), node=node.id, prefix="access")[1])
+        required = [p for p in self.ports[node.id][0].values() if p.required and p.name not in connected]
+        for p in required:
+            self.error(
+                Code.REQUIRED_INPUT,
+                f"{node.display_name!r} needs its {p.name!r} input ({p.type.value}) connected"
+                + (f": {p.description}" if p.description else ""),
+                node=node.id,
+            )
+
+    def check_pod(self, node: Node, pod: PodSettings) -> None:
+        if not pod.image and not self.settings.default_image:
+            self.error(
+                Code.MISSING_PARAMETER,
+                "no container image; set one here or a default image in the pipeline settings",
+                node=node.id,
+                field="pod.image",
+            )
+        self.check_resources(node, pod.resources, "pod.resources")
+
+    def check_resources(self, node: Node, resources: Resources, field: str) -> None:
+        merged = resources.merged(self.settings.default_resources)
+        if merged.gpu and not merged.gpu_resource:
+            self.error(
+                Code.GPU_WITHOUT_RESOURCE,
+                f"{merged.gpu} GPU(s) requested but no GPU resource key; set it (e.g. 'nvidia.com/gpu') "
+                "here or in the pipeline's default resources",
+                node=node.id,
+                field=f"{field}.gpu_resource",
+            )
+        for kind in ("cpu", "memory"):
+            request, limit = getattr(merged, f"{kind}_request"), getattr(merged, f"{kind}_limit")
+            if request and limit and _above(request, limit):
+                self.error(
+                    Code.INVALID_VALUE,
+                    f"the {kind} request {request!r} is above the limit {limit!r}; raise the limit or lower the request",
+                    node=node.id,
+                    field=f"{field}.{kind}_request",
+                )
+
+    # -- edges and graph ----------------------------------------------------------------------
+    def check_edges(self) -> None:
+        seen: set[str] = set()
+        into: Counter[tuple[str, str]] = Counter()
+        for edge in self.pipeline.edges:
+            if edge.id in seen:
+                self.error(Code.DUPLICATE_ID, f"edge id {edge.id!r} is used twice; edge ids must be unique", edge=edge.id)
+                continue
+            seen.add(edge.id)
+            if not self.edge_ends_exist(edge):
+                continue
+            source_ports = self.ports.get(edge.source)
+            target_ports = self.ports.get(edge.target)
+            source_port = target_port = None
+            if source_ports is not None:
+                source_port = self.port_or_issue(edge, edge.source, edge.source_port, source_ports[1], "output")
+            if target_ports is not None:
+                target_port = self.port_or_issue(edge, edge.target, edge.target_port, target_ports[0], "input")
+            if source_port and target_port:
+                if not compatible(source_port.type, target_port.type):
+                    self.error(
+                        Code.INCOMPATIBLE_PORTS,
+                        f"{self.nodes[edge.source].display_name!r}.{source_port.name} gives {source_port.type.value} "
+                        f"but {self.nodes[edge.target].display_name!r}.{target_port.name} takes "
+                        f"{target_port.type.value}; connect an output of type "
+                        + " or ".join(accepted_sources(target_port.type)),
+                        node=edge.target,
+                        edge=edge.id,
+                    )
+                    continue
+                into[(edge.target, edge.target_port)] += 1
+                if not target_port.multiple and into[(edge.target, edge.target_port)] > 1:
+                    self.error(
+                        Code.SINGLE_INPUT,
+                        f"the {target_port.name!r} input of {self.nodes[edge.target].display_name!r} takes one "
+                        "connection and already has one; remove an edge",
+                        node=edge.target,
+                        edge=edge.id,
+                    )
+                    continue
+            self.valid_edges.append(edge)
+
+    def edge_ends_exist(self, edge: Edge) -> bool:
+        ok = True
+        for end, node_id in (("source", edge.source), ("target", edge.target)):
+            if node_id not in self.nodes:
+                ok = False
+                self.error(
+                    Code.UNKNOWN_NODE,
+                    f"the edge's {end} {node_id!r} is not a node of this pipeline; delete the edge"
+                    + did_you_mean(node_id, list(self.nodes)),
+                    edge=edge.id,
+                )
+        return ok
+
+    def port_or_issue(self, edge: Edge, node_id: str, name: str, ports: dict[str, Port], side: str) -> Port | None:
+        found = ports.get(name)
+        if found is None:
+            node = self.nodes[node_id]
+            names = list(ports)
+            self.error(
+                Code.UNKNOWN_PORT,
+                f"{node.display_name!r} ({node.type}) has no {side} {name!r}; its {side}s are "
+                + (", ".join(map(repr, names)) or "none")
+                + "."
+                + did_you_mean(name, names),
+                node=node_id,
+                edge=edge.id,
+            )
+        return found
+
+    def connected_inputs(self) -> dict[str, frozenset[str]]:
+        result: dict[str, set[str]] = {}
+        for edge in self.valid_edges:
+            result.setdefault(edge.target, set()).add(edge.target_port)
+        return {key: frozenset(value) for key, value in result.items()}
+
+    def check_graph(self) -> None:
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        edge_ids: dict[tuple[str, str], str] = {}
+        for edge in self.valid_edges:
+            graph.add_edge(edge.source, edge.target)
+            edge_ids.setdefault((edge.source, edge.target), edge.id)
+            self.check_access(edge)
+        for component in nx.strongly_connected_components(graph):
+            if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
+                continue
+            cycle = nx.find_cycle(graph.subgraph(component))
+            names = [self.nodes[u].display_name for u, _ in cycle] + [self.nodes[cycle[0][0]].display_name]
+            path = " → ".join(names)
+            for u, v in cycle:
+                self.error(
+                    Code.CYCLE,
+                    f"these nodes form a cycle: {path}; remove one of its edges (a pipeline must be acyclic)",
+                    node=u,
+                    edge=edge_ids[(u, v)],
+                )
+        if len(self.nodes) > 1:
+            for node_id, degree in graph.degree():
+                if degree == 0:
+                    self.warning(
+                        Code.ISOLATED_NODE,
+                        f"{self.nodes[node_id].display_name!r} is connected to nothing; connect it or delete it",
+                        node=node_id,
+                    )
+
+    def check_access(self, edge: Edge) -> None:
+        source, target = self.nodes[edge.source], self.nodes[edge.target]
+        output = source.outputs.get(edge.source_port)
+        artifact = (output.access if output else None) or self.settings.default_access
+        reader = target.access or self.settings.default_access
+        if not reader.can_read(artifact):
+            self.error(
+                Code.ACCESS_DENIED,
+                f"{target.display_name!r} runs with access '{reader.describe()}' but reads "
+                f"{source.display_name!r}.{edge.source_port}, which only '{artifact.describe()}' may read; "
+                "widen the upstream output's access or narrow this node's",
+                node=target.id,
+                edge=edge.id,
+                field="access",
+            )
+
+    def check_comments(self) -> None:
+        for comment in self.pipeline.comments:
+            missing = [n for n in comment.nodes if n not in self.nodes]
+            if missing:
+                self.warning(
+                    Code.DANGLING_COMMENT,
+                    f"comment {comment.id!r} is attached to missing node(s) {', '.join(map(repr, missing))}; "
+                    "re-attach or detach it",
+                )
+
+
+def _above(request: str, limit: str) -> bool:
+    try:
+        return parse_quantity(request) > parse_quantity(limit)
+    except (ValueError, ArithmeticError):
+        return False  # reported by the value checks
+
+
+def issues_for_node(issues: list[Issue], node_id: str) -> Iterator[Issue]:
+    """The issues attached to one node (the canvas highlights these)."""
+    return (issue for issue in issues if issue.node == node_id)
