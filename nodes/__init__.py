@@ -6,6 +6,7 @@ from .catalog import CATALOG, Catalog
 from .checks import PLACEHOLDERS, SCHEDULE_PRESETS
 from .common import Access, EnvVar, OutputSettings, PodSettings, Resources, SecretRef, Toleration, Volume
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, RuntimeParam, ServiceAccounts, slug
+from .examples import example_names, load_example
 from .fileformat import FORMAT, VERSION, DocumentError, dumps, json_schema, load, parse, save
 from .issues import Code, Issue, Severity, has_errors
 from .ports import Port, PortType, compatible
@@ -13,21 +14,23 @@ from .types import Family, NodeType
 from .validation import validate
 
 __all__ = [
-    "Access",
     "CATALOG",
+    "FORMAT",
+    "PLACEHOLDERS",
+    "SCHEDULE_PRESETS",
+    "VERSION",
+    "Access",
     "Catalog",
     "Code",
     "Comment",
     "DocumentError",
     "Edge",
     "EnvVar",
-    "FORMAT",
     "Family",
     "Issue",
     "Node",
     "NodeType",
     "OutputSettings",
-    "PLACEHOLDERS",
     "Pipeline",
     "PipelineSettings",
     "PodSettings",
@@ -36,18 +39,18 @@ __all__ = [
     "Position",
     "Resources",
     "RuntimeParam",
-    "SCHEDULE_PRESETS",
     "SecretRef",
     "ServiceAccounts",
     "Severity",
     "Toleration",
-    "VERSION",
     "Volume",
     "compatible",
     "dumps",
+    "example_names",
     "has_errors",
     "json_schema",
     "load",
+    "load_example",
     "parse",
     "save",
     "slug",

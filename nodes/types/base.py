@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,8 +80,11 @@ class NodeType(Strict):
 
 
 def _annotation_name(annotation: object) -> str:
-    text = getattr(annotation, "__name__", None) or repr(annotation)
-    return str(text).replace("typing.", "").replace("dagsmith.nodes.", "")
+    """A short readable type: ``list[str]``, ``PodSettings``, ``Literal['a', 'b'] | None``."""
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    text = re.sub(r"Annotated\[(\w+(?:\[[^\]]*\])?), [^\]]*\]", r"\1", repr(annotation))
+    return re.sub(r"\b(?:[a-z_][\w]*\.)+([A-Za-z_]\w*)", r"\1", text)
 
 
 def port(name: str, type_: PortType, description: str, *, required: bool = False, multiple: bool = False) -> Port:

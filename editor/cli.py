@@ -1,0 +1,210 @@
+"""The ``dagsmith`` command line.
+
+The document commands (validate, schema, catalog, import) load neither NiceGUI nor Airflow, so they
+start fast; heavier modules are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema, load, validate
+
+EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with how a command was called; printed without a traceback, exit status 2."""
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def format_issue(issue: Issue, pipeline: Pipeline, source: str) -> str:
+    """One line per issue: ``FILE: error [code] node 'id' (Label) field 'x': message``."""
+    where = []
+    if issue.node is not None:
+        node = pipeline.node(issue.node)
+        label = f" ({node.label})" if node is not None and node.label and node.label != issue.node else ""
+        where.append(f"node {issue.node!r}{label}")
+    if issue.edge is not None:
+        where.append(f"edge {issue.edge!r}")
+    if issue.field is not None:
+        where.append(f"field {issue.field!r}")
+    location = " ".join(where) or "pipeline"
+    return f"{source}: {issue.severity.value} [{issue.code.value}] {location}: {issue.message}"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate pipeline files; 0 without errors, 1 with errors, 2 when a file cannot be read."""
+    status = EXIT_OK
+    results = []
+    for name in args.files:
+        try:
+            pipeline = load(name)
+        except DocumentError as exc:
+            status = EXIT_UNREADABLE
+            if args.json:
+                results.append({"file": name, "readable": False, "error": str(exc)})
+            else:
+                _warn(str(exc))
+            continue
+        issues = validate(pipeline)
+        errors = sum(issue.is_error for issue in issues)
+        if errors and status == EXIT_OK:
+            status = EXIT_ISSUES
+        if args.json:
+            results.append(
+                {
+                    "file": name,
+                    "readable": True,
+                    "dag_id": pipeline.dag_id,
+                    "errors": errors,
+                    "warnings": len(issues) - errors,
+                    "issues": [issue.to_dict() for issue in issues],
+                }
+            )
+            continue
+        for issue in issues:
+            _say(format_issue(issue, pipeline, name))
+        verdict = "valid" if not errors else f"{errors} error(s)"
+        _say(f"{name}: {verdict}, {len(issues) - errors} warning(s)")
+    if args.json:
+        _say(json.dumps(results, indent=2, ensure_ascii=False))
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of the pipeline file format."""
+    _say(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """List the node types with their ports and fields."""
+    entries = CATALOG.describe()
+    if args.json:
+        _say(json.dumps(entries, indent=2))
+        return EXIT_OK
+    for entry in entries:
+        _say(f"{entry['type']}  [{entry['family']}]  {entry['summary']}")
+        for direction in ("inputs", "outputs"):
+            for port in entry[direction]:
+                flags = ", ".join(f for f, on in (("required", port["required"]), ("many", port["multiple"])) if on)
+                arrow = "<-" if direction == "inputs" else "->"
+                extra = f" ({flags})" if flags else ""
+                _say(f"    {arrow} {port['name']}: {port['type']}{extra}  {port['description']}".rstrip())
+        for name, field in entry["fields"].items():
+            mark = "*" if field["required"] else " "
+            _say(f"    {mark} {name}: {field['annotation']}  {field['description']}".rstrip())
+        _say()
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert an Elyra .pipeline file to a dagsmith document, reporting what could not be mapped."""
+    from dagsmith.nodes.elyra import ElyraImportError, import_elyra_file
+    from dagsmith.nodes.fileformat import save
+
+    out = Path(args.output) if args.output else Path(args.file).with_suffix(".dagsmith.json")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; choose another -o path or pass --force to overwrite it")
+    try:
+        pipeline, report = import_elyra_file(args.file)
+    except ElyraImportError as exc:
+        _warn(str(exc))
+        return EXIT_UNREADABLE
+    save(pipeline, out)
+    for line in report.unmapped:
+        _warn(f"not mapped: {line}")
+    _say(f"wrote {out} ({len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges, {len(report.unmapped)} unmapped)")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "catalog": cmd_catalog,
+    "import": cmd_import,
+    "schema": cmd_schema,
+    "validate": cmd_validate,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dagsmith", description="Visual ML pipelines exported as versioned Airflow DAG files."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check pipeline files and list their issues")
+    p.add_argument("files", nargs="+", metavar="FILE", help="*.dagsmith.json files")
+    p.add_argument("--json", action="store_true", help="print the issues as JSON")
+
+    sub.add_parser("schema", help="print the JSON Schema of the pipeline file format")
+
+    p = sub.add_parser("catalog", help="list the node types with their ports and fields")
+    p.add_argument("--json", action="store_true", help="print the catalog as JSON")
+
+    p = sub.add_parser("import", help="convert an Elyra .pipeline file")
+    p.add_argument("file", metavar="FILE.pipeline")
+    p.add_argument("-o", "--output", metavar="OUT.dagsmith.json", help="where to write (default: beside the file)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file")
+    _add_export_commands(sub)
+    return parser
+
+
+def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Export, versions and diff (code generation); registered here, implemented in export_cli."""
+    try:
+        from . import export_cli
+    except ImportError:  # code generation not installed in this build
+        return
+    export_cli.register(sub, COMMANDS)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit status; user errors never show a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        _warn(f"dagsmith {args.command}: {exc}")
+        return EXIT_UNREADABLE
+    except DocumentError as exc:
+        _warn(str(exc))
+        return EXIT_UNREADABLE
+    except BrokenPipeError:  # e.g. `dagsmith catalog | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        return 130
+    except Exception as exc:  # a bug: say so briefly; DAGSMITH_DEBUG=1 shows the traceback
+        if os.environ.get("DAGSMITH_DEBUG"):
+            traceback.print_exc()
+        _warn(
+            f"dagsmith {args.command}: internal error ({type(exc).__name__}: {exc}). "
+            "Your files were not changed. Run again with DAGSMITH_DEBUG=1 and report the traceback."
+        )
+        return 70
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
