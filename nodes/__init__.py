@@ -6,6 +6,7 @@ from .catalog import CATALOG, Catalog
 from .checks import PLACEHOLDERS, SCHEDULE_PRESETS
 from .common import Access, EnvVar, OutputSettings, PodSettings, Resources, SecretRef, Toleration, Volume
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, RuntimeParam, ServiceAccounts, slug
+from .elyra import ElyraImportError, ImportReport, import_elyra, import_elyra_file
 from .examples import example_names, load_example
 from .fileformat import FORMAT, VERSION, DocumentError, dumps, json_schema, load, parse, save
 from .issues import Code, Issue, Severity, has_errors
@@ -21,9 +22,11 @@ __all__ = [
     "Comment",
     "DocumentError",
     "Edge",
+    "ElyraImportError",
     "EnvVar",
     "FORMAT",
     "Family",
+    "ImportReport",
     "Issue",
     "Node",
     "NodeType",
@@ -48,6 +51,8 @@ __all__ = [
     "dumps",
     "example_names",
     "has_errors",
+    "import_elyra",
+    "import_elyra_file",
     "json_schema",
     "load",
     "load_example",
