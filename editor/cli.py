@@ -16,6 +16,8 @@ from pathlib import Path
 
 from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema, load, validate
 
+from . import export_cli
+
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
 
 
@@ -165,11 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Export, versions and diff (code generation); registered here, implemented in export_cli."""
-    try:
-        from . import export_cli
-    except ImportError:  # code generation not installed in this build
-        return
+    """Export, versions and diff (code generation), and the editor; implemented in their own modules."""
     export_cli.register(sub, COMMANDS)
 
 

@@ -1,0 +1,408 @@
+"""Writing versioned DAG files: to a plain folder, or as one commit on a git branch.
+
+The version number comes from the file being replaced: the same content hash (and the same output)
+keeps its version and writes nothing; anything else is the previous version + 1. A file that
+dagsmith did not generate, or that was edited by hand since, is never overwritten without ``force``.
+Writes are atomic: a folder export replaces the file in one rename, and a git export builds every
+object first and moves the branch last, so an interrupted export leaves the repository as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dulwich.file import FileLocked
+from dulwich.index import index_entry_from_stat
+from dulwich.object_store import commit_tree_changes
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import Ref
+from dulwich.repo import DefaultIdentityNotFound, InvalidUserIdentity, Repo, check_user_identity, get_user_identity
+
+from dagsmith.nodes import dumps
+
+from . import versioning
+from .history import (
+    ExportRefused,
+    GitExportError,
+    RenderFn,
+    RepositoryError,
+    branch_ref,
+    branch_tip,
+    check_dag_id,
+    check_source,
+    checked_out,
+    commit_tree,
+    dag_path,
+    head_commit,
+    iter_versions,
+    last_export,
+    open_repo,
+    path_kind,
+    pipeline_path,
+    plan_version,
+    read_blob,
+)
+
+if TYPE_CHECKING:
+    from dagsmith.nodes import Pipeline
+
+_FILE_MODE = 0o100644
+_FALLBACK_IDENTITY = b"dagsmith <dagsmith@localhost>"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What an export wrote.
+
+    ``paths``: absolute file paths for a folder export; repository paths (``dags/…``, ``pipelines/…``)
+    for a git export. ``commit``: the new commit, or the branch tip that already holds this version
+    when ``unchanged``; None for a folder export.
+    """
+
+    dag_id: str
+    version: int
+    content_hash: str
+    paths: tuple[str, ...]
+    commit: str | None = None
+    branch: str | None = None
+    unchanged: bool = False
+
+    def describe(self) -> str:
+        """One line for the user."""
+        where = f"branch {self.branch!r} ({self.commit[:10]})" if self.branch and self.commit else self.paths[0]
+        if self.unchanged:
+            return f"{self.dag_id} v{self.version} is already exported to {where}; nothing changed"
+        return f"exported {self.dag_id} v{self.version} (content {self.content_hash[:8]}) to {where}"
+
+
+def _renderer(render_fn: RenderFn | None) -> RenderFn:
+    if render_fn is not None:
+        return render_fn
+    from .render import render  # the renderer is imported late so that this module works without it
+
+    return render
+
+
+def export_to_dir(
+    pipeline: Pipeline,
+    out_dir: str | Path,
+    *,
+    target: str = "airflow3",
+    force: bool = False,
+    render_fn: RenderFn | None = None,
+) -> ExportResult:
+    """Write ``out_dir/<dag_id>.py`` atomically, versioned against the file it replaces."""
+    render = _renderer(render_fn)
+    dag_id = check_dag_id(pipeline.dag_id)
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise GitExportError(f"{folder} is a file, not a folder; choose a folder to export to")
+    path = folder / f"{dag_id}.py"
+    if path.is_dir() or path.is_symlink():
+        raise ExportRefused(f"{path} is a folder or a link; move it away or export to another folder")
+    try:
+        existing: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise GitExportError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from None
+    plan = plan_version(
+        pipeline, existing, where=str(path), force=force, target=target, render=render, previous=lambda: 0
+    )
+    if not plan.unchanged:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, plan.text.encode())
+        except OSError as exc:
+            raise GitExportError(
+                f"cannot write {path}: {exc.strerror or exc}; check the folder's permissions and free space"
+            ) from None
+    return ExportResult(
+        dag_id=dag_id,
+        version=plan.version,
+        content_hash=versioning.content_hash(pipeline),
+        paths=(str(path.absolute()),),
+        unchanged=plan.unchanged,
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename; on failure ``path`` keeps its old bytes and no temp is left."""
+    temp = _stage(path, data)
+    try:
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _stage(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` (same mode as ``path``) for a later ``os.replace``."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        temp.chmod(mode)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def export_to_git(
+    pipeline: Pipeline,
+    repo_path: str | Path,
+    *,
+    branch: str = "main",
+    message: str | None = None,
+    target: str = "airflow3",
+    force: bool = False,
+    author: str | None = None,
+    render_fn: RenderFn | None = None,
+) -> ExportResult:
+    """Commit ``dags/<dag_id>.py`` and ``pipelines/<dag_id>.dagsmith.json`` to ``branch`` in one commit.
+
+    A missing branch is created from HEAD (or as the first commit of an empty repository). When the
+    branch is checked out, the working tree and index are updated too.
+    """
+    render = _renderer(render_fn)
+    dag_id = check_dag_id(pipeline.dag_id)
+    dag_file, source_file = dag_path(dag_id), pipeline_path(dag_id)
+    ref = branch_ref(branch)
+    author_id = _parse_author(author)
+    with open_repo(repo_path) as repo:
+        tip = branch_tip(repo, ref)
+        base = tip if tip is not None else head_commit(repo)
+        tree = commit_tree(repo, base) if base is not None else None
+        for rel in (dag_file, source_file):
+            if path_kind(repo, tree, rel) == "blocked":
+                raise ExportRefused(
+                    f"{rel} on branch {branch!r} of {repo_path} is a folder, link or submodule, or lies below a file; "
+                    "move it away in the repository, or give the pipeline another dag_id"
+                )
+        old_dag = read_blob(repo, tree, dag_file)
+        old_source = read_blob(repo, tree, source_file)
+        plan = plan_version(
+            pipeline,
+            old_dag,
+            where=f"{dag_file} on branch {branch!r} of {repo_path}",
+            force=force,
+            target=target,
+            render=render,
+            previous=lambda: max((v.version for v in iter_versions(repo, base, dag_id)), default=0) if base else 0,
+        )
+        new_hash = versioning.content_hash(pipeline)
+        new_dag, new_source = plan.text.encode(), dumps(pipeline).encode()
+        if not force:
+            exported = last_export(repo, base, dag_id, old_dag)
+            check_source(old_source, exported, new_hash, where=f"{source_file} on branch {branch!r} of {repo_path}")
+        result = ExportResult(
+            dag_id=dag_id,
+            version=plan.version,
+            content_hash=new_hash,
+            paths=(dag_file, source_file),
+            branch=branch,
+        )
+        if base is not None and old_dag == new_dag and old_source == new_source:
+            if tip is None and not repo.refs.add_if_new(ref, base, message=b"branch: created by dagsmith export"):
+                raise RepositoryError(f"branch {branch!r} appeared while exporting; export again")
+            return replace(result, commit=base.decode(), unchanged=True)
+        files = {dag_file: new_dag, source_file: new_source}
+        worktree = checked_out(repo, ref)
+        old_work = _read_worktree(repo, worktree, tree, files, force=force) if worktree else {}
+        blobs = {rel: Blob.from_string(data) for rel, data in files.items()}
+        for blob in blobs.values():
+            repo.object_store.add_object(blob)
+        new_tree = commit_tree_changes(
+            repo.object_store,
+            tree if tree is not None else Tree(),
+            [(rel.encode(), _FILE_MODE, blob.id) for rel, blob in blobs.items()],
+        )
+        commit = _commit(repo, new_tree, base, author_id, _message(dag_id, plan.version, new_hash, message))
+        _publish(repo, commit, ref=ref, tip=tip, worktree=worktree, blobs=blobs, old_work=old_work, branch=branch)
+        return replace(result, commit=commit.id.decode())
+
+
+def _read_worktree(
+    repo: Repo, root: Path, tree: ObjectID | None, files: dict[str, bytes], *, force: bool
+) -> dict[str, bytes | None]:
+    """The checked-out files' current bytes; refuses when they (or their index entries) hold uncommitted work."""
+    index = repo.open_index()
+    current: dict[str, bytes | None] = {}
+    for rel, data in files.items():
+        path = root / rel
+        if path.is_symlink() or path.is_dir():
+            raise ExportRefused(f"{path} is a folder or a link in the working tree; move it away and export again")
+        try:
+            current[rel] = path.read_bytes()
+        except FileNotFoundError:
+            current[rel] = None
+        except OSError as exc:
+            raise RepositoryError(f"cannot read {path}: {exc.strerror or exc}") from None
+        committed = read_blob(repo, tree, rel)
+        committed_id = Blob.from_string(committed).id if committed is not None else None
+        try:
+            staged_id: ObjectID | None = getattr(index[rel.encode()], "sha", None)
+        except KeyError:
+            staged_id = None
+        new_id = Blob.from_string(data).id
+        # A file that already holds the new bytes loses nothing when it is overwritten.
+        if (current[rel] not in (committed, data) or staged_id not in (committed_id, new_id)) and not force:
+            raise ExportRefused(
+                f"{rel} has uncommitted changes in the working tree of {root}; commit or discard them "
+                "(e.g. git stash), or pass --force to overwrite them"
+            )
+    return current
+
+
+def _commit(repo: Repo, tree: ObjectID, parent: ObjectID | None, author: bytes | None, message: str) -> Commit:
+    """Build and store the commit object (the branch does not move yet)."""
+    try:
+        committer = get_user_identity(repo.get_config_stack(), kind="COMMITTER")
+        check_user_identity(committer)
+    except (DefaultIdentityNotFound, InvalidUserIdentity):  # nothing configured or found: commit as dagsmith
+        committer = _FALLBACK_IDENTITY
+    commit = Commit()
+    commit.tree = tree
+    commit.parents = [parent] if parent is not None else []
+    commit.author = author or committer
+    commit.committer = committer
+    commit.author_time = commit.commit_time = int(time.time())
+    commit.author_timezone = commit.commit_timezone = time.localtime().tm_gmtoff
+    commit.encoding = b"UTF-8"
+    commit.message = message.encode()
+    repo.object_store.add_object(commit)
+    return commit
+
+
+def _message(dag_id: str, version: int, content: str, extra: str | None) -> str:
+    """``dagsmith: export <dag_id> v<n> (content <hash>)`` and the user's message below it."""
+    summary = f"dagsmith: export {dag_id} v{version} (content {content[:8]})"
+    extra = (extra or "").strip()
+    return f"{summary}\n\n{extra}\n" if extra else summary + "\n"
+
+
+def _parse_author(author: str | None) -> bytes | None:
+    """``Name <email>`` as bytes; raises with an example when it is not that shape."""
+    if author is None:
+        return None
+    identity = author.strip().encode()
+    try:
+        check_user_identity(identity)
+    except InvalidUserIdentity:
+        raise GitExportError(f"the author {author!r} must look like 'Jane Doe <jane@example.com>'") from None
+    return identity
+
+
+def _publish(
+    repo: Repo,
+    commit: Commit,
+    *,
+    ref: Ref,
+    tip: ObjectID | None,
+    worktree: Path | None,
+    blobs: dict[str, Blob],
+    old_work: dict[str, bytes | None],
+    branch: str,
+) -> None:
+    """Move the branch to ``commit`` and bring a checked-out working tree along; all or nothing."""
+    staged: dict[str, Path] = {}
+    made: list[Path] = []
+    try:
+        if worktree is not None:
+            for rel, blob in blobs.items():
+                made += _make_parents(worktree, worktree / rel)
+                staged[rel] = _stage(worktree / rel, blob.as_raw_string())
+        log = b"commit: " + commit.message.splitlines()[0]
+        moved = (
+            repo.refs.add_if_new(ref, commit.id, message=log)
+            if tip is None
+            else repo.refs.set_if_equals(ref, tip, commit.id, message=log)
+        )
+        if not moved:
+            raise RepositoryError(f"branch {branch!r} moved while exporting (someone else committed); export again")
+    except BaseException as exc:
+        _discard(staged, made)
+        raise _user_error(exc, f"cannot write to the repository at {repo.path}") from None
+    if worktree is None:
+        return
+    replaced: list[str] = []
+    try:
+        for rel, temp in staged.items():
+            temp.replace(worktree / rel)
+            replaced.append(rel)
+        index = repo.open_index()
+        for rel, blob in blobs.items():
+            index[rel.encode()] = index_entry_from_stat(os.lstat(worktree / rel), blob.id, _FILE_MODE)
+        index.write()
+    except BaseException as exc:
+        # Undo: the branch goes back to where it was and the checked-out files get their old bytes.
+        undone = _undo(repo, ref, commit, tip)
+        for rel in replaced:
+            undone = _undo_file(worktree / rel, old_work.get(rel)) and undone
+        _discard({rel: temp for rel, temp in staged.items() if rel not in replaced}, made)
+        outcome = "nothing was exported" if undone else "the undo failed too, so check 'git status' and 'git log'"
+        raise _user_error(exc, f"cannot update the working tree of {worktree}", outcome) from None
+
+
+def _user_error(exc: BaseException, what: str, outcome: str = "nothing was exported") -> BaseException:
+    """The exception to raise for a failed write: OS and lock errors become a RepositoryError that says why."""
+    if isinstance(exc, FileLocked):
+        return RepositoryError(
+            f"{what}: {os.fsdecode(exc.lockfilename)} exists, so another git command is at work; let it finish "
+            f"(or delete that lock file if none is running), then export again; {outcome}"
+        )
+    if isinstance(exc, OSError):
+        return RepositoryError(f"{what}: {exc.strerror or exc}; {outcome}")
+    return exc
+
+
+def _undo(repo: Repo, ref: Ref, commit: Commit, tip: ObjectID | None) -> bool:
+    """Move the branch back from ``commit`` to ``tip`` (deleting a branch the export created); False if that fails."""
+    try:
+        if tip is None:
+            return repo.refs.remove_if_equals(ref, commit.id)
+        return repo.refs.set_if_equals(ref, commit.id, tip, message=b"dagsmith: undo an interrupted export")
+    except (OSError, FileLocked):
+        return False
+
+
+def _undo_file(path: Path, data: bytes | None) -> bool:
+    """Put back a working-tree file's old bytes (or remove it if it was not there); False if that fails."""
+    try:
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_atomic(path, data)
+    except OSError:
+        return False
+    return True
+
+
+def _make_parents(root: Path, path: Path) -> list[Path]:
+    """Create the missing folders above ``path`` (up to ``root``); return the ones made, deepest last."""
+    missing = [p for p in reversed(path.relative_to(root).parents) if p != Path() and not (root / p).exists()]
+    for rel in missing:
+        (root / rel).mkdir()
+    return [root / rel for rel in missing]
+
+
+def _discard(staged: dict[str, Path], made: list[Path]) -> None:
+    for temp in staged.values():
+        temp.unlink(missing_ok=True)
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):  # not empty after all: leave it
+            folder.rmdir()

@@ -1,0 +1,133 @@
+"""Form specifications derived from pydantic models: which widget each field gets, without any UI.
+
+The node forms and the settings form are generated from the node types' and settings' models; this
+module decides the widget kind, label, help text, options and nested structure for each field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+Kind = Literal[
+    "text", "integer", "number", "switch", "select", "chips", "keyvalue", "json", "date", "section", "list", "map"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One form field: its path inside the model's data, widget kind and help."""
+
+    name: str
+    kind: Kind
+    label: str
+    description: str = ""
+    required: bool = False
+    optional: bool = False  # ``X | None``: clearing the widget stores None (the default applies)
+    default: Any = None
+    options: tuple[Any, ...] = ()
+    examples: tuple[Any, ...] = ()
+    children: tuple[FieldSpec, ...] = field(default=())  # section / list item / map value fields
+
+
+def _strip(annotation: Any) -> tuple[Any, bool]:
+    """Remove ``Annotated`` and ``| None``; returns (inner type, was optional)."""
+    optional = False
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            optional = optional or len(args) < len(typing.get_args(annotation))
+            if len(args) == 1:
+                annotation = args[0]
+                continue
+            return annotation, optional
+        return annotation, optional
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _is_scalar_union(annotation: Any) -> bool:
+    args = typing.get_args(annotation)
+    return bool(args) and all(a in (str, int, float, bool) for a in args)
+
+
+def field_spec(name: str, info: FieldInfo) -> FieldSpec:
+    """The spec of one pydantic field."""
+    annotation, optional = _strip(info.annotation)
+    base = {
+        "name": name,
+        "label": name.replace("_", " ").capitalize(),
+        "description": info.description or "",
+        "required": info.is_required(),
+        "optional": optional,
+        "default": None if info.is_required() or info.default_factory else info.default,
+        "examples": tuple(info.examples or ()),
+    }
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is bool:
+        return FieldSpec(kind="switch", **base)
+    if annotation is int:
+        return FieldSpec(kind="integer", **base)
+    if annotation is float:
+        return FieldSpec(kind="number", **base)
+    if annotation is dt.date:
+        return FieldSpec(kind="date", **base)
+    if origin is Literal:
+        return FieldSpec(kind="select", options=args, **base)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return FieldSpec(kind="select", options=tuple(m.value for m in annotation), **base)
+    if _is_model(annotation):
+        return FieldSpec(kind="section", children=model_spec(annotation), **base)
+    if origin is list:
+        item, _ = _strip(args[0]) if args else (Any, False)
+        if _is_model(item):
+            return FieldSpec(kind="list", children=model_spec(item), **base)
+        if item is str:
+            return FieldSpec(kind="chips", **base)
+        return FieldSpec(kind="json", **base)
+    if origin is dict:
+        value, _ = _strip(args[1]) if len(args) == 2 else (Any, False)
+        if _is_model(value):
+            return FieldSpec(kind="map", children=model_spec(value), **base)
+        if value is str:
+            return FieldSpec(kind="keyvalue", **base)
+        return FieldSpec(kind="json", **base)
+    if annotation is str:
+        return FieldSpec(kind="text", **base)
+    if _is_scalar_union(annotation):
+        return FieldSpec(kind="json", **base)
+    return FieldSpec(kind="json", **base)
+
+
+def _depth(model: type[BaseModel], name: str) -> int:
+    """0 for a field the model itself declares, higher for inherited ones."""
+    for depth, cls in enumerate(model.__mro__):
+        if name in cls.__dict__.get("__annotations__", {}):
+            return depth
+    return len(model.__mro__)
+
+
+def model_spec(model: type[BaseModel], *, exclude: tuple[str, ...] = ()) -> tuple[FieldSpec, ...]:
+    """Specs of every field of ``model``: required first, the type's own fields before inherited ones,
+    nested sections last; otherwise in declaration order."""
+    specs = [field_spec(name, info) for name, info in model.model_fields.items() if name not in exclude]
+    return tuple(
+        sorted(
+            specs,
+            key=lambda s: (s.kind in ("section", "list", "map"), not s.required, _depth(model, s.name)),
+        )
+    )

@@ -1,0 +1,333 @@
+"""The editing session: Python owns the pipeline; every change is one undoable step, then re-validated.
+
+The canvas and the forms only ask; ``EditorSession`` decides, changes the document and tells its
+listeners what changed. It imports no UI, so every interaction is testable without a browser.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from dagsmith.nodes import CATALOG, Comment, Edge, Issue, Node, Pipeline, Position, validate
+from dagsmith.nodes.document import slug
+
+Path = Sequence[str | int]
+Listener = Callable[["Change"], None]
+MAX_UNDO = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a step changed, so that views update only what they must."""
+
+    kind: str  # "graph" (nodes/edges added or removed), "node", "settings", "layout", "reload"
+    node_ids: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was refused, in words for the user."""
+
+    message: str
+
+
+@dataclass(slots=True)
+class _Clipboard:
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EditorSession:
+    """One open pipeline with undo/redo, live validation and change notifications."""
+
+    def __init__(self, pipeline: Pipeline | None = None) -> None:
+        self.pipeline = pipeline if pipeline is not None else Pipeline()
+        self.issues: list[Issue] = validate(self.pipeline)
+        self._undo: list[tuple[dict[str, Any], str]] = []
+        self._redo: list[tuple[dict[str, Any], str]] = []
+        self._listeners: list[Listener] = []
+        self._clipboard = _Clipboard()
+        self._last_coalesce: str | None = None
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` after every change (after validation ran)."""
+        self._listeners.append(listener)
+
+    def _snapshot(self) -> dict[str, Any]:
+        return self.pipeline.model_dump(mode="python")
+
+    def _commit(self, before: dict[str, Any], change: Change, *, coalesce: str | None = None) -> None:
+        # Consecutive edits of the same field (typing) form one undo step.
+        if not (coalesce and self._last_coalesce == coalesce and self._undo):
+            self._undo.append((before, change.description))
+            del self._undo[:-MAX_UNDO]
+        self._last_coalesce = coalesce
+        self._redo.clear()
+        self._changed(change)
+
+    def _changed(self, change: Change) -> None:
+        self.issues = validate(self.pipeline)
+        for listener in list(self._listeners):
+            listener(change)
+
+    @property
+    def can_undo(self) -> bool:
+        """True when there is a step to undo."""
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """True when there is an undone step to redo."""
+        return bool(self._redo)
+
+    def undo(self) -> str | None:
+        """Undo the last step; its description, or None when there was nothing to undo."""
+        if not self._undo:
+            return None
+        state, description = self._undo.pop()
+        self._last_coalesce = None
+        self._redo.append((self._snapshot(), description))
+        self.pipeline = Pipeline.model_validate(state)
+        self._changed(Change("reload", description=f"undo {description}"))
+        return description
+
+    def redo(self) -> str | None:
+        """Redo the last undone step; its description, or None."""
+        if not self._redo:
+            return None
+        state, description = self._redo.pop()
+        self._undo.append((self._snapshot(), description))
+        self.pipeline = Pipeline.model_validate(state)
+        self._changed(Change("reload", description=f"redo {description}"))
+        return description
+
+    def replace(self, pipeline: Pipeline, description: str = "open") -> None:
+        """Replace the whole document (open a file, start from a template) as one undoable step."""
+        before = self._snapshot()
+        self.pipeline = pipeline
+        self._commit(before, Change("reload", description=description))
+
+    # -- nodes ---------------------------------------------------------------------------------------
+    def _new_id(self, base: str) -> str:
+        taken = {n.id for n in self.pipeline.nodes}
+        stem = slug(base) or "node"
+        return next(f"{stem}_{i}" for i in itertools.count(1) if f"{stem}_{i}" not in taken)
+
+    def _new_label(self, base: str) -> str:
+        taken = {n.task_id() for n in self.pipeline.nodes}
+        if slug(base) not in taken:
+            return base
+        return next(f"{base} {i}" for i in itertools.count(2) if slug(f"{base} {i}") not in taken)
+
+    def add_node(self, kind: str, x: float, y: float) -> Node | Refusal:
+        """Add a node of type ``kind`` at a canvas position, with a unique id and label."""
+        node_type = CATALOG.get(kind)
+        if node_type is None:
+            return Refusal(f"there is no node type {kind!r}")
+        before = self._snapshot()
+        node = Node(
+            id=self._new_id(kind),
+            type=kind,
+            label=self._new_label(node_type.title),
+            position=Position(x=x, y=y),
+        )
+        self.pipeline.nodes.append(node)
+        self._commit(before, Change("graph", (node.id,), f"add {node.label}"))
+        return node
+
+    def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Move nodes (one drag = one step); unknown ids are ignored."""
+        nodes = self.pipeline.node_map()
+        moved = {i: p for i, p in positions.items() if i in nodes}
+        if not moved:
+            return
+        before = self._snapshot()
+        for node_id, (x, y) in moved.items():
+            nodes[node_id].position = Position(x=x, y=y)
+        self._commit(before, Change("layout", tuple(moved), "move"))
+
+    def apply_layout(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Auto-layout result as one step."""
+        self.move_nodes(positions)
+
+    def delete(self, node_ids: Iterable[str] = (), edge_ids: Iterable[str] = ()) -> None:
+        """Delete nodes (with their edges) and edges; comments are detached from deleted nodes."""
+        nodes, edges = set(node_ids), set(edge_ids)
+        if not nodes and not edges:
+            return
+        before = self._snapshot()
+        p = self.pipeline
+        p.nodes = [n for n in p.nodes if n.id not in nodes]
+        p.edges = [e for e in p.edges if e.id not in edges and e.source not in nodes and e.target not in nodes]
+        for comment in p.comments:
+            comment.nodes = [n for n in comment.nodes if n not in nodes]
+        self._commit(before, Change("graph", tuple(sorted(nodes)), "delete"))
+
+    def set_param(self, node_id: str, path: Path, value: Any) -> None:
+        """Set one (nested) parameter from a form; ``None`` removes it, so the default applies again."""
+        node = self.pipeline.node(node_id)
+        if node is None or not path:
+            return
+        before = self._snapshot()
+        _set_path(node.params, path, value)
+        where = ".".join(map(str, path))
+        self._commit(before, Change("node", (node_id,), f"edit {node.display_name}.{where}"), coalesce=f"{node_id}:{where}")
+
+    def update_node(self, node_id: str, **fields: Any) -> Refusal | None:
+        """Change a node's own fields (label, access, outputs) from a form."""
+        node = self.pipeline.node(node_id)
+        if node is None:
+            return Refusal(f"there is no node {node_id!r}")
+        before = self._snapshot()
+        data = node.model_dump()
+        data.update(fields)
+        try:
+            updated = Node.model_validate(data)
+        except ValidationError as exc:
+            return Refusal(exc.errors(include_url=False)[0]["msg"])
+        index = self.pipeline.nodes.index(node)
+        self.pipeline.nodes[index] = updated
+        self._commit(before, Change("node", (node_id,), f"edit {updated.display_name}"))
+        return None
+
+    def update_settings(self, **fields: Any) -> Refusal | None:
+        """Change pipeline settings from the settings form."""
+        before = self._snapshot()
+        data = self.pipeline.settings.model_dump()
+        data.update(fields)
+        try:
+            settings = type(self.pipeline.settings).model_validate(data)
+        except ValidationError as exc:
+            return Refusal(exc.errors(include_url=False)[0]["msg"])
+        self.pipeline.settings = settings
+        self._commit(before, Change("settings", description="edit settings"))
+        return None
+
+    # -- edges ---------------------------------------------------------------------------------------
+    def request_edge(self, source: str, source_port: str, target: str, target_port: str) -> Edge | Refusal:
+        """Connect two ports if validation allows it; otherwise explain why not."""
+        taken = {e.id for e in self.pipeline.edges}
+        edge_id = next(f"e{i}" for i in itertools.count(len(taken) + 1) if f"e{i}" not in taken)
+        edge = Edge(id=edge_id, source=source, source_port=source_port, target=target, target_port=target_port)
+        if any(
+            (e.source, e.source_port, e.target, e.target_port) == (source, source_port, target, target_port)
+            for e in self.pipeline.edges
+        ):
+            return Refusal("these ports are already connected")
+        trial = self.pipeline.model_copy(update={"edges": [*self.pipeline.edges, edge]})
+        problems = [i for i in validate(trial) if i.is_error and i.edge == edge_id]
+        if problems:
+            return Refusal(problems[0].message)
+        before = self._snapshot()
+        self.pipeline.edges.append(edge)
+        self._commit(before, Change("graph", (source, target), "connect"))
+        return edge
+
+    # -- comments --------------------------------------------------------------------------------------
+    def add_comment(self, text: str, x: float, y: float, nodes: Sequence[str] = ()) -> Comment:
+        """Add a canvas comment, optionally attached to nodes."""
+        before = self._snapshot()
+        taken = {c.id for c in self.pipeline.comments}
+        comment_id = next(f"c{i}" for i in itertools.count(1) if f"c{i}" not in taken)
+        comment = Comment(id=comment_id, text=text, position=Position(x=x, y=y), nodes=list(nodes))
+        self.pipeline.comments.append(comment)
+        self._commit(before, Change("graph", description="add comment"))
+        return comment
+
+    def edit_comment(self, comment_id: str, text: str) -> None:
+        """Change a comment's text."""
+        comment = next((c for c in self.pipeline.comments if c.id == comment_id), None)
+        if comment is None or comment.text == text:
+            return
+        before = self._snapshot()
+        comment.text = text
+        self._commit(before, Change("graph", description="edit comment"))
+
+    # -- clipboard -------------------------------------------------------------------------------------
+    def copy(self, node_ids: Iterable[str]) -> int:
+        """Copy nodes and the edges between them; the number of nodes copied."""
+        wanted = set(node_ids)
+        self._clipboard = _Clipboard(
+            nodes=[n.model_dump() for n in self.pipeline.nodes if n.id in wanted],
+            edges=[e.model_dump() for e in self.pipeline.edges if e.source in wanted and e.target in wanted],
+        )
+        return len(self._clipboard.nodes)
+
+    def paste(self, x: float, y: float) -> list[str]:
+        """Paste the clipboard with its top-left node at (x, y); the new node ids."""
+        if not self._clipboard.nodes:
+            return []
+        before = self._snapshot()
+        min_x = min(n["position"]["x"] for n in self._clipboard.nodes)
+        min_y = min(n["position"]["y"] for n in self._clipboard.nodes)
+        renamed: dict[str, str] = {}
+        for data in copy.deepcopy(self._clipboard.nodes):
+            new_id = self._new_id(data["type"])
+            renamed[data["id"]] = new_id
+            data.update(id=new_id, label=self._new_label(data["label"] or data["type"]))
+            data["position"] = {"x": data["position"]["x"] - min_x + x, "y": data["position"]["y"] - min_y + y}
+            self.pipeline.nodes.append(Node.model_validate(data))
+        taken = {e.id for e in self.pipeline.edges}
+        counter = itertools.count(len(taken) + 1)
+        for data in self._clipboard.edges:
+            edge_id = next(f"e{i}" for i in counter if f"e{i}" not in taken)
+            taken.add(edge_id)
+            self.pipeline.edges.append(
+                Edge.model_validate(
+                    {**data, "id": edge_id, "source": renamed[data["source"]], "target": renamed[data["target"]]}
+                )
+            )
+        self._commit(before, Change("graph", tuple(renamed.values()), "paste"))
+        return list(renamed.values())
+
+    # -- queries -----------------------------------------------------------------------------------------
+    def issues_by_node(self) -> dict[str, list[Issue]]:
+        """Issues grouped by node id (for the canvas highlight)."""
+        result: dict[str, list[Issue]] = {}
+        for issue in self.issues:
+            if issue.node is not None:
+                result.setdefault(issue.node, []).append(issue)
+        return result
+
+    def field_errors(self, node_id: str | None) -> dict[str, str]:
+        """Error messages by field path for one node's form (None: the settings form)."""
+        result: dict[str, str] = {}
+        for issue in self.issues:
+            if issue.node == node_id and issue.field is not None and issue.is_error:
+                result.setdefault(issue.field, issue.message)
+        return result
+
+
+def _set_path(container: dict[str, Any], path: Path, value: Any) -> None:
+    """Set ``container[path[0]][path[1]]... = value``, creating dicts and lists on the way."""
+    current: Any = container
+    for key, following in zip(path[:-1], path[1:], strict=False):
+        if isinstance(current, list) and isinstance(key, int):
+            while len(current) <= key:
+                current.append({} if isinstance(following, str) else [])
+            if not isinstance(current[key], dict | list):
+                current[key] = {} if isinstance(following, str) else []
+            current = current[key]
+            continue
+        child = current.get(key)
+        if not isinstance(child, dict | list):
+            child = {} if isinstance(following, str) else []
+            current[key] = child
+        current = child
+    last = path[-1]
+    if isinstance(current, list) and isinstance(last, int):
+        while len(current) <= last:
+            current.append(None)
+        current[last] = value
+    elif value is None:
+        current.pop(last, None)
+    else:
+        current[last] = value
