@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import synthetic_pipeline  # noqa: E402
+from synthetic import synthetic_pipeline
 
-from dagsmith.nodes import has_errors, save, validate  # noqa: E402
+from dagsmith.nodes import has_errors, save, validate
 
 
 def median_seconds(fn: object, repeat: int) -> float:
@@ -37,20 +37,26 @@ def main() -> None:
         assert not has_errors(validate(pipeline)), "the synthetic pipeline must be valid"
         seconds = median_seconds(lambda p=pipeline: validate(p), repeat)
         per_node[size] = seconds / size
-        print(f"validate {size:>6} nodes in process: median {seconds * 1000:8.1f} ms  target {target * 1000:.0f} ms  "
-              f"ratio {seconds / target:.2f}")
+        print(
+            f"validate {size:>6} nodes in process: median {seconds * 1000:8.1f} ms  target {target * 1000:.0f} ms  "
+            f"ratio {seconds / target:.2f}"
+        )
     print(f"growth: per-node cost at 10,000 / at 1,000 = {per_node[10_000] / per_node[1_000]:.2f} (1.0 = linear)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.dagsmith.json"
         save(synthetic_pipeline(1_000), path)
         exe = Path(sys.executable).with_name("dagsmith")
+
         def cli() -> None:
             subprocess.run([str(exe), "validate", str(path)], check=True, capture_output=True)
+
         cli()  # warm the file cache and byte-code
         seconds = median_seconds(cli, 7)
         bare = median_seconds(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 7)
-        print(f"dagsmith validate 1,000-node file (wall, start-up included): median {seconds:.3f} s  target 1.0 s  "
-              f"ratio {seconds:.2f}  (bare python start-up {bare:.3f} s)")
+        print(
+            f"dagsmith validate 1,000-node file (wall, start-up included): median {seconds:.3f} s  target 1.0 s  "
+            f"ratio {seconds:.2f}  (bare python start-up {bare:.3f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return 0
     for info in versions:
         first_line = info.message.splitlines()[0] if info.message else ""
-        _out(f"v{info.version}  {info.content_hash}  {info.commit[:10]}  {info.time:%Y-%m-%d %H:%M}  "
-             f"{info.author}  {first_line}")
+        _out(
+            f"v{info.version}  {info.content_hash}  {info.commit[:10]}  {info.time:%Y-%m-%d %H:%M}  "
+            f"{info.author}  {first_line}"
+        )
     return 0
 
 

@@ -179,7 +179,9 @@ class EditorSession:
         before = self._snapshot()
         _set_path(node.params, path, value)
         where = ".".join(map(str, path))
-        self._commit(before, Change("node", (node_id,), f"edit {node.display_name}.{where}"), coalesce=f"{node_id}:{where}")
+        self._commit(
+            before, Change("node", (node_id,), f"edit {node.display_name}.{where}"), coalesce=f"{node_id}:{where}"
+        )
 
     def update_node(self, node_id: str, **fields: Any) -> Refusal | None:
         """Change a node's own fields (label, access, outputs) from a form."""
@@ -309,7 +311,7 @@ class EditorSession:
 def _set_path(container: dict[str, Any], path: Path, value: Any) -> None:
     """Set ``container[path[0]][path[1]]... = value``, creating dicts and lists on the way."""
     current: Any = container
-    for key, following in zip(path[:-1], path[1:], strict=False):
+    for key, following in itertools.pairwise(path):
         if isinstance(current, list) and isinstance(key, int):
             while len(current) <= key:
                 current.append({} if isinstance(following, str) else [])

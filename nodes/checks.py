@@ -13,14 +13,16 @@ import keyword
 import re
 import string
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 CHECKED: dict[str, bool] = {"checked": True}
 """Validation context that switches the value checks on."""
@@ -69,6 +71,9 @@ _IMAGE_RE = re.compile(
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
 _URI_RE = re.compile(r"(?:s3|s3a|gs|gcs|abfs|abfss|az|hdfs|file|oss|cos)://[^\s]+")
+# Kubernetes' quantity grammar (apimachinery resource.Quantity); the Python parser alone also takes
+# ' 2', '1_000', 'Infinity' and 'NaN', which the API server rejects.
+_QUANTITY_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[eE][+-]?[0-9]+|[numkMGTPE])?")
 
 
 def _load_quantity_module() -> ModuleType:
@@ -119,9 +124,12 @@ def parse_quantity(value: str) -> Decimal:
     return _parse_quantity(value)
 
 
+@lru_cache(maxsize=8192)
 def check_quantity(value: str) -> str:
     """A Kubernetes quantity such as ``500m``, ``2``, ``16Gi``."""
     try:
+        if not _QUANTITY_RE.fullmatch(value):
+            raise ValueError(value)
         amount = parse_quantity(value)
     except (ValueError, ArithmeticError, TypeError):
         raise fail(
@@ -134,6 +142,7 @@ def check_quantity(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_image(value: str) -> str:
     """A container image reference: ``[registry[:port]/]path[:tag][@digest]``."""
     if not _IMAGE_RE.fullmatch(value) or len(value) > 512:
@@ -145,6 +154,7 @@ def check_image(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_env_name(value: str) -> str:
     """An environment variable name that a container accepts and dagsmith does not reserve."""
     if not _ENV_RE.fullmatch(value):
@@ -161,6 +171,7 @@ def check_env_name(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_dns_subdomain(value: str) -> str:
     """A Kubernetes object name (secret, PVC, namespace, service account): RFC 1123 subdomain."""
     if len(value) > 253 or not _DNS_SUBDOMAIN_RE.fullmatch(value):
@@ -172,6 +183,7 @@ def check_dns_subdomain(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_dns_label(value: str) -> str:
     """A Kubernetes name limited to one DNS label (63 characters, no dots), e.g. a Deployment name."""
     if len(value) > 63 or not re.fullmatch(_DNS_LABEL, value):
@@ -183,10 +195,11 @@ def check_dns_label(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_label_key(value: str) -> str:
     """A label or annotation key: optional DNS-subdomain prefix and a name of at most 63 characters."""
-    prefix, _, name = value.rpartition("/")
-    prefix_ok = not prefix or (len(prefix) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(prefix))
+    prefix, slash, name = value.rpartition("/")
+    prefix_ok = not slash or (0 < len(prefix) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(prefix))
     if not prefix_ok or len(name) > 63 or not _LABEL_NAME_RE.fullmatch(name):
         raise fail(
             "label_key",
@@ -196,6 +209,7 @@ def check_label_key(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_label_value(value: str) -> str:
     """A label value: empty, or at most 63 characters of letters, digits, '-', '_' and '.'."""
     if value and (len(value) > 63 or not _LABEL_NAME_RE.fullmatch(value)):
@@ -207,17 +221,20 @@ def check_label_value(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_schedule(value: str) -> str:
     """A cron expression (five fields) or an Airflow preset such as ``@daily``."""
     if value.startswith("@"):
         if value not in SCHEDULE_PRESETS:
             raise fail(
                 "schedule",
-                f"{value!r} is not a schedule preset; use one of " + ", ".join(SCHEDULE_PRESETS)
-                + "." + did_you_mean(value, SCHEDULE_PRESETS),
+                f"{value!r} is not a schedule preset; use one of "
+                + ", ".join(SCHEDULE_PRESETS)
+                + "."
+                + did_you_mean(value, SCHEDULE_PRESETS),
             )
         return value
-    from croniter import croniter  # noqa: PLC0415  (only needed for cron strings)
+    from croniter import croniter
 
     if len(value.split()) != 5 or not croniter.is_valid(value):
         raise fail(
@@ -233,6 +250,7 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
 
 
+@lru_cache(maxsize=8192)
 def check_template(value: str) -> str:
     """A path template or naming format using only the known ``{placeholders}``."""
     try:
@@ -257,14 +275,14 @@ def check_template(value: str) -> str:
         if spec or conversion:
             raise fail(
                 "template",
-                f"{value!r}: placeholder {name!r} has a format specification; write it plainly as "
-                "'{" + name + "}'",
+                f"{value!r}: placeholder {name!r} has a format specification; write it plainly as '{{" + name + "}'",
             )
     if ".." in value.replace("\\", "/").split("/"):
         raise fail("template", f"{value!r} contains '..'; artifact paths must stay under the root")
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_uri(value: str) -> str:
     """An artifact root: an absolute local path or a URI such as ``s3://bucket/prefix``."""
     if not (value.startswith("/") or _URI_RE.fullmatch(value)):
@@ -276,6 +294,7 @@ def check_uri(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def check_identifier(value: str) -> str:
     """A Python identifier that is not a keyword (run-time parameter names)."""
     if not value.isidentifier() or keyword.iskeyword(value) or not value.isascii():
@@ -289,11 +308,50 @@ def check_identifier(value: str) -> str:
 
 def _checked(check: Callable[[Any], Any]) -> AfterValidator:
     def run(value: Any, info: ValidationInfo) -> Any:
-        if info.context and info.context.get("checked"):
+        context = info.context
+        if context is not None and context.get("checked"):
             return check(value)
         return value
 
     return AfterValidator(run)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Numeric bounds, as ``Annotated[int, Bounds(ge=0, le=100)]``, checked like the other value checks.
+
+    Unlike ``Field(ge=...)`` they do not stop a document from loading: an out-of-range number the
+    user entered is kept and reported by ``validate()``. The JSON Schema still states them.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+    def check(self, value: Any) -> Any:
+        """The value, or an error saying which bound it breaks."""
+        if value is None:
+            return value
+        if self.ge is not None and value < self.ge:
+            raise fail("range", f"{value!r} is below the minimum {self.ge!r}; enter {self.ge!r} or more")
+        if self.gt is not None and value <= self.gt:
+            raise fail("range", f"{value!r} is too small; enter a number above {self.gt!r}")
+        if self.le is not None and value > self.le:
+            raise fail("range", f"{value!r} is above the maximum {self.le!r}; enter {self.le!r} or less")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        def run(value: Any, info: ValidationInfo) -> Any:
+            return self.check(value) if info.context and info.context.get("checked") else value
+
+        return core_schema.with_info_after_validator_function(run, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        result = handler(schema)
+        for key, bound in (("minimum", self.ge), ("exclusiveMinimum", self.gt), ("maximum", self.le)):
+            if bound is not None:
+                result[key] = bound
+        return result
 
 
 Quantity = Annotated[str, _checked(check_quantity)]

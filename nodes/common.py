@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .checks import EnvName, ImageRef, K8sName, LabelKey, LabelValue, Quantity, Template
+from .checks import Bounds, EnvName, ImageRef, K8sName, LabelKey, LabelValue, Quantity, Template
 
 
 class Strict(BaseModel):
@@ -22,7 +22,7 @@ class Resources(Strict):
     cpu_limit: Quantity | None = Field(None, description="CPU limit", examples=["4"])
     memory_request: Quantity | None = Field(None, description="Memory request", examples=["2Gi"])
     memory_limit: Quantity | None = Field(None, description="Memory limit", examples=["16Gi"])
-    gpu: int | None = Field(None, ge=0, le=64, description="Number of GPUs")
+    gpu: Annotated[int, Bounds(ge=0, le=64)] | None = Field(None, description="Number of GPUs")
     gpu_resource: LabelKey | None = Field(
         None, description="Extended resource name of the GPU", examples=["nvidia.com/gpu", "amd.com/gpu"]
     )

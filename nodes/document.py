@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue
 
-from .checks import ArtifactRoot, Identifier, ImageRef, K8sName, Schedule, Template
+from .checks import ArtifactRoot, Bounds, Identifier, ImageRef, K8sName, Schedule, Template
 from .common import Access, OutputSettings, Resources, Strict
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -84,11 +84,12 @@ class PipelineSettings(Strict):
     schedule: Schedule | None = Field(None, description="Cron expression or preset; empty: manual runs only")
     start_date: dt.date = Field(dt.date(2026, 1, 1), description="First logical date")
     catchup: bool = False
-    retries: int = Field(0, ge=0, le=100)
-    retry_delay_seconds: int = Field(300, ge=0)
-    execution_timeout_minutes: float | None = Field(None, gt=0, description="Per-task timeout")
-    dagrun_timeout_minutes: float | None = Field(None, gt=0, description="Whole-run timeout")
-    max_active_runs: int = Field(1, ge=1, le=1000)
+    # Bounds, not Field(ge=...): an out-of-range number loads and is reported by validate().
+    retries: Annotated[int, Bounds(ge=0, le=100)] = 0
+    retry_delay_seconds: Annotated[int, Bounds(ge=0)] = 300
+    execution_timeout_minutes: Annotated[float, Bounds(gt=0)] | None = Field(None, description="Per-task timeout")
+    dagrun_timeout_minutes: Annotated[float, Bounds(gt=0)] | None = Field(None, description="Whole-run timeout")
+    max_active_runs: Annotated[int, Bounds(ge=1, le=1000)] = 1
     params: list[RuntimeParam] = Field(default_factory=list, description="Run-time parameters")
     default_image: ImageRef | None = Field(None, description="Image for steps that set none")
     default_resources: Resources = Field(default_factory=Resources)

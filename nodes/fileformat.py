@@ -8,6 +8,7 @@ refused with a message, never guessed at.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,17 @@ class DocumentError(Exception):
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 1 (pre-release) kept settings at the top level and edges as ``links`` of ``node:port`` strings."""
-    settings = {key: data.pop(key) for key in list(data) if key not in ("format", "version", "nodes", "links", "comments")}
+    settings = {
+        key: data.pop(key) for key in list(data) if key not in ("format", "version", "nodes", "links", "comments")
+    }
+    links = data.pop("links", [])
+    if not isinstance(links, list) or not all(isinstance(link, dict) for link in links):
+        raise ValueError('"links" must be a list of {"from": "node:port", "to": "node:port"} objects')
     edges = []
-    for index, link in enumerate(data.pop("links", [])):
-        source, _, source_port = str(link.get("from", "")).partition(":")
-        target, _, target_port = str(link.get("to", "")).partition(":")
+    for index, link in enumerate(links):
+        # Port names cannot contain ':', node ids can: split at the last one.
+        source, _, source_port = str(link.get("from", "")).rpartition(":")
+        target, _, target_port = str(link.get("to", "")).rpartition(":")
         edges.append(
             {
                 "id": link.get("id") or f"e{index + 1}",
@@ -65,20 +72,23 @@ def migrate(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
     """Bring a parsed document to the current ``VERSION``; raises DocumentError if it cannot."""
     if data.get("format") != FORMAT:
         raise DocumentError(
-            f"not a dagsmith pipeline (expected \"format\": {FORMAT!r}); "
+            f'not a dagsmith pipeline (expected "format": {FORMAT!r}); '
             "for an Elyra .pipeline file use 'dagsmith import'",
             source=source,
         )
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise DocumentError(f"\"version\" must be a positive integer, not {version!r}", source=source)
+        raise DocumentError(f'"version" must be a positive integer, not {version!r}', source=source)
     if version > VERSION:
         raise DocumentError(
             f"this file is format version {version}, newer than this dagsmith reads ({VERSION}); upgrade dagsmith",
             source=source,
         )
     while version < VERSION:
-        data = MIGRATIONS[version](dict(data))
+        try:
+            data = MIGRATIONS[version](dict(data))
+        except ValueError as exc:
+            raise DocumentError(f"cannot migrate from format version {version}: {exc}", source=source) from None
         version += 1
         data["version"] = version
     return data
@@ -86,14 +96,17 @@ def migrate(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
 
 def parse(text: str | bytes, *, source: str = "") -> Pipeline:
     """Parse, migrate and load a document's text."""
-    if len(text) > MAX_BYTES:
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
         raise DocumentError(
-            f"the file is {len(text) / 1e6:.0f} MB, over the {MAX_BYTES // 2**20} MiB limit; "
+            f"the file is {size / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:g} MiB limit; "
             "split the pipeline or check that this is the right file",
             source=source,
         )
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except DocumentError as exc:
+        raise DocumentError(exc.detail, source=source) from None
     except json.JSONDecodeError as exc:
         raise DocumentError(f"malformed JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno) from None
     except (UnicodeDecodeError, RecursionError) as exc:
@@ -101,6 +114,10 @@ def parse(text: str | bytes, *, source: str = "") -> Pipeline:
     if not isinstance(data, dict):
         raise DocumentError(f"expected a JSON object at the top, found {type(data).__name__}", source=source)
     return from_dict(migrate(data, source=source), source=source)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise DocumentError(f"{name} is not a JSON number; write a finite number or null")
 
 
 def from_dict(data: dict[str, Any], *, source: str = "") -> Pipeline:
@@ -116,7 +133,9 @@ def from_dict(data: dict[str, Any], *, source: str = "") -> Pipeline:
         more = exc.error_count() - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        raise DocumentError("the document does not fit the pipeline format:\n  " + "\n  ".join(lines), source=source) from None
+        raise DocumentError(
+            "the document does not fit the pipeline format:\n  " + "\n  ".join(lines), source=source
+        ) from None
 
 
 def _loc(loc: tuple[Any, ...], body: dict[str, Any]) -> str:
@@ -169,8 +188,14 @@ def save(pipeline: Pipeline, path: str | Path) -> None:
     """Write atomically: a crash mid-write leaves the previous file intact."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(pipeline), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(dumps(pipeline))
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def json_schema() -> dict[str, Any]:

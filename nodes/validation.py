@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from .catalog import CATALOG, Catalog
-from .checks import did_you_mean, parse_quantity
+from .checks import closest, did_you_mean, parse_quantity
 from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
@@ -27,7 +28,16 @@ def validate(pipeline: Pipeline, *, catalog: Catalog = CATALOG) -> list[Issue]:
     """
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"validate() takes a Pipeline, not {type(pipeline).__name__}")
-    return _Validator(pipeline, catalog).run()
+    # Validation allocates many short-lived objects next to a large live document; the cyclic
+    # collector's full passes over that document made the cost grow faster than the graph.
+    # Nothing here creates reference cycles that must be freed before returning.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Validator(pipeline, catalog).run()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Validator:
@@ -85,7 +95,9 @@ class _Validator:
             where = f"settings.params.{index}"
             problem = param.default_problem()
             if problem:
-                self.error(Code.INVALID_VALUE, f"run-time parameter {param.name!r}: {problem}", field=f"{where}.default")
+                self.error(
+                    Code.INVALID_VALUE, f"run-time parameter {param.name!r}: {problem}", field=f"{where}.default"
+                )
             if counts[param.name] > 1:
                 self.error(
                     Code.DUPLICATE_ID,
@@ -101,7 +113,9 @@ class _Validator:
         task_ids: dict[str, Node] = {}
         for node in self.pipeline.nodes:
             if node.id in self.nodes:
-                self.error(Code.DUPLICATE_ID, f"node id {node.id!r} is used twice; node ids must be unique", node=node.id)
+                self.error(
+                    Code.DUPLICATE_ID, f"node id {node.id!r} is used twice; node ids must be unique", node=node.id
+                )
                 continue
             self.nodes[node.id] = node
             node_type = self.catalog.get(node.type)
@@ -110,7 +124,11 @@ class _Validator:
                 self.error(
                     Code.UNKNOWN_NODE_TYPE,
                     f"{node.display_name!r} has the unknown node type {node.type!r}."
-                    + (did_you_mean(node.type, suggestions) or " Choose a type from the catalog (dagsmith catalog)."),
+                    + (
+                        " Did you mean " + " or ".join(map(repr, suggestions)) + "?"
+                        if suggestions
+                        else " Choose a type from the catalog (dagsmith catalog)."
+                    ),
                     node=node.id,
                     field="type",
                     suggestions=suggestions,
@@ -131,7 +149,8 @@ class _Validator:
             if node.unmapped:
                 self.warning(
                     Code.UNMAPPED,
-                    "imported settings could not be mapped: " + ", ".join(sorted(node.unmapped))
+                    "imported settings could not be mapped: "
+                    + ", ".join(sorted(node.unmapped))
                     + "; recreate them by hand, then remove them from 'unmapped'",
                     node=node.id,
                     field="unmapped",
@@ -158,6 +177,7 @@ class _Validator:
                     f"storage settings for the unknown output {name!r}." + did_you_mean(name, list(outputs)),
                     node=node.id,
                     field=f"outputs.{name}",
+                    suggestions=tuple(closest(name, list(outputs))),
                 )
             self.issues.extend(
                 model_issues(OutputSettings, settings.model_dump(), node=node.id, prefix=f"outputs.{name}")[1]
@@ -184,21 +204,24 @@ class _Validator:
         self.check_resources(node, pod.resources, "pod.resources")
 
     def check_resources(self, node: Node, resources: Resources, field: str) -> None:
-        merged = resources.merged(self.settings.default_resources)
-        if merged.gpu and not merged.gpu_resource:
+        defaults = self.settings.default_resources
+        gpu = resources.gpu if resources.gpu is not None else defaults.gpu
+        if gpu is not None and gpu > 0 and not (resources.gpu_resource or defaults.gpu_resource):
             self.error(
                 Code.GPU_WITHOUT_RESOURCE,
-                f"{merged.gpu} GPU(s) requested but no GPU resource key; set it (e.g. 'nvidia.com/gpu') "
+                f"{gpu} GPU(s) requested but no GPU resource key; set it (e.g. 'nvidia.com/gpu') "
                 "here or in the pipeline's default resources",
                 node=node.id,
                 field=f"{field}.gpu_resource",
             )
         for kind in ("cpu", "memory"):
-            request, limit = getattr(merged, f"{kind}_request"), getattr(merged, f"{kind}_limit")
+            request = getattr(resources, f"{kind}_request") or getattr(defaults, f"{kind}_request")
+            limit = getattr(resources, f"{kind}_limit") or getattr(defaults, f"{kind}_limit")
             if request and limit and _above(request, limit):
                 self.error(
                     Code.INVALID_VALUE,
-                    f"the {kind} request {request!r} is above the limit {limit!r}; raise the limit or lower the request",
+                    f"the {kind} request {request!r} is above the limit {limit!r}; "
+                    "raise the limit or lower the request",
                     node=node.id,
                     field=f"{field}.{kind}_request",
                 )
@@ -209,7 +232,9 @@ class _Validator:
         into: Counter[tuple[str, str]] = Counter()
         for edge in self.pipeline.edges:
             if edge.id in seen:
-                self.error(Code.DUPLICATE_ID, f"edge id {edge.id!r} is used twice; edge ids must be unique", edge=edge.id)
+                self.error(
+                    Code.DUPLICATE_ID, f"edge id {edge.id!r} is used twice; edge ids must be unique", edge=edge.id
+                )
                 continue
             seen.add(edge.id)
             if not self.edge_ends_exist(edge):
@@ -255,6 +280,7 @@ class _Validator:
                     f"the edge's {end} {node_id!r} is not a node of this pipeline; delete the edge"
                     + did_you_mean(node_id, list(self.nodes)),
                     edge=edge.id,
+                    suggestions=tuple(closest(node_id, list(self.nodes))),
                 )
         return ok
 
@@ -271,6 +297,7 @@ class _Validator:
                 + did_you_mean(name, names),
                 node=node_id,
                 edge=edge.id,
+                suggestions=tuple(closest(name, names)),
             )
         return found
 
@@ -283,15 +310,23 @@ class _Validator:
     def check_graph(self) -> None:
         graph: nx.DiGraph[str] = nx.DiGraph()
         graph.add_nodes_from(self.nodes)
+        graph.add_edges_from((edge.source, edge.target) for edge in self.valid_edges)
         edge_ids: dict[tuple[str, str], str] = {}
         for edge in self.valid_edges:
-            graph.add_edge(edge.source, edge.target)
             edge_ids.setdefault((edge.source, edge.target), edge.id)
             self.check_access(edge)
+        position: dict[str, int] = {}
         for component in nx.strongly_connected_components(graph):
             if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
                 continue
-            cycle = nx.find_cycle(graph.subgraph(component))
+            # Not graph.subgraph(component): a view may iterate the component set, whose order changes
+            # with the string hash seed; walk it in document order so messages are the same every run.
+            position = position or {n: i for i, n in enumerate(self.nodes)}
+            members = sorted(component, key=position.__getitem__)
+            cycle_graph: nx.DiGraph[str] = nx.DiGraph()
+            cycle_graph.add_nodes_from(members)
+            cycle_graph.add_edges_from((u, v) for u in members for v in graph.successors(u) if v in component)
+            cycle = nx.find_cycle(cycle_graph, source=members[0])
             names = [self.nodes[u].display_name for u, _ in cycle] + [self.nodes[cycle[0][0]].display_name]
             path = " → ".join(names)
             for u, v in cycle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
 def _depth(model: type[BaseModel], name: str) -> int:
     """0 for a field the model itself declares, higher for inherited ones."""
     for depth, cls in enumerate(model.__mro__):
-        if name in cls.__dict__.get("__annotations__", {}):
+        if name in inspect.get_annotations(cls):
             return depth
     return len(model.__mro__)
 

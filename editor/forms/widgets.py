@@ -63,23 +63,41 @@ class Form:
         key = path_key(path)
         widget: ui.element
         if spec.kind == "switch":
-            widget = ui.switch(label, value=bool(value if value is not None else spec.default),
-                               on_change=lambda e, p=path: self._emit(p, bool(e.value)))
+            widget = ui.switch(
+                label,
+                value=bool(value if value is not None else spec.default),
+                on_change=lambda e, p=path: self._emit(p, bool(e.value)),
+            )
         elif spec.kind in ("integer", "number"):
-            widget = ui.number(label, value=value, placeholder=self._hint(spec, path),
-                               precision=0 if spec.kind == "integer" else None,
-                               on_change=lambda e, p=path, k=spec.kind: self._emit(p, _number(e.value, k)))
+            widget = ui.number(
+                label,
+                value=value,
+                placeholder=self._hint(spec, path),
+                precision=0 if spec.kind == "integer" else None,
+                on_change=lambda e, p=path, k=spec.kind: self._emit(p, _number(e.value, k)),
+            )
         elif spec.kind == "select":
             options = list(spec.options)
-            widget = ui.select(options, label=label, value=value if value in options else None,
-                               clearable=spec.optional or not spec.required,
-                               on_change=lambda e, p=path: self._emit(p, e.value))
+            widget = ui.select(
+                options,
+                label=label,
+                value=value if value in options else None,
+                clearable=spec.optional or not spec.required,
+                on_change=lambda e, p=path: self._emit(p, e.value),
+            )
         elif spec.kind == "chips":
-            widget = ui.input_chips(label, value=list(value or []), new_value_mode="add",
-                                    on_change=lambda e, p=path: self._emit(p, list(e.value or [])))
+            widget = ui.input_chips(
+                label,
+                value=list(value or []),
+                new_value_mode="add",
+                on_change=lambda e, p=path: self._emit(p, list(e.value or [])),
+            )
         elif spec.kind == "date":
-            widget = ui.input(label, value=str(value or spec.default or ""),
-                              on_change=lambda e, p=path: self._emit(p, e.value or None)).props("type=date")
+            widget = ui.input(
+                label,
+                value=str(value or spec.default or ""),
+                on_change=lambda e, p=path: self._emit(p, e.value or None),
+            ).props("type=date")
         elif spec.kind == "json":
             widget = self._json_field(spec, label, value, path)
         elif spec.kind == "keyvalue":
@@ -97,8 +115,12 @@ class Form:
             self._map(spec, value if isinstance(value, dict) else {}, path)
             return
         else:
-            widget = ui.input(label, value="" if value is None else str(value), placeholder=self._hint(spec, path),
-                              on_change=lambda e, p=path, s=spec: self._emit(p, _text(e.value, s)))
+            widget = ui.input(
+                label,
+                value="" if value is None else str(value),
+                placeholder=self._hint(spec, path),
+                on_change=lambda e, p=path, s=spec: self._emit(p, _text(e.value, s)),
+            )
         widget.classes("w-full")
         if spec.description:
             widget.tooltip(spec.description)
@@ -116,7 +138,7 @@ class Form:
             try:
                 parsed = json.loads(raw)
             except json.JSONDecodeError as exc:
-                self._local_errors[path_key(p)] = f"not valid JSON ({exc.msg}); e.g. [32, 64] or \"text\""
+                self._local_errors[path_key(p)] = f'not valid JSON ({exc.msg}); e.g. [32, 64] or "text"'
                 self.show_errors({})
                 return
             self._emit(p, parsed)
@@ -137,8 +159,12 @@ class Form:
                     ui.label(label).classes("text-caption")
                     for row in rows:
                         with ui.row().classes("w-full no-wrap items-center"):
-                            ui.input("key", value=row[0], on_change=lambda e, r=row: (r.__setitem__(0, e.value), commit()))
-                            ui.input("value", value=row[1], on_change=lambda e, r=row: (r.__setitem__(1, e.value), commit()))
+                            ui.input(
+                                "key", value=row[0], on_change=lambda e, r=row: (r.__setitem__(0, e.value), commit())
+                            )
+                            ui.input(
+                                "value", value=row[1], on_change=lambda e, r=row: (r.__setitem__(1, e.value), commit())
+                            )
                             ui.button(icon="close", on_click=lambda r=row: (rows.remove(r), commit(), draw())).props(
                                 "flat dense round"
                             )
@@ -152,11 +178,14 @@ class Form:
             for index, item in enumerate(items):
                 with ui.card().classes("w-full q-pa-sm"):
                     self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, index))
-                    ui.button("remove", icon="delete",
-                              on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i])
-                              ).props("flat dense color=negative")
-            ui.button(f"add {spec.label.lower()}", icon="add",
-                      on_click=lambda: self._emit(path, [*items, {}])).props("flat dense")
+                    ui.button(
+                        "remove",
+                        icon="delete",
+                        on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i]),
+                    ).props("flat dense color=negative")
+            ui.button(f"add {spec.label.lower()}", icon="add", on_click=lambda: self._emit(path, [*items, {}])).props(
+                "flat dense"
+            )
         self.widgets[path_key(path)] = box
 
     def _map(self, spec: FieldSpec, entries: dict[str, Any], path: Path) -> None:
@@ -165,14 +194,18 @@ class Form:
                 with ui.card().classes("w-full q-pa-sm"):
                     ui.label(name).classes("text-bold")
                     self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, name))
-                    ui.button("remove", icon="delete",
-                              on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n})
-                              ).props("flat dense color=negative")
+                    ui.button(
+                        "remove",
+                        icon="delete",
+                        on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n}),
+                    ).props("flat dense color=negative")
             with ui.row().classes("items-center"):
                 new_name = ui.input("name").props("dense")
-                ui.button("add", icon="add",
-                          on_click=lambda: new_name.value and self._emit(path, {**entries, new_name.value: {}})
-                          ).props("flat dense")
+                ui.button(
+                    "add",
+                    icon="add",
+                    on_click=lambda: new_name.value and self._emit(path, {**entries, new_name.value: {}}),
+                ).props("flat dense")
         self.widgets[path_key(path)] = box
 
     # -- errors --------------------------------------------------------------------------------------
@@ -181,7 +214,7 @@ class Form:
         prefix = path_key(self.prefix)
         merged = dict(self._local_errors)
         for field, message in errors.items():
-            local = field[len(prefix) + 1:] if prefix and field.startswith(prefix + ".") else field
+            local = field[len(prefix) + 1 :] if prefix and field.startswith(prefix + ".") else field
             merged.setdefault(local, message)
         for key, widget in self.widgets.items():
             message = merged.get(key)

@@ -67,7 +67,7 @@ class _CodeStep(NodeType):
     @classmethod
     def ports(cls, params: Mapping[str, Any]) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
         """The ``upstream`` input, the declared inputs, and the declared outputs."""
-        declared_out = params["outputs"] if "outputs" in params else [{"name": "output", "type": "any"}]
+        declared_out = params.get("outputs", [{"name": "output", "type": "any"}])
         return (
             (UPSTREAM, *_declared(params.get("inputs"), inputs=True)),
             (*cls.extra_out_ports, *_declared(declared_out, inputs=False)),
@@ -126,4 +126,3 @@ class Notebook(_CodeStep):
         default_factory=dict, description="Values injected into the notebook's 'parameters' cell"
     )
     kernel: str = Field("python3", min_length=1, description="Jupyter kernel name")
-

@@ -33,9 +33,7 @@ class FeatureRetrieval(NodeType):
         description="Feature references 'view:feature' (instead of a feature service)",
         examples=[["user_stats:clicks_7d"]],
     )
-    entity_source: str = Field(
-        "", description="Entity dataset path or URI, when no 'entities' input is connected"
-    )
+    entity_source: str = Field("", description="Entity dataset path or URI, when no 'entities' input is connected")
     event_timestamp_column: str = Field("event_timestamp", min_length=1)
     full_feature_names: bool = Field(False, description="Prefix feature columns with their view name")
 
@@ -48,7 +46,7 @@ class FeatureRetrieval(NodeType):
         elif self.feature_service and self.features:
             yield Problem("features", "use either a feature service or feature references, not both; clear one")
         for index, ref in enumerate(self.features):
-            if not re.match(_FEATURE_REF, ref):
+            if not re.fullmatch(_FEATURE_REF, ref):
                 yield Problem(
                     f"features.{index}",
                     f"{ref!r} is not a feature reference; write 'feature_view:feature', e.g. 'user_stats:clicks_7d'",

@@ -36,9 +36,7 @@ class Monitor(NodeType):
     trigger_when: Literal["below", "above"] = Field(
         "below", description="Trigger when the metric falls below or rises above the threshold"
     )
-    retrain_dag_id: str = Field(
-        pattern=r"^[A-Za-z0-9_.-]{1,250}$", description="dag_id of the retraining pipeline"
-    )
+    retrain_dag_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$", description="dag_id of the retraining pipeline")
     retrain_conf: dict[str, JsonValue] = Field(default_factory=dict, description="Run configuration to pass")
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:

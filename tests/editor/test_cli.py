@@ -47,7 +47,9 @@ def test_validate_errors_exit_1_with_node_and_field(invalid_file: Path, capsys: 
     assert "'2x' is not a Kubernetes quantity" in line
 
 
-def test_validate_truncated_json_exits_2_with_line_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_truncated_json_exits_2_with_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "cut.dagsmith.json"
     path.write_text('{\n  "format": "dagsmith.pipeline",\n  "version": 2,\n  "nodes": [', encoding="utf-8")
     assert run(["validate", str(path)]) == 2
@@ -61,9 +63,7 @@ def test_validate_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "cannot read the file" in capsys.readouterr().err
 
 
-def test_validate_worst_status_wins_over_several_files(
-    valid_file: Path, invalid_file: Path, tmp_path: Path
-) -> None:
+def test_validate_worst_status_wins_over_several_files(valid_file: Path, invalid_file: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("[]", encoding="utf-8")
     assert run(["validate", str(valid_file), str(invalid_file)]) == 1
@@ -115,7 +115,9 @@ def test_import_elyra_reports_unmapped(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--force" in capsys.readouterr().err
 
 
-def test_export_to_folder_prints_path_and_is_stable(valid_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_to_folder_prints_path_and_is_stable(
+    valid_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "dags"
     assert run(["export", str(valid_file), "--out", str(out)]) == 0
     path = Path(capsys.readouterr().out.strip())
@@ -125,7 +127,9 @@ def test_export_to_folder_prints_path_and_is_stable(valid_file: Path, tmp_path: 
     assert path.read_bytes() == first
 
 
-def test_export_refuses_invalid_pipeline(invalid_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_refuses_invalid_pipeline(
+    invalid_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["export", str(invalid_file), "--out", str(tmp_path)]) == 1
     assert "cpu_limit" in capsys.readouterr().err
     assert not (tmp_path / "keyword_recommendation.py").exists()
@@ -144,12 +148,13 @@ def test_export_git_versions_and_diff(valid_file: Path, tmp_path: Path, capsys: 
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["v2", "v1"]
     assert run(["diff", str(valid_file), "1", "2", "--git", str(repo), "--what", "pipeline"]) == 0
-    assert "+    \"description\": \"Changed description.\"," in capsys.readouterr().out
+    assert '+    "description": "Changed description.",' in capsys.readouterr().out
     assert run(["diff", "keyword_recommendation", "1", "7", "--git", str(repo)]) == 2
 
 
-def test_internal_error_has_no_traceback(monkeypatch: pytest.MonkeyPatch, valid_file: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_internal_error_has_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, valid_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def boom(pipeline: Pipeline) -> list[object]:
         raise RuntimeError("kaboom")
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from dagsmith.nodes import CATALOG, Code, Edge, Issue, Node, Pipeline, PipelineSettings, Severity
+from dagsmith.nodes import CATALOG, Code, Comment, Edge, Issue, Node, Pipeline, PipelineSettings, Severity
 
 IMAGE = "python:3.11"
 
 # The smallest parameter set each node type accepts without any issue (given its required inputs).
 MINIMAL_PARAMS: dict[str, dict[str, Any]] = {
-    "feature_retrieval": {"feast_repo": "/feast/repo", "feature_service": "svc", "entity_source": "/data/entities.parquet"},
+    "feature_retrieval": {
+        "feast_repo": "/feast/repo",
+        "feature_service": "svc",
+        "entity_source": "/data/entities.parquet",
+    },
     "feature_materialize": {"feast_repo": "/feast/repo"},
     "script": {"script": "train.py"},
     "notebook": {"notebook": "notebooks/train.ipynb"},
@@ -40,7 +45,9 @@ def node(node_id: str, kind: str = "script", params: dict[str, Any] | None = Non
     return Node(id=node_id, type=kind, params=params, **fields)
 
 
-def edge(source: str, target: str, source_port: str = "output", target_port: str = "upstream", edge_id: str | None = None) -> Edge:
+def edge(
+    source: str, target: str, source_port: str = "output", target_port: str = "upstream", edge_id: str | None = None
+) -> Edge:
     """An edge; the id defaults to ``source-target``."""
     return Edge(
         id=edge_id or f"{source}-{target}",
@@ -51,11 +58,15 @@ def edge(source: str, target: str, source_port: str = "output", target_port: str
     )
 
 
-def pipeline(*nodes: Node, edges: list[Edge] | tuple[Edge, ...] = (), comments: list[Any] = (), **settings: Any) -> Pipeline:
+def pipeline(
+    *nodes: Node, edges: list[Edge] | tuple[Edge, ...] = (), comments: Sequence[Comment] = (), **settings: Any
+) -> Pipeline:
     """A pipeline of these nodes and edges; settings default to a pipeline-wide image."""
     settings.setdefault("name", "test pipeline")
     settings.setdefault("default_image", IMAGE)
-    return Pipeline(settings=PipelineSettings(**settings), nodes=list(nodes), edges=list(edges), comments=list(comments))
+    return Pipeline(
+        settings=PipelineSettings(**settings), nodes=list(nodes), edges=list(edges), comments=list(comments)
+    )
 
 
 def source(node_id: str, port_type: str, port: str = "out") -> Node:
@@ -68,15 +79,17 @@ def sink(node_id: str, port_type: str, port: str = "inp", **decl: Any) -> Node:
     return node(node_id, "script", {"script": "use.py", "inputs": [{"name": port, "type": port_type, **decl}]})
 
 
-def valid_pipeline(kind: str, params: dict[str, Any] | None = None, node_id: str = "n") -> Pipeline:
-    """A pipeline with one node of ``kind`` and a source script feeding each of its required inputs."""
+def valid_pipeline(
+    kind: str, params: dict[str, Any] | None = None, *, connect: tuple[str, ...] = (), node_id: str = "n"
+) -> Pipeline:
+    """One node of ``kind`` with a source script feeding each required input and each input in ``connect``."""
     subject = node(node_id, kind, params)
     node_type = CATALOG.get(kind)
     assert node_type is not None
     inputs, _ = node_type.ports(subject.params)
     nodes, edges = [], []
     for port in inputs:
-        if port.required:
+        if port.required or port.name in connect:
             nodes.append(source(f"src_{port.name}", port.type.value))
             edges.append(edge(f"src_{port.name}", node_id, "out", port.name))
     return pipeline(*nodes, subject, edges=edges)

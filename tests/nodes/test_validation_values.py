@@ -1,0 +1,260 @@
+"""validate() on entered values: each value check reported at its field, resources, run-time parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from factories import node, pipeline, valid_pipeline
+
+from dagsmith.nodes import Code, Issue, Severity, validate
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _node_issues(pod: dict[str, Any] | None = None, **fields: Any) -> list[tuple[Code, str | None, str | None]]:
+    params = {"script": "x.py", **({"pod": pod} if pod is not None else {})}
+    return [(i.code, i.node, i.field) for i in validate(pipeline(node("a", params=params, **fields)))]
+
+
+def _settings_issues(**settings: Any) -> list[Issue]:
+    return validate(pipeline(node("a"), **settings))
+
+
+# -- node pod values: (pod settings, field of the one error) --------------------------------------
+BAD_POD = [
+    ({"resources": {"cpu_request": "2x"}}, "pod.resources.cpu_request"),
+    ({"resources": {"memory_limit": "-1"}}, "pod.resources.memory_limit"),
+    ({"resources": {"cpu_limit": ""}}, "pod.resources.cpu_limit"),
+    ({"shm_size": "8 Gi"}, "pod.shm_size"),
+    ({"image": "Upper/Case"}, "pod.image"),
+    ({"image": "a b"}, "pod.image"),
+    ({"image": "x:"}, "pod.image"),
+    ({"env": [{"name": "1X", "value": "1"}]}, "pod.env.0.name"),
+    ({"env": [{"name": "OK"}, {"name": "A-B"}]}, "pod.env.1.name"),
+    ({"env": [{"name": "DAGSMITH_X"}]}, "pod.env.0.name"),
+    ({"secrets": [{"env_var": "TOKEN", "secret_name": "Bad_Name", "key": "k"}]}, "pod.secrets.0.secret_name"),
+    ({"secrets": [{"env_var": "DAGSMITH_T", "secret_name": "s", "key": "k"}]}, "pod.secrets.0.env_var"),
+    ({"volumes": [{"pvc": "Bad_Name", "mount_path": "/data"}]}, "pod.volumes.0.pvc"),
+    ({"labels": {"Bad Key": "v"}}, "pod.labels.Bad Key.[key]"),
+    ({"labels": {"team": "bad value!"}}, "pod.labels.team"),
+    ({"node_selector": {"/gpu": "a100"}}, "pod.node_selector./gpu.[key]"),
+    ({"annotations": {"Bad Key": "anything"}}, "pod.annotations.Bad Key.[key]"),
+    ({"resources": {"gpu": 65, "gpu_resource": "nvidia.com/gpu"}}, "pod.resources.gpu"),
+    ({"resources": {"gpu": 1, "gpu_resource": "nvidia gpu"}}, "pod.resources.gpu_resource"),
+]
+
+
+@pytest.mark.parametrize(("pod", "field"), BAD_POD)
+def test_bad_pod_value_is_reported_at_its_field(pod: dict[str, Any], field: str) -> None:
+    assert _node_issues(pod) == [(Code.INVALID_VALUE, "a", field)]
+
+
+def test_bad_pod_value_message_says_what_to_do() -> None:
+    issue = validate(pipeline(node("a", params={"script": "x.py", "pod": {"resources": {"cpu_request": "2x"}}})))[0]
+    assert issue.severity is Severity.ERROR
+    assert issue.message.startswith("'2x' is not a Kubernetes quantity; write a number with an optional unit")
+
+
+GOOD_POD = {
+    "image": f"localhost:5000/team/x@{DIGEST}",
+    "resources": {"cpu_request": "500m", "cpu_limit": "2", "memory_request": "2Gi", "memory_limit": "16Gi"},
+    "env": [{"name": "BATCH_SIZE", "value": "32"}],
+    "secrets": [{"env_var": "TOKEN", "secret_name": "mlflow-credentials", "key": "token"}],
+    "volumes": [{"pvc": "training-data", "mount_path": "/data", "read_only": True}],
+    "labels": {"app.kubernetes.io/name": "train", "team": ""},
+    "node_selector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
+    "annotations": {"example.com/note": "any text, even spaces!"},
+    "shm_size": "8Gi",
+    "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+
+
+def test_good_pod_values_pass() -> None:
+    assert _node_issues(GOOD_POD) == []
+
+
+# -- output storage settings and access -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("output", "field", "match"),
+    [
+        ({"path": "{pipelne}/x"}, "outputs.output.path", "Did you mean 'pipeline'?"),
+        ({"path": "{run_id"}, "outputs.output.path", "unmatched"),
+        ({"naming": "../{output}"}, "outputs.output.naming", "contains '..'"),
+        ({"access": {"level": "groups", "groups": ["Bad Group"]}}, "outputs.output.access.groups.0", "label value"),
+    ],
+)
+def test_bad_output_settings(output: dict[str, Any], field: str, match: str) -> None:
+    issues = validate(pipeline(node("a", outputs={"output": output})))
+    assert [(i.code, i.node, i.field) for i in issues] == [(Code.INVALID_VALUE, "a", field)]
+    assert match in issues[0].message
+
+
+def test_good_output_settings_pass() -> None:
+    output = {
+        "path": "{pipeline}/{run_id}/{node}",
+        "naming": "{output}-{ds_nodash}.parquet",
+        "access": {"level": "public"},
+    }
+    assert validate(pipeline(node("a", outputs={"output": output}))) == []
+
+
+def test_bad_node_access_groups() -> None:
+    assert _node_issues(access={"level": "groups", "groups": ["ml", "-x"]}) == [
+        (Code.INVALID_VALUE, "a", "access.groups.1")
+    ]
+    assert _node_issues(access={"level": "groups", "groups": ["ml"]}) == []
+
+
+# -- pipeline settings ----------------------------------------------------------------------------
+BAD_SETTINGS = [
+    ({"schedule": "61 * * * *"}, "settings.schedule", "is not a valid cron expression"),
+    ({"schedule": "@dialy"}, "settings.schedule", "Did you mean '@daily'"),
+    ({"namespace": "Bad_Name"}, "settings.namespace", "is not a valid Kubernetes name"),
+    ({"default_image": "Upper/Case"}, "settings.default_image", "is not a container image reference"),
+    ({"artifact_root": "relative/dir"}, "settings.artifact_root", "is not an artifact root"),
+    ({"path_template": "{pipeline}/../x"}, "settings.path_template", "contains '..'"),
+    ({"naming_format": "{outptu}"}, "settings.naming_format", "Did you mean 'output'"),
+    ({"default_resources": {"memory_request": "16Gx"}}, "settings.default_resources.memory_request", "quantity"),
+    ({"service_accounts": {"groups": {"ml": "Bad_SA"}}}, "settings.service_accounts.groups.ml", "Kubernetes name"),
+    ({"retries": 101}, "settings.retries", "above the maximum 100"),
+    ({"max_active_runs": 0}, "settings.max_active_runs", "below the minimum 1"),
+    ({"execution_timeout_minutes": 0}, "settings.execution_timeout_minutes", "above 0"),
+]
+
+
+@pytest.mark.parametrize(("settings", "field", "match"), BAD_SETTINGS)
+def test_bad_setting_is_reported_at_its_field(settings: dict[str, Any], field: str, match: str) -> None:
+    issues = _settings_issues(**settings)
+    assert [(i.severity, i.code, i.node, i.edge, i.field) for i in issues] == [
+        (Severity.ERROR, Code.INVALID_VALUE, None, None, field)
+    ]
+    assert match in issues[0].message
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"schedule": "0 3 * * *"},
+        {"schedule": "@daily"},
+        {"namespace": "ml-prod"},
+        {"artifact_root": "s3://bucket/ml"},
+        {"retries": 100, "max_active_runs": 1000, "execution_timeout_minutes": 0.5},
+        {"service_accounts": {"private": "runner", "public": "org-runner", "groups": {"ml": "ml-runner"}}},
+    ],
+)
+def test_good_settings_pass(settings: dict[str, Any]) -> None:
+    assert _settings_issues(**settings) == []
+
+
+# -- GPUs and requests against limits -------------------------------------------------------------
+def test_gpu_without_resource_key() -> None:
+    assert _node_issues({"resources": {"gpu": 1}}) == [(Code.GPU_WITHOUT_RESOURCE, "a", "pod.resources.gpu_resource")]
+    assert _node_issues({"resources": {"gpu": 1, "gpu_resource": "nvidia.com/gpu"}}) == []
+    assert _node_issues({"resources": {"gpu": 0}}) == []
+
+
+def test_gpu_resource_key_from_pipeline_defaults() -> None:
+    params = {"script": "x.py", "pod": {"resources": {"gpu": 2}}}
+    p = pipeline(node("a", params=params), default_resources={"gpu_resource": "nvidia.com/gpu"})
+    assert validate(p) == []
+
+
+def test_gpu_count_from_pipeline_defaults_needs_a_key() -> None:
+    issues = validate(pipeline(node("a"), default_resources={"gpu": 1}))
+    assert [(i.code, i.node, i.field) for i in issues] == [
+        (Code.GPU_WITHOUT_RESOURCE, "a", "pod.resources.gpu_resource")
+    ]
+    assert issues[0].message.startswith("1 GPU(s) requested but no GPU resource key")
+
+
+def test_negative_default_gpu_count_is_only_a_settings_error() -> None:
+    issues = validate(pipeline(node("a"), default_resources={"gpu": -1}))
+    assert [(i.code, i.node, i.field) for i in issues] == [(Code.INVALID_VALUE, None, "settings.default_resources.gpu")]
+
+
+def test_replica_resources_are_checked_too() -> None:
+    params = {"deployment_name": "api", "replica_resources": {"gpu": 1, "memory_request": "2Gi", "memory_limit": "1Gi"}}
+    issues = validate(valid_pipeline("bentoml_deploy", params))
+    assert [(i.code, i.field) for i in issues] == [
+        (Code.GPU_WITHOUT_RESOURCE, "replica_resources.gpu_resource"),
+        (Code.INVALID_VALUE, "replica_resources.memory_request"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"cpu_request": "2", "cpu_limit": "500m"}, "pod.resources.cpu_request"),
+        ({"memory_request": "2Gi", "memory_limit": "2G"}, "pod.resources.memory_request"),
+    ],
+)
+def test_request_above_limit(resources: dict[str, str], field: str) -> None:
+    issues = validate(pipeline(node("a", params={"script": "x.py", "pod": {"resources": resources}})))
+    assert [(i.code, i.node, i.field) for i in issues] == [(Code.INVALID_VALUE, "a", field)]
+    assert "request" in issues[0].message
+    assert "is above the limit" in issues[0].message
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"cpu_request": "500m", "cpu_limit": "0.5"},
+        {"memory_request": "1Gi", "memory_limit": "2G"},
+        {"cpu_request": "64"},
+        {"memory_limit": "1Mi"},
+    ],
+)
+def test_request_within_limit_passes(resources: dict[str, str]) -> None:
+    assert _node_issues({"resources": resources}) == []
+
+
+def test_request_is_compared_with_the_default_limit() -> None:
+    p = pipeline(
+        node("a", params={"script": "x.py", "pod": {"resources": {"cpu_request": "4"}}}),
+        default_resources={"cpu_limit": "2"},
+    )
+    assert [(i.code, i.field) for i in validate(p)] == [(Code.INVALID_VALUE, "pod.resources.cpu_request")]
+
+
+# -- run-time parameters --------------------------------------------------------------------------
+BAD_PARAMS = [
+    ({"name": "lr", "type": "number", "default": "fast"}, "default", "is not of type number"),
+    ({"name": "n", "type": "integer", "default": 1.5}, "default", "is not of type integer"),
+    ({"name": "n", "type": "integer", "default": True}, "default", "is not of type integer"),
+    ({"name": "flag", "type": "boolean", "default": 1}, "default", "is not of type boolean"),
+    ({"name": "mode", "default": "c", "enum": ["a", "b"]}, "default", "is not one of the allowed values"),
+    ({"name": "n", "type": "integer", "default": 5, "maximum": 3}, "default", "is above the maximum 3"),
+    ({"name": "x", "type": "number", "default": -0.5, "minimum": 0}, "default", "is below the minimum 0"),
+    ({"name": "1bad"}, "name", "is not a valid parameter name"),
+    ({"name": "class"}, "name", "is not a valid parameter name"),
+]
+
+
+@pytest.mark.parametrize(("param", "field", "match"), BAD_PARAMS)
+def test_bad_runtime_parameter(param: dict[str, Any], field: str, match: str) -> None:
+    issues = _settings_issues(params=[{"name": "ok"}, param])
+    assert [(i.code, i.node, i.field) for i in issues] == [(Code.INVALID_VALUE, None, f"settings.params.1.{field}")]
+    assert match in issues[0].message
+
+
+@pytest.mark.parametrize(
+    "param",
+    [
+        {"name": "lr", "type": "number", "default": 3},
+        {"name": "n", "type": "integer", "default": 3, "minimum": 3, "maximum": 3},
+        {"name": "mode", "default": "a", "enum": ["a", "b"]},
+        {"name": "tags", "type": "array", "default": ["x"]},
+        {"name": "conf", "type": "object", "default": {"k": 1}},
+        {"name": "flag", "type": "boolean", "default": False},
+        {"name": "unset", "type": "integer"},
+    ],
+)
+def test_good_runtime_parameter(param: dict[str, Any]) -> None:
+    assert _settings_issues(params=[param]) == []
+
+
+def test_duplicate_runtime_parameter_names_are_reported_once() -> None:
+    issues = _settings_issues(params=[{"name": "lr"}, {"name": "lr"}, {"name": "lr"}])
+    assert [(i.code, i.field) for i in issues] == [(Code.DUPLICATE_ID, "settings.params.0.name")]
+    assert "defined 3 times" in issues[0].message
