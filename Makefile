@@ -13,6 +13,7 @@ export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 # The dev environment: every extra, pinned by requirements.lock (uv pip compile --all-extras).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip >/dev/null
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
@@ -34,7 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy does not run setuptools' editable-install finder: give it a dagsmith/ tree of links instead.
 typecheck: $(STAMP)
+	mkdir -p .cache/mypy-src/dagsmith
+	for p in nodes codegen editor; do ln -sfn ../../../$$p .cache/mypy-src/dagsmith/$$p; done
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(AF2_STAMP)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from .bundled import example_names, load_example
 from .catalog import CATALOG, Catalog
 from .checks import PLACEHOLDERS, SCHEDULE_PRESETS
 from .common import Access, EnvVar, OutputSettings, PodSettings, Resources, SecretRef, Toleration, Volume
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, RuntimeParam, ServiceAccounts, slug
 from .elyra import ElyraImportError, ImportReport, import_elyra, import_elyra_file
-from .examples import example_names, load_example
 from .fileformat import FORMAT, VERSION, DocumentError, dumps, json_schema, load, parse, save
 from .issues import Code, Issue, Severity, has_errors
 from .ports import Port, PortType, compatible

@@ -67,8 +67,8 @@ def error_issue(model: type[BaseModel], err: Any, *, node: str | None, prefix: s
             field=field,
             suggestions=suggestions,
         )
-    message = err["msg"]
-    hint = _HINTS.get(kind)
+    message: str = err["msg"]
+    hint = _HINTS.get(kind, "")
     if hint and "input" in err and not kind.startswith("string_pattern"):
         message = f"{message} (got {err['input']!r}); {hint}"
     elif kind == "string_pattern_mismatch":

@@ -11,7 +11,7 @@ import enum
 import inspect
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -56,7 +56,7 @@ def _strip(annotation: Any) -> tuple[Any, bool]:
         return annotation, optional
 
 
-def _is_model(annotation: Any) -> bool:
+def _is_model(annotation: Any) -> typing.TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
@@ -68,50 +68,51 @@ def _is_scalar_union(annotation: Any) -> bool:
 def field_spec(name: str, info: FieldInfo) -> FieldSpec:
     """The spec of one pydantic field."""
     annotation, optional = _strip(info.annotation)
-    base = {
-        "name": name,
-        "label": name.replace("_", " ").capitalize(),
-        "description": info.description or "",
-        "required": info.is_required(),
-        "optional": optional,
-        "default": None if info.is_required() or info.default_factory else info.default,
-        "examples": tuple(info.examples or ()),
-    }
+    base = FieldSpec(
+        name=name,
+        kind="json",
+        label=name.replace("_", " ").capitalize(),
+        description=info.description or "",
+        required=info.is_required(),
+        optional=optional,
+        default=None if info.is_required() or info.default_factory else info.default,
+        examples=tuple(info.examples or ()),
+    )
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if annotation is bool:
-        return FieldSpec(kind="switch", **base)
+        return replace(base, kind="switch")
     if annotation is int:
-        return FieldSpec(kind="integer", **base)
+        return replace(base, kind="integer")
     if annotation is float:
-        return FieldSpec(kind="number", **base)
+        return replace(base, kind="number")
     if annotation is dt.date:
-        return FieldSpec(kind="date", **base)
+        return replace(base, kind="date")
     if origin is Literal:
-        return FieldSpec(kind="select", options=args, **base)
+        return replace(base, kind="select", options=args)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return FieldSpec(kind="select", options=tuple(m.value for m in annotation), **base)
+        return replace(base, kind="select", options=tuple(m.value for m in annotation))
     if _is_model(annotation):
-        return FieldSpec(kind="section", children=model_spec(annotation), **base)
+        return replace(base, kind="section", children=model_spec(annotation))
     if origin is list:
         item, _ = _strip(args[0]) if args else (Any, False)
         if _is_model(item):
-            return FieldSpec(kind="list", children=model_spec(item), **base)
+            return replace(base, kind="list", children=model_spec(item))
         if item is str:
-            return FieldSpec(kind="chips", **base)
-        return FieldSpec(kind="json", **base)
+            return replace(base, kind="chips")
+        return replace(base, kind="json")
     if origin is dict:
         value, _ = _strip(args[1]) if len(args) == 2 else (Any, False)
         if _is_model(value):
-            return FieldSpec(kind="map", children=model_spec(value), **base)
+            return replace(base, kind="map", children=model_spec(value))
         if value is str:
-            return FieldSpec(kind="keyvalue", **base)
-        return FieldSpec(kind="json", **base)
+            return replace(base, kind="keyvalue")
+        return replace(base, kind="json")
     if annotation is str:
-        return FieldSpec(kind="text", **base)
+        return replace(base, kind="text")
     if _is_scalar_union(annotation):
-        return FieldSpec(kind="json", **base)
-    return FieldSpec(kind="json", **base)
+        return replace(base, kind="json")
+    return replace(base, kind="json")
 
 
 def _depth(model: type[BaseModel], name: str) -> int:

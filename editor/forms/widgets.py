@@ -153,22 +153,29 @@ class Form:
             def commit() -> None:
                 self._emit(path, {k: v for k, v in rows if k} or None)
 
+            def edit(row: list[str], column: int, text: str | None) -> None:
+                row[column] = text or ""
+                commit()
+
+            def remove(row: list[str]) -> None:
+                rows.remove(row)
+                commit()
+                draw()
+
+            def add() -> None:
+                rows.append(["", ""])
+                draw()
+
             def draw() -> None:
                 box.clear()
                 with box:
                     ui.label(label).classes("text-caption")
                     for row in rows:
                         with ui.row().classes("w-full no-wrap items-center"):
-                            ui.input(
-                                "key", value=row[0], on_change=lambda e, r=row: (r.__setitem__(0, e.value), commit())
-                            )
-                            ui.input(
-                                "value", value=row[1], on_change=lambda e, r=row: (r.__setitem__(1, e.value), commit())
-                            )
-                            ui.button(icon="close", on_click=lambda r=row: (rows.remove(r), commit(), draw())).props(
-                                "flat dense round"
-                            )
-                    ui.button("add", icon="add", on_click=lambda: (rows.append(["", ""]), draw())).props("flat dense")
+                            ui.input("key", value=row[0], on_change=lambda e, r=row: edit(r, 0, e.value))
+                            ui.input("value", value=row[1], on_change=lambda e, r=row: edit(r, 1, e.value))
+                            ui.button(icon="close", on_click=lambda r=row: remove(r)).props("flat dense round")
+                    ui.button("add", icon="add", on_click=add).props("flat dense")
 
             draw()
         self.widgets[path_key(path)] = box
@@ -201,11 +208,12 @@ class Form:
                     ).props("flat dense color=negative")
             with ui.row().classes("items-center"):
                 new_name = ui.input("name").props("dense")
-                ui.button(
-                    "add",
-                    icon="add",
-                    on_click=lambda: new_name.value and self._emit(path, {**entries, new_name.value: {}}),
-                ).props("flat dense")
+
+                def add() -> None:
+                    if new_name.value:
+                        self._emit(path, {**entries, new_name.value: {}})
+
+                ui.button("add", icon="add", on_click=add).props("flat dense")
         self.widgets[path_key(path)] = box
 
     # -- errors --------------------------------------------------------------------------------------
@@ -217,7 +225,7 @@ class Form:
             local = field[len(prefix) + 1 :] if prefix and field.startswith(prefix + ".") else field
             merged.setdefault(local, message)
         for key, widget in self.widgets.items():
-            message = merged.get(key)
+            message = merged.get(key, "")
             if message:
                 widget.props["error"] = True
                 widget.props["error-message"] = message
