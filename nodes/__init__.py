@@ -8,7 +8,7 @@ from .checks import PLACEHOLDERS, SCHEDULE_PRESETS
 from .common import Access, EnvVar, OutputSettings, PodSettings, Resources, SecretRef, Toleration, Volume
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, RuntimeParam, ServiceAccounts, slug
 from .elyra import ElyraImportError, ImportReport, import_elyra, import_elyra_file
-from .fileformat import FORMAT, VERSION, DocumentError, dumps, json_schema, load, parse, save
+from .fileformat import FORMAT, VERSION, DocumentError, content_hash, dumps, json_schema, load, parse, save
 from .issues import Code, Issue, Severity, has_errors
 from .ports import Port, PortType, compatible
 from .types import Family, NodeType
@@ -48,6 +48,7 @@ __all__ = [
     "VERSION",
     "Volume",
     "compatible",
+    "content_hash",
     "dumps",
     "example_names",
     "has_errors",

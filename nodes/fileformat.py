@@ -7,6 +7,7 @@ refused with a message, never guessed at.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -177,6 +178,15 @@ def to_dict(pipeline: Pipeline) -> dict[str, Any]:
     """The document as a JSON-ready mapping with the format marker first."""
     body = pipeline.model_dump(mode="json", exclude_none=False)
     return {"format": FORMAT, "version": VERSION, **body}
+
+
+def content_hash(pipeline: Pipeline) -> str:
+    """A short, stable hash of the whole document (canonical JSON), identifying a pipeline version.
+
+    The exported DAG's header and the store's versions both carry it.
+    """
+    canonical = json.dumps(to_dict(pipeline), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def dumps(pipeline: Pipeline) -> str:
