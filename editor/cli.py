@@ -169,6 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Export, versions and diff (code generation), and the editor; implemented in their own modules."""
     export_cli.register(sub, COMMANDS)
+    p = sub.add_parser("edit", help="serve the editor in the browser")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    sub.add_parser("desktop", help="open the editor in a native window")
+    COMMANDS.update(edit=cmd_edit, desktop=cmd_desktop)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Serve the editor (loads NiceGUI only now)."""
+    from .app import run_editor
+
+    _say(f"dagsmith editor on http://{args.host}:{args.port} (Ctrl+C stops it)")
+    run_editor(host=args.host, port=args.port, show=not args.no_browser and not os.environ.get("CI"))
+    return EXIT_OK
+
+
+def cmd_desktop(args: argparse.Namespace) -> int:
+    """Open the editor in a native window."""
+    from nicegui import native
+
+    from .app import run_editor
+
+    run_editor(native=True, port=native.find_open_port())
+    return EXIT_OK
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -26,9 +26,10 @@ MAX_UNDO = 200
 class Change:
     """What a step changed, so that views update only what they must."""
 
-    kind: str  # "graph" (nodes/edges added or removed), "node", "settings", "layout", "reload"
+    kind: str  # "add", "connect", "delete" (nodes/edges), "graph", "node", "settings", "layout", "reload"
     node_ids: tuple[str, ...] = ()
     description: str = ""
+    edge_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class EditorSession:
             position=Position(x=x, y=y),
         )
         self.pipeline.nodes.append(node)
-        self._commit(before, Change("graph", (node.id,), f"add {node.label}"))
+        self._commit(before, Change("add", (node.id,), f"add {node.label}"))
         return node
 
     def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
@@ -165,11 +166,12 @@ class EditorSession:
             return
         before = self._snapshot()
         p = self.pipeline
+        removed = [e.id for e in p.edges if e.id in edges or e.source in nodes or e.target in nodes]
         p.nodes = [n for n in p.nodes if n.id not in nodes]
-        p.edges = [e for e in p.edges if e.id not in edges and e.source not in nodes and e.target not in nodes]
+        p.edges = [e for e in p.edges if e.id not in removed]
         for comment in p.comments:
             comment.nodes = [n for n in comment.nodes if n not in nodes]
-        self._commit(before, Change("graph", tuple(sorted(nodes)), "delete"))
+        self._commit(before, Change("delete", tuple(sorted(nodes)), "delete", tuple(removed)))
 
     def set_param(self, node_id: str, path: Path, value: Any) -> None:
         """Set one (nested) parameter from a form; ``None`` removes it, so the default applies again."""
@@ -183,34 +185,39 @@ class EditorSession:
             before, Change("node", (node_id,), f"edit {node.display_name}.{where}"), coalesce=f"{node_id}:{where}"
         )
 
-    def update_node(self, node_id: str, **fields: Any) -> Refusal | None:
-        """Change a node's own fields (label, access, outputs) from a form."""
+    def set_node_field(self, node_id: str, path: Path, value: Any) -> Refusal | None:
+        """Set a node's own field (``label``, ``access.level``, ``outputs.model.path``) from a form."""
         node = self.pipeline.node(node_id)
-        if node is None:
+        if node is None or not path:
             return Refusal(f"there is no node {node_id!r}")
-        before = self._snapshot()
-        data = node.model_dump()
-        data.update(fields)
+        data = node.model_dump(mode="json")
+        _set_path(data, path, value)
         try:
             updated = Node.model_validate(data)
         except ValidationError as exc:
             return Refusal(exc.errors(include_url=False)[0]["msg"])
-        index = self.pipeline.nodes.index(node)
-        self.pipeline.nodes[index] = updated
-        self._commit(before, Change("node", (node_id,), f"edit {updated.display_name}"))
+        before = self._snapshot()
+        self.pipeline.nodes[self.pipeline.nodes.index(node)] = updated
+        where = ".".join(map(str, path))
+        self._commit(
+            before, Change("node", (node_id,), f"edit {updated.display_name}.{where}"), coalesce=f"{node_id}:{where}"
+        )
         return None
 
-    def update_settings(self, **fields: Any) -> Refusal | None:
-        """Change pipeline settings from the settings form."""
-        before = self._snapshot()
-        data = self.pipeline.settings.model_dump()
-        data.update(fields)
+    def set_setting(self, path: Path, value: Any) -> Refusal | None:
+        """Set a pipeline setting (``schedule``, ``default_resources.gpu_resource``) from the settings form."""
+        if not path:
+            return Refusal("no setting named")
+        data = self.pipeline.settings.model_dump(mode="json")
+        _set_path(data, path, value)
         try:
             settings = type(self.pipeline.settings).model_validate(data)
         except ValidationError as exc:
             return Refusal(exc.errors(include_url=False)[0]["msg"])
+        before = self._snapshot()
         self.pipeline.settings = settings
-        self._commit(before, Change("settings", description="edit settings"))
+        where = ".".join(map(str, path))
+        self._commit(before, Change("settings", description=f"edit settings.{where}"), coalesce=f"settings:{where}")
         return None
 
     # -- edges ---------------------------------------------------------------------------------------
@@ -230,7 +237,7 @@ class EditorSession:
             return Refusal(problems[0].message)
         before = self._snapshot()
         self.pipeline.edges.append(edge)
-        self._commit(before, Change("graph", (source, target), "connect"))
+        self._commit(before, Change("connect", (source, target), "connect", (edge.id,)))
         return edge
 
     # -- comments --------------------------------------------------------------------------------------

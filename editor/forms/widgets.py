@@ -15,7 +15,8 @@ from nicegui import ui
 from .spec import FieldSpec
 
 Path = tuple[str | int, ...]
-OnChange = Callable[[Path, Any], None]
+OnChange = Callable[[Path, Any, bool], None]
+"""``on_change(path, value, structural)``: structural when items were added or removed (re-render)."""
 
 
 def path_key(path: Path) -> str:
@@ -45,9 +46,9 @@ class Form:
         for spec in specs:
             self.render_field(spec, data.get(spec.name) if isinstance(data, Mapping) else None, (*path, spec.name))
 
-    def _emit(self, path: Path, value: Any) -> None:
+    def _emit(self, path: Path, value: Any, structural: bool = False) -> None:
         self._local_errors.pop(path_key(path), None)
-        self.on_change((*self.prefix, *path), value)
+        self.on_change((*self.prefix, *path), value, structural)
 
     def _hint(self, spec: FieldSpec, path: Path) -> str:
         placeholder = self.placeholders.get(path_key(path))
@@ -188,11 +189,11 @@ class Form:
                     ui.button(
                         "remove",
                         icon="delete",
-                        on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i]),
+                        on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i], True),
                     ).props("flat dense color=negative")
-            ui.button(f"add {spec.label.lower()}", icon="add", on_click=lambda: self._emit(path, [*items, {}])).props(
-                "flat dense"
-            )
+            ui.button(
+                f"add {spec.label.lower()}", icon="add", on_click=lambda: self._emit(path, [*items, {}], True)
+            ).props("flat dense")
         self.widgets[path_key(path)] = box
 
     def _map(self, spec: FieldSpec, entries: dict[str, Any], path: Path) -> None:
@@ -204,14 +205,14 @@ class Form:
                     ui.button(
                         "remove",
                         icon="delete",
-                        on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n}),
+                        on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n}, True),
                     ).props("flat dense color=negative")
             with ui.row().classes("items-center"):
                 new_name = ui.input("name").props("dense")
 
                 def add() -> None:
                     if new_name.value:
-                        self._emit(path, {**entries, new_name.value: {}})
+                        self._emit(path, {**entries, new_name.value: {}}, True)
 
                 ui.button("add", icon="add", on_click=add).props("flat dense")
         self.widgets[path_key(path)] = box

@@ -1,0 +1,35 @@
+"""Starting the editor: in the browser (``dagsmith edit``) or in a native window (``dagsmith desktop``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from nicegui import app, ui
+
+from .pages import register_pages
+from .services import EditorServices
+
+DEFAULT_PORT = 8080
+
+
+def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: bool = False, show: bool = True) -> None:
+    """Open the store (SQLite under DAGSMITH_HOME, or DAGSMITH_DATABASE_URL), register the pages, serve."""
+    multiprocessing.freeze_support()
+    services = EditorServices.open()
+    register_pages(services)
+    app.on_shutdown(services.store.close)
+    if native:
+        os.environ.setdefault("PYWEBVIEW_GUI", "qt")
+        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    ui.run(
+        host=host,
+        port=port,
+        title="dagsmith",
+        native=native,
+        window_size=(1400, 900) if native else None,
+        reload=False,
+        show=show and not native,
+        storage_secret=None,
+        favicon="🛠",
+    )

@@ -1,0 +1,30 @@
+"""The editor's pages: the start page and the pipeline workbench."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from ..services import EditorServices, UserError
+from .home import home_page
+from .workbench import Workbench
+
+
+def register_pages(services: EditorServices) -> None:
+    """Declare the editor's routes on NiceGUI's app."""
+
+    @ui.page("/", title="dagsmith")
+    def index() -> None:
+        home_page(services)
+
+    @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor")
+    def pipeline_page(pipeline_id: int) -> None:
+        try:
+            info, pipeline, _ = services.open_draft(pipeline_id)
+        except UserError as exc:
+            ui.label(str(exc)).classes("text-negative q-pa-md")
+            ui.link("Back to the pipelines", "/")
+            return
+        Workbench(services, info.id, pipeline, info.name)
+
+
+__all__ = ["Workbench", "home_page", "register_pages"]

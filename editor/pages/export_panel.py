@@ -1,0 +1,104 @@
+"""The export dialog: the generated DAG with syntax highlighting, a diff against the previous version,
+download, and commit to the project's git repository."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nicegui import run, ui
+
+from ..services import EditorServices, UserError
+from ..session import EditorSession
+
+
+class ExportPanel:
+    """A dialog bound to one pipeline's session."""
+
+    def __init__(
+        self, services: EditorServices, session: EditorSession, pipeline_id: int, on_saved: Callable[[int], None]
+    ) -> None:
+        self.services = services
+        self.session = session
+        self.pipeline_id = pipeline_id
+        self.on_saved = on_saved
+        self.source = ""
+        self.dialog = ui.dialog().props("maximized=false full-width").mark("export-dialog")
+        with self.dialog, ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center"):
+                ui.label("Export").classes("text-h6")
+                self.target = ui.toggle(
+                    ["airflow3", "airflow2"], value="airflow3", on_change=lambda: self.refresh()
+                ).mark("export-target")
+                ui.space()
+                ui.button(icon="close", on_click=self.dialog.close).props("flat round")
+            self.status = ui.label().classes("text-caption").mark("export-status")
+            with ui.tabs() as tabs:
+                code_tab = ui.tab("DAG file")
+                diff_tab = ui.tab("Changes since the last version")
+            with ui.tab_panels(tabs, value=code_tab).classes("w-full"):
+                with ui.tab_panel(code_tab):
+                    self.code = ui.code("", language="python").classes("w-full").mark("export-code")
+                with ui.tab_panel(diff_tab):
+                    self.diff = ui.code("", language="diff").classes("w-full").mark("export-diff")
+            with ui.row().classes("w-full items-center"):
+                self.message = ui.input("Commit message").classes("grow").mark("export-message")
+                ui.button("Download", icon="download", on_click=self.download).mark("export-download")
+                ui.button("Save version", icon="bookmark", on_click=self.save_version).mark("export-save")
+                ui.button("Commit to git", icon="commit", on_click=self.commit).mark("export-commit")
+            self.result = ui.label().mark("export-result")
+
+    async def open(self) -> None:
+        """Render the preview and show the dialog."""
+        self.refresh()
+        self.dialog.open()
+
+    def refresh(self) -> None:
+        """Render the DAG of the current working copy."""
+        try:
+            preview = self.services.preview(self.pipeline_id, self.session.pipeline, target=self.target.value)
+        except UserError as exc:
+            self.source = ""
+            self.code.content = ""
+            self.diff.content = ""
+            self.status.set_text(f"Cannot export yet: {exc}")
+            return
+        self.source = preview.source
+        self.code.content = preview.source
+        self.diff.content = preview.diff or "(no changes since the last version)"
+        since = f"; previous version v{preview.previous_version}" if preview.previous_version else "; no version yet"
+        self.status.set_text(f"{preview.dag_id}.py, {len(preview.source.splitlines())} lines{since}")
+
+    def download(self) -> None:
+        """Download the DAG file as shown."""
+        if not self.source:
+            ui.notify("Fix the problems first: the DAG cannot be generated yet", type="warning")
+            return
+        ui.download.content(self.source.encode(), f"{self.session.pipeline.dag_id}.py")
+
+    def save_version(self) -> None:
+        """Save an immutable version of the working copy."""
+        number = self.services.save_version(self.pipeline_id, self.session.pipeline, self.message.value or "")
+        self.result.set_text(f"Saved version v{number}")
+        self.on_saved(number)
+        self.refresh()
+
+    async def commit(self) -> None:
+        """Save a version and commit it to the project's git repository (off the event loop)."""
+        self.result.set_text("Committing…")
+        try:
+            number, result = await run.io_bound(
+                self.services.export_to_project_git,
+                self.pipeline_id,
+                self.session.pipeline,
+                message=self.message.value or "",
+                target=self.target.value,
+            )
+        except UserError as exc:
+            self.result.set_text("")
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return
+        commit = (result.commit or "")[:10]
+        state = "unchanged" if result.unchanged else "committed"
+        self.result.set_text(f"Version v{number}: DAG v{result.version} {state} on {result.branch} ({commit})")
+        self.on_saved(number)
+        self.refresh()

@@ -1,0 +1,67 @@
+"""The start page: the project's pipelines, new ones from templates, and opening files."""
+
+from __future__ import annotations
+
+from nicegui import events, ui
+
+from ..services import TEMPLATE_TITLES, EditorServices, UserError
+
+
+def home_page(services: EditorServices) -> None:
+    """List pipelines; create from a template; open a .dagsmith.json or Elyra .pipeline file."""
+    project = services.local_project()
+    with ui.header().classes("items-center"):
+        ui.label("dagsmith").classes("text-h6")
+        ui.label(f"project: {project.name}").classes("text-caption")
+    with ui.row().classes("w-full q-pa-md gap-8 items-start"):
+        with ui.column().classes("gap-2").style("min-width: 420px"):
+            ui.label("Pipelines").classes("text-h6")
+            with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
+                for info in services.pipelines(project.id):
+                    with ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}")).props("clickable"):
+                        with ui.item_section():
+                            ui.item_label(info.name)
+                            ui.item_label(f"dag_id {info.dag_id} · updated {info.updated_at:%Y-%m-%d %H:%M}").props(
+                                "caption"
+                            )
+        with ui.column().classes("gap-2"):
+            ui.label("New pipeline").classes("text-h6")
+
+            def create(template: str | None) -> None:
+                info = services.create_from_template(project.id, template)
+                ui.navigate.to(f"/pipeline/{info.id}")
+
+            ui.button("Blank pipeline", icon="add", on_click=lambda: create(None)).mark("new-blank")
+            for name, title in TEMPLATE_TITLES.items():
+                ui.button(title, icon="content_copy", on_click=lambda n=name: create(n)).props("outline").mark(
+                    f"new-{name}"
+                )
+            ui.label("Open a file").classes("text-h6 q-mt-md")
+            ui.label("A dagsmith pipeline (.dagsmith.json) or an Elyra pipeline (.pipeline)").classes("text-caption")
+
+            async def uploaded(event: events.UploadEventArguments) -> None:
+                try:
+                    imported = services.read_upload(event.file.name, await event.file.read())
+                    info = services.create(project.id, imported.pipeline)
+                except UserError as exc:
+                    ui.notify(str(exc), type="negative", multi_line=True)
+                    return
+                for line in imported.unmapped:
+                    ui.notify(f"Not mapped: {line}", type="warning", multi_line=True)
+                ui.navigate.to(f"/pipeline/{info.id}")
+
+            ui.upload(on_upload=uploaded, auto_upload=True).props('accept=".json,.pipeline"').mark("open-file")
+        with ui.column().classes("gap-2"):
+            ui.label("Git export").classes("text-h6")
+            repo = ui.input("Repository path", value=project.git_repo or "").mark("git-repo")
+            branch = ui.input("Branch", value=project.git_branch).mark("git-branch")
+
+            def save_git() -> None:
+                try:
+                    services.set_git(project.id, repo.value or "", branch.value or "main")
+                except UserError as exc:
+                    ui.notify(str(exc), type="negative")
+                    return
+                ui.notify("Git settings saved", type="positive")
+
+            ui.button("Save", on_click=save_git).mark("git-save")

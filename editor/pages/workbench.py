@@ -1,0 +1,210 @@
+"""The pipeline editor page: palette, canvas, inspector, problems and export, bound to one session.
+
+Python owns the graph: canvas events become session operations; after every change the canvas,
+the problems panel and the inspector are updated and the draft is saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from dagsmith.nodes import Issue, Pipeline, Position
+
+from ..canvas import PipelineCanvas, canvas_edge, canvas_node, layout, needs_layout
+from ..services import EditorServices
+from ..session import Change, EditorSession, Refusal
+from .export_panel import ExportPanel
+from .inspector import Inspector
+from .palette import Palette
+from .problems import ProblemsPanel
+
+
+class Workbench:
+    """Everything on the editor page for one pipeline."""
+
+    def __init__(self, services: EditorServices, pipeline_id: int, pipeline: Pipeline, name: str) -> None:
+        self.services = services
+        self.pipeline_id = pipeline_id
+        if needs_layout(pipeline):  # e.g. an imported file without positions: lay it out once
+            for node_id, point in layout(pipeline).items():
+                node = pipeline.node(node_id)
+                if node is not None:
+                    node.position = Position(x=point["x"], y=point["y"])
+        self.session = EditorSession(pipeline)
+        self.saved_revision = 0
+        self.build(name)
+        self.session.subscribe(self.changed)
+        self.show_issues()
+
+    # -- layout ----------------------------------------------------------------------------------------
+    def build(self, name: str) -> None:
+        dark = ui.dark_mode()
+        with ui.header().classes("items-center gap-2 q-py-xs"):
+            ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
+            self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
+            ui.space()
+            self.undo_button = ui.button(icon="undo", on_click=self.undo).props("flat color=white").mark("undo")
+            self.undo_button.tooltip("Undo (Ctrl+Z)")
+            self.redo_button = ui.button(icon="redo", on_click=self.redo).props("flat color=white").mark("redo")
+            self.redo_button.tooltip("Redo (Ctrl+Shift+Z)")
+            ui.button(icon="account_tree", on_click=self.auto_layout).props("flat color=white").tooltip("Auto-layout")
+            ui.button(icon="fit_screen", on_click=lambda: self.canvas.fit_view()).props("flat color=white").tooltip(
+                "Fit view"
+            )
+            ui.button(icon="settings", on_click=lambda: self.inspector.select(None)).props("flat color=white").mark(
+                "open-settings"
+            ).tooltip("Pipeline settings")
+            ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
+            self.saved = ui.label("saved").classes("text-caption").mark("save-state")
+            ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
+                "open-export"
+            )
+        with ui.left_drawer(value=True, bordered=True).props("width=260"):
+            Palette(self.add_at_center)
+        with ui.right_drawer(value=True, bordered=True).props("width=380"):
+            self.inspector = Inspector(self.session)
+        with ui.column().classes("w-full no-wrap gap-0").style("height: calc(100vh - 64px)"):
+            self.canvas = PipelineCanvas().classes("w-full").style("flex: 1 1 auto; min-height: 300px").mark("canvas")
+            with ui.scroll_area().classes("w-full").style("height: 170px; border-top: 1px solid rgba(128,128,128,.3)"):
+                self.problems = ProblemsPanel(self.pick_issue)
+        self.canvas.on_ready(self.reload_canvas)
+        self.canvas.on_node_dropped(lambda e: self.add(e["kind"], e["x"], e["y"]))
+        self.canvas.on_node_moved(self.moved)
+        self.canvas.on_edge_requested(self.connect)
+        self.canvas.on_delete_requested(lambda e: self.session.delete(e.get("node_ids", ()), e.get("edge_ids", ())))
+        self.canvas.on_selection_changed(self.selected)
+        self.canvas.on_node_clicked(
+            lambda e: self.inspector.select(e["id"]) if self.session.pipeline.node(e["id"]) else None
+        )
+        self.canvas.on_pane_clicked(lambda: self.inspector.select(None))
+        self.canvas.on_copy_requested(lambda e: self.session.copy(e.get("node_ids", ())))
+        self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
+        self.canvas.on_undo_requested(self.undo)
+        self.canvas.on_redo_requested(self.redo)
+        self.export = ExportPanel(self.services, self.session, self.pipeline_id, self.version_saved)
+        self.update_buttons()
+
+    # -- canvas requests --------------------------------------------------------------------------------
+    def add(self, kind: str, x: float, y: float) -> None:
+        result = self.session.add_node(kind, x, y)
+        if isinstance(result, Refusal):
+            ui.notify(result.message, type="warning")
+            return
+        self.inspector.select(result.id)
+        self.canvas.select([result.id])
+
+    def add_at_center(self, kind: str) -> None:
+        viewport = self.canvas.viewport or {"x": 0.0, "y": 0.0, "zoom": 1.0}
+        zoom = viewport["zoom"] or 1.0
+        count = len(self.session.pipeline.nodes)
+        self.add(kind, (200 - viewport["x"]) / zoom + 30 * (count % 5), (150 - viewport["y"]) / zoom + 30 * (count % 5))
+
+    def moved(self, payload: dict[str, Any]) -> None:
+        nodes = payload.get("nodes") or [payload]
+        self.session.move_nodes({n["id"]: (float(n["x"]), float(n["y"])) for n in nodes if "id" in n})
+
+    def connect(self, payload: dict[str, Any]) -> None:
+        result = self.session.request_edge(
+            payload["source"], payload["source_port"], payload["target"], payload["target_port"]
+        )
+        if isinstance(result, Refusal):
+            self.canvas.reject_connection(result.message)
+
+    def selected(self, payload: dict[str, Any]) -> None:
+        nodes = payload.get("nodes") or []
+        self.inspector.select(nodes[0] if len(nodes) == 1 else None)
+
+    def paste(self, x: float, y: float) -> None:
+        new_ids = self.session.paste(x, y)
+        if new_ids:
+            self.canvas.select(new_ids)
+
+    def undo(self) -> None:
+        if self.session.undo() is None:
+            ui.notify("Nothing to undo")
+
+    def redo(self) -> None:
+        if self.session.redo() is None:
+            ui.notify("Nothing to redo")
+
+    def auto_layout(self) -> None:
+        positions = layout(self.session.pipeline)
+        self.session.apply_layout({k: (p["x"], p["y"]) for k, p in positions.items()})
+        self.canvas.fit_view()
+
+    def pick_issue(self, issue: Issue) -> None:
+        if issue.node is not None and self.session.pipeline.node(issue.node) is not None:
+            self.canvas.select([issue.node], [issue.edge] if issue.edge else [])
+            self.inspector.select(issue.node)
+            self.inspector.focus(issue.field)
+        elif issue.field and issue.field.startswith("settings."):
+            self.inspector.select(None)
+            self.inspector.focus(issue.field.removeprefix("settings."))
+
+    async def open_export(self) -> None:
+        await self.export.open()
+
+    def version_saved(self, number: int) -> None:
+        ui.notify(f"Version v{number} saved", type="positive")
+
+    # -- after every change -----------------------------------------------------------------------------
+    def changed(self, change: Change) -> None:
+        pipeline = self.session.pipeline
+        if change.kind == "add":
+            for node_id in change.node_ids:
+                node = pipeline.node(node_id)
+                if node is not None:
+                    self.canvas.add_node(canvas_node(node))
+        elif change.kind == "connect":
+            nodes = pipeline.node_map()
+            for edge in pipeline.edges:
+                if edge.id in change.edge_ids:
+                    source = nodes.get(edge.source)
+                    self.canvas.add_edge(canvas_edge(edge, canvas_node(source) if source else None))
+        elif change.kind == "delete":
+            self.canvas.remove_elements(change.node_ids, change.edge_ids)
+            self.inspector.refresh(rebuild=False)
+        elif change.kind in ("reload", "graph"):
+            self.reload_canvas()
+            self.inspector.refresh(rebuild=change.kind == "reload")
+        elif change.kind == "node":
+            nodes = pipeline.node_map()
+            for node_id in change.node_ids:
+                if node_id in nodes:
+                    self.canvas.update_node(canvas_node(nodes[node_id]))
+            self.reload_edges_if_ports_changed(change)
+            self.inspector.refresh(rebuild=False)
+        elif change.kind == "layout":
+            nodes = pipeline.node_map()
+            self.canvas.apply_layout(
+                {i: {"x": nodes[i].position.x, "y": nodes[i].position.y} for i in change.node_ids if i in nodes},
+                fit=False,
+            )
+        elif change.kind == "settings":
+            self.title.set_text(pipeline.settings.name)
+            self.inspector.refresh(rebuild=False)
+        self.show_issues()
+        self.update_buttons()
+        self.saved_revision = self.services.save_draft(self.pipeline_id, pipeline)
+        self.saved.set_text("saved")
+
+    def reload_edges_if_ports_changed(self, change: Change) -> None:
+        # Edge colours follow port types: re-add the edges touching the changed nodes.
+        nodes = {n["id"]: n for n in (canvas_node(node) for node in self.session.pipeline.nodes)}
+        for edge in self.session.pipeline.edges:
+            if edge.source in change.node_ids or edge.target in change.node_ids:
+                self.canvas.add_edge(canvas_edge(edge, nodes.get(edge.source)))
+
+    def reload_canvas(self) -> None:
+        self.canvas.load_pipeline(self.session.pipeline, viewport=self.canvas.viewport)
+        self.show_issues()
+
+    def show_issues(self) -> None:
+        self.canvas.show_issues(self.session.issues)
+        self.problems.show(self.session.issues, self.session.pipeline)
+
+    def update_buttons(self) -> None:
+        self.undo_button.set_enabled(self.session.can_undo)
+        self.redo_button.set_enabled(self.session.can_redo)

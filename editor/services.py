@@ -1,0 +1,221 @@
+"""What the editor's pages call: projects, pipelines, drafts, versions, import and export.
+
+No NiceGUI here: pages stay thin and every operation is testable without a browser. Errors the user
+can act on are raised as ``UserError`` with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagsmith.codegen import ExportError, render
+from dagsmith.codegen.gitexport import ExportResult, export_to_git
+from dagsmith.codegen.history import GitExportError
+from dagsmith.nodes import DocumentError, ElyraImportError, Pipeline, example_names, import_elyra, load_example, parse
+from dagsmith.nodes.fileformat import dumps
+
+from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
+
+LOCAL_PROJECT = "Local"
+TEMPLATE_TITLES = {
+    "keyword_recommendation": "Keyword recommendation, retrained daily (gate + BentoML deploy)",
+    "keyword_monitor": "Keyword monitor (triggers retraining)",
+    "article_recommendation": "Article recommendation (hyper-parameter search + BentoML API)",
+    "user_targeting": "User targeting (batch prediction, target user list)",
+}
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPreview:
+    """The DAG a version would export, and how it differs from the previous version's DAG."""
+
+    dag_id: str
+    source: str
+    diff: str
+    previous_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A document read from an uploaded file, with what the import could not map."""
+
+    pipeline: Pipeline
+    unmapped: tuple[str, ...]
+
+
+class EditorServices:
+    """The editor's application services over one store."""
+
+    def __init__(self, store: Store, *, user: str = "local") -> None:
+        self.store = store
+        self.user = user
+
+    @classmethod
+    def open(cls, url: str | None = None) -> EditorServices:
+        """Open (and migrate) the store; make sure the local project with the templates exists."""
+        services = cls(open_store(url))
+        services.local_project()
+        return services
+
+    # -- projects and pipelines ---------------------------------------------------------------------
+    def local_project(self) -> Project:
+        """The default project, created on first start with one pipeline per template."""
+        for project in self.store.list_projects():
+            if project.name == LOCAL_PROJECT:
+                return project
+        project = self.store.create_project(
+            LOCAL_PROJECT, by=self.user, description="Pipelines on this machine, starting from the templates."
+        )
+        for name in example_names():
+            self.store.create_pipeline(project.id, load_example(name), by=self.user)
+        return project
+
+    def pipelines(self, project_id: int) -> list[PipelineInfo]:
+        """The project's pipelines."""
+        return self.store.list_pipelines(project_id)
+
+    def create(self, project_id: int, pipeline: Pipeline) -> PipelineInfo:
+        """Add a pipeline; a dag_id already used in the project gets a numbered suffix."""
+        taken = {p.dag_id for p in self.store.list_pipelines(project_id)}
+        if pipeline.dag_id in taken:
+            base = pipeline.settings.name
+            number = next(n for n in range(2, 10_000) if f"{pipeline.dag_id}_{n}" not in taken)
+            pipeline = pipeline.model_copy(deep=True)
+            pipeline.settings.name = f"{base} {number}"
+            pipeline.settings.dag_id = None
+        try:
+            return self.store.create_pipeline(project_id, pipeline, by=self.user)
+        except StoreError as exc:
+            raise UserError(str(exc)) from None
+
+    def create_from_template(self, project_id: int, template: str | None) -> PipelineInfo:
+        """A new pipeline: blank, or a copy of a template."""
+        pipeline = load_example(template) if template else Pipeline()
+        if not template:
+            pipeline.settings.name = "New pipeline"
+        return self.create(project_id, pipeline)
+
+    def read_upload(self, name: str, content: bytes) -> Imported:
+        """Read an uploaded ``*.dagsmith.json`` or Elyra ``*.pipeline`` file."""
+        if name.endswith(".pipeline"):
+            try:
+                data = json.loads(content)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise UserError(f"{name}: not a JSON file ({exc}); choose an Elyra .pipeline file") from None
+            try:
+                pipeline, report = import_elyra(data, default_name=Path(name).name.removesuffix(".pipeline"))
+            except ElyraImportError as exc:
+                raise UserError(f"{name}: {exc}") from None
+            return Imported(pipeline, report.unmapped)
+        try:
+            return Imported(parse(content, source=name), ())
+        except DocumentError as exc:
+            raise UserError(str(exc)) from None
+
+    # -- drafts and versions ---------------------------------------------------------------------------
+    def open_draft(self, pipeline_id: int) -> tuple[PipelineInfo, Pipeline, int]:
+        """The pipeline's info, its working copy and the draft revision."""
+        try:
+            info = self.store.get_pipeline(pipeline_id)
+            draft = self.store.get_draft(pipeline_id)
+        except NotFound as exc:
+            raise UserError(str(exc)) from None
+        return info, draft.pipeline(), draft.revision
+
+    def save_draft(self, pipeline_id: int, pipeline: Pipeline) -> int:
+        """Save the working copy (after every change); the new revision."""
+        return self.store.save_draft(pipeline_id, pipeline)
+
+    def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "") -> int:
+        """Save an immutable version of the working copy; its number (the newest if nothing changed)."""
+        self.store.save_draft(pipeline_id, pipeline)
+        try:
+            return self.store.create_version(pipeline_id, by=self.user, message=message).number
+        except Conflict:
+            return self.store.get_version(pipeline_id).number
+
+    def latest_version(self, pipeline_id: int) -> int | None:
+        """The newest version number, or None."""
+        versions = self.store.list_versions(pipeline_id)
+        return max((v.number for v in versions), default=None)
+
+    # -- export --------------------------------------------------------------------------------------
+    def preview(self, pipeline_id: int, pipeline: Pipeline, *, target: str = "airflow3") -> ExportPreview:
+        """Render the DAG the working copy would export, with a diff against the newest version's DAG."""
+        latest = self.latest_version(pipeline_id)
+        try:
+            previous = self.store.get_version(pipeline_id, latest) if latest else None
+            same = previous is not None and previous.pipeline() == pipeline
+            number = latest if same and latest else (latest or 0) + 1
+            source = render(pipeline, version=number, target=target)
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+        diff = ""
+        if previous is not None and not same:
+            try:
+                old = render(previous.pipeline(), version=previous.number, target=target)
+            except ExportError:
+                old = ""
+            diff = "".join(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    source.splitlines(keepends=True),
+                    fromfile=f"v{previous.number}/{pipeline.dag_id}.py",
+                    tofile=f"v{number}/{pipeline.dag_id}.py",
+                )
+            )
+        return ExportPreview(pipeline.dag_id, source, diff, previous.number if previous else None)
+
+    def export_to_project_git(
+        self, pipeline_id: int, pipeline: Pipeline, *, message: str = "", target: str = "airflow3"
+    ) -> tuple[int, ExportResult]:
+        """Save a version and commit its DAG and source to the project's git repository."""
+        info = self.store.get_pipeline(pipeline_id)
+        project = self.store.get_project(info.project_id)
+        if not project.git_repo:
+            raise UserError("this project has no git repository; set one in the project settings first")
+        number = self.save_version(pipeline_id, pipeline, message)
+        try:
+            self.store.check_export(pipeline_id, number, by=self.user, production=True)
+            result = export_to_git(
+                pipeline, project.git_repo, branch=project.git_branch, message=message or None, target=target
+            )
+        except (ExportError, GitExportError, StoreError) as exc:
+            raise UserError(str(exc)) from None
+        self.store.record_export(
+            pipeline_id,
+            number,
+            by=self.user,
+            target=target,
+            production=True,
+            location=project.git_repo,
+            dag_path=result.paths[0] if result.paths else "",
+            branch=project.git_branch,
+            git_commit=result.commit,
+        )
+        return number, result
+
+    def set_git(self, project_id: int, repo: str, branch: str) -> Project:
+        """Configure where the project's exports are committed."""
+        try:
+            return self.store.set_project_git(project_id, repo=repo or None, branch=branch or "main", by=self.user)
+        except StoreError as exc:
+            raise UserError(str(exc)) from None
+
+    @staticmethod
+    def document_text(pipeline: Pipeline) -> str:
+        """The document as saved in files (for download)."""
+        return dumps(pipeline)
+
+
+def scratch_dir() -> Path:
+    """A temporary folder for downloads."""
+    return Path(tempfile.mkdtemp(prefix="dagsmith-"))
