@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nicegui import ui
+from nicegui.elements.mixins.validation_element import ValidationElement
 
 from .spec import FieldSpec
 
@@ -126,6 +127,9 @@ class Form:
         if spec.description:
             widget.tooltip(spec.description)
         widget.props(f"data-field={json.dumps(key)}")
+        widget.mark(f"field-{key}")
+        if isinstance(widget, ValidationElement):
+            widget.without_auto_validation()
         self.widgets[key] = widget
 
     def _json_field(self, spec: FieldSpec, label: str, value: Any, path: Path) -> ui.element:
@@ -226,14 +230,15 @@ class Form:
             local = field[len(prefix) + 1 :] if prefix and field.startswith(prefix + ".") else field
             merged.setdefault(local, message)
         for key, widget in self.widgets.items():
-            message = merged.get(key, "")
-            if message:
+            message = merged.get(key) or None
+            if isinstance(widget, ValidationElement):
+                widget.error = message  # NiceGUI's own error state (auto-validation is off for form widgets)
+            elif message:
                 widget.props["error"] = True
                 widget.props["error-message"] = message
             else:
                 widget.props.pop("error", None)
                 widget.props.pop("error-message", None)
-            widget.update()
 
 
 def _number(value: float | None, kind: str) -> float | int | None:

@@ -119,9 +119,12 @@ class Inspector:
             self.refresh(rebuild=structural or path[0] != "label")
 
         label = Form(on_change=node_change)
-        label.widgets["label"] = ui.input(
-            "Label", value=node.label, on_change=lambda e: node_change(("label",), e.value or "", False)
-        ).classes("w-full")
+        label.widgets["label"] = (
+            ui.input("Label", value=node.label, on_change=lambda e: node_change(("label",), e.value or "", False))
+            .classes("w-full")
+            .mark("field-label")
+            .without_auto_validation()
+        )
         self.forms.append(label)
         if node_type is None:
             ui.label("Choose a known node type: this node cannot be edited until then.").classes("text-negative")
