@@ -173,7 +173,8 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
-    sub.add_parser("desktop", help="open the editor in a native window")
+    p = sub.add_parser("desktop", help="open the editor in a native window")
+    p.add_argument("--port", type=int, default=0, help="port of the embedded server (default: a free one)")
     COMMANDS.update(edit=cmd_edit, desktop=cmd_desktop)
 
 
@@ -192,7 +193,7 @@ def cmd_desktop(args: argparse.Namespace) -> int:
 
     from .app import run_editor
 
-    run_editor(native=True, port=native.find_open_port())
+    run_editor(native=True, port=args.port or native.find_open_port())
     return EXIT_OK
 
 
