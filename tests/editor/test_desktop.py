@@ -58,7 +58,7 @@ def test_desktop_window_starts_and_serves_the_editor(tmp_path: Path) -> None:
         session = ""
         for _ in range(30):
             session = subprocess.run(
-                ["ps", "-o", "args=", "-s", str(process.pid)], capture_output=True, text=True, check=False
+                ["ps", "-ww", "-o", "args=", "-s", str(process.pid)], capture_output=True, text=True, check=False
             ).stdout
             if "QtWebEngineProcess" in session:
                 break
