@@ -226,9 +226,9 @@ class Form:
         """Show ``errors`` (field path → message) inline; clear the others."""
         prefix = path_key(self.prefix)
         merged = dict(self._local_errors)
-        for field, message in errors.items():
+        for field, text in errors.items():
             local = field[len(prefix) + 1 :] if prefix and field.startswith(prefix + ".") else field
-            merged.setdefault(local, message)
+            merged.setdefault(local, text)
         for key, widget in self.widgets.items():
             message = merged.get(key) or None
             if isinstance(widget, ValidationElement):

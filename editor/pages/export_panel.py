@@ -86,7 +86,7 @@ class ExportPanel:
         """Save a version and commit it to the project's git repository (off the event loop)."""
         self.result.set_text("Committing…")
         try:
-            number, result = await run.io_bound(
+            outcome = await run.io_bound(
                 self.services.export_to_project_git,
                 self.pipeline_id,
                 self.session.pipeline,
@@ -97,6 +97,9 @@ class ExportPanel:
             self.result.set_text("")
             ui.notify(str(exc), type="negative", multi_line=True)
             return
+        if outcome is None:  # the app is shutting down
+            return
+        number, result = outcome
         commit = (result.commit or "")[:10]
         state = "unchanged" if result.unchanged else "committed"
         self.result.set_text(f"Version v{number}: DAG v{result.version} {state} on {result.branch} ({commit})")

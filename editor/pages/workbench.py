@@ -6,13 +6,20 @@ the problems panel and the inspector are updated and the draft is saved.
 
 from __future__ import annotations
 
-from typing import Any
-
 from nicegui import ui
 
 from dagsmith.nodes import Issue, Pipeline, Position
 
-from ..canvas import PipelineCanvas, canvas_edge, canvas_node, layout, needs_layout
+from ..canvas import (
+    EdgeRequested,
+    NodeMoved,
+    PipelineCanvas,
+    SelectionChanged,
+    canvas_edge,
+    canvas_node,
+    layout,
+    needs_layout,
+)
 from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
 from .export_panel import ExportPanel
@@ -34,6 +41,8 @@ class Workbench:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
         self.saved_revision = 0
+        self.canvas: PipelineCanvas
+        self.inspector: Inspector
         self.build(name)
         self.session.subscribe(self.changed)
         self.show_issues()
@@ -101,18 +110,18 @@ class Workbench:
         count = len(self.session.pipeline.nodes)
         self.add(kind, (200 - viewport["x"]) / zoom + 30 * (count % 5), (150 - viewport["y"]) / zoom + 30 * (count % 5))
 
-    def moved(self, payload: dict[str, Any]) -> None:
-        nodes = payload.get("nodes") or [payload]
-        self.session.move_nodes({n["id"]: (float(n["x"]), float(n["y"])) for n in nodes if "id" in n})
+    def moved(self, payload: NodeMoved) -> None:
+        nodes = payload.get("nodes") or [{"id": payload["id"], "x": payload["x"], "y": payload["y"]}]
+        self.session.move_nodes({n["id"]: (float(n["x"]), float(n["y"])) for n in nodes})
 
-    def connect(self, payload: dict[str, Any]) -> None:
+    def connect(self, payload: EdgeRequested) -> None:
         result = self.session.request_edge(
             payload["source"], payload["source_port"], payload["target"], payload["target_port"]
         )
         if isinstance(result, Refusal):
             self.canvas.reject_connection(result.message)
 
-    def selected(self, payload: dict[str, Any]) -> None:
+    def selected(self, payload: SelectionChanged) -> None:
         nodes = payload.get("nodes") or []
         self.inspector.select(nodes[0] if len(nodes) == 1 else None)
 

@@ -1,0 +1,464 @@
+// The dagsmith pipeline canvas: Vue Flow showing what Python tells it, and asking Python for every change.
+//
+// Vue Flow's auto-apply is off. The canvas applies only view state by itself (node positions while
+// dragging, measured sizes, selection); adding, removing and connecting are requests to Python
+// (events), and Python answers by calling the methods below. Names and payloads: protocol.py.
+import { markRaw } from "vue";
+import { Background, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-vendor";
+import { loadResource } from "../../static/utils/resources.js";
+
+const DRAG_TYPE = "application/dagsmith-node";
+const PALETTE_ATTRIBUTE = "data-dagsmith-node";
+const STYLESHEETS = [
+  "vue-flow/style.css",
+  "vue-flow/theme-default.css",
+  "vue-flow/minimap.css",
+  "vue-flow/controls.css",
+  "dagsmith-canvas.css",
+];
+const LOCAL_CHANGES = new Set(["position", "dimensions", "select"]);
+const VIEWPORT_THROTTLE_MS = 200;
+const TOAST_MS = 4000;
+const FIT_OPTIONS = { padding: 0.15, maxZoom: 1.25 };
+const COMMENT_COLOR = "#facc15";
+const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
+
+function isEditable(target) {
+  return target instanceof Element && (target.isContentEditable || target.closest(EDITABLE) !== null);
+}
+
+function round(value) {
+  return Math.round(value * 100) / 100;
+}
+
+function sameIds(a, b) {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
+}
+
+// Palette items only need the attribute; setting the drag payload here keeps JS out of Python.
+function onPaletteDragStart(event) {
+  const item = event.target instanceof Element ? event.target.closest(`[${PALETTE_ATTRIBUTE}]`) : null;
+  if (item && event.dataTransfer && !event.dataTransfer.types.includes(DRAG_TYPE)) {
+    event.dataTransfer.setData(DRAG_TYPE, item.getAttribute(PALETTE_ATTRIBUTE));
+    event.dataTransfer.effectAllowed = "copy";
+  }
+}
+
+export default {
+  components: { Background, Controls, Handle, MiniMap, VueFlow },
+  template: `
+    <div class="dagsmith-canvas-root" :class="{ 'dagsmith-dark': isDark, 'dagsmith-read-only': readOnlyNow }"
+         @dragover="onDragOver" @drop="onDrop" @pointerdown.capture="active = true" @pointermove="onPointerMove">
+      <VueFlow v-if="stylesLoaded" class="dagsmith-flow" :apply-default="false" :delete-key-code="null"
+               connection-mode="strict" :nodes-draggable="!readOnlyNow" :nodes-connectable="!readOnlyNow"
+               :elements-selectable="true" :zoom-on-double-click="false" :min-zoom="0.1" :max-zoom="2.5"
+               :connection-radius="24"
+               @init="onInit" @nodes-change="onNodesChange" @edges-change="onEdgesChange"
+               @nodes-initialized="onNodesInitialized" @node-drag-stop="onDragStop" @selection-drag-stop="onDragStop"
+               @connect="onConnect" @connect-start="onConnectStart" @connect-end="onConnectEnd"
+               @node-click="onNodeClick" @pane-click="$emit('paneClicked')" @viewport-change="onViewportChange">
+        <template #node-step="{ id, data }">
+          <div class="dagsmith-node" :class="nodeClasses(id)" :style="{ '--dagsmith-family': familyColor(data.family) }">
+            <div class="dagsmith-node__header">
+              <span class="dagsmith-node__title">{{ data.title }}</span>
+              <span v-if="states[id]" class="dagsmith-state" :class="'dagsmith-state--' + states[id]"
+                    :title="'Task ' + states[id]">{{ states[id] }}</span>
+            </div>
+            <div class="dagsmith-node__label" :title="data.label">{{ data.label }}</div>
+            <div class="dagsmith-node__ports">
+              <div class="dagsmith-node__column">
+                <div v-for="port in data.inputs" :key="port.name" class="dagsmith-port dagsmith-port--input"
+                     :title="portTitle(port, 'input')">
+                  <Handle :id="port.name" type="target" position="left" class="dagsmith-handle"
+                          :class="handleClasses(port, 'target')" :style="{ '--dagsmith-port': portColor(port.type) }" />
+                  <span class="dagsmith-port__name">{{ port.name }}</span>
+                </div>
+              </div>
+              <div class="dagsmith-node__column dagsmith-node__column--outputs">
+                <div v-for="port in data.outputs" :key="port.name" class="dagsmith-port dagsmith-port--output"
+                     :title="portTitle(port, 'output')">
+                  <span class="dagsmith-port__name">{{ port.name }}</span>
+                  <Handle :id="port.name" type="source" position="right" class="dagsmith-handle"
+                          :class="handleClasses(port, 'source')" :style="{ '--dagsmith-port': portColor(port.type) }" />
+                </div>
+              </div>
+            </div>
+            <div v-if="nodeIssues(id).length" class="dagsmith-badge" :title="issueText(nodeIssues(id))">
+              {{ nodeIssues(id).length }}
+            </div>
+          </div>
+        </template>
+        <template #node-comment="{ id, data }">
+          <div class="dagsmith-comment" :class="nodeClasses(id)">
+            <div class="dagsmith-comment__text">{{ data.label }}</div>
+            <div v-if="nodeIssues(id).length" class="dagsmith-badge" :title="issueText(nodeIssues(id))">
+              {{ nodeIssues(id).length }}
+            </div>
+          </div>
+        </template>
+        <Background :gap="20" :pattern-color="isDark ? '#3f3f46' : '#d4d4d8'" />
+        <MiniMap pannable zoomable :node-color="miniMapColor" :node-stroke-width="0"
+                 :mask-color="isDark ? 'rgba(0, 0, 0, 0.55)' : 'rgba(240, 240, 240, 0.6)'" />
+        <Controls :show-interactive="false" :fit-view-params="fitOptions" />
+      </VueFlow>
+      <div v-if="toast" class="dagsmith-toast" role="alert" :style="{ left: toast.x + 'px', top: toast.y + 'px' }">
+        {{ toast.message }}
+      </div>
+    </div>
+  `,
+  props: {
+    resourcePath: String,
+    readOnly: Boolean,
+    dark: { default: null }, // true, false, or null: follow NiceGUI's dark mode
+    portColors: { type: Object, default: () => ({}) },
+    familyColors: { type: Object, default: () => ({}) },
+    compatibility: { type: Object, default: () => ({}) },
+  },
+  emits: [
+    "canvasReady",
+    "nodeDropped",
+    "nodeMoved",
+    "edgeRequested",
+    "selectionChanged",
+    "deleteRequested",
+    "copyRequested",
+    "pasteRequested",
+    "undoRequested",
+    "redoRequested",
+    "nodeClicked",
+    "paneClicked",
+    "viewportChanged",
+  ],
+  data() {
+    return {
+      stylesLoaded: false,
+      readOnlyNow: this.readOnly,
+      pageDark: document.body.classList.contains("body--dark"),
+      issues: { nodes: {}, edges: {} },
+      states: {},
+      connecting: null,
+      toast: null,
+      active: false,
+      fitOptions: FIT_OPTIONS,
+    };
+  },
+  computed: {
+    isDark() {
+      return this.dark === null || this.dark === undefined ? this.pageDark : Boolean(this.dark);
+    },
+  },
+  watch: {
+    readOnly(value) {
+      this.readOnlyNow = value;
+    },
+  },
+  created() {
+    // Plain (non-reactive) fields: the Vue Flow store must not be wrapped in a reactive proxy.
+    this.flow = null;
+    this.pointer = null;
+    this.selection = { nodes: [], edges: [] };
+    this.pendingFit = false;
+    this.viewportTimer = null;
+    this.viewportLatest = null;
+    this.toastTimer = null;
+  },
+  async mounted() {
+    await this.$nextTick(); // window.path_prefix is set after mounting
+    await Promise.all(STYLESHEETS.map((name) => loadResource(`${window.path_prefix}${this.resourcePath}/${name}`)));
+    this.stylesLoaded = true;
+    this.bodyObserver = new MutationObserver(() => {
+      this.pageDark = document.body.classList.contains("body--dark");
+    });
+    this.bodyObserver.observe(document.body, { attributes: true, attributeFilter: ["class"] });
+    this.onDocumentPointerDown = (event) => {
+      if (!this.$el.contains(event.target)) this.active = false;
+    };
+    this.onDocumentKeyDown = (event) => this.onKeyDown(event);
+    document.addEventListener("pointerdown", this.onDocumentPointerDown, true);
+    document.addEventListener("keydown", this.onDocumentKeyDown);
+    document.addEventListener("dragstart", onPaletteDragStart);
+  },
+  unmounted() {
+    this.bodyObserver?.disconnect();
+    document.removeEventListener("pointerdown", this.onDocumentPointerDown, true);
+    document.removeEventListener("keydown", this.onDocumentKeyDown);
+    document.removeEventListener("dragstart", onPaletteDragStart);
+    clearTimeout(this.viewportTimer);
+    clearTimeout(this.toastTimer);
+  },
+  methods: {
+    // ---- Python -> JS -------------------------------------------------------------------------
+
+    loadGraph(nodes, edges, viewport) {
+      const selected = new Set(this.flow.getSelectedNodes.value.map((n) => n.id));
+      this.flow.setNodes(nodes.map((node) => ({ ...this.toFlowNode(node), selected: selected.has(node.id) })));
+      this.flow.setEdges(edges.map((edge) => this.toFlowEdge(edge)));
+      if (viewport) {
+        this.pendingFit = false;
+        this.flow.setViewport(viewport);
+      } else {
+        this.fitWhenMeasured();
+      }
+      this.rememberSelection();
+    },
+    addNode(node) {
+      this.flow.setNodes([...this.flow.nodes.value, this.toFlowNode(node)]);
+    },
+    updateNode(node) {
+      const { id, type, position, data, draggable, connectable } = this.toFlowNode(node);
+      this.flow.updateNode(id, { type, position, data, draggable, connectable });
+      this.$nextTick(() => this.flow.updateNodeInternals([id])); // ports may have changed
+    },
+    removeElements(nodeIds, edgeIds) {
+      const nodes = new Set(nodeIds);
+      const edges = new Set(edgeIds);
+      this.flow.setEdges(
+        this.flow.edges.value.filter((e) => !edges.has(e.id) && !nodes.has(e.source) && !nodes.has(e.target)),
+      );
+      this.flow.setNodes(this.flow.nodes.value.filter((n) => !nodes.has(n.id)));
+      this.rememberSelection();
+    },
+    addEdge(edge) {
+      this.flow.setEdges([...this.flow.edges.value, this.toFlowEdge(edge)]);
+    },
+    setIssues(nodeIssues, edgeIssues) {
+      this.issues = { nodes: nodeIssues || {}, edges: edgeIssues || {} };
+      for (const edge of this.flow.edges.value) this.decorateEdge(edge);
+    },
+    setStates(states) {
+      this.states = states || {};
+    },
+    select(nodeIds, edgeIds) {
+      const nodes = new Set(nodeIds);
+      const edges = new Set(edgeIds);
+      for (const node of this.flow.nodes.value) node.selected = nodes.has(node.id);
+      for (const edge of this.flow.edges.value) edge.selected = edges.has(edge.id);
+      this.rememberSelection();
+    },
+    fitView() {
+      this.flow.fitView({ ...FIT_OPTIONS, duration: 200 });
+    },
+    applyLayout(positions) {
+      for (const [id, position] of Object.entries(positions)) {
+        this.flow.updateNode(id, { position: { x: position.x, y: position.y } });
+      }
+    },
+    setReadOnly(value) {
+      this.readOnlyNow = Boolean(value);
+    },
+    rejectConnection(message) {
+      const box = this.$el.getBoundingClientRect();
+      const at = this.pointer || { x: box.left + box.width / 2, y: box.top + box.height / 2 };
+      const x = Math.min(Math.max(at.x - box.left + 12, 8), Math.max(box.width - 320, 8));
+      const y = Math.min(Math.max(at.y - box.top + 12, 8), Math.max(box.height - 60, 8));
+      this.toast = { message, x, y };
+      clearTimeout(this.toastTimer);
+      this.toastTimer = setTimeout(() => (this.toast = null), TOAST_MS);
+    },
+
+    // ---- protocol shapes -> Vue Flow elements ---------------------------------------------------
+
+    toFlowNode(node) {
+      const comment = node.kind === "comment";
+      return {
+        id: node.id,
+        type: comment ? "comment" : "step",
+        position: { x: node.x, y: node.y },
+        data: node,
+        connectable: !comment,
+      };
+    },
+    toFlowEdge(edge) {
+      const flowEdge = {
+        id: edge.id,
+        source: edge.source,
+        target: edge.target,
+        sourceHandle: edge.source_port,
+        targetHandle: edge.target_port,
+        type: "default",
+        data: edge,
+        style: { stroke: this.portColor(edge.type) },
+      };
+      this.decorateEdge(flowEdge);
+      return flowEdge;
+    },
+    decorateEdge(edge) {
+      const issues = this.issues.edges[edge.id] || [];
+      const severity = issues.some((i) => i.severity === "error") ? "error" : issues.length ? "warning" : null;
+      edge.class = severity ? `dagsmith-edge dagsmith-edge--${severity}` : "dagsmith-edge";
+      edge.label = issues.length ? `⚠ ${issues.length}` : undefined;
+      edge.labelStyle = severity ? { fill: severity === "error" ? "#dc2626" : "#d97706", fontWeight: 600 } : undefined;
+    },
+
+    // ---- template helpers ---------------------------------------------------------------------
+
+    portColor(type) {
+      return this.portColors[type] || this.portColors.any || "#9ca3af";
+    },
+    familyColor(family) {
+      return this.familyColors[family] || "#64748b";
+    },
+    miniMapColor(node) {
+      return node.type === "comment" ? COMMENT_COLOR : this.familyColor(node.data?.family);
+    },
+    portTitle(port, side) {
+      const traits = [port.required ? "required" : "", port.multiple ? "accepts several" : ""].filter(Boolean);
+      const extra = traits.length ? ` (${traits.join(", ")})` : "";
+      const about = port.description ? `\n${port.description}` : "";
+      return `${side} ${port.name}: ${port.type}${extra}${about}`;
+    },
+    nodeIssues(id) {
+      return this.issues.nodes[id] || [];
+    },
+    issueText(issues) {
+      return issues.map((i) => `${i.severity}: ${i.message}`).join("\n");
+    },
+    nodeClasses(id) {
+      const issues = this.nodeIssues(id);
+      const error = issues.some((i) => i.severity === "error");
+      const state = this.states[id];
+      return {
+        "dagsmith-has-error": error,
+        "dagsmith-has-warning": !error && issues.length > 0,
+        [`dagsmith-node--${state}`]: Boolean(state),
+      };
+    },
+    handleClasses(port, handleType) {
+      const optional = handleType === "target" && !port.required;
+      const c = this.connecting;
+      if (!c || c.handleType === handleType) return { "dagsmith-handle--optional": optional };
+      const [source, target] = handleType === "target" ? [c.portType, port.type] : [port.type, c.portType];
+      const fits = (this.compatibility[source] || []).includes(target);
+      return { "dagsmith-handle--optional": optional, "dagsmith-handle--fits": fits, "dagsmith-handle--misfit": !fits };
+    },
+
+    // ---- Vue Flow -> JS -----------------------------------------------------------------------
+
+    onInit(instance) {
+      this.flow = markRaw(instance);
+      this.$watch(
+        () => [this.flow.getSelectedNodes.value.map((n) => n.id), this.flow.getSelectedEdges.value.map((e) => e.id)],
+        ([nodes, edges]) => {
+          if (sameIds(nodes, this.selection.nodes) && sameIds(edges, this.selection.edges)) return;
+          this.selection = { nodes, edges };
+          this.$emit("selectionChanged", { nodes, edges });
+        },
+      );
+      this.$emit("canvasReady");
+    },
+    onNodesChange(changes) {
+      this.flow.applyNodeChanges(changes.filter((c) => LOCAL_CHANGES.has(c.type)));
+    },
+    onEdgesChange(changes) {
+      this.flow.applyEdgeChanges(changes.filter((c) => LOCAL_CHANGES.has(c.type)));
+    },
+    onNodesInitialized() {
+      if (!this.pendingFit) return;
+      this.pendingFit = false;
+      this.flow.fitView(FIT_OPTIONS);
+    },
+    // Vue Flow reports nodesInitialized only when a node still had to be measured, not for nodes it
+    // kept from the previous graph, so check once the new graph has rendered.
+    fitWhenMeasured() {
+      this.pendingFit = true;
+      this.$nextTick(() => {
+        const nodes = this.flow.nodes.value;
+        if (!nodes.length) this.pendingFit = false;
+        else if (nodes.every((n) => n.dimensions.width && n.dimensions.height)) this.onNodesInitialized();
+      });
+    },
+    // Changes Python makes are not echoed back as selectionChanged.
+    rememberSelection() {
+      this.selection = {
+        nodes: this.flow.getSelectedNodes.value.map((n) => n.id),
+        edges: this.flow.getSelectedEdges.value.map((e) => e.id),
+      };
+    },
+    onDragStop({ node, nodes }) {
+      const moved = (nodes && nodes.length ? nodes : [node]).map((n) => ({
+        id: n.id,
+        x: round(n.position.x),
+        y: round(n.position.y),
+      }));
+      const first = moved.find((n) => n.id === node?.id) || moved[0];
+      if (first) this.$emit("nodeMoved", { ...first, nodes: moved });
+    },
+    onConnect(connection) {
+      this.$emit("edgeRequested", {
+        source: connection.source,
+        source_port: connection.sourceHandle,
+        target: connection.target,
+        target_port: connection.targetHandle,
+      });
+    },
+    onConnectStart({ nodeId, handleId, handleType }) {
+      const data = this.flow.findNode(nodeId)?.data;
+      const ports = handleType === "source" ? data?.outputs : data?.inputs;
+      const port = (ports || []).find((p) => p.name === handleId);
+      this.connecting = port ? { handleType, portType: port.type } : null;
+    },
+    onConnectEnd(event) {
+      this.connecting = null;
+      if (event && "clientX" in event) this.pointer = { x: event.clientX, y: event.clientY };
+    },
+    onNodeClick({ node }) {
+      this.$emit("nodeClicked", { id: node.id });
+    },
+    onViewportChange(viewport) {
+      this.viewportLatest = { x: round(viewport.x), y: round(viewport.y), zoom: round(viewport.zoom) };
+      if (this.viewportTimer) return;
+      this.viewportTimer = setTimeout(() => {
+        this.viewportTimer = null;
+        this.$emit("viewportChanged", this.viewportLatest);
+      }, VIEWPORT_THROTTLE_MS);
+    },
+
+    // ---- DOM -> JS ----------------------------------------------------------------------------
+
+    onPointerMove(event) {
+      this.pointer = { x: event.clientX, y: event.clientY };
+    },
+    onDragOver(event) {
+      if (this.readOnlyNow || !event.dataTransfer?.types.includes(DRAG_TYPE)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    },
+    onDrop(event) {
+      const kind = event.dataTransfer?.getData(DRAG_TYPE);
+      if (this.readOnlyNow || !kind || !this.flow) return;
+      event.preventDefault();
+      this.active = true;
+      const { x, y } = this.flow.screenToFlowCoordinate({ x: event.clientX, y: event.clientY });
+      this.$emit("nodeDropped", { kind, x: round(x), y: round(y) });
+    },
+    pastePoint() {
+      const box = this.$el.getBoundingClientRect();
+      const p = this.pointer;
+      const inside = p && p.x >= box.left && p.x <= box.right && p.y >= box.top && p.y <= box.bottom;
+      const at = inside ? p : { x: box.left + box.width / 2, y: box.top + box.height / 2 };
+      const { x, y } = this.flow.screenToFlowCoordinate(at);
+      return { x: round(x), y: round(y) };
+    },
+    onKeyDown(event) {
+      if (!this.flow || !this.active || event.defaultPrevented || isEditable(event.target)) return;
+      const key = event.key.toLowerCase();
+      const mod = event.ctrlKey || event.metaKey;
+      const { nodes, edges } = this.selection;
+      let request = null;
+      if (!mod && (key === "delete" || key === "backspace")) {
+        if (!this.readOnlyNow && (nodes.length || edges.length)) {
+          request = ["deleteRequested", { node_ids: nodes, edge_ids: edges }];
+        }
+      } else if (mod && !event.altKey && key === "c") {
+        if (nodes.length) request = ["copyRequested", { node_ids: nodes }];
+      } else if (mod && !event.altKey && !this.readOnlyNow) {
+        if (key === "v") request = ["pasteRequested", this.pastePoint()];
+        else if (key === "z") request = [event.shiftKey ? "redoRequested" : "undoRequested"];
+        else if (key === "y") request = ["redoRequested"];
+      }
+      if (!request) return;
+      event.preventDefault();
+      this.$emit(...request);
+    },
+  },
+};

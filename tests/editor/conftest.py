@@ -1,0 +1,25 @@
+"""Editor test fixtures: NiceGUI's simulated ``user`` (no browser).
+
+``pytest_plugins = ['nicegui.testing.user_plugin']`` is refused in a conftest below the root when the
+whole suite runs, and the plugin's ``user`` fixture looks for a ``main.py`` this project does not have.
+So the fixture is rebuilt here from NiceGUI's own parts; pages are declared inside each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from nicegui.testing.general_fixtures import pytest_configure  # noqa: F401  (temporary app storage)
+from nicegui.testing.user import User
+from nicegui.testing.user_simulation import user_simulation
+
+
+@pytest.fixture
+async def user(caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
+    """A simulated user of a fresh NiceGUI app; the test fails if the app logged an error."""
+    async with user_simulation() as simulated:
+        yield simulated
+    errors = [record.getMessage() for record in caplog.get_records("call") if record.levelname == "ERROR"]
+    if errors:
+        pytest.fail(f"the app logged errors: {errors}", pytrace=False)
