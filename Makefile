@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AF2_STAMP := $(AF2)/.installed
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 
-.PHONY: run desktop test lint typecheck pytest bench lock package clean
+.PHONY: run desktop test lint typecheck links pytest bench lock package clean
 
 # The dev environment: every extra, pinned by requirements.lock (uv pip compile --all-extras).
 $(STAMP): requirements.lock pyproject.toml
@@ -36,9 +36,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # mypy does not run setuptools' editable-install finder: give it a dagsmith/ tree of links instead.
-typecheck: $(STAMP)
+links:
 	mkdir -p .cache/mypy-src/dagsmith
 	for p in nodes codegen editor; do ln -sfn ../../../$$p .cache/mypy-src/dagsmith/$$p; done
+
+typecheck: $(STAMP) links
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(AF2_STAMP)
@@ -48,6 +50,15 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# A one-file desktop binary (PyInstaller through nicegui-pack) in dist/dagsmith. PyInstaller does not
+# run setuptools' editable finder either, so it reads the package through the same dagsmith/ link tree.
+PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
+	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps \
+	nodes/examples:dagsmith/nodes/examples editor/store/migrations:dagsmith/editor/store/migrations
+package: $(STAMP) links
+	PYTHONPATH=.cache/mypy-src $(BIN)/nicegui-pack --onefile --noconfirm --name dagsmith \
+		$(foreach d,$(PACK_DATA),--add-data $(d)) editor/desktop_main.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)
