@@ -1,0 +1,177 @@
+"""Artifact paths and the environment contract between the DAG and a step's container.
+
+See CONTRACT.md: every step learns where its inputs are and where to write its outputs from
+``DAGSMITH_*`` environment variables; small values (an MLflow run id, a metric) travel by XCom.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagsmith.nodes import CATALOG, Edge, Node, Pipeline, PortType, slug
+from dagsmith.nodes.types import NodeType
+
+from .templating import Tmpl
+
+PREFIX = "DAGSMITH_"
+XCOM_FILE = "/airflow/xcom/return.json"
+"""Where KubernetesPodOperator's sidecar collects a step's values from."""
+
+VALUE_TYPES = frozenset(
+    {PortType.MLFLOW_RUN, PortType.REGISTERED_MODEL, PortType.METRICS, PortType.BENTO, PortType.DEPLOYMENT}
+)
+"""Output types whose value (not only a path) travels to downstream steps, by XCom."""
+
+MLFLOW_VARIABLE = "dagsmith_mlflow_tracking_uri"
+"""Airflow Variable that holds the MLflow tracking URI (read at run time, never written in the file)."""
+
+_RUNTIME_PLACEHOLDERS = {
+    "run_id": "run_id",
+    "ds": "ds",
+    "ds_nodash": "ds_nodash",
+    "ts_nodash": "ts_nodash",
+    "logical_date": "ts",
+}
+
+
+def env_name(kind: str, port: str) -> str:
+    """``DAGSMITH_INPUT_TRAIN_DATA`` style names: prefix, kind and the port name in capitals."""
+    return f"{PREFIX}{kind}_{port.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifacts:
+    """Resolves artifact paths for one export (pipeline and version); remembers what it resolved."""
+
+    pipeline: Pipeline
+    version: int
+    nodes: dict[str, Node] = field(default_factory=dict)
+    _paths: dict[tuple[str, str], Tmpl] = field(default_factory=dict)
+    _names: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, version: int) -> Artifacts:
+        """The resolver for ``pipeline`` at ``version``."""
+        return cls(pipeline, version, pipeline.node_map())
+
+    def output_path(self, node: Node, port: str) -> Tmpl:
+        """The path or URI that ``node`` writes its output ``port`` to, with run-time macros."""
+        key = (node.id, port)
+        if key not in self._paths:
+            self._paths[key] = self._output_path(node, port)
+        return self._paths[key]
+
+    def _output_path(self, node: Node, port: str) -> Tmpl:
+        settings = self.pipeline.settings
+        stored = node.outputs.get(port)
+        folder = stored.path if stored and stored.path is not None else settings.path_template
+        name = stored.naming if stored and stored.naming is not None else settings.naming_format
+        path = Tmpl.literal(settings.artifact_root.rstrip("/") + "/")
+        folder_part = self._fill(folder.strip("/"), node, port)
+        if folder_part.text:
+            path = path + folder_part + Tmpl.literal("/")
+        return path + self._fill(name.strip("/"), node, port)
+
+    def _fill(self, template: str, node: Node, port: str) -> Tmpl:
+        result = Tmpl("")
+        for literal, name, _, _ in string.Formatter().parse(template):
+            result = result + Tmpl.literal(literal)
+            if name is None:
+                continue
+            if name in _RUNTIME_PLACEHOLDERS:
+                result = result + Tmpl.macro(_RUNTIME_PLACEHOLDERS[name])
+            else:
+                result = result + Tmpl.literal(self._static(name, node, port))
+        return result
+
+    def _static(self, name: str, node: Node, port: str) -> str:
+        if name == "pipeline":
+            return self._memo(("pipeline",), lambda: slug(self.pipeline.settings.name) or self.pipeline.dag_id)
+        if name == "dag_id":
+            return self.pipeline.dag_id
+        if name == "node":
+            return self._memo(("node", node.id), lambda: slug(node.id) or self.task_id(node))
+        if name == "task_id":
+            return self.task_id(node)
+        if name == "output":
+            return port
+        return str(self.version)
+
+    def task_id(self, node: Node) -> str:
+        """``node.task_id()``, computed once per node."""
+        return self._memo(("task_id", node.id), node.task_id)
+
+    def _memo(self, key: tuple[str, ...], compute: Callable[[], str]) -> str:
+        if key not in self._names:
+            self._names[key] = compute()
+        return self._names[key]
+
+
+def xcom_value(task_id: str, port: str) -> Tmpl:
+    """The JSON of the value that task ``task_id`` reported for its output ``port`` (``null`` if none)."""
+    # task_id is a slug and port an identifier, so neither can end the quoted Jinja string.
+    return Tmpl.macro(f"(ti.xcom_pull(task_ids='{task_id}') or {{}}).get('{port}') | tojson")
+
+
+def shared_env(artifacts: Artifacts) -> dict[str, Tmpl]:
+    """The ``DAGSMITH_*`` variables every pod of the DAG gets (written once, as ``DAGSMITH_ENV``)."""
+    pipeline = artifacts.pipeline
+    return {
+        "DAGSMITH_DAG_ID": Tmpl.literal(pipeline.dag_id),
+        "DAGSMITH_PIPELINE_VERSION": Tmpl.literal(str(artifacts.version)),
+        "DAGSMITH_RUN_ID": Tmpl.macro("run_id"),
+        "DAGSMITH_LOGICAL_DATE": Tmpl.macro("ts"),
+        "DAGSMITH_ARTIFACT_ROOT": Tmpl.literal(pipeline.settings.artifact_root),
+    }
+
+
+def contract_env(
+    artifacts: Artifacts,
+    node: Node,
+    node_type: type[NodeType],
+    incoming: list[Edge],
+) -> dict[str, Tmpl]:
+    """The node's own ``DAGSMITH_*`` variables: identity, inputs, upstream values and outputs."""
+    nodes = artifacts.nodes
+    env: dict[str, Tmpl] = {
+        "DAGSMITH_TASK_ID": Tmpl.literal(artifacts.task_id(node)),
+        "DAGSMITH_NODE_ID": Tmpl.literal(node.id),
+        "DAGSMITH_NODE_TYPE": Tmpl.literal(node.type),
+    }
+    inputs, outputs = node_type.ports(node.params)
+    by_port: dict[str, list[Edge]] = {}
+    for edge in incoming:
+        by_port.setdefault(edge.target_port, []).append(edge)
+    for port in inputs:
+        edges = by_port.get(port.name, [])
+        if not edges:
+            continue
+        sources = [(nodes[edge.source], edge.source_port) for edge in edges]
+        if port.multiple:
+            env[env_name("INPUT", port.name) + "_COUNT"] = Tmpl.literal(str(len(sources)))
+        for index, (source, source_port) in enumerate(sources):
+            suffix = f"_{index}" if port.multiple else ""
+            env[env_name("INPUT", port.name) + suffix] = artifacts.output_path(source, source_port)
+            if output_type(source, source_port) in VALUE_TYPES:
+                env[env_name("VALUE", port.name) + suffix] = xcom_value(artifacts.task_id(source), source_port)
+    for port in outputs:
+        env[env_name("OUTPUT", port.name)] = artifacts.output_path(node, port.name)
+    return env
+
+
+def output_type(node: Node, port: str) -> PortType | None:
+    """The type of ``node``'s output ``port`` (None for an unknown node type or port)."""
+    node_type = CATALOG.get(node.type)
+    if node_type is None:
+        return None
+    for candidate in node_type.ports(node.params)[1]:
+        if candidate.name == port:
+            return candidate.type
+    return None
+
+
+def mlflow_env() -> Tmpl:
+    """``MLFLOW_TRACKING_URI`` from the Airflow Variable, empty when it is not set."""
+    return Tmpl.macro(f"var.value.get('{MLFLOW_VARIABLE}', '')")

@@ -1,0 +1,274 @@
+"""What each node type becomes: its tasks, their pods and the step program each pod runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagsmith.nodes import CATALOG, Edge, Node, Pipeline
+from dagsmith.nodes.types import (
+    BentoDeploy,
+    HyperparameterSearch,
+    Monitor,
+    NodeType,
+    Notebook,
+    Script,
+)
+
+from .artifacts import VALUE_TYPES, Artifacts, contract_env, mlflow_env
+from .literals import ident
+from .model import NodeTasks, PodSpec, Task
+from .pods import pod_spec, resource_dicts
+from .templating import Tmpl, uses_macros
+
+_ENV_REF = "$dagsmith_env"
+
+
+@dataclass
+class Context:
+    """What building one node needs to know about the whole export; collects the step programs used."""
+
+    pipeline: Pipeline
+    version: int
+    artifacts: Artifacts
+    incoming: dict[str, list[Edge]]
+    programs: dict[str, str] = field(default_factory=dict)  # constant name -> step name
+
+    def program(self, step: str) -> str:
+        """The module constant holding step ``step``'s program (registered for embedding)."""
+        name = ident("STEP_" + step.upper())
+        self.programs[name] = step
+        return name
+
+
+def variable(task_id: str) -> str:
+    """The Python variable of a task: its id plus ``_task`` (never a keyword, builtin or import)."""
+    return ident(task_id + "_task")
+
+
+def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Tmpl]]:
+    """The config with every string that uses run-time macros moved to its own env variable.
+
+    ``DAGSMITH_CONFIG`` itself is written literally (Airflow renders nothing in it); a moved string
+    is replaced by ``{"$dagsmith_env": NAME}``, which the step runtime resolves.
+    """
+    env: dict[str, Tmpl] = {}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str) and uses_macros(value):
+            name = f"DAGSMITH_CONFIG_{len(env)}"
+            env[name] = Tmpl.user(value)
+            return {_ENV_REF: name}
+        if isinstance(value, dict):
+            return {key: walk(value[key]) for key in sorted(value)}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(config), env
+
+
+def _pod(
+    ctx: Context,
+    node: Node,
+    instance: NodeType,
+    *,
+    step: str | None = None,
+    config: dict[str, Any] | None = None,
+    pushes: bool = False,
+    multiple_outputs: bool = False,
+    mlflow: bool = False,
+    gpu: bool = True,
+    env: dict[str, Tmpl] | None = None,
+) -> PodSpec:
+    pod = instance.pod
+    spec = pod_spec(ctx.pipeline.settings, node, pod, gpu=gpu)
+    variables: dict[str, Any] = dict(contract_env(ctx.artifacts, node, type(instance), ctx.incoming.get(node.id, [])))
+    if config is not None:
+        literal, moved = split_config(config)
+        variables["DAGSMITH_CONFIG"] = Tmpl.literal(json.dumps(literal, sort_keys=True))
+        variables.update(moved)
+    variables.update(env or {})
+    user_names = {var.name for var in pod.env} | {secret.env_var for secret in pod.secrets}
+    if mlflow and "MLFLOW_TRACKING_URI" not in user_names:
+        variables["MLFLOW_TRACKING_URI"] = mlflow_env()
+    for var in pod.env:
+        variables[var.name] = var.value
+    spec.env = variables
+    spec.step = ctx.program(step) if step else None
+    spec.do_xcom_push = pushes
+    spec.multiple_outputs = multiple_outputs
+    return spec
+
+
+def _params(instance: NodeType, *names: str) -> dict[str, Any]:
+    data = instance.model_dump(mode="json", include=set(names))
+    return {name: data[name] for name in names}
+
+
+def _pod_task(node: Node, spec: PodSpec, task_id: str | None = None) -> Task:
+    task_id = task_id or node.task_id()
+    display = node.label if node.label and task_id == node.task_id() and node.label != task_id else None
+    return Task(kind="pod", var=variable(task_id), task_id=task_id, display_name=display, pod=spec)
+
+
+def _single(task: Task) -> NodeTasks:
+    return NodeTasks(tasks=[task], entry=task.var, exit=task.var)
+
+
+def _reports_values(instance: NodeType, node: Node) -> bool:
+    return any(port.type in VALUE_TYPES for port in type(instance).ports(node.params)[1])
+
+
+def script(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """The user's Python file (``python FILE``) or command, with its arguments."""
+    assert isinstance(instance, Script)
+    spec = _pod(ctx, node, instance, pushes=_reports_values(instance, node))
+    spec.cmds = ["python", instance.script] if instance.script else list(instance.command)
+    spec.arguments = list(instance.arguments)
+    return _single(_pod_task(node, spec))
+
+
+def notebook(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """papermill runs the notebook with its parameters and keeps the executed copy."""
+    assert isinstance(instance, Notebook)
+    config = _params(instance, "notebook", "parameters", "kernel")
+    spec = _pod(ctx, node, instance, step="notebook", config=config, pushes=_reports_values(instance, node))
+    spec.arguments = list(instance.arguments)
+    return _single(_pod_task(node, spec))
+
+
+def _step(step: str, fields: tuple[str, ...], *, mlflow: bool = False, pushes: bool = False) -> Builder:
+    def build(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+        spec = _pod(ctx, node, instance, step=step, config=_params(instance, *fields), mlflow=mlflow, pushes=pushes)
+        return _single(_pod_task(node, spec))
+
+    build.__doc__ = f"One pod running the {step} step."
+    return build
+
+
+def _short_circuit(node: Node, source: Task, suffix: str, key: str) -> Task:
+    task_id = f"{node.task_id()}__{suffix}"  # a slug never holds "__": cannot clash with a node's task
+    return Task(kind="short_circuit", var=variable(task_id), task_id=task_id, flag_of=source.var, flag_key=key)
+
+
+def model_gate(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """The gate pod decides and reports ``passed``; a short-circuit skips the downstream branch on a fail."""
+    fields = ("metric", "direction", "threshold", "compare_to_champion", "min_improvement")
+    config = _params(instance, *fields, "candidate_alias", "champion_alias")
+    spec = _pod(ctx, node, instance, step="model_gate", config=config, mlflow=True, pushes=True, multiple_outputs=True)
+    gate = _pod_task(node, spec)
+    passed = _short_circuit(node, gate, "passed", "passed")
+    return NodeTasks(tasks=[gate, passed], entry=gate.var, exit=passed.var, chain=[(gate.var, passed.var)])
+
+
+def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """The monitor pod measures and reports ``trigger``; only then does the retraining DAG get triggered."""
+    assert isinstance(instance, Monitor)
+    fields = ("source", "metric", "model_name", "model_alias", "threshold", "trigger_when")
+    config = _params(instance, *fields)
+    spec = _pod(ctx, node, instance, step="monitor", config=config, mlflow=True, pushes=True, multiple_outputs=True)
+    watch = _pod_task(node, spec)
+    check = _short_circuit(node, watch, "should_retrain", "trigger")
+    trigger_id = f"{node.task_id()}__retrain"
+    trigger = Task(
+        kind="trigger",
+        var=variable(trigger_id),
+        task_id=trigger_id,
+        trigger_dag_id=instance.retrain_dag_id,
+        conf=dict(instance.retrain_conf),
+    )
+    chain = [(watch.var, check.var), (check.var, trigger.var)]
+    return NodeTasks(tasks=[watch, check, trigger], entry=watch.var, exit=watch.var, chain=chain)
+
+
+def bentoml_deploy(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """A pod that applies the Deployment, Service and HPA built by the bentoml_deploy step."""
+    assert isinstance(instance, BentoDeploy)
+    settings = ctx.pipeline.settings
+    requests, limits, selector = resource_dicts(instance.replica_resources, settings.default_resources)
+    config = _params(instance, "deployment_name", "min_replicas", "max_replicas", "target_cpu_utilization")
+    config.update(_params(instance, "port", "service_type"))
+    config["namespace"] = instance.namespace or settings.namespace
+    config["resources"] = {"requests": requests, "limits": limits, "node_selector": selector}
+    spec = _pod(ctx, node, instance, step="bentoml_deploy", config=config, pushes=True)
+    return _single(_pod_task(node, spec))
+
+
+def hyperparameter_search(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
+    """Trials task, mapped GPU trial pods (``partial``/``expand``) and the task that picks the best."""
+    assert isinstance(instance, HyperparameterSearch)
+    task_id = node.task_id()
+    config = _params(instance, "search_space", "objective_metric", "direction", "algorithm", "max_trials", "seed")
+    config["experiment"] = instance.experiment or ctx.pipeline.settings.name
+    trials_spec = _pod(ctx, node, instance, step="hpo_trials", config=config, mlflow=True, pushes=True, gpu=False)
+    trials = _pod_task(node, trials_spec, f"{task_id}__trials")
+    trial_spec = _pod(ctx, node, instance, step="hpo_trial", mlflow=True)
+    trial_spec.cmds = ["--", *instance.command, *instance.arguments]
+    trial_id = f"{task_id}__trial"
+    trial = Task(
+        kind="mapped_pod",
+        var=variable(trial_id),
+        task_id=trial_id,
+        pod=trial_spec,
+        expand_from=trials.var,
+        max_active=instance.parallelism,
+    )
+    pull = Tmpl.macro(f"ti.xcom_pull(task_ids='{trials.task_id}') | tojson")
+    best_spec = _pod(
+        ctx,
+        node,
+        instance,
+        step="hpo_best",
+        config=_params(instance, "objective_metric", "direction"),
+        mlflow=True,
+        pushes=True,
+        gpu=False,
+        env={"DAGSMITH_TRIALS": pull},
+    )
+    best = _pod_task(node, best_spec)
+    chain = [(trials.var, trial.var), (trial.var, best.var)]
+    return NodeTasks(tasks=[trials, trial, best], entry=trials.var, exit=best.var, chain=chain)
+
+
+Builder = Callable[[Context, Node, NodeType], NodeTasks]
+
+BUILDERS: dict[str, Builder] = {
+    "script": script,
+    "notebook": notebook,
+    "feature_retrieval": _step(
+        "feature_retrieval",
+        ("feast_repo", "feature_service", "features", "entity_source", "event_timestamp_column", "full_feature_names"),
+    ),
+    "feature_materialize": _step("feature_materialize", ("feast_repo", "feature_views", "incremental", "start", "end")),
+    "hyperparameter_search": hyperparameter_search,
+    "register_model": _step(
+        "register_model", ("model_name", "artifact_path", "alias", "tags"), mlflow=True, pushes=True
+    ),
+    "model_gate": model_gate,
+    "bentoml_build": _step(
+        "bentoml_build",
+        ("bento_name", "service", "model_name", "model_alias", "build_context", "image_repository", "image_tag"),
+        mlflow=True,
+        pushes=True,
+    ),
+    "bentoml_deploy": bentoml_deploy,
+    "batch_predict": _step(
+        "batch_predict",
+        ("model_name", "model_alias", "id_column", "score_column", "top_k", "threshold", "output_format"),
+        mlflow=True,
+    ),
+    "monitor": monitor,
+}
+"""One builder per built-in node type."""
+
+
+def build_node(ctx: Context, node: Node) -> NodeTasks:
+    """The tasks ``node`` becomes (the node must have passed validation)."""
+    node_type = CATALOG.get(node.type)
+    builder = BUILDERS.get(node.type)
+    if node_type is None or builder is None:
+        raise ValueError(f"no code generation for node type {node.type!r}")
+    return builder(ctx, node, node_type.model_validate(node.params))

@@ -1,0 +1,236 @@
+"""The allow-list check every generated file passes: only known imports, calls, names and literals.
+
+``check_source`` parses the file and walks its syntax tree. Anything outside a small grammar of
+imports, assignments, one ``with DAG(...)`` block, allow-listed calls with literal arguments, and
+``a >> b`` dependencies is a violation, so that no path from a pipeline document to executable
+code exists even if a template or a filter had a bug.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from .compat import ALLOWED_FROM_IMPORTS, ALLOWED_IMPORTS
+from .literals import ident
+
+K8S_MODELS = frozenset(
+    {
+        "V1EmptyDirVolumeSource",
+        "V1PersistentVolumeClaimVolumeSource",
+        "V1ResourceRequirements",
+        "V1Toleration",
+        "V1Volume",
+        "V1VolumeMount",
+    }
+)
+ALLOWED_CALLS = frozenset(
+    {
+        "DAG",
+        "KubernetesPodOperator",
+        "KubernetesPodOperator.partial",
+        "Param",
+        "Secret",
+        "ShortCircuitOperator",
+        "TriggerDagRunOperator",
+        "datetime.timedelta",
+        "timezone.datetime",
+        *(f"k8s.{name}" for name in K8S_MODELS),
+    }
+)
+"""Callables a generated file may call (``X.partial(...)`` may be followed by ``.expand(...)``)."""
+
+ALLOWED_ATTRIBUTES = frozenset({"operator.truth", "timezone.utc"})
+"""Attribute values a generated file may use besides the callables (and ``<task>.output``)."""
+
+
+class UnsafeCodeError(ValueError):
+    """Generated code that leaves the allow-list; ``violations`` say where and what."""
+
+    def __init__(self, violations: list[str]):
+        self.violations = violations
+        shown = "\n  ".join(violations[:20])
+        more = f"\n  ... and {len(violations) - 20} more" if len(violations) > 20 else ""
+        super().__init__(f"generated code failed the allow-list check:\n  {shown}{more}")
+
+
+def check_source(source: str) -> ast.Module:
+    """Parse ``source`` and check it against the allow-list; the tree, or UnsafeCodeError."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise UnsafeCodeError([f"line {exc.lineno}: syntax error: {exc.msg}"]) from None
+    violations = list(_Checker().module(tree))
+    if violations:
+        raise UnsafeCodeError(violations)
+    return tree
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.tasks: set[str] = set()
+
+    def bad(self, node: ast.AST, what: str) -> str:
+        return f"line {getattr(node, 'lineno', '?')}: {what}"
+
+    def module(self, tree: ast.Module) -> Iterator[str]:
+        for index, stmt in enumerate(tree.body):
+            if index == 0 and isinstance(stmt, ast.Expr) and _is_str(stmt.value):
+                continue  # module docstring
+            yield from self.statement(stmt, top=True)
+
+    def statement(self, stmt: ast.stmt, *, top: bool) -> Iterator[str]:
+        if isinstance(stmt, ast.ImportFrom) and top:
+            allowed = ALLOWED_FROM_IMPORTS.get(stmt.module or "", frozenset())
+            for alias in stmt.names:
+                if stmt.level or alias.name not in allowed:
+                    yield self.bad(stmt, f"import of {stmt.module}.{alias.name} is not allowed")
+                self.names.add(alias.asname or alias.name)
+        elif isinstance(stmt, ast.Import) and top:
+            for alias in stmt.names:
+                if alias.name not in ALLOWED_IMPORTS or alias.asname:
+                    yield self.bad(stmt, f"import of {alias.name} is not allowed")
+                self.names.add(alias.name)
+        elif isinstance(stmt, ast.Assign):
+            yield from self.assign(stmt)
+        elif isinstance(stmt, ast.With) and top:
+            yield from self.with_dag(stmt)
+        elif isinstance(stmt, ast.Expr) and not top:
+            yield from self.dependency(stmt.value)
+        elif isinstance(stmt, ast.Pass) and not top:
+            return  # a DAG without tasks
+        else:
+            yield self.bad(stmt, f"{type(stmt).__name__} statements are not allowed here")
+
+    def assign(self, stmt: ast.Assign) -> Iterator[str]:
+        if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
+            yield self.bad(stmt, "only single-name assignments are allowed")
+            return
+        name = stmt.targets[0].id
+        try:
+            ident(name)
+        except ValueError as exc:
+            yield self.bad(stmt, f"assignment to an unsafe name: {exc}")
+        if isinstance(stmt.value, ast.BinOp):
+            yield from self.concatenation(stmt.value)
+        else:
+            yield from self.expr(stmt.value)
+        if isinstance(stmt.value, ast.Call):
+            self.tasks.add(name)
+        self.names.add(name)
+
+    def concatenation(self, node: ast.expr) -> Iterator[str]:
+        """``NAME + "text"``: a step program built from the shared runtime and the step's code."""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            yield from self.concatenation(node.left)
+            yield from self.concatenation(node.right)
+        elif isinstance(node, ast.Name) and node.id in self.names and node.id not in self.tasks:
+            return
+        elif not _is_str(node):
+            yield self.bad(node, "only names and strings may be joined with +")
+
+    def with_dag(self, stmt: ast.With) -> Iterator[str]:
+        item = stmt.items[0] if len(stmt.items) == 1 else None
+        call = item.context_expr if item else None
+        if not (item and isinstance(call, ast.Call) and _dotted(call.func) == "DAG"):
+            yield self.bad(stmt, "the only with-block allowed is 'with DAG(...) as dag'")
+            return
+        yield from self.expr(call)
+        if item.optional_vars is not None:
+            if not (isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == "dag"):
+                yield self.bad(stmt, "the DAG may only be bound to 'dag'")
+            self.names.add("dag")
+        for inner in stmt.body:
+            yield from self.statement(inner, top=False)
+
+    def dependency(self, node: ast.expr) -> Iterator[str]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
+            yield from self.dependency(node.left)
+            yield from self.dependency(node.right)
+        elif not (isinstance(node, ast.Name) and node.id in self.tasks):
+            yield self.bad(node, "expression statements may only chain tasks with >>")
+
+    def expr(self, node: ast.expr) -> Iterator[str]:
+        if isinstance(node, ast.Constant):
+            if not (node.value is None or isinstance(node.value, (str, int, float, bool))):
+                yield self.bad(node, f"{type(node.value).__name__} constants are not allowed")
+        elif isinstance(node, ast.UnaryOp):
+            if not (isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)):
+                yield self.bad(node, "only negative number literals may use a unary operator")
+            elif isinstance(node.operand.value, bool) or not isinstance(node.operand.value, (int, float)):
+                yield self.bad(node, "only numbers may be negated")
+        elif isinstance(node, ast.List):
+            for element in node.elts:
+                yield from self.expr(element)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                shared = isinstance(value, ast.Name) and value.id in self.names and value.id not in self.tasks
+                if key is None and shared:
+                    continue  # {**SHARED, ...}: a mapping the file itself defined
+                if key is None or not _is_str(key):
+                    yield self.bad(node, "dict keys must be string literals")
+                yield from self.expr(value)
+        elif isinstance(node, ast.Name):
+            if node.id not in self.names:
+                yield self.bad(node, f"the name {node.id!r} is not defined by the file itself")
+        elif isinstance(node, ast.Attribute):
+            yield from self.attribute(node)
+        elif isinstance(node, ast.Subscript):
+            output = node.value
+            if not (
+                isinstance(output, ast.Attribute)
+                and output.attr == "output"
+                and isinstance(output.value, ast.Name)
+                and output.value.id in self.tasks
+                and _is_str(node.slice)
+            ):
+                yield self.bad(node, "only <task>.output['key'] may be subscripted")
+        elif isinstance(node, ast.Call):
+            yield from self.call(node)
+        else:
+            yield self.bad(node, f"{type(node).__name__} expressions are not allowed")
+
+    def attribute(self, node: ast.Attribute) -> Iterator[str]:
+        dotted = _dotted(node)
+        if dotted in ALLOWED_ATTRIBUTES and dotted.split(".")[0] in self.names:
+            return
+        if node.attr == "output" and isinstance(node.value, ast.Name) and node.value.id in self.tasks:
+            return
+        yield self.bad(node, f"the attribute {dotted or node.attr!r} is not allowed")
+
+    def call(self, node: ast.Call) -> Iterator[str]:
+        func = node.func
+        dotted = _dotted(func)
+        if dotted in ALLOWED_CALLS:
+            if dotted.split(".")[0] not in self.names:
+                yield self.bad(node, f"{dotted} is called but not imported")
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr == "expand"
+            and isinstance(func.value, ast.Call)
+            and (_dotted(func.value.func) or "").endswith(".partial")
+        ):
+            yield from self.call(func.value)
+        else:
+            yield self.bad(node, f"the call {dotted or ast.unparse(func)!r} is not allowed")
+        for arg in node.args:
+            yield from self.expr(arg)
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                yield self.bad(node, "** arguments are not allowed")
+            else:
+                yield from self.expr(keyword.value)
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)

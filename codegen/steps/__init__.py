@@ -1,0 +1,50 @@
+"""Programs that the built-in node types run in their pods with ``python -c``.
+
+Each step is a real module here (importable and testable); the DAG file embeds its source as a
+string literal, after the shared ``runtime`` module, so that images need only the libraries
+(see CONTRACT.md) and never download code at run time. Lines marked ``# dagsmith: not embedded``
+are dropped when embedding (the imports that only make the modules importable here).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+STEPS = (
+    "notebook",
+    "feature_retrieval",
+    "feature_materialize",
+    "hpo_trials",
+    "hpo_trial",
+    "hpo_best",
+    "register_model",
+    "model_gate",
+    "bentoml_build",
+    "bentoml_deploy",
+    "batch_predict",
+    "monitor",
+)
+"""Step program names (module names in this package)."""
+
+_MARK = "# dagsmith: not embedded"
+
+
+@cache
+def source(name: str) -> str:
+    """The embedded text of step ``name`` (or ``runtime``): marked lines dropped, no trailing newline."""
+    if name not in STEPS and name != "runtime":
+        raise ValueError(f"unknown step program {name!r}")
+    text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    lines: list[str] = []
+    skipping = False  # inside a marked import that ruff wrapped in parentheses
+    for line in text.splitlines():
+        if skipping:
+            skipping = line.strip() != ")"
+        elif line.rstrip().endswith(_MARK):
+            skipping = line.split("#")[0].rstrip().endswith("(")
+        else:
+            lines.append(line)
+    if name != "runtime":  # the runtime comes first in the program and holds the __future__ import
+        lines = [line for line in lines if line != "from __future__ import annotations"]
+    return "\n".join(lines).rstrip("\n")

@@ -1,0 +1,124 @@
+"""dagsmith step runtime: the step contract's helpers, embedded before every step program.
+
+Standard library only, Python 3.9+. Reads the step's configuration (``DAGSMITH_CONFIG``), its input
+and output paths and upstream values from the environment, and reports values through the XCom file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+_ENV_REF = "$dagsmith_env"
+
+
+def log(message: str) -> None:
+    """One line in the task log."""
+    print("[dagsmith] " + message, flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the step with a message in the task log (the Airflow task fails)."""
+    log("error: " + message)
+    sys.exit(1)
+
+
+def need(value: Any, message: str) -> Any:
+    """``value`` when it is set (not None or empty); otherwise stop the step with ``message``."""
+    if value is None or (isinstance(value, str | dict) and not value):
+        fail(message)
+    return value
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_ENV_REF}:
+            return os.environ.get(value[_ENV_REF], "")
+        return {key: _resolve(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item) for item in value]
+    return value
+
+
+def config() -> dict[str, Any]:
+    """The node's parameters; values with run-time macros arrive rendered in their own variables."""
+    return _resolve(json.loads(os.environ.get("DAGSMITH_CONFIG", "{}")))
+
+
+def input_path(port: str) -> str | None:
+    """Where the artifact connected to input ``port`` is (None when it is not connected)."""
+    return os.environ.get("DAGSMITH_INPUT_" + port.upper()) or None
+
+
+def output_path(port: str) -> str:
+    """Where to write output ``port``."""
+    path = os.environ.get("DAGSMITH_OUTPUT_" + port.upper())
+    if not path:
+        fail("no path for output " + repr(port) + " (DAGSMITH_OUTPUT_" + port.upper() + " is not set)")
+    return path
+
+
+def value(port: str) -> Any:
+    """The value an upstream step reported for the output connected to input ``port``, or None."""
+    return json.loads(os.environ.get("DAGSMITH_VALUE_" + port.upper()) or "null")
+
+
+def report(values: Any) -> None:
+    """Report values (one entry per output port) to Airflow as this task's XCom."""
+    path = Path(os.environ.get("DAGSMITH_XCOM_FILE") or "/airflow/xcom/return.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values), encoding="utf-8")
+    log("reported " + ", ".join(sorted(values)))
+
+
+def open_path(path: str, mode: str = "r") -> Any:
+    """Open a local path, ``file://`` URI, or (with fsspec installed) any other URI."""
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if "://" not in path:
+        if "w" in mode:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Path(path).open(mode)
+    import fsspec
+
+    return fsspec.open(path, mode).open()
+
+
+def mlflow_client() -> Any:
+    """An MLflow client for the tracking server named by ``MLFLOW_TRACKING_URI``."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        fail(
+            "MLFLOW_TRACKING_URI is empty; set the Airflow Variable dagsmith_mlflow_tracking_uri "
+            "or give the step an MLFLOW_TRACKING_URI variable or secret"
+        )
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def read_table(path: str) -> Any:
+    """A pandas DataFrame from a CSV, Parquet or JSON-lines file (by extension; Parquet otherwise)."""
+    import pandas as pd
+
+    lowered = path.lower()
+    with open_path(path, "rb") as handle:
+        if lowered.endswith(".csv"):
+            return pd.read_csv(handle)
+        if lowered.endswith((".jsonl", ".ndjson")):
+            return pd.read_json(handle, lines=True)
+        return pd.read_parquet(handle)
+
+
+def write_table(frame: Any, path: str, fmt: str = "parquet") -> None:
+    """Write a DataFrame as CSV, Parquet or JSON lines."""
+    with open_path(path, "wb") as handle:
+        if fmt == "csv":
+            handle.write(frame.to_csv(index=False).encode("utf-8"))
+        elif fmt == "jsonl":
+            handle.write(frame.to_json(orient="records", lines=True).encode("utf-8"))
+        else:
+            frame.to_parquet(handle, index=False)
+    log("wrote " + str(len(frame)) + " rows to " + path)

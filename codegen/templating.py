@@ -1,0 +1,127 @@
+"""Airflow template safety: which run-time macros a user string may use, and escaping for the rest.
+
+Airflow renders every string in an operator's templated fields with Jinja. A user string may use
+the run-time macros in ``MACROS`` (``{{ ds }}``, ``{{ params.name }}``, ...); any other Jinja syntax
+(``{{ conf }}``, ``{% ... %}``, ``{# #}``) is escaped so that it renders back to the text as written.
+Generated code puts templated values through ``Tmpl``: user text enters it escaped, and only
+dagsmith itself adds macros.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MACROS = (
+    "ds",
+    "ds_nodash",
+    "ts_nodash",
+    "run_id",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+)
+"""Run-time macros a user string may use, besides ``{{ params.<name> }}``."""
+
+MACRO_RE = re.compile(r"\{\{\s*(?:" + "|".join(MACROS) + r"|params\.[A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE_EXTENSIONS = ("yaml", "yml", "json")
+"""Endings that make Airflow load a templated string as a template file (``template_ext``).
+
+Matched without the dot, because some operators list them so; a templated string that ends with
+one gets an empty expression appended, which renders to nothing.
+"""
+
+_OPEN_BRACE = "{{ '{' }}"
+_CARRIAGE_RETURN = "{{ '\\r' }}"
+_FINAL_NEWLINE = "{{ '\\n' }}"
+_EMPTY = "{{ '' }}"
+
+
+def _escape_literal(text: str) -> str:
+    """Text that renders to ``text``: every brace that could open a Jinja tag becomes an expression."""
+    if "{" not in text and "\r" not in text:
+        return text
+    out = []
+    last = len(text) - 1
+    for index, char in enumerate(text):
+        # "\r" is itself replaced by an expression, so a brace before it would open one too.
+        if char == "{" and (index == last or text[index + 1] in "{%#\r"):
+            out.append(_OPEN_BRACE)
+        elif char == "\r":
+            out.append(_CARRIAGE_RETURN)  # Jinja turns a raw \r or \r\n into \n
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _escape_keep_macros(text: str) -> str:
+    parts = []
+    position = 0
+    for match in MACRO_RE.finditer(text):
+        parts.append(_escape_literal(text[position : match.start()]))
+        parts.append(match.group(0))
+        position = match.end()
+    parts.append(_escape_literal(text[position:]))
+    return "".join(parts)
+
+
+def _finish(text: str) -> str:
+    if text.endswith("\n"):
+        body = text[:-1]  # Jinja drops one trailing newline; an expression keeps it
+        if body.endswith("{"):  # an escaped part ends in "}}", so this brace is bare
+            body = body[:-1] + _OPEN_BRACE
+        text = body + _FINAL_NEWLINE
+    if text.endswith(TEMPLATE_EXTENSIONS):
+        text += _EMPTY
+    return text
+
+
+def escape(text: str, *, macros: bool = True) -> str:
+    """Template text that Airflow renders to ``text``, keeping only the allowed run-time macros.
+
+    With ``macros=False`` nothing is rendered: the result renders to ``text`` exactly.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"escape() takes a str, not {type(text).__name__}")
+    return _finish(_escape_keep_macros(text) if macros else _escape_literal(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Tmpl:
+    """Safe Airflow template text: escaped user text plus macros that dagsmith added itself.
+
+    Build one with ``Tmpl.user``, ``Tmpl.literal`` or ``Tmpl.macro`` and join them with ``+``;
+    the ``tpl`` filter writes it as a string literal without escaping it again.
+    """
+
+    text: str
+
+    @classmethod
+    def user(cls, text: str) -> Tmpl:
+        """User text that may use the allowed run-time macros."""
+        return cls(_escape_keep_macros(text))
+
+    @classmethod
+    def literal(cls, text: str) -> Tmpl:
+        """Text that must render exactly as written."""
+        return cls(_escape_literal(text))
+
+    @classmethod
+    def macro(cls, expression: str) -> Tmpl:
+        """A Jinja expression written by dagsmith (never pass user text here)."""
+        return cls("{{ " + expression + " }}")
+
+    def __add__(self, other: Tmpl) -> Tmpl:
+        if not isinstance(other, Tmpl):
+            return NotImplemented
+        # An escaped part never ends with a bare "{", so joining cannot open a new tag.
+        return Tmpl(self.text + other.text)
+
+    def final(self) -> str:
+        """The text to write into a templated field."""
+        return _finish(self.text)
+
+
+def uses_macros(text: str) -> bool:
+    """True when ``text`` uses an allowed run-time macro (and so differs once rendered)."""
+    return MACRO_RE.search(text) is not None

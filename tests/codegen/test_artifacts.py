@@ -1,0 +1,88 @@
+"""Artifact paths and the env contract of a pod."""
+
+from __future__ import annotations
+
+from sample_pipelines import mlops_loop, node, pipeline
+
+from dagsmith.codegen.artifacts import Artifacts, contract_env, shared_env, xcom_value
+from dagsmith.codegen.builders import split_config
+from dagsmith.codegen.templating import Tmpl
+from dagsmith.nodes import CATALOG, Node, OutputSettings
+
+
+def test_default_path_uses_pipeline_settings() -> None:
+    loop = mlops_loop()
+    artifacts = Artifacts.of(loop, 3)
+    features = loop.node_map()["features"]
+    assert artifacts.output_path(features, "features").final() == (
+        "s3://ml-artifacts/keyword_loop/{{ ds }}/{{ run_id }}/features/features"
+    )
+
+
+def test_output_settings_and_every_placeholder() -> None:
+    subject = node("Prep Step", "script", inputs=[])
+    subject.outputs["output"] = OutputSettings(
+        path="{pipeline}/{dag_id}/{node}/{task_id}/{version}", naming="{output}-{ds_nodash}-{ts_nodash}-{logical_date}"
+    )
+    sample = pipeline("My Pipe", [subject], [], artifact_root="/data/root/", dag_id="my.dag")
+    path = Artifacts.of(sample, 4).output_path(subject, "output").final()
+    assert path == ("/data/root/my_pipe/my.dag/prep_step/prep_step/4/output-{{ ds_nodash }}-{{ ts_nodash }}-{{ ts }}")
+
+
+def test_empty_folder_template_and_braces_in_user_text() -> None:
+    subject = node("a", "script", inputs=[])
+    subject.outputs["output"] = OutputSettings(path="", naming="{{literal}}{run_id}")
+    sample = pipeline("p", [subject], [], artifact_root="/r{{ conf }}")
+    path = Artifacts.of(sample, 1).output_path(subject, "output")
+    assert path.final() == "/r{{ '{' }}{ conf }}/{{ '{' }}literal}{{ run_id }}"
+
+
+def test_contract_env_of_the_gate() -> None:
+    loop = mlops_loop()
+    artifacts = Artifacts.of(loop, 3)
+    gate = loop.node_map()["gate"]
+    incoming = [edge for edge in loop.edges if edge.target == "gate"]
+    node_type = CATALOG.get("model_gate")
+    assert node_type is not None
+    env = {name: value.final() for name, value in contract_env(artifacts, gate, node_type, incoming).items()}
+    assert env["DAGSMITH_TASK_ID"] == "gate"
+    assert env["DAGSMITH_NODE_TYPE"] == "model_gate"
+    assert env["DAGSMITH_VALUE_CANDIDATE"] == xcom_value("register", "model").final()
+    assert env["DAGSMITH_INPUT_CANDIDATE"].endswith("/register/model")
+    assert env["DAGSMITH_OUTPUT_APPROVED"].endswith("/gate/approved")
+    assert "DAGSMITH_INPUT_METRICS" not in env
+    shared = {name: value.final() for name, value in shared_env(artifacts).items()}
+    assert shared == {
+        "DAGSMITH_DAG_ID": "keyword_loop",
+        "DAGSMITH_PIPELINE_VERSION": "3",
+        "DAGSMITH_RUN_ID": "{{ run_id }}",
+        "DAGSMITH_LOGICAL_DATE": "{{ ts }}",
+        "DAGSMITH_ARTIFACT_ROOT": "s3://ml-artifacts",
+    }
+
+
+def test_multiple_inputs_are_counted_and_numbered() -> None:
+    sources = [node(f"s{i}", "script", inputs=[]) for i in range(2)]
+    sink = Node(id="sink", type="script", params={"script": "x.py"})
+    edges = [
+        {"id": f"e{i}", "source": f"s{i}", "source_port": "run", "target": "sink", "target_port": "upstream"}
+        for i in range(2)
+    ]
+    sample = pipeline("p", [*sources, sink], [])
+    sample.edges = [type(sample).model_validate({"edges": [edge]}).edges[0] for edge in edges]
+    node_type = CATALOG.get("script")
+    assert node_type is not None
+    env = contract_env(Artifacts.of(sample, 1), sink, node_type, sample.edges)
+    assert env["DAGSMITH_INPUT_UPSTREAM_COUNT"].final() == "2"
+    assert env["DAGSMITH_INPUT_UPSTREAM_1"].final().endswith("/s1/run")
+    assert "DAGSMITH_VALUE_UPSTREAM_0" in env  # mlflow_run outputs carry a value
+
+
+def test_config_strings_with_macros_move_to_their_own_variables() -> None:
+    literal, moved = split_config({"b": "{{ ds }}", "a": ["x", "{{ conf }}", {"c": "at {{ run_id }}"}], "n": 1})
+    assert literal == {
+        "a": ["x", "{{ conf }}", {"c": {"$dagsmith_env": "DAGSMITH_CONFIG_0"}}],
+        "b": {"$dagsmith_env": "DAGSMITH_CONFIG_1"},
+        "n": 1,
+    }
+    assert moved == {"DAGSMITH_CONFIG_0": Tmpl("at {{ run_id }}"), "DAGSMITH_CONFIG_1": Tmpl("{{ ds }}")}
