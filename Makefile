@@ -57,8 +57,10 @@ PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas
 	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps \
 	nodes/examples:dagsmith/nodes/examples editor/store/migrations:dagsmith/editor/store/migrations
 package: $(STAMP) links
-	PYTHONPATH=.cache/mypy-src $(BIN)/nicegui-pack --onefile --noconfirm --name dagsmith \
-		$(foreach d,$(PACK_DATA),--add-data $(d)) editor/desktop_main.py
+	rm -f dist/dagsmith
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src $(BIN)/nicegui-pack --onefile --noconfirm \
+		--name dagsmith $(foreach d,$(PACK_DATA),--add-data $(d)) editor/desktop_main.py
+	test -x dist/dagsmith  # nicegui-pack exits 0 even when PyInstaller fails
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

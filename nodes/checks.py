@@ -81,11 +81,15 @@ def _load_quantity_module() -> ModuleType:
 
     The module only needs ``decimal``; importing it through its package would run
     ``kubernetes/__init__`` and its generated client, which the CLI's start-up cannot afford.
+    A frozen desktop build has no source file to load, so it imports the module the usual way.
     """
     spec = importlib.util.find_spec("kubernetes")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the kubernetes package is required")  # programmer/installation error
-    path = Path(next(iter(spec.submodule_search_locations))) / "utils" / "quantity.py"
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(locations[0]) / "utils" / "quantity.py" if locations else None
+    if path is None or not path.is_file():
+        from kubernetes.utils import quantity
+
+        return quantity
     qspec = importlib.util.spec_from_file_location("_dagsmith_k8s_quantity", path)
     if qspec is None or qspec.loader is None:
         raise ImportError(f"cannot load {path}")
