@@ -2,81 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from dagsmith.nodes import CATALOG, Code, Edge, Issue, Pipeline, Severity
+from dagsmith.nodes import Edge, Pipeline
 
-from .artifacts import Artifacts, env_name, shared_env
+from .artifacts import Artifacts, shared_env
 from .builders import Context, build_node
 from .model import DagPlan, ParamSpec, Task
 from .versioning import content_hash
-
-TAG_MAX = 100  # Airflow refuses longer tags when it parses the file
-
-
-def export_issues(pipeline: Pipeline) -> list[Issue]:
-    """Problems ``validate`` does not report but Airflow or the env contract would trip over."""
-    issues: list[Issue] = []
-    settings = pipeline.settings
-    for index, tag in enumerate(settings.tags):
-        if len(tag) > TAG_MAX:
-            issues.append(
-                Issue(
-                    Severity.ERROR,
-                    Code.INVALID_VALUE,
-                    f"the tag {tag[:20]!r}... has {len(tag)} characters; Airflow allows at most {TAG_MAX}",
-                    field=f"settings.tags.{index}",
-                )
-            )
-    if settings.schedule == "@continuous" and settings.max_active_runs != 1:
-        issues.append(
-            Issue(
-                Severity.ERROR,
-                Code.INVALID_VALUE,
-                "a '@continuous' schedule needs max active runs 1; lower it or choose another schedule",
-                field="settings.max_active_runs",
-            )
-        )
-    for node in pipeline.nodes:
-        node_type = CATALOG.get(node.type)
-        if node_type is None:
-            continue
-        for group, ports in zip(("inputs", "outputs"), node_type.ports(node.params), strict=True):
-            seen: dict[str, str] = {}
-            for port in ports:
-                other = seen.setdefault(env_name("", port.name), port.name)
-                if other != port.name:
-                    issues.append(
-                        Issue(
-                            Severity.ERROR,
-                            Code.INVALID_VALUE,
-                            f"the {group} {other!r} and {port.name!r} differ only in case, so they would share "
-                            "one environment variable; rename one",
-                            node=node.id,
-                            field=group,
-                        )
-                    )
-        if not _finite(node.params):
-            issues.append(
-                Issue(
-                    Severity.ERROR,
-                    Code.INVALID_VALUE,
-                    "a parameter is infinite or not a number; enter a finite number",
-                    node=node.id,
-                )
-            )
-    return issues
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return True
 
 
 def _params(pipeline: Pipeline) -> list[ParamSpec]:

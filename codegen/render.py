@@ -16,7 +16,7 @@ from .compat import target as target_named
 from .errors import ExportError
 from .literals import ident, py_block, py_literal
 from .model import DagPlan
-from .plan import build_plan, export_issues
+from .plan import build_plan
 from .safety import check_source
 from .templating import Tmpl, escape
 from .versioning import header_lines, seal
@@ -126,7 +126,6 @@ def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") ->
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"version must be a positive integer, not {version!r}")
     issues = [issue for issue in validate(pipeline) if issue.is_error]
-    issues += export_issues(pipeline)
     if has_errors(issues):
         raise ExportError(issues)
     body = RENDERERS[chosen.name].render(build_plan(pipeline, version=version))

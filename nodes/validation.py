@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from .issues import Code, Issue, Severity
 from .ports import Port, accepted_sources, compatible
 from .types import NodeType
 
+TAG_MAX = 100  # Airflow refuses longer tags when it parses the DAG file
 _DAG_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,250}")
 
 
@@ -105,6 +107,19 @@ class _Validator:
                     field=f"{where}.name",
                 )
                 counts[param.name] = 0  # report each name once
+        for index, tag in enumerate(settings.tags):
+            if len(tag) > TAG_MAX:
+                self.error(
+                    Code.INVALID_VALUE,
+                    f"the tag {tag[:20]!r}... has {len(tag)} characters; Airflow allows at most {TAG_MAX}",
+                    field=f"settings.tags.{index}",
+                )
+        if settings.schedule == "@continuous" and settings.max_active_runs != 1:
+            self.error(
+                Code.INVALID_VALUE,
+                "a '@continuous' schedule needs max active runs 1; lower it or choose another schedule",
+                field="settings.max_active_runs",
+            )
         if not self.pipeline.nodes:
             self.warning(Code.EMPTY_PIPELINE, "the pipeline has no nodes; drag a node type from the palette")
 
@@ -162,11 +177,17 @@ class _Validator:
             return
         instance, issues = model_issues(node_type, node.params, node=node.id)
         self.issues.extend(issues)
+        if not _finite(node.params):
+            self.error(
+                Code.INVALID_VALUE,
+                "a parameter is infinite or not a number; enter a finite number",
+                node=node.id,
+            )
         if isinstance(instance, NodeType):
             for problem in instance.problems(connected):
                 self.error(problem.code, problem.message, node=node.id, field=problem.field)
             self.check_pod(node, instance.pod)
-            replicas = getattr(instance, "replica_resources", None)
+            replicas = instance.__dict__.get("replica_resources")  # only bentoml_deploy has one
             if isinstance(replicas, Resources):
                 self.check_resources(node, replicas, "replica_resources")
         outputs = self.ports[node.id][1]
@@ -370,6 +391,17 @@ class _Validator:
                     f"comment {comment.id!r} is attached to missing node(s) {', '.join(map(repr, missing))}; "
                     "re-attach or detach it",
                 )
+
+
+def _finite(value: object) -> bool:
+    """False when a float anywhere in ``value`` is NaN or infinite (JSON cannot hold them)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def _above(request: str, limit: str) -> bool:

@@ -75,15 +75,17 @@ class _CodeStep(NodeType):
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:
         """Port names must be unique and not clash with the built-in ones."""
-        seen = {UPSTREAM.name, *(p.name for p in self.extra_out_ports)}
+        # Port names become environment variable names in capitals (DAGSMITH_OUTPUT_MODEL): compare so.
+        seen = {UPSTREAM.name.upper(), *(p.name.upper() for p in self.extra_out_ports)}
         for group, decls in (("inputs", self.inputs), ("outputs", self.outputs)):
             for index, decl in enumerate(decls):
-                if decl.name in seen:
+                if decl.name.upper() in seen:
                     yield Problem(
                         f"{group}.{index}.name",
-                        f"port name {decl.name!r} is used twice; give each input and output its own name",
+                        f"port name {decl.name!r} is used twice (names that differ only in case count as the "
+                        "same, since they share an environment variable); give each input and output its own name",
                     )
-                seen.add(decl.name)
+                seen.add(decl.name.upper())
 
 
 class Script(_CodeStep):

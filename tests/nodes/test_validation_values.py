@@ -258,3 +258,31 @@ def test_duplicate_runtime_parameter_names_are_reported_once() -> None:
     issues = _settings_issues(params=[{"name": "lr"}, {"name": "lr"}, {"name": "lr"}])
     assert [(i.code, i.field) for i in issues] == [(Code.DUPLICATE_ID, "settings.params.0.name")]
     assert "defined 3 times" in issues[0].message
+
+
+# -- rules Airflow or the environment-variable contract would trip over ---------------------------
+def test_tag_longer_than_airflow_allows() -> None:
+    issues = _settings_issues(tags=["ok", "x" * 101])
+    assert [(i.code, i.field) for i in issues if i.is_error] == [(Code.INVALID_VALUE, "settings.tags.1")]
+    assert not [i for i in _settings_issues(tags=["x" * 100]) if i.is_error]
+
+
+def test_continuous_schedule_needs_one_active_run() -> None:
+    issues = _settings_issues(schedule="@continuous", max_active_runs=2)
+    assert [(i.code, i.field) for i in issues if i.is_error] == [(Code.INVALID_VALUE, "settings.max_active_runs")]
+    assert not [i for i in _settings_issues(schedule="@continuous", max_active_runs=1) if i.is_error]
+
+
+def test_port_names_differing_only_in_case_collide() -> None:
+    params = {"script": "x.py", "outputs": [{"name": "model"}, {"name": "Model"}]}
+    issues = validate(pipeline(node("a", params=params)))
+    [issue] = [i for i in issues if i.is_error]
+    assert (issue.code, issue.node, issue.field) == (Code.INVALID_VALUE, "a", "outputs.1.name")
+    assert "differ only in case" in issue.message
+    params["outputs"] = [{"name": "model"}, {"name": "metrics"}]
+    assert not [i for i in validate(pipeline(node("a", params=params))) if i.is_error]
+
+
+def test_non_finite_parameter_is_refused() -> None:
+    bad = validate(pipeline(node("a", params={"script": "x.py", "arguments": [], "extra": float("nan")})))
+    assert any(i.code is Code.INVALID_VALUE and "finite" in i.message for i in bad)
