@@ -24,6 +24,8 @@ class PortDecl(Strict):
 
 
 UPSTREAM = port("upstream", PortType.ANY, "Any upstream steps this one waits for", multiple=True)
+DEFAULT_OUTPUT = port("output", PortType.ANY, "")
+"""The output a script or notebook has when it declares none (the ``outputs`` field's default)."""
 
 
 def _declared(raw: object, *, inputs: bool) -> tuple[Port, ...]:
@@ -60,18 +62,16 @@ class _CodeStep(NodeType):
         description="Typed inputs this step reads (their paths arrive as environment variables)",
     )
     outputs: list[PortDecl] = Field(
-        default_factory=lambda: [PortDecl(name="output")],
+        default_factory=lambda: [PortDecl.model_construct(name="output")],
         description="Typed outputs this step writes",
     )
 
     @classmethod
     def ports(cls, params: Mapping[str, Any]) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
         """The ``upstream`` input, the declared inputs, and the declared outputs."""
-        declared_out = params.get("outputs", [{"name": "output", "type": "any"}])
-        return (
-            (UPSTREAM, *_declared(params.get("inputs"), inputs=True)),
-            (*cls.extra_out_ports, *_declared(declared_out, inputs=False)),
-        )
+        inputs = (UPSTREAM, *_declared(params["inputs"], inputs=True)) if "inputs" in params else (UPSTREAM,)
+        outputs = _declared(params["outputs"], inputs=False) if "outputs" in params else (DEFAULT_OUTPUT,)
+        return inputs, (*cls.extra_out_ports, *outputs)
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:
         """Port names must be unique and not clash with the built-in ones."""
