@@ -146,13 +146,14 @@ class EditorSession:
 
     def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
         """Move nodes (one drag = one step); unknown ids are ignored."""
-        nodes = self.pipeline.node_map()
-        moved = {i: p for i, p in positions.items() if i in nodes}
+        items: dict[str, Node | Comment] = {c.id: c for c in self.pipeline.comments}
+        items.update(self.pipeline.node_map())
+        moved = {i: p for i, p in positions.items() if i in items}
         if not moved:
             return
         before = self._snapshot()
-        for node_id, (x, y) in moved.items():
-            nodes[node_id].position = Position(x=x, y=y)
+        for item_id, (x, y) in moved.items():
+            items[item_id].position = Position(x=x, y=y)
         self._commit(before, Change("layout", tuple(moved), "move"))
 
     def apply_layout(self, positions: dict[str, tuple[float, float]]) -> None:
@@ -160,12 +161,16 @@ class EditorSession:
         self.move_nodes(positions)
 
     def delete(self, node_ids: Iterable[str] = (), edge_ids: Iterable[str] = ()) -> None:
-        """Delete nodes (with their edges) and edges; comments are detached from deleted nodes."""
+        """Delete nodes (with their edges), comments (their ids come with the nodes') and edges.
+
+        Comments attached to deleted nodes stay on the canvas, detached from them.
+        """
         nodes, edges = set(node_ids), set(edge_ids)
         if not nodes and not edges:
             return
         before = self._snapshot()
         p = self.pipeline
+        p.comments = [c for c in p.comments if c.id not in nodes]
         removed = [e.id for e in p.edges if e.id in edges or e.source in nodes or e.target in nodes]
         p.nodes = [n for n in p.nodes if n.id not in nodes]
         p.edges = [e for e in p.edges if e.id not in removed]
@@ -251,13 +256,20 @@ class EditorSession:
         self._commit(before, Change("graph", description="add comment"))
         return comment
 
-    def edit_comment(self, comment_id: str, text: str) -> None:
-        """Change a comment's text."""
-        comment = next((c for c in self.pipeline.comments if c.id == comment_id), None)
-        if comment is None or comment.text == text:
+    def comment(self, comment_id: str) -> Comment | None:
+        """The comment with this id, or None."""
+        return next((c for c in self.pipeline.comments if c.id == comment_id), None)
+
+    def edit_comment(self, comment_id: str, text: str, nodes: Sequence[str] | None = None) -> None:
+        """Change a comment's text and, if given, the nodes it is attached to."""
+        comment = self.comment(comment_id)
+        attached = list(nodes) if nodes is not None else None
+        if comment is None or (comment.text == text and (attached is None or attached == comment.nodes)):
             return
         before = self._snapshot()
         comment.text = text
+        if attached is not None:
+            comment.nodes = [n for n in attached if self.pipeline.node(n) is not None]
         self._commit(before, Change("graph", description="edit comment"))
 
     # -- clipboard -------------------------------------------------------------------------------------
