@@ -65,17 +65,24 @@ class EditorSession:
     def _snapshot(self) -> dict[str, Any]:
         return self.pipeline.model_dump(mode="python")
 
-    def _commit(self, before: dict[str, Any], change: Change, *, coalesce: str | None = None) -> None:
+    def _commit(
+        self,
+        before: dict[str, Any],
+        change: Change,
+        *,
+        coalesce: str | None = None,
+        issues: list[Issue] | None = None,
+    ) -> None:
         # Consecutive edits of the same field (typing) form one undo step.
         if not (coalesce and self._last_coalesce == coalesce and self._undo):
             self._undo.append((before, change.description))
             del self._undo[:-MAX_UNDO]
         self._last_coalesce = coalesce
         self._redo.clear()
-        self._changed(change)
+        self._changed(change, issues)
 
-    def _changed(self, change: Change) -> None:
-        self.issues = validate(self.pipeline)
+    def _changed(self, change: Change, issues: list[Issue] | None = None) -> None:
+        self.issues = issues if issues is not None else validate(self.pipeline)
         for listener in list(self._listeners):
             listener(change)
 
@@ -237,12 +244,13 @@ class EditorSession:
         ):
             return Refusal("these ports are already connected")
         trial = self.pipeline.model_copy(update={"edges": [*self.pipeline.edges, edge]})
-        problems = [i for i in validate(trial) if i.is_error and i.edge == edge_id]
+        issues = validate(trial)
+        problems = [i for i in issues if i.is_error and i.edge == edge_id]
         if problems:
             return Refusal(problems[0].message)
         before = self._snapshot()
-        self.pipeline.edges.append(edge)
-        self._commit(before, Change("connect", (source, target), "connect", (edge.id,)))
+        self.pipeline.edges.append(edge)  # the trial's issues are this document's: no second validation
+        self._commit(before, Change("connect", (source, target), "connect", (edge.id,)), issues=issues)
         return edge
 
     # -- comments --------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ class ProblemsPanel:
         self.issues: list[Issue] = []
 
     def show(self, issues: list[Issue], pipeline: Pipeline) -> None:
-        """Replace the listed issues."""
+        """Replace the listed issues (nothing to redraw when they did not change, e.g. while typing)."""
+        if issues == self.issues and self.list.default_slot.children:
+            return
         self.issues = issues
         errors = sum(issue.is_error for issue in issues)
         warnings = len(issues) - errors

@@ -55,9 +55,9 @@ class Workbench:
             self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
             ui.space()
             self.undo_button = ui.button(icon="undo", on_click=self.undo).props("flat color=white").mark("undo")
-            self.undo_button.tooltip("Undo (Ctrl+Z)")
+            self.undo_button.props("aria-label=Undo").tooltip("Undo (Ctrl+Z)")
             self.redo_button = ui.button(icon="redo", on_click=self.redo).props("flat color=white").mark("redo")
-            self.redo_button.tooltip("Redo (Ctrl+Shift+Z)")
+            self.redo_button.props("aria-label=Redo").tooltip("Redo (Ctrl+Shift+Z)")
             ui.button(icon="account_tree", on_click=self.auto_layout).props("flat color=white").tooltip("Auto-layout")
             ui.button(icon="fit_screen", on_click=lambda: self.canvas.fit_view()).props("flat color=white").tooltip(
                 "Fit view"
@@ -207,8 +207,9 @@ class Workbench:
                 self.canvas.add_edge(canvas_edge(edge, nodes.get(edge.source)))
 
     def reload_canvas(self) -> None:
+        # Only the canvas: the problems panel is already current (built in __init__, or by changed()).
         self.canvas.load_pipeline(self.session.pipeline, viewport=self.canvas.viewport)
-        self.show_issues()
+        self.canvas.show_issues(self.session.issues)
 
     def show_issues(self) -> None:
         self.canvas.show_issues(self.session.issues)

@@ -1,0 +1,228 @@
+"""Driving the real editor in headless Chromium: the server subprocess, the driver, and canvas gestures.
+
+Shared by ``test_e2e_editor.py`` and ``bench/bench_editor.py``. Needs Debian's ``chromium`` and
+``chromium-driver`` (or CHROME_BINARY_LOCATION / CHROMEDRIVER) and selenium; imports no dagsmith module,
+so the bench can use it before the store is filled.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("CHROME_BINARY_LOCATION", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+DAGSMITH = Path(sys.executable).with_name("dagsmith")
+# Environment variables that would change how the server runs: pytest's and NiceGUI's own (test mode).
+HIDDEN_ENV_PREFIXES = ("PYTEST", "NICEGUI")
+T = TypeVar("T")
+
+
+class BrowserCheckError(RuntimeError):
+    """The editor server did not start or a wait timed out."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(home: Path) -> dict[str, str]:
+    """The server's environment: ours without pytest's and NiceGUI's variables, with its own store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
+    env.pop("DAGSMITH_DATABASE_URL", None)
+    env["DAGSMITH_HOME"] = str(home)
+    env.pop("CI", None)  # irrelevant with --no-browser; keeps the command identical to a user's
+    return env
+
+
+@contextmanager
+def editor_server(home: Path, *, timeout: float = 60) -> Iterator[str]:
+    """Run ``dagsmith edit`` on a free port with ``home`` as DAGSMITH_HOME; yields the base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = home / "server.log"
+    home.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(DAGSMITH), "edit", "--port", str(port), "--no-browser"],
+            cwd=ROOT,
+            env=server_env(home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise BrowserCheckError(f"the editor did not start:\n{server_log(home)}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def server_log(home: Path) -> str:
+    """What the server printed so far."""
+    path = home / "server.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def chromium(*, downloads: Path | None = None, width: int = 1600, height: int = 1000) -> Any:
+    """A headless Chromium WebDriver with browser logs; files it downloads go to ``downloads``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        raise BrowserCheckError(
+            f"Chromium not found ({CHROMIUM}, {CHROMEDRIVER}): apt-get install -y chromium chromium-driver"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if downloads is not None:
+        downloads.mkdir(parents=True, exist_ok=True)
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+                "download.directory_upgrade": True,
+                "safebrowsing.enabled": True,
+            },
+        )
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    if downloads is not None:  # headless Chromium honours the prefs only with this as well
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout: float = 15, interval: float = 0.05) -> T:
+    """Poll ``condition`` until it returns something truthy; raise BrowserCheckError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as exc:  # e.g. a stale element while Vue re-renders
+            last_error = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise BrowserCheckError(f"timed out after {timeout} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def count(driver: Any, selector: str) -> int:
+    """How many elements match ``selector`` (counted in the page: one round trip)."""
+    return int(driver.execute_script("return document.querySelectorAll(arguments[0]).length", selector))
+
+
+def node_selector(node_id: str) -> str:
+    """The canvas node element of ``node_id``."""
+    return f'.vue-flow__node[data-id="{node_id}"]'
+
+
+def node_ids(driver: Any) -> list[str]:
+    """The ids of the nodes on the canvas, in DOM order."""
+    return list(
+        driver.execute_script(
+            "return [...document.querySelectorAll('.vue-flow__node')].map(n => n.getAttribute('data-id'))"
+        )
+    )
+
+
+def drop_from_palette(driver: Any, kind: str, x: float, y: float) -> None:
+    """Drag palette item ``kind`` onto the page point (x, y).
+
+    WebDriver cannot perform HTML5 drag and drop, so dispatch the events a real drag fires; canvas.js's
+    own dragstart listener fills in the payload, as it does for a user.
+    """
+    driver.execute_script(
+        """
+        const [kind, x, y] = arguments;
+        const data = new DataTransfer();
+        const item = document.querySelector(`[data-dagsmith-node="${kind}"]`);
+        if (!item) throw new Error(`no palette item ${kind}`);
+        item.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: data}));
+        const pane = document.elementFromPoint(x, y);
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          const init = {bubbles: true, cancelable: true, dataTransfer: data, clientX: x, clientY: y};
+          pane.dispatchEvent(new DragEvent(type, init));
+        }
+        item.dispatchEvent(new DragEvent('dragend', {bubbles: true, dataTransfer: data}));
+        """,
+        kind,
+        x,
+        y,
+    )
+
+
+def handle(driver: Any, node_id: str, side: str, port: str) -> Any:
+    """A port handle: ``side`` is 'left' (inputs) or 'right' (outputs)."""
+    from selenium.webdriver.common.by import By
+
+    selector = f'{node_selector(node_id)} .vue-flow__handle-{side}[data-handleid="{port}"]'
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def drag_handle(driver: Any, source: Any, target: Any) -> None:
+    """Drag a connection from handle ``source`` to handle ``target`` with the mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    start, end = source.rect, target.rect
+    dx = (end["x"] + end["width"] / 2) - (start["x"] + start["width"] / 2)
+    dy = (end["y"] + end["height"] / 2) - (start["y"] + start["height"] / 2)
+    chain = ActionChains(driver).move_to_element(source).click_and_hold()
+    for _ in range(5):  # Vue Flow follows mouse moves, not a jump; head for the target (no auto-pan at the edge)
+        chain.move_by_offset(int(dx / 10), int(dy / 10))
+    chain.move_to_element(target).pause(0.1).release().perform()
+
+
+def severe_logs(driver: Any) -> list[str]:
+    """The browser console's SEVERE entries since the last call."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+@contextmanager
+def screenshot_on_failure(driver: Any, name: str) -> Iterator[None]:
+    """Save artifacts/<name>.png when the block raises."""
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            screenshot(driver, name)
+        raise
+
+
+def screenshot(driver: Any, name: str) -> Path:
+    """Save a screenshot as artifacts/<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
