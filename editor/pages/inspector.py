@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
@@ -39,6 +40,8 @@ class Inspector:
 
     def __init__(self, session: EditorSession) -> None:
         self.session = session
+        self.on_view_notebook: Callable[[str], Awaitable[None]] | None = None
+        """Set by the page: show a notebook read-only."""
         self.node_id: str | None = None
         self.forms: list[Form] = []
         self.container = ui.column().classes("w-full gap-2").mark("inspector")
@@ -134,6 +137,13 @@ class Inspector:
             self.session.set_param(node_id, path, value)
             # Ports can depend on parameters (declared inputs and outputs): redraw those changes.
             self.refresh(rebuild=structural or path[0] in ("inputs", "outputs"))
+
+        notebook = node.params.get("notebook")
+        if node.type == "notebook" and isinstance(notebook, str) and notebook and self.on_view_notebook:
+            viewer = self.on_view_notebook
+            ui.button("View notebook", icon="menu_book", on_click=lambda: viewer(notebook)).props("flat").mark(
+                "view-notebook"
+            )
 
         params = Form(on_change=param_change, placeholders=node_placeholders(pipeline))
         params.render(model_spec(node_type), node.params)

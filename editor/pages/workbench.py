@@ -6,6 +6,8 @@ the problems panel and the inspector are updated and the draft is saved.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nicegui import ui
 
 from dagsmith.nodes import Issue, Pipeline, Position
@@ -23,6 +25,7 @@ from ..canvas import (
 from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
 from .export_panel import ExportPanel
+from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
 from .palette import Palette
 from .problems import ProblemsPanel
@@ -65,6 +68,12 @@ class Workbench:
             ui.button(icon="settings", on_click=lambda: self.inspector.select(None)).props("flat color=white").mark(
                 "open-settings"
             ).tooltip("Pipeline settings")
+            ui.button(icon="sticky_note_2", on_click=self.add_comment).props("flat color=white").mark(
+                "add-comment"
+            ).tooltip("Add a comment (attached to the selected nodes)")
+            ui.button(icon="download", on_click=lambda: download_document(self.session.pipeline)).props(
+                "flat color=white"
+            ).mark("download-document").tooltip("Download the pipeline document (.dagsmith.json)")
             ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
             self.saved = ui.label("saved").classes("text-caption").mark("save-state")
             ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
@@ -84,18 +93,39 @@ class Workbench:
         self.canvas.on_edge_requested(self.connect)
         self.canvas.on_delete_requested(lambda e: self.session.delete(e.get("node_ids", ()), e.get("edge_ids", ())))
         self.canvas.on_selection_changed(self.selected)
-        self.canvas.on_node_clicked(
-            lambda e: self.inspector.select(e["id"]) if self.session.pipeline.node(e["id"]) else None
-        )
+        self.canvas.on_node_clicked(lambda e: self.clicked(e["id"]))
         self.canvas.on_pane_clicked(lambda: self.inspector.select(None))
         self.canvas.on_copy_requested(lambda e: self.session.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
         self.canvas.on_undo_requested(self.undo)
         self.canvas.on_redo_requested(self.redo)
         self.export = ExportPanel(self.services, self.session, self.pipeline_id, self.version_saved)
+        self.comments = CommentDialog(self.session)
+        self.notebooks = NotebookView()
+        self.inspector.on_view_notebook = self.view_notebook
         self.update_buttons()
 
     # -- canvas requests --------------------------------------------------------------------------------
+    def clicked(self, item_id: str) -> None:
+        if self.session.pipeline.node(item_id) is not None:
+            self.inspector.select(item_id)
+        else:
+            self.comments.open(item_id)
+
+    def add_comment(self) -> None:
+        viewport = self.canvas.viewport or {"x": 0.0, "y": 0.0, "zoom": 1.0}
+        zoom = viewport["zoom"] or 1.0
+        selected = [n for n in self.canvas.selection.get("nodes", []) if self.session.pipeline.node(n)]
+        comment = self.session.add_comment(
+            "New comment", (60 - viewport["x"]) / zoom, (60 - viewport["y"]) / zoom, selected
+        )
+        self.comments.open(comment.id)
+
+    async def view_notebook(self, notebook: str) -> None:
+        project = self.services.store.get_project(self.services.store.get_pipeline(self.pipeline_id).project_id)
+        roots = [Path(project.git_repo)] if project.git_repo and Path(project.git_repo).is_dir() else []
+        await self.notebooks.show(notebook, roots)
+
     def add(self, kind: str, x: float, y: float) -> None:
         result = self.session.add_node(kind, x, y)
         if isinstance(result, Refusal):

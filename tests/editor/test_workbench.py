@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from nicegui.testing import User
 from dagsmith.editor.canvas import PipelineCanvas
 from dagsmith.editor.pages import Workbench
 from dagsmith.editor.services import EditorServices
-from dagsmith.nodes import Pipeline, load_example
+from dagsmith.nodes import Pipeline, load_example, parse
 
 
 @pytest.fixture
@@ -215,3 +216,56 @@ async def test_export_preview_version_and_git_commit(user: User, services: Edito
         ["git", "-C", str(repo), "show", f"main:dags/{dag_id}.py"], capture_output=True, text=True, check=True
     )
     assert show.stdout == page.bench.export.source
+
+
+async def test_comments_are_added_edited_attached_and_deleted(user: User, services: EditorServices) -> None:
+    page = await open_bench(user, services)
+    page.trigger("nodeDropped", {"kind": "script", "x": 0, "y": 0})
+    node_id = page.pipeline.nodes[0].id
+    page.trigger("selectionChanged", {"nodes": [node_id], "edges": []})
+    page.canvas.selection = {"nodes": [node_id], "edges": []}
+    user.find(marker="add-comment").click()
+    [comment] = page.pipeline.comments
+    assert comment.nodes == [node_id]
+    user.find(marker="comment-text").type(" about training")
+    user.find(marker="comment-save").click()
+    assert page.pipeline.comments[0].text == "New comment about training"
+    page.trigger("nodeMoved", {"id": comment.id, "x": 9, "y": 8, "nodes": [{"id": comment.id, "x": 9, "y": 8}]})
+    assert (page.pipeline.comments[0].position.x, page.pipeline.comments[0].position.y) == (9, 8)
+    page.trigger("nodeClicked", {"id": comment.id})
+    assert page.bench.comments.comment_id == comment.id
+    page.trigger("deleteRequested", {"node_ids": [comment.id], "edge_ids": []})
+    assert page.pipeline.comments == []
+    page.trigger("undoRequested")
+    assert [c.id for c in page.pipeline.comments] == [comment.id]
+    assert [c.id for c in draft(services, page).comments] == [comment.id]
+
+
+async def test_download_document(user: User, services: EditorServices) -> None:
+    page = await open_bench(user, services, load_example("user_targeting"))
+    user.find(marker="download-document").click()
+    response = await user.download.next()
+    assert parse(response.content) == page.pipeline
+
+
+async def test_notebook_is_shown_rendered_and_read_only(user: User, services: EditorServices, tmp_path: Path) -> None:
+    import nbformat
+
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('features ready')")])
+    nbformat.write(notebook, repo / "notebooks" / "train.ipynb")
+    services.set_git(services.local_project().id, str(repo), "main")
+    page = await open_bench(user, services)
+    page.trigger("nodeDropped", {"kind": "notebook", "x": 0, "y": 0})
+    node_id = page.pipeline.nodes[0].id
+    page.bench.session.set_param(node_id, ["notebook"], "notebooks/train.ipynb")
+    page.bench.inspector.select(node_id)
+    user.find(marker="view-notebook").click()
+    frame = page.bench.notebooks.frame
+    for _ in range(100):  # nbconvert runs off the event loop
+        if "srcdoc" in frame.props:
+            break
+        await asyncio.sleep(0.05)
+    assert "features ready" in frame.props["srcdoc"]
+    assert frame.props["sandbox"] == ""  # no scripts from the notebook run in the editor
