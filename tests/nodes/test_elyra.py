@@ -33,7 +33,7 @@ BASH = "bash-operator/aa_bash_operator_example.pipeline"
 def fixture(name: str) -> Path:
     path = FIXTURES / name
     if not path.is_file():
-        pytest.skip(f"Elyra fixture {path} is not available (set DAGSMITH_SHARED to the shared folder)")
+        pytest.fail(f"Elyra fixture {path} is not available (set DAGSMITH_SHARED to the shared folder)")
     return path
 
 
