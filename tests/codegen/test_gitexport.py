@@ -374,7 +374,6 @@ def test_folder_export_to_a_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_exports_with_the_real_renderer(repo: Path, tmp_path: Path) -> None:
-    pytest.importorskip("dagsmith.codegen.render", reason="the renderer is not there yet")
     from dagsmith.codegen.history import list_versions
     from dagsmith.nodes import Node
 

@@ -299,7 +299,7 @@ def test_failed_save_leaves_the_previous_file_intact(tmp_path: Path, monkeypatch
 
 
 # -- JSON Schema ----------------------------------------------------------------------------------
-jsonschema = pytest.importorskip("jsonschema")
+import jsonschema  # noqa: E402  (in the dev environment through the lock file)
 
 
 def test_json_schema_is_valid_and_describes_the_format() -> None:
