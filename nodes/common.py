@@ -12,7 +12,7 @@ from .checks import Bounds, EnvName, ImageRef, K8sName, LabelKey, LabelValue, Qu
 class Strict(BaseModel):
     """Base for every document model: unknown fields are errors, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=False)
+    model_config = ConfigDict(extra="forbid", validate_default=False, defer_build=True)
 
 
 class Resources(Strict):
