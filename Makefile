@@ -55,7 +55,8 @@ bench: $(STAMP)
 # run setuptools' editable finder either, so it reads the package through the same dagsmith/ link tree.
 PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
 	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps \
-	nodes/examples:dagsmith/nodes/examples editor/store/migrations:dagsmith/editor/store/migrations
+	nodes/examples:dagsmith/nodes/examples editor/store/migrations:dagsmith/editor/store/migrations \
+	assets:dagsmith/assets
 package: $(STAMP) links
 	rm -f dist/dagsmith
 	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src $(BIN)/nicegui-pack --onefile --noconfirm \

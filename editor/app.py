@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+from pathlib import Path
 
 from nicegui import app, ui
 
@@ -12,6 +13,8 @@ from .pages import register_pages
 from .services import EditorServices
 
 DEFAULT_PORT = 8080
+FAVICON = Path(__file__).resolve().parents[1] / "assets" / "dagsmith.svg"
+"""The logo in a source checkout (editable install); installed elsewhere, an emoji stands in."""
 
 
 def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: bool = False, show: bool = True) -> None:
@@ -35,5 +38,5 @@ def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: boo
         reload=False,
         show=show and not native,
         storage_secret=None,
-        favicon="🛠",
+        favicon=FAVICON if FAVICON.is_file() else "🛠",
     )

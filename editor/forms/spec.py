@@ -38,6 +38,16 @@ class FieldSpec:
     children: tuple[FieldSpec, ...] = field(default=())  # section / list item / map value fields
 
 
+_WORDS = {"cpu": "CPU", "gpu": "GPU", "id": "ID", "uri": "URI", "pvc": "PVC", "shm": "Shared memory", "dag": "DAG"}
+
+
+def label_for(name: str) -> str:
+    """``cpu_limit`` → ``CPU limit``, ``dag_id`` → ``DAG ID``: a field name as a form label."""
+    words = [_WORDS.get(word, word) for word in name.split("_")]
+    first = words[0] if words[0] in _WORDS.values() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
 def _strip(annotation: Any) -> tuple[Any, bool]:
     """Remove ``Annotated`` and ``| None``; returns (inner type, was optional)."""
     optional = False
@@ -71,7 +81,7 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
     base = FieldSpec(
         name=name,
         kind="json",
-        label=name.replace("_", " ").capitalize(),
+        label=label_for(name),
         description=info.description or "",
         required=info.is_required(),
         optional=optional,
