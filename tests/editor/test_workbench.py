@@ -269,3 +269,22 @@ async def test_notebook_is_shown_rendered_and_read_only(user: User, services: Ed
         await asyncio.sleep(0.05)
     assert "features ready" in frame.props["srcdoc"]
     assert frame.props["sandbox"] == ""  # no scripts from the notebook run in the editor
+
+
+async def test_unexpected_error_is_reported_without_a_traceback(user: User, caplog: pytest.LogCaptureFixture) -> None:
+    from nicegui import app
+
+    from dagsmith.editor.app import report_exception
+
+    app.on_exception(report_exception)
+
+    @ui.page("/")
+    def page() -> None:
+        ui.button("boom", on_click=lambda: 1 / 0).mark("boom")
+
+    await user.open("/")
+    user.find(marker="boom").click()
+    await user.should_see("Something went wrong (ZeroDivisionError); your work is saved.")
+    await user.should_not_see("Traceback")
+    assert any("unexpected error in the editor" in r.getMessage() for r in caplog.records)  # logged for us
+    caplog.clear()  # the error was expected here (the fixture fails tests that log errors)
