@@ -12,6 +12,7 @@ from dagsmith.nodes import CATALOG, Access, OutputSettings, Pipeline, PipelineSe
 from ..forms import model_spec
 from ..forms.widgets import Form, Path
 from ..session import EditorSession, Refusal
+from .browse import Browser, Roots  # browse hook
 
 _NODE_FIELDS = model_spec(OutputSettings)
 _ACCESS_FIELDS = model_spec(Access)
@@ -42,6 +43,11 @@ class Inspector:
         self.session = session
         self.on_view_notebook: Callable[[str], Awaitable[None]] | None = None
         """Set by the page: show a notebook read-only."""
+        # -- browse hook (editor/pages/browse.py): the Feast and MLflow catalog dialog --------------------
+        self.project_roots: Roots | None = None
+        """Set by the page: the folders a relative ``feast_repo`` is resolved against (project git repo)."""
+        self.browser = Browser(self)
+        # -- end browse hook ---------------------------------------------------------------------------------
         self.node_id: str | None = None
         self.forms: list[Form] = []
         self.container = ui.column().classes("w-full gap-2").mark("inspector")
@@ -144,6 +150,8 @@ class Inspector:
             ui.button("View notebook", icon="menu_book", on_click=lambda: viewer(notebook)).props("flat").mark(
                 "view-notebook"
             )
+
+        self.browser.buttons(node_id, node.type)  # browse hook: "Browse Feast" / "Browse MLflow"
 
         params = Form(on_change=param_change, placeholders=node_placeholders(pipeline))
         params.render(model_spec(node_type), node.params)

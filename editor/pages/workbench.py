@@ -103,6 +103,7 @@ class Workbench:
         self.comments = CommentDialog(self.session)
         self.notebooks = NotebookView()
         self.inspector.on_view_notebook = self.view_notebook
+        self.inspector.project_roots = self.project_roots
         self.update_buttons()
 
     # -- canvas requests --------------------------------------------------------------------------------
@@ -121,10 +122,13 @@ class Workbench:
         )
         self.comments.open(comment.id)
 
-    async def view_notebook(self, notebook: str) -> None:
+    def project_roots(self) -> list[Path]:
+        """Where the project's files live locally (notebooks, Feast repositories): its git checkout."""
         project = self.services.store.get_project(self.services.store.get_pipeline(self.pipeline_id).project_id)
-        roots = [Path(project.git_repo)] if project.git_repo and Path(project.git_repo).is_dir() else []
-        await self.notebooks.show(notebook, roots)
+        return [Path(project.git_repo)] if project.git_repo and Path(project.git_repo).is_dir() else []
+
+    async def view_notebook(self, notebook: str) -> None:
+        await self.notebooks.show(notebook, self.project_roots())
 
     def add(self, kind: str, x: float, y: float) -> None:
         result = self.session.add_node(kind, x, y)
