@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, sample_pipelines
+from codegen_support import ROOT, sample_pipelines
 
 from dagsmith.codegen import render
 

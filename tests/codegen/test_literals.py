@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import ruff
+from codegen_support import ruff
 from hypothesis import given
 from hypothesis import strategies as st
 

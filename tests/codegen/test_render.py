@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ruff
+from codegen_support import ruff
 from sample_pipelines import mlops_loop, node, pipeline, single
 
 from dagsmith.codegen import TARGETS, ExportError, check_source, content_hash, is_pristine, read_header, render
