@@ -7,6 +7,14 @@ from dataclasses import dataclass
 TARGETS = ("airflow3", "airflow2")
 """Export targets, newest first."""
 
+LOCAL = "local"
+"""The run target: Airflow 3 on this machine, every step a local process (see ``local``)."""
+
+LOCAL_BASH_NAME = "DAGSMITH_BASH"
+LOCAL_BASH = 'exec "${DAGSMITH_PYTHON:-python3}" -c "$DAGSMITH_LAUNCHER"'
+"""The one command every BashOperator of a local DAG runs (``LOCAL_BASH_NAME`` in the file): it starts the
+launcher, which reads the step's command line from environment variables. No user text reaches bash."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -62,7 +70,20 @@ AIRFLOW2 = Target(
     },
 )
 
-_BY_NAME = {target.name: target for target in (AIRFLOW3, AIRFLOW2)}
+LOCAL_TARGET = Target(
+    name=LOCAL,
+    airflow=">=3.0",
+    modules={
+        "DAG": "airflow.sdk",
+        "Param": "airflow.sdk",
+        "timezone": "airflow.sdk",
+        "BashOperator": "airflow.providers.standard.operators.bash",
+        "ShortCircuitOperator": "airflow.providers.standard.operators.python",
+        "TriggerDagRunOperator": "airflow.providers.standard.operators.trigger_dagrun",
+    },
+)
+
+_BY_NAME = {target.name: target for target in (AIRFLOW3, AIRFLOW2, LOCAL_TARGET)}
 
 
 def target(name: str) -> Target:
@@ -70,7 +91,9 @@ def target(name: str) -> Target:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise ValueError(f"unknown export target {name!r}; use one of {', '.join(TARGETS)}") from None
+        raise ValueError(
+            f"unknown export target {name!r}; use one of {', '.join(TARGETS)} (or {LOCAL!r} to run on this machine)"
+        ) from None
 
 
 ALLOWED_FROM_IMPORTS: dict[str, frozenset[str]] = {}
@@ -81,5 +104,5 @@ ALLOWED_FROM_IMPORTS["__future__"] = frozenset({"annotations"})
 ALLOWED_FROM_IMPORTS["kubernetes.client"] = frozenset({"models"})
 """Every ``from X import Y`` a generated file may contain, over all targets."""
 
-ALLOWED_IMPORTS = frozenset({"datetime", "operator"})
+ALLOWED_IMPORTS = frozenset({"datetime", "json", "operator"})
 """Standard-library modules a generated file may ``import``."""

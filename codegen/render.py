@@ -11,10 +11,11 @@ import jinja2
 from dagsmith.nodes import Pipeline, has_errors, validate
 
 from . import steps
-from .compat import AIRFLOW2, AIRFLOW3, Target
+from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
 from .compat import target as target_named
 from .errors import ExportError
 from .literals import ident, py_block, py_literal
+from .local import LocalRenderer, ltpl_filter
 from .model import DagPlan
 from .plan import build_plan
 from .safety import check_source
@@ -68,7 +69,9 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(py=py_literal, tpl=tpl_filter, tpl_key=tpl_key_filter, ident=ident, py_block=block_filter)
+    env.filters.update(
+        py=py_literal, tpl=tpl_filter, ltpl=ltpl_filter, tpl_key=tpl_key_filter, ident=ident, py_block=block_filter
+    )
     return env
 
 
@@ -114,13 +117,15 @@ class TemplateRenderer:
 
 
 RENDERERS: dict[str, Renderer] = {t.name: TemplateRenderer(t) for t in (AIRFLOW3, AIRFLOW2)}
+RENDERERS[LOCAL_TARGET.name] = LocalRenderer(LOCAL_TARGET)
 
 
 def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") -> str:
     """The whole DAG file for ``pipeline`` at ``version``: header, imports, DAG, tasks, dependencies.
 
     Raises ExportError (with the blocking issues) when the pipeline does not validate, and ValueError
-    for an unknown target. Same document and version give byte-identical output.
+    for an unknown target. Same document and version give byte-identical output. ``target="local"``
+    writes the DAG that ``dagsmith run --local`` runs on this machine (see ``local``).
     """
     chosen = target_named(target)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:

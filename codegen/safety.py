@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .compat import ALLOWED_FROM_IMPORTS, ALLOWED_IMPORTS
+from .compat import ALLOWED_FROM_IMPORTS, ALLOWED_IMPORTS, LOCAL_BASH, LOCAL_BASH_NAME
 from .literals import ident
 
 K8S_MODELS = frozenset(
@@ -26,6 +26,8 @@ K8S_MODELS = frozenset(
 )
 ALLOWED_CALLS = frozenset(
     {
+        "BashOperator",
+        "BashOperator.partial",
         "DAG",
         "KubernetesPodOperator",
         "KubernetesPodOperator.partial",
@@ -40,7 +42,7 @@ ALLOWED_CALLS = frozenset(
 )
 """Callables a generated file may call (``X.partial(...)`` may be followed by ``.expand(...)``)."""
 
-ALLOWED_ATTRIBUTES = frozenset({"operator.truth", "timezone.utc"})
+ALLOWED_ATTRIBUTES = frozenset({"json.loads", "operator.truth", "timezone.utc"})
 """Attribute values a generated file may use besides the callables (and ``<task>.output``)."""
 
 
@@ -121,6 +123,8 @@ class _Checker:
             ident(name)
         except ValueError as exc:
             yield self.bad(stmt, f"assignment to an unsafe name: {exc}")
+        if name == LOCAL_BASH_NAME and not (isinstance(stmt.value, ast.Constant) and stmt.value.value == LOCAL_BASH):
+            yield self.bad(stmt, f"{LOCAL_BASH_NAME} must be the launcher command, exactly")
         if isinstance(stmt.value, ast.BinOp):
             yield from self.concatenation(stmt.value)
         else:
@@ -214,6 +218,7 @@ class _Checker:
         if dotted in ALLOWED_CALLS:
             if dotted.split(".")[0] not in self.names:
                 yield self.bad(node, f"{dotted} is called but not imported")
+            yield from self.bash_command(node, dotted)
         elif (
             isinstance(func, ast.Attribute)
             and func.attr == "expand"
@@ -221,6 +226,8 @@ class _Checker:
             and (_dotted(func.value.func) or "").endswith(".partial")
         ):
             yield from self.call(func.value)
+            if _dotted(func.value.func) == "BashOperator.partial" and not self.expands_commands(node):
+                yield self.bad(node, "a mapped BashOperator may only expand bash_command=<task>.output")
         else:
             yield self.bad(node, f"the call {dotted or ast.unparse(func)!r} is not allowed")
         for arg in node.args:
@@ -230,6 +237,29 @@ class _Checker:
                 yield self.bad(node, "** arguments are not allowed")
             else:
                 yield from self.expr(keyword.value)
+
+    def bash_command(self, node: ast.Call, dotted: str) -> Iterator[str]:
+        """A BashOperator runs the launcher command and nothing else (a mapped one gets it by expand)."""
+        if not dotted.startswith("BashOperator"):
+            return
+        command = next((keyword.value for keyword in node.keywords if keyword.arg == "bash_command"), None)
+        if dotted == "BashOperator.partial":
+            if command is not None:
+                yield self.bad(node, "a mapped BashOperator gets bash_command from expand only")
+        elif not (isinstance(command, ast.Name) and command.id == LOCAL_BASH_NAME and command.id in self.names):
+            yield self.bad(node, f"a BashOperator's bash_command must be {LOCAL_BASH_NAME}")
+
+    def expands_commands(self, node: ast.Call) -> bool:
+        """``.expand(bash_command=<task>.output)``: the trial commands the launcher of that task made."""
+        if node.args or len(node.keywords) != 1 or node.keywords[0].arg != "bash_command":
+            return False
+        value = node.keywords[0].value
+        return (
+            isinstance(value, ast.Attribute)
+            and value.attr == "output"
+            and isinstance(value.value, ast.Name)
+            and value.value.id in self.tasks
+        )
 
 
 def _is_str(node: ast.expr) -> bool:

@@ -27,13 +27,19 @@ STEPS = (
 )
 """Step program names (module names in this package)."""
 
+LOCAL_STEPS = ("local_launcher", "bentoml_build_local", "bentoml_serve_local")
+"""Programs of the ``local`` target: the launcher BashOperator starts, and the local forms of the
+BentoML steps (a Bento in the local store instead of an image; ``bentoml serve`` instead of Kubernetes)."""
+
+_STANDALONE = ("runtime", "local_launcher")  # programs that come first and keep their __future__ import
+
 _MARK = "# dagsmith: not embedded"
 
 
 @cache
 def source(name: str) -> str:
     """The embedded text of step ``name`` (or ``runtime``): marked lines dropped, no trailing newline."""
-    if name not in STEPS and name != "runtime":
+    if name not in STEPS and name not in LOCAL_STEPS and name != "runtime":
         raise ValueError(f"unknown step program {name!r}")
     text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
     lines: list[str] = []
@@ -45,6 +51,6 @@ def source(name: str) -> str:
             skipping = line.split("#")[0].rstrip().endswith("(")
         else:
             lines.append(line)
-    if name != "runtime":  # the runtime comes first in the program and holds the __future__ import
+    if name not in _STANDALONE:  # the runtime comes first in the program and holds the __future__ import
         lines = [line for line in lines if line != "from __future__ import annotations"]
     return "\n".join(lines).rstrip("\n")

@@ -71,7 +71,8 @@ def report(values: Any) -> None:
     path = Path(os.environ.get("DAGSMITH_XCOM_FILE") or "/airflow/xcom/return.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(values), encoding="utf-8")
-    log("reported " + ", ".join(sorted(values)))
+    # A dict names its output ports; a list (the trials task's mapped arguments) is counted.
+    log("reported " + (", ".join(sorted(values)) if isinstance(values, dict) else str(len(values)) + " items"))
 
 
 def open_path(path: str, mode: str = "r") -> Any:

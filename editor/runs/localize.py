@@ -1,8 +1,8 @@
 """A pipeline made ready for a local run: artifacts in the workspace, Feast repositories resolved.
 
 ``localize`` returns a copy of the document (the original is not changed) and the one-time setup the
-workspace needs before the run: the embedded MLflow database with the run's experiments, and an
-embedded Feast repository for each feature repo the pipeline names.
+workspace needs before the run: the embedded MLflow database, and an embedded Feast repository for each
+feature repo the pipeline names.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class LocalRunError(ValueError):
 class Setup:
     """One-time preparation of the workspace, done by the worker before the DAG runs."""
 
-    mlflow: dict[str, Any] | None = None  # {"uri", "artifacts", "experiments"}
+    mlflow: dict[str, Any] | None = None  # {"uri", "artifacts"}
     feast: list[dict[str, str]] = field(default_factory=list)  # [{"source", "target", "digest"}]
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,15 +45,6 @@ def folder_digest(folder: Path) -> str:
             continue
         digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def _experiments(pipeline: Pipeline) -> list[str]:
-    names = {pipeline.dag_id}
-    for node in pipeline.nodes:
-        if node.type == "hyperparameter_search":
-            experiment = node.params.get("experiment")
-            names.add(experiment if isinstance(experiment, str) and experiment else pipeline.settings.name)
-    return sorted(names)
 
 
 def _feast_repo(node_id: str, value: Any, project_dir: Path, workspace: Workspace, setup: Setup) -> str:
@@ -98,9 +89,5 @@ def localize(
                 node.id, node.params.get("feast_repo"), project_dir, workspace, setup
             )
     if services.embedded_mlflow:
-        setup.mlflow = {
-            "uri": services.tracking_uri,
-            "artifacts": str(workspace.mlflow / "artifacts"),
-            "experiments": _experiments(local),
-        }
+        setup.mlflow = {"uri": services.tracking_uri, "artifacts": str(workspace.mlflow / "artifacts")}
     return local, setup

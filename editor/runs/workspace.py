@@ -14,12 +14,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ENV_WORKSPACE = "DAGSMITH_WORKSPACE"
 """A workspace folder for every pipeline (else ``<DAGSMITH_HOME>/workspace/<dag_id>``)."""
 ENV_FEAST_REPO = "DAGSMITH_FEAST_REPO"
 """A Feast repository (its feature_store.yaml names real stores) used instead of the embedded one."""
 MLFLOW_VARIABLE_ENV = "AIRFLOW_VAR_DAGSMITH_MLFLOW_TRACKING_URI"
+MLFLOW_ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+"""MLflow's default artifact root for experiments created through a database URI (see ``worker_environment``)."""
 """How the generated DAG's ``dagsmith_mlflow_tracking_uri`` Airflow Variable gets its value here."""
 
 
@@ -116,23 +119,35 @@ class Services:
 
     @classmethod
     def from_env(cls, workspace: Workspace, environ: Mapping[str, str] | None = None) -> Services:
-        """``MLFLOW_TRACKING_URI``, ``DAGSMITH_FEAST_REPO`` and ``BENTOML_HOME`` win over the embedded ones."""
+        """``MLFLOW_TRACKING_URI``, ``DAGSMITH_FEAST_REPO`` and ``BENTOML_HOME`` win over the embedded ones.
+
+        ``MLFLOW_TRACKING_URI`` set to the workspace's own database still counts as embedded.
+        """
         env = os.environ if environ is None else environ
         uri = env.get("MLFLOW_TRACKING_URI") or ""
         return cls(
             tracking_uri=uri or workspace.mlflow_uri,
-            embedded_mlflow=not uri,
+            embedded_mlflow=uri in ("", workspace.mlflow_uri),
             feast_repo=env.get(ENV_FEAST_REPO) or None,
             bentoml_home=env.get("BENTOML_HOME") or str(workspace.bentoml_home),
         )
 
     def describe(self) -> dict[str, str]:
-        """A short description of each service for the run record and the CLI."""
+        """A short description of each service for the run record and the CLI (no password in it)."""
         return {
-            "mlflow": self.tracking_uri + ("" if not self.embedded_mlflow else " (embedded)"),
+            "mlflow": redact(self.tracking_uri) + ("" if not self.embedded_mlflow else " (embedded)"),
             "feast": self.feast_repo or "embedded (per feature repo, in the workspace)",
             "bentoml": self.bentoml_home,
         }
+
+
+def redact(uri: str) -> str:
+    """``uri`` without the password it may carry (``https://user:***@host``)."""
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def worker_environment(
@@ -165,4 +180,8 @@ def worker_environment(
     )
     if services.feast_repo:
         env[ENV_FEAST_REPO] = services.feast_repo
+    if services.embedded_mlflow:
+        # The artifact root an MLflow server hands its clients; here it makes every experiment a step
+        # creates (set_experiment, the search's experiment) keep its artifacts in the workspace, not ./mlruns.
+        env[MLFLOW_ARTIFACT_ROOT_ENV] = str(workspace.mlflow / "artifacts")
     return env

@@ -1,0 +1,104 @@
+"""BentoML deploy step, local target: serve the Bento on 127.0.0.1 in the background, ready when it ends.
+
+``bentoml serve`` runs in its own process group, on a free port, with its output in
+``<serving dir>/<deployment>.log``; ``<serving dir>/<deployment>.json`` records its process and URL
+(the serving dir is ``DAGSMITH_SERVING_DIR``). A new deployment of the same name stops the previous
+server first. Replicas, autoscaling and resources are Kubernetes settings: not used here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from runtime import config, fail, log, need, report, value  # dagsmith: not embedded
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_server(record: dict[str, Any], timeout: float = 15.0) -> bool:
+    """Stop the server a serving record names (its whole process group); False if it was not running."""
+    group = int(record.get("pgid") or 0)
+    if group <= 1:
+        return False
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    return True
+
+
+def ready(url: str) -> bool:
+    """True when the server answers its readiness probe."""
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def main() -> None:
+    """Start ``bentoml serve`` for the upstream Bento and wait until it is ready; report the deployment."""
+    cfg = config()
+    bento = value("bento")
+    tag = need(bento.get("tag") if isinstance(bento, dict) else None, "the upstream BentoML build reported no tag")
+    name = cfg["deployment_name"]
+    folder = Path(os.environ.get("DAGSMITH_SERVING_DIR") or "dagsmith-serving").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / (name + ".json")
+    if record_path.exists():
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+        if stop_server(previous):
+            log("stopped the previous server of " + name + " (" + str(previous.get("bento")) + ")")
+    port = free_port()
+    url = "http://127.0.0.1:" + str(port)
+    log_path = folder / (name + ".log")
+    with log_path.open("ab") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(folder),
+            start_new_session=True,
+        )
+    record = {"name": name, "bento": tag, "url": url, "port": port, "pid": server.pid, "pgid": server.pid}
+    record["started"] = time.time()
+    record["log"] = str(log_path)
+    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    deadline = time.monotonic() + float(os.environ.get("DAGSMITH_SERVE_TIMEOUT") or 300)
+    while not ready(url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_server(record)
+            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
+            fail("the server of " + name + " did not become ready; last log lines:\n" + "\n".join(tail))
+        time.sleep(0.5)
+    log("serving " + name + " (" + tag + ") at " + url + "; stop it with: dagsmith run FILE --stop")
+    report({"deployment": {"name": name, "namespace": "local", "image": tag, "url": url}})
+
+
+if __name__ == "__main__":
+    main()
