@@ -9,10 +9,12 @@ runs on every edit: the caller checks the editor role once when it opens a pipel
 from __future__ import annotations
 
 import json
+import time
 from types import TracebackType
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
@@ -36,10 +38,7 @@ def open_store(url: str | None = None, *, local_user: bool = True) -> Store:
     """
     engine = make_engine(database_url(url))
     try:
-        upgrade(engine)
-        store = Store(engine)
-        if local_user:
-            store.ensure_user(LOCAL_USER)
+        store = _open(engine, local_user=local_user)
     except OperationalError as exc:
         engine.dispose()
         where = engine.url.render_as_string(hide_password=True)
@@ -53,6 +52,29 @@ def open_store(url: str | None = None, *, local_user: bool = True) -> Store:
         engine.dispose()
         raise
     return store
+
+
+def _open(engine: Engine, *, local_user: bool) -> Store:
+    """Migrate and open, retrying a few times when SQLite refuses a lock at once.
+
+    SQLite answers "database is locked" without waiting for its busy timeout when switching a new
+    file to WAL or upgrading a read lock while another connection writes (several processes opening a
+    new database together); such a refusal clears within moments, a real 30 s lock does not.
+    """
+    for attempt in range(6):
+        started = time.monotonic()
+        try:
+            upgrade(engine)
+            store = Store(engine)
+            if local_user:
+                store.ensure_user(LOCAL_USER)
+            return store
+        except OperationalError as exc:
+            immediate = time.monotonic() - started < 5
+            if "locked" not in str(exc.orig) or not immediate or attempt == 5:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _document_text(document: Pipeline | str) -> str:
