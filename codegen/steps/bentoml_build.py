@@ -7,15 +7,9 @@ which runs rootless inside a pod); ``bentoml containerize`` would need a Docker 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 
-from runtime import config, log, need, report, value  # dagsmith: not embedded
-
-
-def bento_model_name(name: str) -> str:
-    """A BentoML model name for a registered model name (lowercase letters, digits, '_', '.', '-')."""
-    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "model"
+from runtime import build_bento, config, log, report  # dagsmith: not embedded
 
 
 def main() -> None:
@@ -23,15 +17,7 @@ def main() -> None:
     import bentoml
 
     cfg = config()
-    upstream = value("model")
-    upstream_name = upstream.get("name") if isinstance(upstream, dict) else None
-    name = need(cfg["model_name"] or upstream_name, "no model name: set it on the node or connect a registered model")
-    uri = "models:/" + name + "@" + cfg["model_alias"]
-    model = bentoml.mlflow.import_model(bento_model_name(name), model_uri=uri)
-    log("imported " + uri + " as " + str(model.tag))
-    bento = bentoml.bentos.build(
-        cfg["service"], name=cfg["bento_name"], build_ctx=cfg["build_context"], models=[str(model.tag)]
-    )
+    bento, _ = build_bento(cfg)
     image = cfg["image_repository"] + ":" + cfg["image_tag"]
     backend = os.environ.get("DAGSMITH_BENTO_BACKEND", "buildah")
     bentoml.container.build(str(bento.tag), backend=backend, image_tag=(image,))  # type: ignore[call-overload]

@@ -6,34 +6,12 @@ deploy step serves it from there. Package versions are not locked, so no package
 
 from __future__ import annotations
 
-import re
-
-from runtime import config, log, need, report, value  # dagsmith: not embedded
-
-
-def bento_model_name(name: str) -> str:
-    """A BentoML model name for a registered model name (lowercase letters, digits, '_', '.', '-')."""
-    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "model"
+from runtime import build_bento, config, log, report  # dagsmith: not embedded
 
 
 def main() -> None:
     """Import ``models:/<name>@<alias>`` into BentoML and build the Bento; report its tag."""
-    import bentoml
-
-    cfg = config()
-    upstream = value("model")
-    upstream_name = upstream.get("name") if isinstance(upstream, dict) else None
-    name = need(cfg["model_name"] or upstream_name, "no model name: set it on the node or connect a registered model")
-    uri = "models:/" + name + "@" + cfg["model_alias"]
-    model = bentoml.mlflow.import_model(bento_model_name(name), model_uri=uri)
-    log("imported " + uri + " as " + str(model.tag))
-    bento = bentoml.bentos.build(
-        cfg["service"],
-        name=cfg["bento_name"],
-        build_ctx=cfg["build_context"],
-        models=[str(model.tag)],
-        python={"lock_packages": False},
-    )
+    bento, model = build_bento(config(), python={"lock_packages": False})
     log("built " + str(bento.tag) + " (no image: local target)")
     report({"bento": {"tag": str(bento.tag), "image": None, "model": str(model.tag)}})
 

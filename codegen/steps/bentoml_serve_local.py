@@ -8,19 +8,16 @@ server first. Replicas, autoscaling and resources are Kubernetes settings: not u
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-from runtime import config, fail, log, need, report, value  # dagsmith: not embedded
+from runtime import config, fail, log, need, report, stop_server, value  # dagsmith: not embedded
 
 
 def free_port() -> int:
@@ -28,27 +25,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def stop_server(record: dict[str, Any], timeout: float = 15.0) -> bool:
-    """Stop the server a serving record names (its whole process group); False if it was not running."""
-    group = int(record.get("pgid") or 0)
-    if group <= 1:
-        return False
-    try:
-        os.killpg(group, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    return True
 
 
 def ready(url: str) -> bool:

@@ -2,13 +2,20 @@
 
 Standard library only, Python 3.9+. Reads the step's configuration (``DAGSMITH_CONFIG``), its input
 and output paths and upstream values from the environment, and reports values through the XCom file.
+Also holds what several steps share: importing a model into BentoML and building the Bento (both BentoML
+build steps), and stopping a local server's process group (the local deploy step; the editor imports
+these helpers as ``dagsmith.codegen.steps.runtime`` to list and stop the servers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -123,3 +130,59 @@ def write_table(frame: Any, path: str, fmt: str = "parquet") -> None:
         else:
             frame.to_parquet(handle, index=False)
     log("wrote " + str(len(frame)) + " rows to " + path)
+
+
+def bento_model_name(name: str) -> str:
+    """A BentoML model name for a registered model name (lowercase letters, digits, '_', '.', '-')."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "model"
+
+
+def build_bento(cfg: dict[str, Any], **options: Any) -> tuple[Any, Any]:
+    """Import ``models:/<name>@<alias>`` into BentoML and build the Bento; (bento, model).
+
+    The name is the node's ``model_name`` or else the upstream model's; the Bento is ``bento_name``,
+    built from ``service`` in ``build_context``. ``options`` go to ``bentoml.bentos.build`` as well.
+    """
+    import bentoml
+
+    upstream = value("model")
+    upstream_name = upstream.get("name") if isinstance(upstream, dict) else None
+    name = need(cfg["model_name"] or upstream_name, "no model name: set it on the node or connect a registered model")
+    uri = "models:/" + name + "@" + cfg["model_alias"]
+    model = bentoml.mlflow.import_model(bento_model_name(name), model_uri=uri)
+    log("imported " + uri + " as " + str(model.tag))
+    bento = bentoml.bentos.build(
+        cfg["service"], name=cfg["bento_name"], build_ctx=cfg["build_context"], models=[str(model.tag)], **options
+    )
+    return bento, model
+
+
+def process_group_alive(group: int) -> bool:
+    """True while process group ``group`` has a process this user may signal."""
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop_server(record: dict[str, Any], timeout: float = 15.0) -> bool:
+    """Stop the server a serving record names (its whole process group); False if it was not running.
+
+    The group (``pgid``) gets SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds.
+    """
+    group = int(record.get("pgid") or 0)
+    if group <= 1 or not process_group_alive(group):
+        return False
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:  # it ended since the check
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_group_alive(group):
+            return True
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    return True

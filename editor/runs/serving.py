@@ -2,26 +2,17 @@
 
 The local deploy step (``codegen/steps/bentoml_serve_local.py``) writes ``<workspace>/serving/<name>.json``
 with the server's process group and URL; a server keeps serving after its run, until stopped here or
-replaced by the next deployment of the same name.
+replaced by the next deployment of the same name. Stopping is the step runtime's ``stop_server``,
+which the deploy step also uses to stop the previous server of a deployment.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
-
-def _alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+from dagsmith.codegen.steps.runtime import process_group_alive, stop_server
 
 
 def servers(serving: Path) -> list[dict[str, Any]]:
@@ -32,26 +23,10 @@ def servers(serving: Path) -> list[dict[str, Any]]:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        record["running"] = int(record.get("pgid") or 0) > 1 and _alive(int(record["pgid"]))
+        record["running"] = int(record.get("pgid") or 0) > 1 and process_group_alive(int(record["pgid"]))
         record["record"] = str(path)
         found.append(record)
     return found
-
-
-def stop_server(record: dict[str, Any], timeout: float = 15.0) -> bool:
-    """Stop one server's process group (SIGTERM, then SIGKILL after ``timeout``); False if not running."""
-    group = int(record.get("pgid") or 0)
-    if group <= 1 or not _alive(group):
-        return False
-    os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(group):
-            return True
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    return True
 
 
 def stop_serving(serving: Path, name: str | None = None) -> list[str]:

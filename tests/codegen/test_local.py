@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +282,34 @@ def test_runtime_reports_a_list(
     runtime["report"]([["a"], ["b"]])
     assert json.loads((tmp_path / "xcom.json").read_text()) == [["a"], ["b"]]
     assert "reported 2 items" in capsys.readouterr().out
+
+
+def test_stop_server_ends_the_process_group_and_kills_what_ignores_sigterm() -> None:
+    # The local deploy step and the editor share this helper (the runtime's), so test it as embedded.
+    stop = _namespace("runtime")["stop_server"]
+    assert stop({}) is False
+    assert stop({"pgid": 1}) is False
+    ignore_term = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(60)"
+    )
+    polite = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    stubborn = subprocess.Popen([sys.executable, "-c", ignore_term], start_new_session=True, stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline()  # its SIGTERM handler is set
+    reapers = [threading.Thread(target=process.wait, daemon=True) for process in (polite, stubborn)]
+    for reaper in reapers:  # a zombie still counts as alive: reap the children as they end
+        reaper.start()
+    try:
+        assert stop({"pgid": polite.pid}) is True
+        reapers[0].join(timeout=5)
+        assert polite.returncode == -signal.SIGTERM
+        assert stop({"pgid": stubborn.pid}, timeout=0.5) is True
+        reapers[1].join(timeout=5)
+        assert stubborn.returncode == -signal.SIGKILL
+        assert stop({"pgid": polite.pid}) is False
+    finally:
+        for process in (polite, stubborn):
+            process.kill()
+            process.wait()
 
 
 def _bash_envs(tree: ast.Module) -> dict[str, dict[str, Any]]:
