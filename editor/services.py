@@ -10,7 +10,9 @@ import difflib
 import json
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagsmith.codegen import ExportError, render
 from dagsmith.codegen.gitexport import ExportResult, export_to_git
@@ -19,6 +21,9 @@ from dagsmith.nodes import DocumentError, ElyraImportError, Pipeline, example_na
 from dagsmith.nodes.fileformat import dumps
 
 from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from .run_services import LocalRuns
 
 LOCAL_PROJECT = "Local"
 TEMPLATE_TITLES = {
@@ -64,6 +69,18 @@ class EditorServices:
         services = cls(open_store(url))
         services.local_project()
         return services
+
+    @cached_property
+    def runs(self) -> LocalRuns:
+        """Local runs of this store's pipelines (the Run button and the run history)."""
+        from .run_services import LocalRuns
+
+        return LocalRuns(self)
+
+    def projects(self) -> list[Project]:
+        """Every project, the local one first."""
+        projects = self.store.list_projects()
+        return sorted(projects, key=lambda project: (project.name != LOCAL_PROJECT, project.name.lower()))
 
     # -- projects and pipelines ---------------------------------------------------------------------
     def local_project(self) -> Project:

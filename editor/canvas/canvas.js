@@ -62,8 +62,9 @@ export default {
           <div class="dagsmith-node" :class="nodeClasses(id)" :style="{ '--dagsmith-family': familyColor(data.family) }">
             <div class="dagsmith-node__header">
               <span class="dagsmith-node__title">{{ data.title }}</span>
-              <span v-if="states[id]" class="dagsmith-state" :class="'dagsmith-state--' + states[id]"
-                    :title="'Task ' + states[id]">{{ states[id] }}</span>
+              <span v-if="states[id]" class="dagsmith-state nodrag" :class="'dagsmith-state--' + states[id]"
+                    role="button" :title="'Task ' + states[id] + ': click for its log'"
+                    @click.stop="$emit('stateClicked', { id })">{{ states[id] }}</span>
             </div>
             <div class="dagsmith-node__label" :title="data.label">{{ data.label }}</div>
             <div class="dagsmith-node__ports">
@@ -127,6 +128,7 @@ export default {
     "undoRequested",
     "redoRequested",
     "nodeClicked",
+    "stateClicked",
     "paneClicked",
     "viewportChanged",
   ],

@@ -256,6 +256,10 @@ class PipelineCanvas(
         """Call ``handler(payload)`` when a node or comment is clicked."""
         return self._relay(Event.NODE_CLICKED, handler)
 
+    def on_state_clicked(self, handler: Callable[[NodeClicked], Any]) -> Self:
+        """Call ``handler(payload)`` when a node's task-state badge is clicked."""
+        return self._relay(Event.STATE_CLICKED, handler)
+
     def on_pane_clicked(self, handler: Callable[[], Any]) -> Self:
         """Call ``handler()`` when the empty canvas is clicked."""
         return self._relay_bare(Event.PANE_CLICKED, handler)

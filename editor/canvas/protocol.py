@@ -45,6 +45,8 @@ class Event(StrEnum):
     """No payload: Ctrl/Cmd+Shift+Z or Ctrl/Cmd+Y."""
     NODE_CLICKED = "nodeClicked"
     """``NodeClicked``: a node (or comment) was clicked."""
+    STATE_CLICKED = "stateClicked"
+    """``NodeClicked``: the task-state badge of a node was clicked (show the node's task log)."""
     PANE_CLICKED = "paneClicked"
     """No payload: the empty canvas was clicked."""
     VIEWPORT_CHANGED = "viewportChanged"

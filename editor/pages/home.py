@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from nicegui import events, ui
 
+from ..run_services import RUNNABLE_EXAMPLES
 from ..services import TEMPLATE_TITLES, EditorServices, UserError
 
 
 def home_page(services: EditorServices) -> None:
-    """List pipelines; create from a template; open a .dagsmith.json or Elyra .pipeline file."""
+    """List pipelines by project; create from a template or a runnable example; open a file."""
     project = services.local_project()
     with ui.header().classes("items-center"):
         ui.label("dagsmith").classes("text-h6")
-        ui.label(f"project: {project.name}").classes("text-caption")
+        ui.label(f"new pipelines go to: {project.name}").classes("text-caption")
     with ui.row().classes("w-full q-pa-md gap-8 items-start"):
         with ui.column().classes("gap-2").style("min-width: 420px"):
             ui.label("Pipelines").classes("text-h6")
-            with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
-                for info in services.pipelines(project.id):
-                    with ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}")).props("clickable"):
-                        with ui.item_section():
-                            ui.item_label(info.name)
-                            ui.item_label(f"dag_id {info.dag_id} · updated {info.updated_at:%Y-%m-%d %H:%M}").props(
-                                "caption"
-                            )
+            for each in services.projects():
+                ui.label(each.name).classes("text-subtitle2 q-mt-sm")
+                with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
+                    for info in services.pipelines(each.id):
+                        with ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}")).props("clickable"):
+                            with ui.item_section():
+                                ui.item_label(info.name)
+                                ui.item_label(f"dag_id {info.dag_id} · updated {info.updated_at:%Y-%m-%d %H:%M}").props(
+                                    "caption"
+                                )
         with ui.column().classes("gap-2"):
             ui.label("New pipeline").classes("text-h6")
 
@@ -36,6 +39,7 @@ def home_page(services: EditorServices) -> None:
                 ui.button(title, icon="content_copy", on_click=lambda n=name: create(n)).props("outline").mark(
                     f"new-{name}"
                 )
+            _runnable_examples(services)
             ui.label("Open a file").classes("text-h6 q-mt-md")
             ui.label("A dagsmith pipeline (.dagsmith.json) or an Elyra pipeline (.pipeline)").classes("text-caption")
 
@@ -65,3 +69,22 @@ def home_page(services: EditorServices) -> None:
                 ui.notify("Git settings saved", type="positive")
 
             ui.button("Save", on_click=save_git).mark("git-save")
+
+
+def _runnable_examples(services: EditorServices) -> None:
+    """Buttons that create a project with a runnable workload and open its pipeline."""
+    ui.label("Runnable examples").classes("text-h6 q-mt-md")
+    ui.label("A project with the workload's step code and small data: press Run in the editor").classes("text-caption")
+
+    def create_example(name: str) -> None:
+        try:
+            ids = services.runs.create_example(name)
+        except (OSError, UserError) as exc:
+            ui.notify(f"Could not create the example: {exc}", type="negative", multi_line=True)
+            return
+        ui.navigate.to(f"/pipeline/{ids[0]}")
+
+    for name, (title, _) in RUNNABLE_EXAMPLES.items():
+        ui.button(title, icon="play_circle", on_click=lambda n=name: create_example(n)).props("outline").mark(
+            f"example-{name}"
+        )

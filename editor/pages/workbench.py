@@ -22,6 +22,7 @@ from ..canvas import (
     layout,
     needs_layout,
 )
+from ..runs import RunHandle
 from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
 from .export_panel import ExportPanel
@@ -29,6 +30,8 @@ from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
 from .palette import Palette
 from .problems import ProblemsPanel
+from .run_history import RunsPanel
+from .run_panel import RunControls
 
 
 class Workbench:
@@ -76,6 +79,7 @@ class Workbench:
             ).mark("download-document").tooltip("Download the pipeline document (.dagsmith.json)")
             ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
             self.saved = ui.label("saved").classes("text-caption").mark("save-state")
+            self.run_slot = ui.element("div")
             ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
                 "open-export"
             )
@@ -85,8 +89,7 @@ class Workbench:
             self.inspector = Inspector(self.session)
         with ui.column().classes("w-full no-wrap gap-0").style("height: calc(100vh - 64px)"):
             self.canvas = PipelineCanvas().classes("w-full").style("flex: 1 1 auto; min-height: 300px").mark("canvas")
-            with ui.scroll_area().classes("w-full").style("height: 170px; border-top: 1px solid rgba(128,128,128,.3)"):
-                self.problems = ProblemsPanel(self.pick_issue)
+            self.build_bottom()
         self.canvas.on_ready(self.reload_canvas)
         self.canvas.on_node_dropped(lambda e: self.add(e["kind"], e["x"], e["y"]))
         self.canvas.on_node_moved(self.moved)
@@ -94,6 +97,7 @@ class Workbench:
         self.canvas.on_delete_requested(lambda e: self.session.delete(e.get("node_ids", ()), e.get("edge_ids", ())))
         self.canvas.on_selection_changed(self.selected)
         self.canvas.on_node_clicked(lambda e: self.clicked(e["id"]))
+        self.canvas.on_state_clicked(lambda e: self.runs.open_node_log(e["id"]))
         self.canvas.on_pane_clicked(lambda: self.inspector.select(None))
         self.canvas.on_copy_requested(lambda e: self.session.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
@@ -105,6 +109,33 @@ class Workbench:
         self.inspector.on_view_notebook = self.view_notebook
         self.inspector.project_roots = self.project_roots
         self.update_buttons()
+
+    def build_bottom(self) -> None:
+        """The problems and runs tabs under the canvas, and the Run button (in the header's slot)."""
+        with (
+            ui.tabs()
+            .props("dense align=left")
+            .classes("w-full")
+            .style("border-top: 1px solid rgba(128,128,128,.3)") as tabs
+        ):
+            problems_tab = ui.tab("problems", label="Problems").mark("tab-problems")
+            self.runs_tab = ui.tab("runs", label="Runs").mark("tab-runs")
+        with ui.tab_panels(tabs, value=problems_tab).classes("w-full") as self.bottom:
+            with ui.tab_panel(problems_tab).classes("q-pa-none"):
+                with ui.scroll_area().classes("w-full").style("height: 190px"):
+                    self.problems = ProblemsPanel(self.pick_issue)
+            with ui.tab_panel(self.runs_tab).classes("q-pa-none"):
+                with ui.scroll_area().classes("w-full").style("height: 190px"):
+                    self.runs = RunsPanel(self.services.runs, self.pipeline_id, self.session, self.canvas)
+        with self.run_slot:
+            self.run_controls = RunControls(
+                self.services.runs,
+                self.pipeline_id,
+                self.session,
+                self.canvas,
+                on_progress=self.run_progress,
+                on_end=self.runs.ended,
+            )
 
     # -- canvas requests --------------------------------------------------------------------------------
     def clicked(self, item_id: str) -> None:
@@ -185,6 +216,12 @@ class Workbench:
         elif issue.field and issue.field.startswith("settings."):
             self.inspector.select(None)
             self.inspector.focus(issue.field.removeprefix("settings."))
+
+    def run_progress(self, handle: RunHandle) -> None:
+        """A run goes on: show it in the runs tab."""
+        if self.runs.live is None:
+            self.bottom.set_value(self.runs_tab)
+        self.runs.show_live(handle)
 
     async def open_export(self) -> None:
         await self.export.open()

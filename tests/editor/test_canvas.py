@@ -39,6 +39,7 @@ EVENTS: list[tuple[Event, dict[str, Any] | None, str]] = [
     (Event.UNDO_REQUESTED, None, "on_undo_requested"),
     (Event.REDO_REQUESTED, None, "on_redo_requested"),
     (Event.NODE_CLICKED, {"id": "a"}, "on_node_clicked"),
+    (Event.STATE_CLICKED, {"id": "a"}, "on_state_clicked"),
     (Event.PANE_CLICKED, None, "on_pane_clicked"),
     (Event.VIEWPORT_CHANGED, {"x": -10.0, "y": 4.5, "zoom": 0.8}, "on_viewport_changed"),
 ]

@@ -146,7 +146,7 @@ def serve(port: int) -> None:
         canvas.on_delete_requested(delete_requested).on_undo_requested(undo).on_node_moved(moved)
         for name in ("canvasReady", "nodeDropped", "nodeMoved", "edgeRequested", "selectionChanged",
                      "deleteRequested", "copyRequested", "pasteRequested", "undoRequested", "redoRequested",
-                     "nodeClicked", "paneClicked", "viewportChanged"):  # fmt: skip
+                     "nodeClicked", "stateClicked", "paneClicked", "viewportChanged"):  # fmt: skip
             canvas.on(name, lambda e, name=name: note(name, e.args))
 
     ui.run(port=port, reload=False, show=False, title="dagsmith canvas check", favicon="🔧")
@@ -354,6 +354,13 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
     time.sleep(0.3)
     assert _events(driver).count("deleteRequested") == deletes
     assert _count(driver, ".vue-flow__node") == 8
+
+    # The task-state badge asks for the node's log (and is not a click on the node).
+    clicks = _events(driver).count("nodeClicked")
+    driver.find_element(By.CSS_SELECTOR, ".dagsmith-state--running").click()
+    _wait(lambda: "stateClicked" in _events(driver), "the state badge click")
+    assert _payloads(driver)["stateClicked"] == {"id": "train"}
+    assert _events(driver).count("nodeClicked") == clicks
 
     # The zoom control changes the viewport, reported (throttled) to Python.
     driver.find_element(By.CSS_SELECTOR, ".vue-flow__controls-zoomin").click()
