@@ -148,7 +148,7 @@ def walk(server: str, driver: Any, home: Path) -> None:
     driver.find_element(By.CSS_SELECTOR, f"{node_selector('predict')} .dagsmith-state").click()
     wait_for(lambda: "Log of" in _text(driver, ".q-dialog"), "the log dialog")
     log = wait_for(lambda: (text := _text(driver, ".q-dialog .font-mono")) and "no log yet" not in text and text, "log")
-    assert "predict" in log or "Task" in log, log[:500]
+    assert "--- target_users map_index=-1" in log, log[:500]  # the batch prediction node's task
     screenshot(driver, "e2e-run-4-log")
     ActionChains(driver).send_keys(Keys.ESCAPE).perform()
     wait_for(lambda: count(driver, ".q-dialog") == 0, "the log dialog to close")

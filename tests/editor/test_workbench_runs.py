@@ -57,7 +57,8 @@ def project(tmp_path: Path) -> Path:
         "out.parent.mkdir(parents=True, exist_ok=True)\nout.write_text('a')\n"
     )
     (tmp_path / "b.py").write_text(
-        "import sys\nprint('step b got', sys.argv[1:], flush=True)\nsys.exit(3 if '--fail' in sys.argv else 0)\n"
+        "import sys, time\nprint('step b got', sys.argv[1:], flush=True)\n"
+        "time.sleep(300 if '--slow' in sys.argv else 0)\nsys.exit(3 if '--fail' in sys.argv else 0)\n"
     )
     return tmp_path
 
@@ -67,7 +68,7 @@ def _pipeline() -> Pipeline:
         settings=PipelineSettings(
             name="Two steps",
             default_image="registry.example.com/x:1",
-            params=[RuntimeParam(name="mode", type="string", default="ok", enum=["ok", "fail"])],
+            params=[RuntimeParam(name="mode", type="string", default="ok", enum=["ok", "fail", "slow"])],
         ),
         nodes=[
             Node(id="a", type="script", params={"script": "a.py", "outputs": [{"name": "out", "type": "dataset"}]}),
@@ -106,6 +107,12 @@ class Bench:
             await asyncio.sleep(0.2)
 
 
+async def open_dialog(user: User, page: Bench) -> None:
+    """Wait for the run dialog to be open (it is filled once the pipeline's settings are read)."""
+    dialog = next(iter(user.find(marker="run-dialog").elements))
+    await page.wait(lambda: dialog.value, "the run dialog to open", timeout=30)
+
+
 async def open_bench(user: User, services: EditorServices) -> tuple[Bench, int]:
     info = services.create(services.local_project().id, _pipeline())
     holder: dict[str, Workbench] = {}
@@ -126,8 +133,9 @@ async def test_run_from_the_editor_shows_states_logs_and_history(
     page, pipeline_id = await open_bench(user, services)
 
     # The Run button asks where the code is; a missing folder is refused in the dialog, nothing starts.
+    await page.wait(lambda: page.bench.run_controls.button.text == "Run", "the Run button")
     user.find(marker="run-pipeline").click()
-    await user.should_see(marker="run-dialog")
+    await open_dialog(user, page)
     user.find(marker="run-project-dir").type(str(tmp_path / "missing"))
     user.find(marker="run-start").click()
     await user.should_see("does not exist", retries=100)
@@ -154,8 +162,9 @@ async def test_run_from_the_editor_shows_states_logs_and_history(
     await user.should_see("step a says hello", retries=50)
 
     # A second run with the failing parameter: b fails, the history lists both runs.
+    await page.wait(lambda: page.bench.run_controls.button.text == "Run", "the Run button")
     user.find(marker="run-pipeline").click()
-    await user.should_see(marker="run-param-mode")
+    await open_dialog(user, page)
     assert user.find(marker="run-project-dir").elements.pop().value == str(project)
     user.find(marker="run-param-mode").elements.pop().set_value("fail")
     user.find(marker="run-start").click()
@@ -173,3 +182,19 @@ async def test_run_from_the_editor_shows_states_logs_and_history(
     await page.wait(lambda: page.states[-1] == {"a": "success", "b": "success"}, "the first run's states")
     user.find(marker="run-log-b").click()
     await user.should_see("step b got ['--ok']", retries=50)
+
+    # A slow run stopped with the header's Stop: the run ends cancelled, its running step failed.
+    await page.wait(lambda: page.bench.run_controls.button.text == "Run", "the Run button")
+    user.find(marker="run-pipeline").click()
+    await open_dialog(user, page)
+    user.find(marker="run-param-mode").elements.pop().set_value("slow")
+    user.find(marker="run-start").click()
+    await page.wait(lambda: services.runs.latest(pipeline_id) not in (handle, second), "the third run to start")
+    third = services.runs.latest(pipeline_id)
+    assert third is not None
+    await page.wait(lambda: page.states[-1].get("b") == "running", "the slow step to run")
+    user.find(marker="stop-run").click()
+    await page.wait(lambda: third.done, "the stopped run's end", timeout=60)
+    assert third.record()["state"] == "cancelled"
+    await page.wait(lambda: page.states[-1].get("b") == "failed", "the stopped step's state")
+    await user.should_see(marker="run-pipeline", retries=50)  # Stop turned back into Run
