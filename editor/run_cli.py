@@ -169,8 +169,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok and record.get("state") == "success" else 1
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List a pipeline's local runs, newest first; ``--show ID`` prints one run's summary."""
+    from dagsmith.nodes import load
+
+    from .runs import Workspace, default_workspace, list_runs
+
+    pipeline = load(args.file)
+    root = Workspace.at(args.workspace) if args.workspace else Workspace(default_workspace(pipeline.dag_id))
+    history = list_runs(root.runs, pipeline.dag_id)
+    if args.show:
+        found = [record for record in history if str(record.get("id")) == args.show]
+        if not found:
+            _err(f"dagsmith runs: no run {args.show} of {pipeline.dag_id} in {root.runs}; list them without --show")
+            return 1
+        for line in summary(found[0]):
+            _out(line)
+        return 0
+    if not history:
+        _out(f"no local runs of {pipeline.dag_id} in {root.runs} yet")
+        return 0
+    _out(f"{'run':<24} {'state':<10} {'started':<20} {'took':>8}  how")
+    for record in history:
+        started, ended = record.get("started"), record.get("ended")
+        took = ""
+        if started and ended:
+            took = _seconds((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds())
+        parent = record.get("triggered_by")
+        how = f"triggered by {parent.get('dag_id')} {parent.get('run')}" if isinstance(parent, dict) else "started"
+        when = str(started or "")[:19].replace("T", " ")
+        _out(f"{record.get('id')!s:<24} {record.get('state')!s:<10} {when:<20} {took:>8}  {how}")
+    return 0
+
+
 def register(sub: Any, commands: Commands) -> None:
-    """Add ``run`` to the CLI."""
+    """Add ``run`` and ``runs`` to the CLI."""
     p = sub.add_parser("run", help="run a pipeline for real on this machine (Airflow, MLflow, Feast, BentoML)")
     p.add_argument("file", metavar="FILE", help="a *.dagsmith.json file")
     p.add_argument("--local", action="store_true", help="run here: local Airflow and embedded services")
@@ -193,3 +226,8 @@ def register(sub: Any, commands: Commands) -> None:
         "--stop", action="store_true", help="stop the workspace's background processes (BentoML servers, runner)"
     )
     commands.update(run=cmd_run)
+    p = sub.add_parser("runs", help="list a pipeline's local runs (or show one) from its workspace")
+    p.add_argument("file", metavar="FILE", help="a *.dagsmith.json file")
+    p.add_argument("--workspace", metavar="DIR", help="workspace folder (default <DAGSMITH_HOME>/workspace/<dag_id>)")
+    p.add_argument("--show", metavar="ID", help="print this run's summary: tasks, MLflow runs and versions, gate")
+    commands.update(runs=cmd_runs)

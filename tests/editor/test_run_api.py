@@ -227,3 +227,29 @@ def test_cli_refuses_a_pipeline_that_cannot_run_here(capsys: pytest.CaptureFixtu
     example.write_text(dumps(load_example("keyword_recommendation")))
     assert cli.run(["run", str(example), "--local", "--workspace", str(tmp_path / "ws")]) == 1
     assert "DAGSMITH_FEAST_REPO" in capsys.readouterr().err
+
+
+def test_cli_runs_lists_the_history_and_shows_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.run(["runs", str(KEYWORD), "--workspace", str(tmp_path)]) == 0
+    assert "no local runs of keyword_recommendation" in capsys.readouterr().out
+    base = {"dag_id": "keyword_recommendation", "workspace": str(tmp_path), "tasks": [], "links": {}}
+    first = {**base, "id": "20260101T000000Z-aaaa", "state": "success", "started": "2026-01-01T00:00:00+00:00"}
+    first["ended"] = "2026-01-01T00:00:42+00:00"
+    second = {
+        **base,
+        "id": "20260102T000000Z-bbbb",
+        "state": "failed",
+        "started": "2026-01-02T00:00:00+00:00",
+        "triggered_by": {"dag_id": "keyword_monitor", "run": "20260101T230000Z-cccc"},
+    }
+    for record in (first, second):
+        records.write_json(tmp_path / "runs" / "keyword_recommendation" / record["id"] / "run.json", record)
+    assert cli.run(["runs", str(KEYWORD), "--workspace", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["20260102T000000Z-bbbb", "failed"]
+    assert lines[1].endswith("triggered by keyword_monitor 20260101T230000Z-cccc")
+    assert lines[2].split()[:2] == ["20260101T000000Z-aaaa", "success"] and "42.0s" in lines[2]
+    assert cli.run(["runs", str(KEYWORD), "--workspace", str(tmp_path), "--show", first["id"]]) == 0
+    assert "keyword_recommendation 20260101T000000Z-aaaa: success in 42.0s" in capsys.readouterr().out
+    assert cli.run(["runs", str(KEYWORD), "--workspace", str(tmp_path), "--show", "nope"]) == 1
+    assert "no run nope" in capsys.readouterr().err
