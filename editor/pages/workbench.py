@@ -25,6 +25,7 @@ from ..canvas import (
 from ..runs import RunHandle
 from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
+from .drafts import DraftSaver
 from .export_panel import ExportPanel
 from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
@@ -46,10 +47,17 @@ class Workbench:
                 if node is not None:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
+        self.drafts = DraftSaver(
+            lambda document: self.services.save_draft(self.pipeline_id, document),
+            lambda: self.session.pipeline,
+            self.draft_saved,
+            self.draft_failed,
+        )
         self.saved_revision = 0
         self.canvas: PipelineCanvas
         self.inspector: Inspector
         self.build(name)
+        self.drafts.context = self.saved
         self.session.subscribe(self.changed)
         self.show_issues()
 
@@ -267,8 +275,22 @@ class Workbench:
             self.inspector.refresh(rebuild=False)
         self.show_issues()
         self.update_buttons()
-        self.saved_revision = self.services.save_draft(self.pipeline_id, pipeline)
-        self.saved.set_text("saved")
+        self.saved.set_text("saving…")
+        self.drafts.request()
+
+    def draft_saved(self, revision: int) -> None:
+        self.saved_revision = revision
+        if not self.drafts.pending:
+            self.saved.set_text("saved")
+
+    def draft_failed(self, error: Exception) -> None:
+        self.saved.set_text("not saved")
+        ui.notify(
+            f"The draft could not be saved ({type(error).__name__}: {error}). Your changes stay in this page; "
+            "the next change tries again. Download the document to keep a copy.",
+            type="negative",
+            multi_line=True,
+        )
 
     def reload_edges_if_ports_changed(self, change: Change) -> None:
         # Edge colours follow port types: re-add the edges touching the changed nodes.

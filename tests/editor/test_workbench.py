@@ -58,7 +58,9 @@ async def open_bench(user: User, services: EditorServices, pipeline: Pipeline | 
     return Page(user, holder["bench"])
 
 
-def draft(services: EditorServices, page: Page) -> Pipeline:
+async def draft(services: EditorServices, page: Page) -> Pipeline:
+    """The saved draft, once the saves the page started have finished."""
+    await page.bench.drafts.flush()
     return services.open_draft(page.bench.pipeline_id)[1]
 
 
@@ -69,7 +71,28 @@ async def test_drop_adds_node_selects_it_and_saves_the_draft(user: User, service
     assert (node.type, node.position.x, node.position.y) == ("script", 100, 50)
     assert "addNode" in page.methods()
     await user.should_see("Run a Python file or a command in an image (CPU or GPU)")
-    assert [n.id for n in draft(services, page).nodes] == [node.id]
+    assert [n.id for n in (await draft(services, page)).nodes] == [node.id]
+
+
+async def test_a_draft_that_cannot_be_saved_is_reported_and_kept(
+    user: User, services: EditorServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = await open_bench(user, services)
+    real = services.save_draft
+
+    def broken(pipeline_id: int, pipeline: Pipeline) -> int:
+        raise OSError("database is read-only")
+
+    monkeypatch.setattr(services, "save_draft", broken)
+    page.trigger("nodeDropped", {"kind": "script", "x": 100, "y": 50})
+    await page.bench.drafts.flush()
+    await user.should_see("The draft could not be saved (OSError: database is read-only)")
+    assert page.bench.saved.text == "not saved"
+    assert len(page.pipeline.nodes) == 1  # the change stays in the page
+    monkeypatch.setattr(services, "save_draft", real)
+    page.trigger("nodeDropped", {"kind": "script", "x": 300, "y": 50})
+    assert len((await draft(services, page)).nodes) == 2  # the next change saves everything
+    assert page.bench.saved.text == "saved"
 
 
 async def test_unknown_kind_is_refused_with_a_message(user: User, services: EditorServices) -> None:
@@ -120,7 +143,7 @@ async def test_move_delete_undo_redo(user: User, services: EditorServices) -> No
     page.trigger("redoRequested")
     page.trigger("redoRequested")
     assert page.pipeline.nodes == []
-    assert draft(services, page).nodes == []
+    assert (await draft(services, page)).nodes == []
 
 
 async def test_copy_and_paste_keep_internal_edges(user: User, services: EditorServices) -> None:
@@ -238,7 +261,7 @@ async def test_comments_are_added_edited_attached_and_deleted(user: User, servic
     assert page.pipeline.comments == []
     page.trigger("undoRequested")
     assert [c.id for c in page.pipeline.comments] == [comment.id]
-    assert [c.id for c in draft(services, page).comments] == [comment.id]
+    assert [c.id for c in (await draft(services, page)).comments] == [comment.id]
 
 
 async def test_download_document(user: User, services: EditorServices) -> None:
