@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
 import re
 from collections import Counter
@@ -395,12 +396,22 @@ class _Validator:
 
 def _finite(value: object) -> bool:
     """False when a float anywhere in ``value`` is NaN or infinite (JSON cannot hold them)."""
+    try:  # the common case, in C: JSON values that serialise without NaN or infinity
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    except (TypeError, RecursionError):  # not plain JSON (a value set in code): walk it
+        return _finite_walk(value)
+    return True
+
+
+def _finite_walk(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
+        return all(_finite_walk(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite_walk(item) for item in value)
     return True
 
 

@@ -286,3 +286,28 @@ def test_port_names_differing_only_in_case_collide() -> None:
 def test_non_finite_parameter_is_refused() -> None:
     bad = validate(pipeline(node("a", params={"script": "x.py", "arguments": [], "extra": float("nan")})))
     assert any(i.code is Code.INVALID_VALUE and "finite" in i.message for i in bad)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("inf"),
+        [1.0, [float("-inf")]],
+        {"deep": {"er": float("nan")}},
+        (1.0, float("nan")),
+        {"set": {1}, "x": float("inf")},
+    ],
+)
+def test_non_finite_values_are_found_anywhere(value: object) -> None:
+    from dagsmith.nodes.validation import _finite
+
+    assert not _finite(value)
+
+
+@pytest.mark.parametrize(
+    "value", [1.5, [1, 2.0, "nan"], {"a": {"b": [0.0, -1e308]}}, (1.0, 2), {"set": {1}, "x": 1.0}, None]
+)
+def test_finite_values_pass(value: object) -> None:
+    from dagsmith.nodes.validation import _finite
+
+    assert _finite(value)
