@@ -1,4 +1,4 @@
-"""The start page: the project's pipelines, new ones from templates, and opening files."""
+"""The start page: the pipelines by project, new ones from templates or runnable examples, files, git."""
 
 from __future__ import annotations
 
@@ -56,19 +56,7 @@ def home_page(services: EditorServices) -> None:
 
             ui.upload(on_upload=uploaded, auto_upload=True).props('accept=".json,.pipeline"').mark("open-file")
         with ui.column().classes("gap-2"):
-            ui.label("Git export").classes("text-h6")
-            repo = ui.input("Repository path", value=project.git_repo or "").mark("git-repo")
-            branch = ui.input("Branch", value=project.git_branch).mark("git-branch")
-
-            def save_git() -> None:
-                try:
-                    services.set_git(project.id, repo.value or "", branch.value or "main")
-                except UserError as exc:
-                    ui.notify(str(exc), type="negative")
-                    return
-                ui.notify("Git settings saved", type="positive")
-
-            ui.button("Save", on_click=save_git).mark("git-save")
+            _git_settings(services)
 
 
 def _runnable_examples(services: EditorServices) -> None:
@@ -88,3 +76,30 @@ def _runnable_examples(services: EditorServices) -> None:
         ui.button(title, icon="play_circle", on_click=lambda n=name: create_example(n)).props("outline").mark(
             f"example-{name}"
         )
+
+
+def _git_settings(services: EditorServices) -> None:
+    """Where each project's exports are committed (pick the project, then its repository and branch)."""
+    projects = {project.id: project for project in services.projects()}
+    ui.label("Git export").classes("text-h6")
+    first = next(iter(projects.values()))
+    chosen = ui.select({i: p.name for i, p in projects.items()}, label="Project", value=first.id).mark("git-project")
+    repo = ui.input("Repository path", value=first.git_repo or "").mark("git-repo")
+    branch = ui.input("Branch", value=first.git_branch).mark("git-branch")
+
+    def show() -> None:
+        project = projects[chosen.value]
+        repo.set_value(project.git_repo or "")
+        branch.set_value(project.git_branch)
+
+    chosen.on_value_change(show)
+
+    def save_git() -> None:
+        try:
+            projects[chosen.value] = services.set_git(chosen.value, repo.value or "", branch.value or "main")
+        except UserError as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        ui.notify(f"Git settings of {projects[chosen.value].name} saved", type="positive")
+
+    ui.button("Save", on_click=save_git).mark("git-save")
