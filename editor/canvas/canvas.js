@@ -8,6 +8,7 @@ import { Background, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-
 import { loadResource } from "../../static/utils/resources.js";
 
 const DRAG_TYPE = "application/dagsmith-node";
+const DROP_OFFSET = { x: 100, y: 16 }; // half a node's width (200 px), the middle of its header
 const PALETTE_ATTRIBUTE = "data-dagsmith-node";
 const STYLESHEETS = [
   "vue-flow/style.css",
@@ -433,7 +434,8 @@ export default {
       event.preventDefault();
       this.active = true;
       const { x, y } = this.flow.screenToFlowCoordinate({ x: event.clientX, y: event.clientY });
-      this.$emit("nodeDropped", { kind, x: round(x), y: round(y) });
+      // The node's top-left, so that the drop point lands on the middle of its header.
+      this.$emit("nodeDropped", { kind, x: round(x - DROP_OFFSET.x), y: round(y - DROP_OFFSET.y) });
     },
     pastePoint() {
       const box = this.$el.getBoundingClientRect();

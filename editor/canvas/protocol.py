@@ -26,7 +26,8 @@ class Event(StrEnum):
     CANVAS_READY = "canvasReady"
     """No payload. The canvas can take method calls; sent again if the component is mounted again."""
     NODE_DROPPED = "nodeDropped"
-    """``NodeDropped``: a palette item was dropped; x, y are the drop point in flow coordinates."""
+    """``NodeDropped``: a palette item was dropped; x, y (flow coordinates) are where the new node's top-left
+    goes, so that the drop point is the middle of its header."""
     NODE_MOVED = "nodeMoved"
     """``NodeMoved``: one event per finished drag, listing every node that moved with it."""
     EDGE_REQUESTED = "edgeRequested"
@@ -155,7 +156,7 @@ class Viewport(TypedDict):
 
 
 class NodeDropped(TypedDict):
-    """Payload of ``nodeDropped``: the node type name and the drop point."""
+    """Payload of ``nodeDropped``: the node type name and the new node's top-left (the drop point centres it)."""
 
     kind: str
     x: float

@@ -306,8 +306,15 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
 
     # A palette drop reaches Python, which adds the node; its validation issues come back as a badge.
     box = driver.find_element(By.CSS_SELECTOR, ".dagsmith-canvas").rect
-    _drop_from_palette(driver, "script", int(box["x"] + 250), int(box["y"] + box["height"] - 150))
+    drop = (int(box["x"] + 250), int(box["y"] + box["height"] - 150))
+    _drop_from_palette(driver, "script", *drop)
     _wait(lambda: _count(driver, ".vue-flow__node") == 8, "the dropped node")
+    # The drop point is the middle of the new node's header.
+    rect = driver.execute_script(
+        "return document.querySelector('.vue-flow__node[data-id=\"n6\"]').getBoundingClientRect().toJSON()"
+    )
+    assert abs(rect["x"] + rect["width"] / 2 - drop[0]) <= 3, (rect, drop)
+    assert rect["y"] <= drop[1] <= rect["y"] + rect["height"] / 2, (rect, drop)
     _wait(lambda: _count(driver, '.vue-flow__node[data-id="n6"] .dagsmith-badge') == 1, "the dropped node's issues")
     assert _count(driver, '.vue-flow__node[data-id="n6"] .dagsmith-has-error') == 1
 
