@@ -1,4 +1,4 @@
-"""Editor test fixtures: NiceGUI's simulated ``user`` (no browser).
+"""Editor test fixtures: NiceGUI's simulated ``user`` (no browser), and the real editor server for browser tests.
 
 ``pytest_plugins = ['nicegui.testing.user_plugin']`` is refused in a conftest below the root when the
 whole suite runs, and the plugin's ``user`` fixture looks for a ``main.py`` this project does not have.
@@ -7,9 +7,11 @@ So the fixture is rebuilt here from NiceGUI's own parts; pages are declared insi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from browser import BrowserCheckError, editor_server
 from nicegui.testing.general_fixtures import pytest_configure  # noqa: F401  (temporary app storage)
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
@@ -23,3 +25,14 @@ async def user(caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
     errors = [record.getMessage() for record in caplog.get_records("call") if record.levelname == "ERROR"]
     if errors:
         pytest.fail(f"the app logged errors: {errors}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def server(home: Path) -> Iterator[str]:
+    """The real ``dagsmith edit`` server for a browser test module, with the module's ``home`` fixture
+    as DAGSMITH_HOME; yields its URL."""
+    try:
+        with editor_server(home) as url:
+            yield url
+    except BrowserCheckError as exc:
+        pytest.fail(str(exc))

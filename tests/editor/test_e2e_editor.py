@@ -20,7 +20,6 @@ from browser import (
     count,
     drag_handle,
     drop_from_palette,
-    editor_server,
     handle,
     node_ids,
     node_selector,
@@ -40,15 +39,6 @@ SOURCE = ("predict", "predictions")  # the node and output the new step is conne
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh DAGSMITH_HOME: the editor creates its store there, with the templates."""
     return tmp_path_factory.mktemp("e2e-home")
-
-
-@pytest.fixture(scope="module")
-def server(home: Path) -> Iterator[str]:
-    try:
-        with editor_server(home) as url:
-            yield url
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from browser import (
     BrowserCheckError,
     chromium,
     count,
-    editor_server,
     node_selector,
     screenshot,
     screenshot_on_failure,
@@ -47,15 +46,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         stop_ui(workspace)
         stop_serving(workspace.serving)
         stop_runner(workspace.root)
-
-
-@pytest.fixture(scope="module")
-def server(home: Path) -> Iterator[str]:
-    try:
-        with editor_server(home) as url:
-            yield url
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
