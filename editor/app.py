@@ -42,6 +42,7 @@ def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: boo
     services = EditorServices.open()
     register_pages(services)
     app.on_exception(report_exception)
+    app.on_shutdown(services.runs.close)
     app.on_shutdown(services.store.close)
     # Everything loaded so far lives as long as the server: keep the cyclic collector from walking it
     # again and again (a full collection landed in the first page's handlers and cost 250 ms).

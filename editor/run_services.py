@@ -24,6 +24,7 @@ from dagsmith.nodes import Pipeline, RuntimeParam, Severity, load, validate
 
 from .runs import LocalRunError, RunHandle, Workspace, list_runs, start_local_run
 from .runs.engine import StateCallback
+from .runs.mlflow_links import start_ui, stop_ui, ui_address
 from .runs.records import read_record, run_dir, write_json
 from .runs.workspace import ENV_WORKSPACE
 from .services import EditorServices, UserError
@@ -144,6 +145,7 @@ class LocalRuns:
     def __init__(self, services: EditorServices) -> None:
         self.services = services
         self._active: dict[int, RunHandle] = {}
+        self._uis: set[Path] = set()
 
     # -- where ------------------------------------------------------------------------------------------
     def workspace(self, project_id: int) -> Workspace:
@@ -257,6 +259,25 @@ class LocalRuns:
     def latest(self, pipeline_id: int) -> RunHandle | None:
         """The last run started here for this pipeline, ended or not."""
         return self._active.get(pipeline_id)
+
+    # -- MLflow's UI -------------------------------------------------------------------------------------
+    def mlflow_ui(self, project_id: int, *, start: bool) -> str | None:
+        """The URL of the MLflow UI over the project's embedded store; ``start`` starts it when it is down.
+
+        UIs started here stop with the editor (``close``). RuntimeError says why one did not start.
+        """
+        workspace = self.workspace(project_id)
+        if not start:
+            return ui_address(workspace)
+        url = start_ui(workspace)
+        self._uis.add(workspace.root)
+        return url
+
+    def close(self) -> None:
+        """Stop the MLflow UIs this editor started (runs, runners and BentoML servers keep going)."""
+        for root in sorted(self._uis):
+            stop_ui(Workspace(root))
+        self._uis.clear()
 
     # -- history ----------------------------------------------------------------------------------------
     def history(self, pipeline_id: int, dag_id: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from nicegui import run, ui
 from ..canvas import PipelineCanvas
 from ..run_services import LocalRuns, read_log, record_states
 from ..runs import RunHandle, Services
-from ..runs.mlflow_links import Resolved, resolve, server_base, start_ui, ui_address
+from ..runs.mlflow_links import Resolved, resolve, server_base
 from ..runs.records import task_key
 from ..runs.workspace import redact
 from ..services import UserError
@@ -260,7 +260,7 @@ class RunsPanel:
     async def _mlflow(self, record: dict[str, Any], *, open_ui: bool = False) -> None:
         container = self.mlflow
         uri, embedded = self._tracking(record)
-        workspace = self.runs.workspace(self.runs.services.store.get_pipeline(self.pipeline_id).project_id)
+        project_id = self.runs.services.store.get_pipeline(self.pipeline_id).project_id
         container.clear()
         with container:
             ui.spinner(size="sm")
@@ -268,7 +268,7 @@ class RunsPanel:
         error = None
         if base is None and embedded:
             try:
-                base = await run.io_bound(start_ui if open_ui else ui_address, workspace)
+                base = await run.io_bound(lambda: self.runs.mlflow_ui(project_id, start=open_ui))
             except RuntimeError as exc:
                 error = str(exc)
         found: Resolved | None = await run.io_bound(resolve, uri, record.get("links") or {}, base)

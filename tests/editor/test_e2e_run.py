@@ -43,7 +43,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     for folder in (home / "workspace").glob("project-*"):
         workspace = Workspace.at(folder)
-        stop_ui(workspace)
+        assert not stop_ui(workspace), "the editor did not stop the MLflow UI it started when it shut down"
         stop_serving(workspace.serving)
         stop_runner(workspace.root)
 
