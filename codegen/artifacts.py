@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from dagsmith.nodes import CATALOG, Edge, Node, Pipeline, PortType, slug
 from dagsmith.nodes.types import NodeType
 
-from .templating import Tmpl
+from .templating import Tmpl, run_macro
 
 PREFIX = "DAGSMITH_"
 XCOM_FILE = "/airflow/xcom/return.json"
@@ -34,6 +34,7 @@ _RUNTIME_PLACEHOLDERS = {
     "ts_nodash": "ts_nodash",
     "logical_date": "ts",
 }
+"""Path placeholders filled at run time: placeholder -> run-time macro (``templating.RUN_MACROS``)."""
 
 
 def env_name(kind: str, port: str) -> str:
@@ -81,7 +82,7 @@ class Artifacts:
             if name is None:
                 continue
             if name in _RUNTIME_PLACEHOLDERS:
-                result = result + Tmpl.macro(_RUNTIME_PLACEHOLDERS[name])
+                result = result + run_macro(_RUNTIME_PLACEHOLDERS[name])
             else:
                 result = result + Tmpl.literal(self._static(name, node, port))
         return result
@@ -121,8 +122,8 @@ def shared_env(artifacts: Artifacts) -> dict[str, Tmpl]:
     return {
         "DAGSMITH_DAG_ID": Tmpl.literal(pipeline.dag_id),
         "DAGSMITH_PIPELINE_VERSION": Tmpl.literal(str(artifacts.version)),
-        "DAGSMITH_RUN_ID": Tmpl.macro("run_id"),
-        "DAGSMITH_LOGICAL_DATE": Tmpl.macro("ts"),
+        "DAGSMITH_RUN_ID": run_macro("run_id"),
+        "DAGSMITH_LOGICAL_DATE": run_macro("ts"),
         "DAGSMITH_ARTIFACT_ROOT": Tmpl.literal(pipeline.settings.artifact_root),
     }
 

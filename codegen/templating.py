@@ -5,6 +5,12 @@ the run-time macros in ``MACROS`` (``{{ ds }}``, ``{{ params.name }}``, ...); an
 (``{{ conf }}``, ``{% ... %}``, ``{# #}``) is escaped so that it renders back to the text as written.
 Generated code puts templated values through ``Tmpl``: user text enters it escaped, and only
 dagsmith itself adds macros.
+
+An allowed date macro is written as the expression in ``RUN_MACROS``, not as the bare name: Airflow 3
+leaves ``ds``, ``ts``, ``logical_date``, the data interval and their kin out of the context of a run
+without a logical date (a manual or API run may have none), and StrictUndefined would fail the task.
+The expression gives Airflow's own value when the name is defined and otherwise the same format of
+``dag_run.run_after`` (Airflow 2 always defines them).
 """
 
 from __future__ import annotations
@@ -23,7 +29,36 @@ MACROS = (
 )
 """Run-time macros a user string may use, besides ``{{ params.<name> }}``."""
 
-MACRO_RE = re.compile(r"\{\{\s*(?:" + "|".join(MACROS) + r"|params\.[A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+RUN_AFTER = "dag_run.run_after"
+"""When an Airflow 3 run was due; set on every run, with or without a logical date."""
+
+_NO_LOGICAL_DATE = {
+    "ds": RUN_AFTER + " | ds",
+    "ds_nodash": RUN_AFTER + " | ds_nodash",
+    "ts": RUN_AFTER + " | ts",
+    "ts_nodash": RUN_AFTER + " | ts_nodash",
+    "logical_date": RUN_AFTER,
+    "data_interval_start": RUN_AFTER,
+    "data_interval_end": RUN_AFTER,
+}
+"""The value of each date macro in a run without a logical date: ``run_after`` in the macro's format.
+
+``ds``/``ds_nodash``/``ts``/``ts_nodash`` are also Airflow's filters (Airflow 2 and 3) and format a
+datetime as the context value does; ``logical_date`` and the data interval render as a datetime's str.
+"""
+
+RUN_MACROS: dict[str, str] = {
+    "run_id": "run_id",
+    **{name: f"{name} if {name} is defined else {value}" for name, value in _NO_LOGICAL_DATE.items()},
+}
+"""The Jinja expression dagsmith writes for each run-time macro (the one place that says so).
+
+With a logical date the expression is the macro itself, so it renders exactly as ``{{ ds }}`` would;
+without one (Airflow 3 leaves these names out of the context) it renders ``dag_run.run_after``.
+``ts`` is not allowed in user text but is used by dagsmith's own artifact paths and variables.
+"""
+
+MACRO_RE = re.compile(r"\{\{\s*(?P<name>" + "|".join(MACROS) + r"|params\.[A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_EXTENSIONS = ("yaml", "yml", "json")
 """Endings that make Airflow load a templated string as a template file (``template_ext``).
 
@@ -59,7 +94,8 @@ def _escape_keep_macros(text: str) -> str:
     position = 0
     for match in MACRO_RE.finditer(text):
         parts.append(_escape_literal(text[position : match.start()]))
-        parts.append(match.group(0))
+        name = match.group("name")
+        parts.append(run_macro(name).text if name in RUN_MACROS else match.group(0))
         position = match.end()
     parts.append(_escape_literal(text[position:]))
     return "".join(parts)
@@ -78,6 +114,8 @@ def _finish(text: str) -> str:
 
 def escape(text: str, *, macros: bool = True) -> str:
     """Template text that Airflow renders to ``text``, keeping only the allowed run-time macros.
+
+    An allowed date macro becomes its ``RUN_MACROS`` expression, which renders to the same value.
 
     With ``macros=False`` nothing is rendered: the result renders to ``text`` exactly.
     """
@@ -98,7 +136,7 @@ class Tmpl:
 
     @classmethod
     def user(cls, text: str) -> Tmpl:
-        """User text that may use the allowed run-time macros."""
+        """User text that may use the allowed run-time macros (date macros as in ``RUN_MACROS``)."""
         return cls(_escape_keep_macros(text))
 
     @classmethod
@@ -120,6 +158,11 @@ class Tmpl:
     def final(self) -> str:
         """The text to write into a templated field."""
         return _finish(self.text)
+
+
+def run_macro(name: str) -> Tmpl:
+    """The run-time macro ``name`` (a key of ``RUN_MACROS``) as written: with or without a logical date."""
+    return Tmpl.macro(RUN_MACROS[name])
 
 
 def uses_macros(text: str) -> bool:

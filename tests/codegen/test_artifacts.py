@@ -9,13 +9,18 @@ from dagsmith.codegen.builders import split_config
 from dagsmith.codegen.templating import Tmpl
 from dagsmith.nodes import CATALOG, Node, OutputSettings
 
+DS = "{{ ds if ds is defined else dag_run.run_after | ds }}"
+DS_NODASH = "{{ ds_nodash if ds_nodash is defined else dag_run.run_after | ds_nodash }}"
+TS = "{{ ts if ts is defined else dag_run.run_after | ts }}"
+TS_NODASH = "{{ ts_nodash if ts_nodash is defined else dag_run.run_after | ts_nodash }}"
+
 
 def test_default_path_uses_pipeline_settings() -> None:
     loop = mlops_loop()
     artifacts = Artifacts.of(loop, 3)
     features = loop.node_map()["features"]
     assert artifacts.output_path(features, "features").final() == (
-        "s3://ml-artifacts/keyword_loop/{{ ds }}/{{ run_id }}/features/features"
+        "s3://ml-artifacts/keyword_loop/" + DS + "/{{ run_id }}/features/features"
     )
 
 
@@ -26,7 +31,7 @@ def test_output_settings_and_every_placeholder() -> None:
     )
     sample = pipeline("My Pipe", [subject], [], artifact_root="/data/root/", dag_id="my.dag")
     path = Artifacts.of(sample, 4).output_path(subject, "output").final()
-    assert path == ("/data/root/my_pipe/my.dag/prep_step/prep_step/4/output-{{ ds_nodash }}-{{ ts_nodash }}-{{ ts }}")
+    assert path == f"/data/root/my_pipe/my.dag/prep_step/prep_step/4/output-{DS_NODASH}-{TS_NODASH}-{TS}"
 
 
 def test_empty_folder_template_and_braces_in_user_text() -> None:
@@ -56,7 +61,7 @@ def test_contract_env_of_the_gate() -> None:
         "DAGSMITH_DAG_ID": "keyword_loop",
         "DAGSMITH_PIPELINE_VERSION": "3",
         "DAGSMITH_RUN_ID": "{{ run_id }}",
-        "DAGSMITH_LOGICAL_DATE": "{{ ts }}",
+        "DAGSMITH_LOGICAL_DATE": TS,
         "DAGSMITH_ARTIFACT_ROOT": "s3://ml-artifacts",
     }
 
@@ -85,4 +90,4 @@ def test_config_strings_with_macros_move_to_their_own_variables() -> None:
         "b": {"$dagsmith_env": "DAGSMITH_CONFIG_1"},
         "n": 1,
     }
-    assert moved == {"DAGSMITH_CONFIG_0": Tmpl("at {{ run_id }}"), "DAGSMITH_CONFIG_1": Tmpl("{{ ds }}")}
+    assert moved == {"DAGSMITH_CONFIG_0": Tmpl("at {{ run_id }}"), "DAGSMITH_CONFIG_1": Tmpl(DS)}

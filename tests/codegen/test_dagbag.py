@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
-from sample_pipelines import KINDS
+from sample_pipelines import KINDS, node, pipeline
+
+from dagsmith.codegen import MACROS, render
+from dagsmith.nodes import OutputSettings
+
+DS = "{{ ds if ds is defined else dag_run.run_after | ds }}"
+"""How ``{{ ds }}`` is written (test_templating pins every form)."""
 
 EXPECTED_LOOP_TASKS = {
     "features",
@@ -124,7 +133,7 @@ def test_gpu_pod_spec_is_what_the_form_said(dagbag: Any) -> None:
     env = {var.name: var for var in container.env}
     assert env["EPOCHS"].value == "10"
     assert env["DAGSMITH_INPUT_TRAIN_DATA"].value == (
-        "s3://ml-artifacts/keyword_loop/{{ ds }}/{{ run_id }}/features/features"
+        "s3://ml-artifacts/keyword_loop/" + DS + "/{{ run_id }}/features/features"
     )
     assert env["MLFLOW_TRACKING_TOKEN"].value_from.secret_key_ref.to_dict() == {
         "name": "mlflow-credentials",
@@ -196,7 +205,7 @@ def test_monitor_triggers_retraining_only_through_its_short_circuit(dagbag: Any)
     trigger = dag.get_task("watch__retrain")
     assert type(trigger).__name__ == "TriggerDagRunOperator"
     assert trigger.trigger_dag_id == "keyword_retrain"
-    assert trigger.conf == {"reason": "ctr below {{ ds }}", "full": True}
+    assert trigger.conf == {"reason": "ctr below " + DS, "full": True}
     assert trigger.upstream_task_ids == {"watch__should_retrain"}
     check = dag.get_task("watch__should_retrain")
     assert (check.op_args[0].operator.task_id, check.op_args[0].key) == ("watch", "trigger")
@@ -207,3 +216,147 @@ def test_dags_serialize_as_the_scheduler_would(dagbag: Any) -> None:
 
     for dag in dagbag.dags.values():
         assert DagSerialization.to_dict(dag)["dag"]["dag_id"] == dag.dag_id
+
+
+# Runs with and without a logical date, in the context Airflow 3's own task runner builds.
+
+RUN_AFTER = dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.UTC)
+LOGICAL_DATE = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+
+WITH_LOGICAL_DATE = {
+    "ds": "2026-01-02",
+    "ds_nodash": "20260102",
+    "ts_nodash": "20260102T000000",
+    "ts": "2026-01-02T00:00:00+00:00",
+    "logical_date": "2026-01-02 00:00:00+00:00",
+    "data_interval_start": "2026-01-02 00:00:00+00:00",
+    "data_interval_end": "2026-01-03 00:00:00+00:00",
+}
+WITHOUT_LOGICAL_DATE = {
+    "ds": "2026-03-04",
+    "ds_nodash": "20260304",
+    "ts_nodash": "20260304T050607",
+    "ts": "2026-03-04T05:06:07.890123+00:00",
+    "logical_date": "2026-03-04 05:06:07.890123+00:00",
+    "data_interval_start": "2026-03-04 05:06:07.890123+00:00",
+    "data_interval_end": "2026-03-04 05:06:07.890123+00:00",
+}
+
+
+def _run_context(dag: Any, task: Any, logical_date: dt.datetime | None) -> dict[str, Any]:
+    """The template context of ``task`` in a manual run, built by Airflow 3's RuntimeTaskInstance.
+
+    A run triggered with ``logical_date: null`` has no logical date and no data interval; Airflow then
+    leaves ``ds``, ``ts``, ``logical_date`` and the data interval out of the context. XCom and Variables
+    (which would ask the supervisor) are faked.
+    """
+    from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType, TIRunContext
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    run_id = "manual__" + (logical_date or RUN_AFTER).isoformat()
+    run = DagRun(
+        dag_id=dag.dag_id,
+        run_id=run_id,
+        logical_date=logical_date,
+        data_interval_start=logical_date,
+        data_interval_end=logical_date + dt.timedelta(days=1) if logical_date else None,
+        run_after=RUN_AFTER,
+        start_date=RUN_AFTER,
+        end_date=None,
+        run_type=DagRunType.MANUAL,
+        state=DagRunState.RUNNING,
+        consumed_asset_events=[],
+        partition_key=None,
+    )
+    ti = RuntimeTaskInstance.model_construct(
+        id=uuid.uuid4(),
+        task_id=task.task_id,
+        dag_id=dag.dag_id,
+        run_id=run_id,
+        try_number=1,
+        dag_version_id=uuid.uuid4(),
+        map_index=-1,
+        task=task,
+        _ti_context_from_server=TIRunContext(dag_run=run, max_tries=0),
+        max_tries=0,
+        start_date=RUN_AFTER,
+    )
+    context = dict(ti.get_template_context())
+    context.update(ti=_FakeTI(), task_instance=_FakeTI(), var={"value": _Variables()})
+    return context
+
+
+def _load(folder: Path) -> Any:
+    """A fresh DagBag (rendering templated fields changes the tasks for good)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture(scope="module")
+def every_macro_folder(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-step DAG that uses every allowed macro in its arguments and every date placeholder in its path."""
+    step = node("step", "script", arguments=[f"--{name}={{{{ {name} }}}}" for name in MACROS], inputs=[])
+    step.outputs["run"] = OutputSettings(
+        path="{pipeline}/{ds}/{run_id}", naming="{output}-{ds_nodash}-{ts_nodash}-{logical_date}"
+    )
+    folder = tmp_path_factory.mktemp("every-macro")
+    (folder / "every_macro.py").write_text(render(pipeline("every macro", [step], [])), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("logical_date", "values"), [(LOGICAL_DATE, WITH_LOGICAL_DATE), (None, WITHOUT_LOGICAL_DATE)])
+def test_every_macro_renders_in_a_run_with_and_without_a_logical_date(
+    every_macro_folder: Path, logical_date: dt.datetime | None, values: dict[str, str]
+) -> None:
+    dag = _load(every_macro_folder).dags["every_macro"]
+    task = dag.get_task("step")
+    context = _run_context(dag, task, logical_date)
+    env = dag.get_template_env()
+    run_id = context["run_id"]
+    if logical_date is None:
+        with pytest.raises(jinja2.UndefinedError):  # what the bare macro does in such a run
+            env.from_string("{{ ds }}").render(**context)
+    else:  # the values are exactly Airflow's own
+        assert values == {name: env.from_string("{{ " + name + " }}").render(**context) for name in values}
+    task.render_template_fields(context, env)
+    assert task.arguments == [f"--{name}={values.get(name, run_id)}" for name in MACROS]
+    pod = task.build_pod_request_obj(dry_run=True)
+    assert pod.spec.containers[0].args == task.arguments
+    variables = {var.name: var.value for var in pod.spec.containers[0].env}
+    assert variables["DAGSMITH_RUN_ID"] == run_id
+    assert variables["DAGSMITH_LOGICAL_DATE"] == values["ts"]
+    name = f"run-{values['ds_nodash']}-{values['ts_nodash']}-{values['ts']}"
+    assert variables["DAGSMITH_OUTPUT_RUN"] == f"/tmp/dagsmith-artifacts/every_macro/{values['ds']}/{run_id}/{name}"
+
+
+def test_every_sample_task_renders_in_a_run_without_a_logical_date(dag_folder: Path) -> None:
+    bag = _load(dag_folder)
+    rendered = 0
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            if type(task).__name__ == "MappedOperator":
+                continue  # its templated fields are the same forms; expanding needs a real XCom
+            task.render_template_fields(_run_context(dag, task, None), dag.get_template_env())
+            if type(task).__name__ == "KubernetesPodOperator":
+                task.build_pod_request_obj(dry_run=True)
+            rendered += 1
+    assert rendered > 30
+    loop = bag.dags["keyword_loop"]
+    run_id = "manual__" + RUN_AFTER.isoformat()
+    train = loop.get_task("train")
+    assert train.arguments == ["--epochs", "10", "--date=2026-03-04", "--config=conf.json"]
+    env = {var.name: var.value for var in train.env_vars}
+    assert env["RUN_DATE"] == "2026-03-04"
+    assert env["DAGSMITH_INPUT_TRAIN_DATA"] == f"s3://ml-artifacts/keyword_loop/2026-03-04/{run_id}/features/features"
+    assert env["DAGSMITH_LOGICAL_DATE"] == "2026-03-04T05:06:07.890123+00:00"
+    materialize = {var.name: var.value for var in loop.get_task("materialize").env_vars}
+    assert (materialize["DAGSMITH_CONFIG_0"], materialize["DAGSMITH_CONFIG_1"]) == (
+        "2026-03-04 05:06:07.890123+00:00",
+        "2026-03-04 05:06:07.890123+00:00",
+    )
+    build = {var.name: var.value for var in loop.get_task("build").env_vars}
+    assert build["DAGSMITH_CONFIG_0"] == "20260304T050607"
+    assert loop.get_task("watch__retrain").conf == {"reason": "ctr below 2026-03-04", "full": True}
