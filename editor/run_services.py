@@ -251,13 +251,10 @@ class LocalRuns:
     def active(self, pipeline_id: int) -> RunHandle | None:
         """The run of this pipeline started here that has not ended yet."""
         handle = self._active.get(pipeline_id)
-        if handle is not None and handle.done:
-            del self._active[pipeline_id]
-            return None
-        return handle
+        return None if handle is None or handle.done else handle
 
     def latest(self, pipeline_id: int) -> RunHandle | None:
-        """The last run started here for this pipeline, ended or not."""
+        """The last run started here for this pipeline, ended or not (kept until the next one starts)."""
         return self._active.get(pipeline_id)
 
     # -- MLflow's UI -------------------------------------------------------------------------------------

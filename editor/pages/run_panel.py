@@ -22,6 +22,7 @@ from ..services import UserError
 from ..session import EditorSession
 
 POLL_SECONDS = 0.3
+ADOPT_SECONDS = 2.0
 
 _ENDED = {"success": "positive", "failed": "negative", "cancelled": "warning"}
 
@@ -136,8 +137,15 @@ class RunControls:
         self.button.mark("run-pipeline")
         self.dialog = RunDialog(self.start)
         self.timer = ui.timer(POLL_SECONDS, self.poll, active=False)
-        current = runs.active(pipeline_id)
-        if current is not None:  # the page was opened again while its run goes on
+        self.watch = ui.timer(ADOPT_SECONDS, self.adopt)
+        self.adopt()  # the page was opened again while its run goes on
+
+    def adopt(self) -> None:
+        """Follow a run of this pipeline that another page (tab) of this editor started."""
+        if self.running:
+            return
+        current = self.runs.active(self.pipeline_id)
+        if current is not None and current is not self.handle:
             self.follow(current)
 
     @property

@@ -319,6 +319,7 @@ async def test_browse_feast_picks_a_service_and_features(
     assert params(bench, node_id)["features"] == ["user_stats:clicks_7d", "keyword_stats:keyword_count"]
     user.find(marker="browse-feature-user_stats:clicks_7d").click()  # a second click removes it
     assert params(bench, node_id)["features"] == ["keyword_stats:keyword_count"]
+    await bench.drafts.flush()  # drafts are saved off the event loop
     assert services.open_draft(bench.pipeline_id)[1].node(node_id).params["feature_service"] == "keyword_features"  # type: ignore[union-attr]
 
 

@@ -198,3 +198,10 @@ async def test_run_from_the_editor_shows_states_logs_and_history(
     assert third.record()["state"] == "cancelled"
     await page.wait(lambda: page.states[-1].get("b") == "failed", "the stopped step's state")
     await user.should_see(marker="run-pipeline", retries=50)  # Stop turned back into Run
+
+    # A run started elsewhere (another tab of this editor) is followed here as well.
+    await page.wait(lambda: page.bench.run_controls.button.text == "Run", "the Run button")
+    settings = RunSettings(project_dir=str(project), conf={"mode": "ok"})
+    fourth = await asyncio.to_thread(services.runs.start, pipeline_id, page.bench.session.pipeline, settings)
+    await page.wait(lambda: page.bench.run_controls.handle is fourth, "the page to follow it", timeout=15)
+    await page.wait(lambda: fourth.done and page.states[-1] == {"a": "success", "b": "success"}, "its end")
