@@ -45,7 +45,7 @@ SHARED = {{
     "DAGSMITH_DAG_ID": "synthetic_{size}",
     "DAGSMITH_PIPELINE_VERSION": "1",
     "DAGSMITH_RUN_ID": "{{{{ run_id }}}}",
-    "DAGSMITH_LOGICAL_DATE": "{{{{ ts }}}}",
+    "DAGSMITH_LOGICAL_DATE": "{{{{ ts if ts is defined else dag_run.run_after | ts }}}}",
     "DAGSMITH_ARTIFACT_ROOT": "/tmp/dagsmith-artifacts",
 }}
 
@@ -80,7 +80,10 @@ with DAG(
             image="registry.example.com/ml/trainer:1.4",
             namespace="default",
             cmds=["python", f"steps/step_{{i}}.py"],
-            arguments=["--date", "{{{{ ds }}}}", "--epochs", "{{{{ params.epochs }}}}"],
+            arguments=[
+                "--date", "{{{{ ds if ds is defined else dag_run.run_after | ds }}}}",
+                "--epochs", "{{{{ params.epochs }}}}",
+            ],
             env_vars=env,
             secrets=[Secret(deploy_type="env", deploy_target="TOKEN", secret="ml-token", key="token")],
             container_resources=k8s.V1ResourceRequirements(requests={{"cpu": "500m", "memory": "1Gi"}}, limits=limits),
@@ -118,7 +121,10 @@ def explicit_hand_written(size: int) -> str:
             f"""    t{i} = KubernetesPodOperator(
         task_id="step_{i}", task_display_name="Step {i}", image="registry.example.com/ml/trainer:1.4",
         namespace="default", cmds=["python", "steps/step_{i}.py"],
-        arguments=["--date", "{{{{ ds }}}}", "--epochs", "{{{{ params.epochs }}}}"],
+        arguments=[
+            "--date", "{{{{ ds if ds is defined else dag_run.run_after | ds }}}}",
+            "--epochs", "{{{{ params.epochs }}}}",
+        ],
         env_vars={{**SHARED, {", ".join(f'"{k}": "{v}"' for k, v in env.items())}}},
         secrets=[Secret("env", "TOKEN", "ml-token", "token")],
         container_resources=k8s.V1ResourceRequirements(
