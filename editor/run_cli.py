@@ -68,6 +68,8 @@ class Progress:
 
 def summary(record: dict[str, Any]) -> list[str]:
     """The lines that sum up a finished run."""
+    from .runs.mlflow_links import server_base, version_url  # stdlib only, but kept off the CLI's start-up
+
     started, ended = record.get("started"), record.get("ended")
     took = ""
     if started and ended:
@@ -85,9 +87,13 @@ def summary(record: dict[str, Any]) -> list[str]:
     runs = [item["run_id"] for item in found.get("mlflow_runs", [])]
     if runs:
         lines.append(f"  MLflow runs ({record.get('tracking_uri')}): {', '.join(runs)}")
+    base = server_base(str(record.get("tracking_uri") or ""))
     for version in found.get("model_versions", []):
         aliases = " ".join("@" + alias for alias in version["aliases"])
-        lines.append(f"  model version: {version['name']} v{version['version']} {aliases} (from {version['task']})")
+        where = f" {version_url(base, version['name'], version['version'])}" if base else ""
+        lines.append(
+            f"  model version: {version['name']} v{version['version']} {aliases} (from {version['task']}){where}"
+        )
     for gate in found.get("gates", []):
         verdict = "passed: promoted" if gate["passed"] else "failed: the champion stays"
         lines.append(f"  gate {gate['task']}: {verdict} {json.dumps(gate.get('metrics'))}")

@@ -210,6 +210,9 @@ def test_summary_lists_tasks_and_links(tmp_path: Path) -> None:
     assert "serving api at http://127.0.0.1:1" in text
     assert "monitor watch: " in text and "retraining triggered" in text
     assert "triggered k (manual__2) -> local run y" in text
+    assert "/#/models/" not in text  # a database store has no UI to link to
+    served = "\n".join(run_cli.summary({**record, "tracking_uri": "https://me:***@mlflow.example.com/"}))
+    assert "model version: m v2 @candidate (from register) https://mlflow.example.com/#/models/m/versions/2" in served
 
 
 def test_cli_run_needs_local_and_a_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
