@@ -3,7 +3,7 @@
 // Vue Flow's auto-apply is off. The canvas applies only view state by itself (node positions while
 // dragging, measured sizes, selection); adding, removing and connecting are requests to Python
 // (events), and Python answers by calling the methods below. Names and payloads: protocol.py.
-import { markRaw } from "vue";
+import { h, markRaw } from "vue";
 import { Background, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-vendor";
 import { loadResource } from "../../static/utils/resources.js";
 
@@ -291,7 +291,9 @@ export default {
       const issues = this.issues.edges[edge.id] || [];
       const severity = issues.some((i) => i.severity === "error") ? "error" : issues.length ? "warning" : null;
       edge.class = severity ? `dagsmith-edge dagsmith-edge--${severity}` : "dagsmith-edge";
-      edge.label = issues.length ? `⚠ ${issues.length}` : undefined;
+      // The count, with the messages as the label's tooltip (an SVG <title>).
+      const text = this.issueText(issues);
+      edge.label = issues.length ? markRaw({ render: () => [h("title", text), `⚠ ${issues.length}`] }) : undefined;
       edge.labelStyle = severity ? { fill: severity === "error" ? "#dc2626" : "#d97706", fontWeight: 600 } : undefined;
     },
 

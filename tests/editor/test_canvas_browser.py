@@ -40,6 +40,7 @@ def serve(port: int) -> None:
         PipelineCanvas,
         TaskState,
         canvas_edge,
+        canvas_issues,
         canvas_node,
         layout,
         needs_layout,
@@ -87,7 +88,10 @@ def serve(port: int) -> None:
             last.set_text(json.dumps(payloads))
 
         def refresh_issues() -> None:
-            canvas.show_issues(validate(pipeline))
+            node_issues, edge_issues = canvas_issues(validate(pipeline))
+            # An edge issue the example does not have, to show how edges carry theirs.
+            note = {"severity": "warning", "message": "Check this connection", "code": "demo"}
+            canvas.set_issues(node_issues, {**edge_issues, pipeline.edges[0].id: [note]})
 
         def ready() -> None:
             canvas.load_pipeline(pipeline)
@@ -296,6 +300,13 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
     assert _count(driver, ".vue-flow__minimap-node") == 7
     assert _count(driver, ".vue-flow__controls-button") >= 3
     assert _count(driver, ".dagsmith-state--running") == 1
+    # An edge with an issue: its label counts them, and its tooltip (an SVG title) says what they are.
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('.vue-flow__edge-text')].map(t => ["
+        "t.textContent, t.querySelector('title')?.textContent])"
+    )
+    assert labels == [["warning: Check this connection⚠ 1", "warning: Check this connection"]], labels
+    assert _count(driver, ".vue-flow__edge.dagsmith-edge--warning") == 1
     assert "canvasReady" in _events(driver)
     features = _handle(driver, "train_features", "right", "features")
     rgb = features.value_of_css_property("background-color")
