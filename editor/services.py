@@ -147,8 +147,8 @@ class EditorServices:
             raise UserError(str(exc)) from None
         return info, draft.pipeline(), draft.revision
 
-    def save_draft(self, pipeline_id: int, pipeline: Pipeline) -> int:
-        """Save the working copy (after every change); the new revision."""
+    def save_draft(self, pipeline_id: int, pipeline: Pipeline | str) -> int:
+        """Save the working copy (after every change; a document or its ``dumps`` text); the new revision."""
         return self.store.save_draft(pipeline_id, pipeline)
 
     def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "") -> int:

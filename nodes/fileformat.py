@@ -191,7 +191,12 @@ def content_hash(pipeline: Pipeline) -> str:
 
 def dumps(pipeline: Pipeline) -> str:
     """Canonical JSON text: stable key order and indentation, so versions diff cleanly."""
-    return json.dumps(to_dict(pipeline), indent=2, ensure_ascii=False) + "\n"
+    return dumps_mapping(to_dict(pipeline))
+
+
+def dumps_mapping(data: dict[str, Any]) -> str:
+    """``dumps`` of a document already turned into ``to_dict(pipeline)`` (e.g. a snapshot taken earlier)."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def save(pipeline: Pipeline, path: str | Path) -> None:

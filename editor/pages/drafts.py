@@ -2,9 +2,10 @@
 
 Serialising a large pipeline and committing it to SQLite (synchronous=FULL) costs tens of
 milliseconds; done inside the change handler, that delay sits between the user's gesture and what the
-canvas shows. ``DraftSaver.request`` returns at once; one save at a time runs in a worker thread, and
-when changes arrived meanwhile, one more save follows with the newest document, so the last save always
-holds the last change. The app waits for a save in progress when it shuts down.
+canvas shows. ``DraftSaver.request`` returns at once. A save takes a snapshot of the document on the
+event loop (between changes, so never half of one) and writes it in a worker thread, one save at a
+time; when changes arrived meanwhile, one more save follows with the newest document, so the last save
+always holds the last change. The app waits for the saves still to do when it shuts down.
 """
 
 from __future__ import annotations
@@ -12,30 +13,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from nicegui import background_tasks, run
+from nicegui import background_tasks
 
-from dagsmith.nodes import Pipeline
-
-SaveFunction = Callable[[Pipeline], int]
-"""Writes the document; returns the draft revision."""
+Snapshot = TypeVar("Snapshot")
 
 
-class DraftSaver:
-    """Saves ``document()`` after changes; ``on_saved(revision)`` / ``on_failed(error)`` report the outcome."""
+class DraftSaver(Generic[Snapshot]):
+    """Saves the document after changes; ``on_saved(revision)`` / ``on_failed(error)`` report the outcome.
+
+    ``snapshot()`` runs on the event loop and returns what ``save(snapshot)`` writes in a worker thread
+    (returning the draft revision).
+    """
 
     def __init__(
         self,
-        save: SaveFunction,
-        document: Callable[[], Pipeline],
+        snapshot: Callable[[], Snapshot],
+        save: Callable[[Snapshot], int],
         on_saved: Callable[[int], None],
         on_failed: Callable[[Exception], None],
         *,
         context: AbstractContextManager[Any] | None = None,
     ) -> None:
+        self.snapshot = snapshot
         self.save = save
-        self.document = document
         self.on_saved = on_saved
         self.on_failed = on_failed
         self.context = context  # where the callbacks run (an element: its client gets their notifications)
@@ -64,22 +66,12 @@ class DraftSaver:
         while self._done < self._wanted:
             target = self._wanted
             try:
-                revision = await run.io_bound(self._save_now)
+                data = self.snapshot()
+                # Not run.io_bound: that skips the call once the app is stopping, and the change would be lost.
+                revision = await asyncio.to_thread(self.save, data)
             except Exception as exc:
                 self._done = target
                 self.on_failed(exc)
                 continue
             self._done = target
-            if revision is not None:
-                self.on_saved(revision)
-
-    def _save_now(self) -> int:
-        # The event loop may change the document while this thread reads it; a read that fails for that
-        # reason is retried, and any change that lands during the save is saved again by the next round.
-        for attempt in range(3):
-            try:
-                return self.save(self.document())
-            except RuntimeError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            self.on_saved(revision)

@@ -11,6 +11,7 @@ from pathlib import Path
 from nicegui import ui
 
 from dagsmith.nodes import Issue, Pipeline, Position
+from dagsmith.nodes.fileformat import dumps_mapping, to_dict
 
 from ..canvas import (
     EdgeRequested,
@@ -48,8 +49,8 @@ class Workbench:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
         self.drafts = DraftSaver(
-            lambda document: self.services.save_draft(self.pipeline_id, document),
-            lambda: self.session.pipeline,
+            lambda: to_dict(self.session.pipeline),
+            lambda data: self.services.save_draft(self.pipeline_id, dumps_mapping(data)),
             self.draft_saved,
             self.draft_failed,
         )

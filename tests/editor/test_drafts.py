@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from typing import Any
 
 from nicegui import ui
 from nicegui.testing import User
 
 from dagsmith.editor.pages.drafts import DraftSaver
-from dagsmith.nodes import Pipeline, PipelineSettings
 
 
 class Recorder:
-    """A save function that takes a while and records what it saved, from which thread."""
+    """A save that takes a while and records what it saved, from which thread, and whether saves overlapped."""
 
     def __init__(self, *, fail_first: int = 0) -> None:
         self.saved: list[str] = []
@@ -21,65 +22,85 @@ class Recorder:
         self.fail_first = fail_first
         self.running = 0
         self.overlapped = False
+        self.started = threading.Event()
         self.lock = threading.Lock()
 
-    def __call__(self, pipeline: Pipeline) -> int:
+    def __call__(self, snapshot: dict[str, Any]) -> int:
         with self.lock:
             self.running += 1
             self.overlapped = self.overlapped or self.running > 1
+        self.started.set()
         try:
             self.threads.add(threading.get_ident())
-            time.sleep(0.05)
+            time.sleep(0.2)
             if self.fail_first:
                 self.fail_first -= 1
                 raise OSError("disk full")
-            self.saved.append(pipeline.settings.name)
+            self.saved.append(snapshot["name"])
             return len(self.saved)
         finally:
             with self.lock:
                 self.running -= 1
 
 
-async def test_changes_during_a_save_are_saved_by_one_more_save(user: User) -> None:
-    document = Pipeline(settings=PipelineSettings(name="v0"))
-    recorder = Recorder()
-    revisions: list[int] = []
-
+async def open_page(user: User) -> None:
     @ui.page("/")
     def page() -> None:
         pass
 
     await user.open("/")
-    saver = DraftSaver(recorder, lambda: document, revisions.append, lambda exc: None)
-    for number in range(1, 6):  # five quick changes
-        document.settings.name = f"v{number}"
-        saver.request()
+
+
+async def test_changes_during_a_save_are_saved_by_one_more_save(user: User) -> None:
+    await open_page(user)
+    document = {"name": "v1"}
+    recorder = Recorder()
+    revisions: list[int] = []
+    saver = DraftSaver(lambda: dict(document), recorder, revisions.append, lambda exc: None)
+    saver.request()
     assert saver.pending
+    await asyncio.to_thread(recorder.started.wait, 5)  # the first save is running now
+    for number in range(2, 6):  # four more changes while it runs
+        document["name"] = f"v{number}"
+        saver.request()
     await saver.flush()
     assert not saver.pending
-    assert recorder.saved[-1] == "v5"  # the last save holds the last change
-    assert len(recorder.saved) <= 2  # the changes made while a save ran were coalesced
+    assert recorder.saved == ["v1", "v5"]  # the changes made during the first save: one more save, the newest
     assert not recorder.overlapped
-    assert threading.get_ident() not in recorder.threads  # saved off the event loop
-    assert revisions == list(range(1, len(recorder.saved) + 1))
+    assert threading.get_ident() not in recorder.threads  # written off the event loop
+    assert revisions == [1, 2]
+
+
+async def test_the_snapshot_is_taken_on_the_event_loop_before_the_save(user: User) -> None:
+    await open_page(user)
+    document = {"name": "before"}
+    where: list[int] = []
+
+    def snapshot() -> dict[str, Any]:
+        where.append(threading.get_ident())
+        return dict(document)
+
+    recorder = Recorder()
+    saver = DraftSaver(snapshot, recorder, lambda revision: None, lambda exc: None)
+    saver.request()
+    await asyncio.to_thread(recorder.started.wait, 5)
+    document["name"] = "changed during the save"  # not in the snapshot being written
+    await asyncio.sleep(0.3)
+    assert recorder.saved == ["before"]
+    assert where == [threading.get_ident()]
 
 
 async def test_a_failed_save_is_reported_and_the_next_change_saves_again(user: User) -> None:
-    document = Pipeline(settings=PipelineSettings(name="first"))
+    await open_page(user)
+    document = {"name": "first"}
     recorder = Recorder(fail_first=1)
     failures: list[Exception] = []
-
-    @ui.page("/")
-    def page() -> None:
-        pass
-
-    await user.open("/")
-    saver = DraftSaver(recorder, lambda: document, lambda revision: None, failures.append)
+    saver = DraftSaver(lambda: dict(document), recorder, lambda revision: None, failures.append)
     saver.request()
     await saver.flush()
     assert [str(error) for error in failures] == ["disk full"]
     assert recorder.saved == []
-    document.settings.name = "second"
+    document["name"] = "second"
     saver.request()
     await saver.flush()
     assert recorder.saved == ["second"]

@@ -80,7 +80,7 @@ async def test_a_draft_that_cannot_be_saved_is_reported_and_kept(
     page = await open_bench(user, services)
     real = services.save_draft
 
-    def broken(pipeline_id: int, pipeline: Pipeline) -> int:
+    def broken(pipeline_id: int, pipeline: Pipeline | str) -> int:
         raise OSError("database is read-only")
 
     monkeypatch.setattr(services, "save_draft", broken)
