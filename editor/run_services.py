@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dagsmith.codegen import ExportError
-from dagsmith.nodes import Pipeline, RuntimeParam, Severity, load, validate
+from dagsmith.nodes import DocumentError, Pipeline, RuntimeParam, Severity, load, validate
 
 from .runs import LocalRunError, RunHandle, Workspace, list_runs, start_local_run
 from .runs.engine import StateCallback
@@ -28,6 +29,7 @@ from .runs.mlflow_links import start_ui, stop_ui, ui_address
 from .runs.records import read_record, run_dir, write_json
 from .runs.workspace import ENV_WORKSPACE
 from .services import EditorServices, UserError
+from .store import NotFound, StoreError
 from .store.engine import dagsmith_home
 
 RUNNABLE_EXAMPLES = {
@@ -145,7 +147,10 @@ class LocalRuns:
     def __init__(self, services: EditorServices) -> None:
         self.services = services
         self._active: dict[int, RunHandle] = {}
+        self._starting: set[int] = set()
         self._uis: set[Path] = set()
+        self._lock = threading.Lock()
+        self._ui_lock = threading.Lock()
 
     # -- where ------------------------------------------------------------------------------------------
     def workspace(self, project_id: int) -> Workspace:
@@ -156,7 +161,14 @@ class LocalRuns:
         return Workspace.at(dagsmith_home() / "workspace" / f"project-{project_id}")
 
     def _project_id(self, pipeline_id: int) -> int:
-        return self.services.store.get_pipeline(pipeline_id).project_id
+        try:
+            return self.services.store.get_pipeline(pipeline_id).project_id
+        except NotFound:
+            raise UserError(f"pipeline {pipeline_id} no longer exists; go back to the start page") from None
+
+    def project_of(self, pipeline_id: int) -> int:
+        """The project a pipeline belongs to (UserError when the pipeline was deleted)."""
+        return self._project_id(pipeline_id)
 
     def _settings_file(self, pipeline_id: int) -> Path:
         return self.workspace(self._project_id(pipeline_id)).root / "editor" / f"pipeline-{pipeline_id}.json"
@@ -168,11 +180,12 @@ class LocalRuns:
             data = json.loads(self._settings_file(pipeline_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
+        if not isinstance(data, dict):  # a damaged file: start from the defaults
+            data = {}
         folder = str(data.get("project_dir") or "")
         if not folder:
-            project = self.services.store.get_project(self._project_id(pipeline_id))
-            if project.git_repo and Path(project.git_repo).is_dir():
-                folder = project.git_repo
+            checkout = self.services.project_checkout(self._project_id(pipeline_id))
+            folder = str(checkout) if checkout else ""
         conf = data.get("conf")
         return RunSettings(project_dir=folder, conf=conf if isinstance(conf, dict) else {})
 
@@ -225,28 +238,57 @@ class LocalRuns:
         on_state: StateCallback | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> RunHandle:
-        """Start a local run of the working copy (blocks while the DAG is rendered and the runner starts)."""
-        current = self.active(pipeline_id)
-        if current is not None:
-            raise UserError(f"run {current.id} of this pipeline is still going; stop it or wait for it to end")
-        folder = self.check(pipeline, settings)
-        self.save_settings(pipeline_id, settings)
-        workspace = self.workspace(self._project_id(pipeline_id))
+        """Start a local run of the working copy (blocks while the DAG is rendered and the runner starts).
+
+        One start at a time per pipeline: a second Start (another tab, a double click) while one is
+        starting or running is refused. Every problem the user can act on is a ``UserError``.
+        """
+        with self._lock:
+            current = self.active(pipeline_id)
+            if current is not None:
+                raise UserError(f"run {current.id} of this pipeline is still going; stop it or wait for it to end")
+            if pipeline_id in self._starting:
+                raise UserError("this pipeline's run is starting already")
+            self._starting.add(pipeline_id)
         try:
-            handle = start_local_run(
+            handle = self._start(pipeline_id, pipeline, settings, on_state=on_state, environ=environ)
+        finally:
+            with self._lock:
+                self._starting.discard(pipeline_id)
+        self._active[pipeline_id] = handle
+        return handle
+
+    def _start(
+        self,
+        pipeline_id: int,
+        pipeline: Pipeline,
+        settings: RunSettings,
+        *,
+        on_state: StateCallback | None,
+        environ: Mapping[str, str] | None,
+    ) -> RunHandle:
+        folder = self.check(pipeline, settings)
+        try:
+            self.save_settings(pipeline_id, settings)
+            workspace = self.workspace(self._project_id(pipeline_id))
+            related = self.related(pipeline_id, pipeline)
+            return start_local_run(
                 pipeline,
                 workspace.root,
                 project_dir=folder,
                 conf=settings.conf,
                 on_state=on_state,
-                related=self.related(pipeline_id, pipeline),
+                related=related,
                 source="editor",
                 environ=environ,
             )
-        except (ExportError, LocalRunError) as exc:
+        except (ExportError, LocalRunError, StoreError, DocumentError) as exc:
             raise UserError(str(exc)) from None
-        self._active[pipeline_id] = handle
-        return handle
+        except OSError as exc:
+            raise UserError(
+                f"the run could not be prepared ({exc}); check that {dagsmith_home()} and the project folder "
+                "are writable and that the disk has room"
+            ) from None
 
     def active(self, pipeline_id: int) -> RunHandle | None:
         """The run of this pipeline started here that has not ended yet."""
@@ -266,8 +308,12 @@ class LocalRuns:
         workspace = self.workspace(project_id)
         if not start:
             return ui_address(workspace)
-        url = start_ui(workspace)
-        self._uis.add(workspace.root)
+        with self._ui_lock:  # two tabs asking at once start one server
+            running = ui_address(workspace)
+            if running:
+                return running
+            url = start_ui(workspace)
+            self._uis.add(workspace.root)  # only the ones started here
         return url
 
     def close(self) -> None:

@@ -77,6 +77,11 @@ class EditorServices:
 
         return LocalRuns(self)
 
+    def project_checkout(self, project_id: int) -> Path | None:
+        """The project's git checkout on this machine (its repository when that is a local folder)."""
+        repo = self.store.get_project(project_id).git_repo
+        return Path(repo) if repo and Path(repo).is_dir() else None
+
     def projects(self) -> list[Project]:
         """Every project, the local one first."""
         projects = self.store.list_projects()

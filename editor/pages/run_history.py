@@ -33,10 +33,12 @@ STATE_COLORS = {
 LOG_REFRESH_SECONDS = 1.0
 
 
-def _duration(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
+def _duration(start: Any, end: Any) -> float | None:
+    """Seconds between two ISO 8601 times (None when one is missing or not a time)."""
+    try:
+        return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    except (TypeError, ValueError):
         return None
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 def _seconds(value: float | None) -> str:
@@ -251,7 +253,7 @@ class RunsPanel:
     # -- MLflow -----------------------------------------------------------------------------------
     def _tracking(self, record: dict[str, Any]) -> tuple[str, bool]:
         """The tracking URI to ask (the record's has no password) and whether it is the embedded store."""
-        workspace = self.runs.workspace(self.runs.services.store.get_pipeline(self.pipeline_id).project_id)
+        workspace = self.runs.workspace(self.runs.project_of(self.pipeline_id))
         services = Services.from_env(workspace)
         recorded = str(record.get("tracking_uri") or services.tracking_uri)
         uri = services.tracking_uri if redact(services.tracking_uri) == recorded else recorded
@@ -260,7 +262,7 @@ class RunsPanel:
     async def _mlflow(self, record: dict[str, Any], *, open_ui: bool = False) -> None:
         container = self.mlflow
         uri, embedded = self._tracking(record)
-        project_id = self.runs.services.store.get_pipeline(self.pipeline_id).project_id
+        project_id = self.runs.project_of(self.pipeline_id)
         container.clear()
         with container:
             ui.spinner(size="sm")
@@ -269,8 +271,8 @@ class RunsPanel:
         if base is None and embedded:
             try:
                 base = await run.io_bound(lambda: self.runs.mlflow_ui(project_id, start=open_ui))
-            except RuntimeError as exc:
-                error = str(exc)
+            except (RuntimeError, OSError) as exc:
+                error = f"the MLflow UI could not start: {exc}"
         found: Resolved | None = await run.io_bound(resolve, uri, record.get("links") or {}, base)
         if found is None or container.is_deleted:
             return

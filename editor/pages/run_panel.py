@@ -8,7 +8,7 @@ and in the runs panel, so the event loop is never blocked and nothing runs on th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import run, ui
@@ -30,7 +30,7 @@ _ENDED = {"success": "positive", "failed": "negative", "cancelled": "warning"}
 class RunDialog:
     """Where the steps run and the run-time parameters of one run; ``on_start(settings)`` starts it."""
 
-    def __init__(self, on_start: Callable[[RunSettings], Any]) -> None:
+    def __init__(self, on_start: Callable[[RunSettings], Awaitable[str | None]]) -> None:
         self.on_start = on_start
         self.params: list[RuntimeParam] = []
         self.inputs: dict[str, Any] = {}

@@ -164,8 +164,8 @@ class Workbench:
 
     def project_roots(self) -> list[Path]:
         """Where the project's files live locally (notebooks, Feast repositories): its git checkout."""
-        project = self.services.store.get_project(self.services.store.get_pipeline(self.pipeline_id).project_id)
-        return [Path(project.git_repo)] if project.git_repo and Path(project.git_repo).is_dir() else []
+        checkout = self.services.project_checkout(self.services.store.get_pipeline(self.pipeline_id).project_id)
+        return [checkout] if checkout else []
 
     async def view_notebook(self, notebook: str) -> None:
         await self.notebooks.show(notebook, self.project_roots())

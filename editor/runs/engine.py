@@ -25,7 +25,7 @@ from typing import Any
 from dagsmith.nodes import Pipeline, dumps
 
 from . import records, runner
-from .localize import Setup, localize
+from .localize import LocalRunError, Setup, localize
 from .workspace import Services, Workspace, default_workspace, redact, worker_environment
 
 
@@ -137,8 +137,13 @@ def start_local_run(
         "record": record,
         "env": env,
     }
-    started = runner.ensure_runner(root.root, env, announce=folder / records.EVENTS, warm=warm)
-    queued = runner.submit(root.root, spec)
+    try:
+        started = runner.ensure_runner(root.root, env, announce=folder / records.EVENTS, warm=warm)
+        queued = runner.submit(root.root, spec)
+    except OSError as exc:  # the history must not keep a run that never started as "queued"
+        record.update(state="failed", ended=datetime.now(UTC).isoformat(), error=f"could not start: {exc}")
+        records.write_json(folder / records.RECORD, record)
+        raise LocalRunError(f"the local run could not start in {root.root}: {exc}") from exc
     return RunHandle(
         run_id=run_id,
         dag_id=pipeline.dag_id,

@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,10 +61,15 @@ def log_name(task_id: str, map_index: int) -> str:
     return f"{task_id}.log" if map_index < 0 else f"{task_id}.{map_index}.log"
 
 
+def _temporary(path: Path) -> Path:
+    """A temporary file beside ``path`` that no other process or thread writes at the same time."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def write_json(path: Path, data: Any, *, private: bool = False) -> None:
     """Write JSON atomically (a reader never sees half a file); ``private``: readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = _temporary(path)
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -74,7 +80,7 @@ def write_json(path: Path, data: Any, *, private: bool = False) -> None:
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = _temporary(path)
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
 
@@ -91,9 +97,11 @@ def list_runs(runs: Path, dag_id: str | None = None) -> list[dict[str, Any]]:
     records = []
     for path in runs.glob(pattern):
         try:
-            records.append(read_record(path.parent))
+            record = read_record(path.parent)
         except (OSError, ValueError):
             continue  # a run being written, or a damaged file: skip it
+        if isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("dag_id"), str):
+            records.append(record)  # else not a run record: skip it too
     return sorted(records, key=lambda record: str(record.get("id", "")), reverse=True)
 
 

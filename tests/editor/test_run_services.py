@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,6 @@ def test_a_pipeline_with_errors_does_not_start(services: EditorServices, tmp_pat
 
 def test_the_project_folder_must_exist(services: EditorServices, tmp_path: Path) -> None:
     pipeline = _script_pipeline()
-    info = services.create(services.local_project().id, pipeline)
     with pytest.raises(UserError, match="choose the project folder"):
         services.runs.check(pipeline, RunSettings())
     with pytest.raises(UserError, match="does not exist"):
@@ -166,7 +166,6 @@ def test_the_project_folder_must_exist(services: EditorServices, tmp_path: Path)
     assert services.runs.check(pipeline, RunSettings(project_dir=str(tmp_path))) == tmp_path.resolve()
     with pytest.raises(UserError, match="no steps"):
         services.runs.check(Pipeline(), RunSettings(project_dir=str(tmp_path)))
-    assert services.runs.active(info.id) is None
 
 
 def test_history_and_records_come_from_the_workspace(services: EditorServices) -> None:
@@ -261,3 +260,72 @@ def test_resolve_asks_mlflow_and_lists_the_record_when_it_cannot(tmp_path: Path)
     assert gone.error is not None and gone.error.startswith(f"MLflow at {uri}:")
     assert [item.run_id for item in gone.runs] == ["0" * 32]
     assert [item.name for item in gone.versions] == ["keyword"]
+
+
+def test_one_start_at_a_time_per_pipeline(
+    services: EditorServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = services.create(services.local_project().id, _script_pipeline())
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_start(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        raise UserError("stopped by the test")
+
+    monkeypatch.setattr(services.runs, "_start", slow_start)
+    settings = RunSettings(project_dir=str(tmp_path))
+    errors: list[str] = []
+
+    def first() -> None:
+        try:
+            services.runs.start(info.id, _script_pipeline(), settings)
+        except UserError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert entered.wait(10)
+    with pytest.raises(UserError, match="starting already"):  # a second tab, a double click
+        services.runs.start(info.id, _script_pipeline(), settings)
+    release.set()
+    thread.join(10)
+    assert errors == ["stopped by the test"]
+    with pytest.raises(UserError, match="stopped by the test"):  # the first start is over: a new one may go
+        services.runs.start(info.id, _script_pipeline(), settings)
+
+
+def test_a_run_that_cannot_start_says_why_and_is_not_left_queued(
+    services: EditorServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagsmith.editor.runs import runner
+
+    def no_runner(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "ensure_runner", no_runner)
+    info = services.create(services.local_project().id, _script_pipeline())
+    with pytest.raises(UserError, match=r"could not start.*No space left on device"):
+        services.runs.start(info.id, _script_pipeline(), RunSettings(project_dir=str(tmp_path)))
+    (record,) = services.runs.history(info.id, info.dag_id)
+    assert record["state"] == "failed" and "No space left" in record["error"]
+    assert services.runs.active(info.id) is None
+
+
+def test_damaged_records_and_settings_are_skipped(services: EditorServices) -> None:
+    info = services.create(services.local_project().id, _script_pipeline())
+    runs = services.runs.workspace(info.project_id).runs / info.dag_id
+    for name, text in (("a", "null"), ("b", "[1]"), ("c", '{"id": 3}'), ("d", "{broken")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "run.json").write_text(text)
+    write_json(runs / "e" / "run.json", {"id": "e", "dag_id": info.dag_id, "state": "success"})
+    assert [record["id"] for record in services.runs.history(info.id, info.dag_id)] == ["e"]
+    settings = services.runs.workspace(info.project_id).root / "editor" / f"pipeline-{info.id}.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("[]")
+    assert services.runs.settings(info.id) == RunSettings()
+
+
+def test_a_deleted_pipeline_is_a_clear_message(services: EditorServices) -> None:
+    with pytest.raises(UserError, match="pipeline 999 no longer exists"):
+        services.runs.settings(999)
