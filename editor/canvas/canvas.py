@@ -79,6 +79,8 @@ class PipelineCanvas(
         self.is_ready = False
         self.viewport: Viewport | None = None
         """The last viewport the browser reported."""
+        self.states: dict[str, str] = {}
+        """The task-state badges shown (node id -> state)."""
         self.selection: SelectionChanged = {"nodes": [], "edges": []}
         """The selection as last reported by the browser or set with ``select``."""
         self._ready = asyncio.Event()
@@ -90,11 +92,14 @@ class PipelineCanvas(
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def _handle_ready(self) -> None:
+        first = not self.is_ready
         self.is_ready = True
         self._ready.set()
         pending, self._pending = self._pending, []
         for method, args in pending:
             self.run_method(method.value, *args)
+        if not first and self.states:  # mounted again: the new component starts without badges
+            self.run_method(Method.SET_STATES.value, self.states)
 
     def _handle_viewport(self, e: GenericEventArguments) -> None:
         self.viewport = cast("Viewport", e.args)
@@ -156,8 +161,12 @@ class PipelineCanvas(
         self.set_issues(*canvas_issues(issues))
 
     def set_states(self, states: Mapping[str, TaskState | str]) -> None:
-        """Replace all task-state badges (queued, running, success, failed, skipped); {} clears them."""
-        self._call(Method.SET_STATES, {node_id: str(state) for node_id, state in states.items()})
+        """Replace all task-state badges (queued, running, success, failed, skipped); {} clears them.
+
+        They are shown again when the browser mounts the canvas anew (a reconnect).
+        """
+        self.states = {node_id: str(state) for node_id, state in states.items()}
+        self._call(Method.SET_STATES, self.states)
 
     def select(self, node_ids: Iterable[str] = (), edge_ids: Iterable[str] = ()) -> None:
         """Replace the selection (not echoed back as ``selectionChanged``)."""

@@ -133,6 +133,21 @@ async def test_method_calls_wait_for_canvas_ready(user: User) -> None:
     ]
 
 
+async def test_task_states_come_back_when_the_canvas_is_mounted_again(user: User) -> None:
+    canvas = await open_canvas(user)
+    calls = record_calls(canvas)
+    user.find(PipelineCanvas).trigger(Event.CANVAS_READY.value)
+    assert calls == []  # the first mount: nothing to show again
+    canvas.set_states({"train": TaskState.SUCCESS})
+    calls.clear()
+    user.find(PipelineCanvas).trigger(Event.CANVAS_READY.value)  # a reconnect mounts a new component
+    assert calls == [(Method.SET_STATES, ({"train": "success"},))]
+    canvas.set_states({})
+    calls.clear()
+    user.find(PipelineCanvas).trigger(Event.CANVAS_READY.value)
+    assert calls == []
+
+
 async def test_ready_handlers_run_after_the_queue_is_flushed(user: User) -> None:
     canvas = await open_canvas(user)
     calls = record_calls(canvas)
