@@ -176,12 +176,7 @@ class LocalRuns:
     # -- settings ---------------------------------------------------------------------------------------
     def settings(self, pipeline_id: int) -> RunSettings:
         """The pipeline's run settings; the folder defaults to the project's git checkout when it has one."""
-        try:
-            data = json.loads(self._settings_file(pipeline_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        if not isinstance(data, dict):  # a damaged file: start from the defaults
-            data = {}
+        data = self._read_settings(pipeline_id)
         folder = str(data.get("project_dir") or "")
         if not folder:
             checkout = self.services.project_checkout(self._project_id(pipeline_id))
@@ -189,9 +184,18 @@ class LocalRuns:
         conf = data.get("conf")
         return RunSettings(project_dir=folder, conf=conf if isinstance(conf, dict) else {})
 
-    def save_settings(self, pipeline_id: int, settings: RunSettings) -> None:
-        """Remember the settings for the next run of this pipeline."""
-        write_json(self._settings_file(pipeline_id), {"project_dir": settings.project_dir, "conf": settings.conf})
+    def _read_settings(self, pipeline_id: int) -> dict[str, Any]:
+        try:
+            data = json.loads(self._settings_file(pipeline_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}  # a damaged file: start from the defaults
+
+    def save_settings(self, pipeline_id: int, settings: RunSettings, *, dag_id: str | None = None) -> None:
+        """Remember the settings for the next run of this pipeline (and ``dag_id`` among the ones it ran as)."""
+        known = sorted(self.ran_as(pipeline_id) | ({dag_id} if dag_id else set()))
+        data = {"project_dir": settings.project_dir, "conf": settings.conf, "dag_ids": known}
+        write_json(self._settings_file(pipeline_id), data)
 
     # -- running ----------------------------------------------------------------------------------------
     def check(self, pipeline: Pipeline, settings: RunSettings) -> Path:
@@ -269,7 +273,7 @@ class LocalRuns:
     ) -> RunHandle:
         folder = self.check(pipeline, settings)
         try:
-            self.save_settings(pipeline_id, settings)
+            self.save_settings(pipeline_id, settings, dag_id=pipeline.dag_id)
             workspace = self.workspace(self._project_id(pipeline_id))
             related = self.related(pipeline_id, pipeline)
             return start_local_run(
@@ -323,10 +327,17 @@ class LocalRuns:
         self._uis.clear()
 
     # -- history ----------------------------------------------------------------------------------------
+    def ran_as(self, pipeline_id: int) -> set[str]:
+        """The dag_ids this pipeline's runs from the editor had (more than one after a rename)."""
+        return {str(item) for item in self._read_settings(pipeline_id).get("dag_ids") or [] if isinstance(item, str)}
+
     def history(self, pipeline_id: int, dag_id: str) -> list[dict[str, Any]]:
-        """The pipeline's runs in its project's workspace, newest first (runs it triggered included)."""
+        """The pipeline's runs in its project's workspace, newest first: as ``dag_id``, and under the dag_ids
+        it ran as before it was renamed (the runs it triggered are listed by their own pipeline)."""
         workspace = self.workspace(self._project_id(pipeline_id))
-        return list_runs(workspace.runs, dag_id)
+        names = {dag_id, *self.ran_as(pipeline_id)}
+        found = [record for name in sorted(names) for record in list_runs(workspace.runs, name)]
+        return sorted(found, key=lambda record: str(record["id"]), reverse=True)
 
     def record(self, pipeline_id: int, dag_id: str, run_id: str) -> dict[str, Any]:
         """One run's record; UserError when it is gone."""

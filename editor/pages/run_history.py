@@ -167,8 +167,8 @@ class RunsPanel:
             self.show_live(self.live)
             return
         self.show_record(record, record.get("tasks") or [])
-        if dag_id == self.session.pipeline.dag_id:
-            self.canvas.set_states(record_states(record))
+        if dag_id == self.session.pipeline.dag_id or dag_id in self.runs.ran_as(self.pipeline_id):
+            self.canvas.set_states(record_states(record))  # a run of this pipeline (perhaps before a rename)
 
     # -- a run's details ----------------------------------------------------------------------------
     def show_live(self, handle: RunHandle) -> None:

@@ -329,3 +329,21 @@ def test_damaged_records_and_settings_are_skipped(services: EditorServices) -> N
 def test_a_deleted_pipeline_is_a_clear_message(services: EditorServices) -> None:
     with pytest.raises(UserError, match="pipeline 999 no longer exists"):
         services.runs.settings(999)
+
+
+def test_runs_stay_in_the_history_after_a_rename(services: EditorServices) -> None:
+    info = services.create(services.local_project().id, _script_pipeline("Old name"))
+    runs = services.runs.workspace(info.project_id).runs
+    services.runs.save_settings(info.id, RunSettings(), dag_id="old_name")  # what a start records
+    write_json(
+        runs / "old_name" / "20260101T000000Z-aaaa" / "run.json", {"id": "20260101T000000Z-aaaa", "dag_id": "old_name"}
+    )
+    write_json(
+        runs / "new_name" / "20260102T000000Z-bbbb" / "run.json", {"id": "20260102T000000Z-bbbb", "dag_id": "new_name"}
+    )
+    write_json(
+        runs / "other" / "20260103T000000Z-cccc" / "run.json", {"id": "20260103T000000Z-cccc", "dag_id": "other"}
+    )
+    history = services.runs.history(info.id, "new_name")
+    assert [record["dag_id"] for record in history] == ["new_name", "old_name"]
+    assert services.runs.ran_as(info.id) == {"old_name"}
