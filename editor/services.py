@@ -38,6 +38,10 @@ class UserError(Exception):
     """A problem the user can fix; the message says how."""
 
 
+class DraftConflictError(UserError):
+    """The draft was saved elsewhere (another tab or window) since this page loaded or saved it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExportPreview:
     """The DAG a version would export, and how it differs from the previous version's DAG."""
@@ -152,13 +156,30 @@ class EditorServices:
             raise UserError(str(exc)) from None
         return info, draft.pipeline(), draft.revision
 
-    def save_draft(self, pipeline_id: int, pipeline: Pipeline | str) -> int:
-        """Save the working copy (after every change; a document or its ``dumps`` text); the new revision."""
-        return self.store.save_draft(pipeline_id, pipeline)
+    def save_draft(self, pipeline_id: int, pipeline: Pipeline | str, *, expected_revision: int | None = None) -> int:
+        """Save the working copy (after every change; a document or its ``dumps`` text); the new revision.
 
-    def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "") -> int:
-        """Save an immutable version of the working copy; its number (the newest if nothing changed)."""
-        self.store.save_draft(pipeline_id, pipeline)
+        With ``expected_revision`` (the revision this page loaded or last saved), a draft saved meanwhile
+        by another tab or window raises ``DraftConflictError`` instead of being overwritten.
+        """
+        try:
+            return self.store.save_draft(pipeline_id, pipeline, expected_revision=expected_revision)
+        except Conflict:
+            raise DraftConflictError(
+                "this pipeline was changed in another tab or window since this page loaded it, so this page's "
+                "changes are not saved; download the document to keep them, then reload the page"
+            ) from None
+
+    def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "", *, write_draft: bool = True) -> int:
+        """Save an immutable version of the working copy; its number (the newest if nothing changed).
+
+        ``write_draft=False``: the caller has saved ``pipeline`` as the draft already (the editor's page,
+        which owns its draft's revisions); UserError when the stored draft is not that document.
+        """
+        if write_draft:
+            self.store.save_draft(pipeline_id, pipeline)
+        elif self.store.get_draft(pipeline_id).pipeline() != pipeline:
+            raise UserError("the saved draft differs from this page (changed in another tab?); reload the page")
         try:
             return self.store.create_version(pipeline_id, by=self.user, message=message).number
         except Conflict:
@@ -197,14 +218,20 @@ class EditorServices:
         return ExportPreview(pipeline.dag_id, source, diff, previous.number if previous else None)
 
     def export_to_project_git(
-        self, pipeline_id: int, pipeline: Pipeline, *, message: str = "", target: str = "airflow3"
+        self,
+        pipeline_id: int,
+        pipeline: Pipeline,
+        *,
+        message: str = "",
+        target: str = "airflow3",
+        write_draft: bool = True,
     ) -> tuple[int, ExportResult]:
         """Save a version and commit its DAG and source to the project's git repository."""
         info = self.store.get_pipeline(pipeline_id)
         project = self.store.get_project(info.project_id)
         if not project.git_repo:
             raise UserError("this project has no git repository; set one in the project settings first")
-        number = self.save_version(pipeline_id, pipeline, message)
+        number = self.save_version(pipeline_id, pipeline, message, write_draft=write_draft)
         try:
             self.store.check_export(pipeline_id, number, by=self.user, production=True)
             result = export_to_git(

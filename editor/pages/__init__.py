@@ -19,12 +19,12 @@ def register_pages(services: EditorServices) -> None:
     @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor")
     def pipeline_page(pipeline_id: int) -> None:
         try:
-            info, pipeline, _ = services.open_draft(pipeline_id)
+            info, pipeline, revision = services.open_draft(pipeline_id)
         except UserError as exc:
             ui.label(str(exc)).classes("text-negative q-pa-md")
             ui.link("Back to the pipelines", "/")
             return
-        Workbench(services, info.id, pipeline, info.name)
+        Workbench(services, info.id, pipeline, info.name, revision)
 
 
 __all__ = ["Workbench", "home_page", "register_pages"]

@@ -3,7 +3,7 @@ download, and commit to the project's git repository."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nicegui import run, ui
 
@@ -15,9 +15,18 @@ class ExportPanel:
     """A dialog bound to one pipeline's session."""
 
     def __init__(
-        self, services: EditorServices, session: EditorSession, pipeline_id: int, on_saved: Callable[[int], None]
+        self,
+        services: EditorServices,
+        session: EditorSession,
+        pipeline_id: int,
+        on_saved: Callable[[int], None],
+        *,
+        before_save: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``before_save``: makes the stored draft hold the session's document (UserError when it cannot);
+        without it, saving a version writes the draft itself."""
         self.services = services
+        self.before_save = before_save
         self.session = session
         self.pipeline_id = pipeline_id
         self.on_saved = on_saved
@@ -75,23 +84,47 @@ class ExportPanel:
             return
         ui.download.content(self.source.encode(), f"{self.session.pipeline.dag_id}.py")
 
-    def save_version(self) -> None:
+    async def _draft_ready(self) -> bool:
+        if self.before_save is None:
+            return True
+        try:
+            await self.before_save()
+        except UserError as exc:
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return False
+        return True
+
+    async def save_version(self) -> None:
         """Save an immutable version of the working copy."""
-        number = self.services.save_version(self.pipeline_id, self.session.pipeline, self.message.value or "")
+        if not await self._draft_ready():
+            return
+        try:
+            number = self.services.save_version(
+                self.pipeline_id,
+                self.session.pipeline,
+                self.message.value or "",
+                write_draft=self.before_save is None,
+            )
+        except UserError as exc:
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return
         self.result.set_text(f"Saved version v{number}")
         self.on_saved(number)
         self.refresh()
 
     async def commit(self) -> None:
         """Save a version and commit it to the project's git repository (off the event loop)."""
+        if not await self._draft_ready():
+            return
         self.result.set_text("Committing…")
         try:
             outcome = await run.io_bound(
                 self.services.export_to_project_git,
                 self.pipeline_id,
-                self.session.pipeline,
+                self.session.pipeline.model_copy(deep=True),  # read in a thread: a copy the page cannot change
                 message=self.message.value or "",
                 target=self.target.value,
+                write_draft=self.before_save is None,
             )
         except UserError as exc:
             self.result.set_text("")

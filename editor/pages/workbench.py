@@ -24,7 +24,7 @@ from ..canvas import (
     needs_layout,
 )
 from ..runs import RunHandle
-from ..services import EditorServices
+from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession, Refusal
 from .drafts import DraftSaver
 from .export_panel import ExportPanel
@@ -39,7 +39,11 @@ from .run_panel import RunControls
 class Workbench:
     """Everything on the editor page for one pipeline."""
 
-    def __init__(self, services: EditorServices, pipeline_id: int, pipeline: Pipeline, name: str) -> None:
+    def __init__(
+        self, services: EditorServices, pipeline_id: int, pipeline: Pipeline, name: str, revision: int | None = None
+    ) -> None:
+        """``revision``: the draft revision ``pipeline`` was loaded at; saves then refuse to overwrite a draft
+        another tab or window saved meanwhile (None: no such check)."""
         self.services = services
         self.pipeline_id = pipeline_id
         if needs_layout(pipeline):  # e.g. an imported file without positions: lay it out once
@@ -50,11 +54,14 @@ class Workbench:
         self.session = EditorSession(pipeline)
         self.drafts = DraftSaver(
             lambda: to_dict(self.session.pipeline),
-            lambda data: self.services.save_draft(self.pipeline_id, dumps_mapping(data)),
+            lambda data: self.services.save_draft(
+                self.pipeline_id, dumps_mapping(data), expected_revision=self.saved_revision
+            ),
             self.draft_saved,
             self.draft_failed,
         )
-        self.saved_revision = 0
+        self.saved_revision = revision
+        self.conflict = False  # the draft was saved elsewhere: this page's saves stop until it is reloaded
         self.canvas: PipelineCanvas
         self.inspector: Inspector
         self.build(name)
@@ -112,7 +119,9 @@ class Workbench:
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
         self.canvas.on_undo_requested(self.undo)
         self.canvas.on_redo_requested(self.redo)
-        self.export = ExportPanel(self.services, self.session, self.pipeline_id, self.version_saved)
+        self.export = ExportPanel(
+            self.services, self.session, self.pipeline_id, self.version_saved, before_save=self.draft_current
+        )
         self.comments = CommentDialog(self.session)
         self.notebooks = NotebookView()
         self.inspector.on_view_notebook = self.view_notebook
@@ -279,12 +288,26 @@ class Workbench:
         self.saved.set_text("saving…")
         self.drafts.request()
 
+    async def draft_current(self) -> None:
+        """Wait for the draft to hold this page's document (before a version is made from it)."""
+        await self.drafts.flush()
+        if self.conflict:
+            raise UserError(
+                "this pipeline was changed in another tab or window; reload the page before saving a version"
+            )
+
     def draft_saved(self, revision: int) -> None:
         self.saved_revision = revision
         if not self.drafts.pending:
             self.saved.set_text("saved")
 
     def draft_failed(self, error: Exception) -> None:
+        if isinstance(error, DraftConflictError):
+            self.saved.set_text("not saved: changed elsewhere")
+            if not self.conflict:  # say it once, not after every change
+                ui.notify(str(error).capitalize(), type="negative", multi_line=True, timeout=0, close_button=True)
+            self.conflict = True
+            return
         self.saved.set_text("not saved")
         ui.notify(
             f"The draft could not be saved ({type(error).__name__}: {error}). Your changes stay in this page; "

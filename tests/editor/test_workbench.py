@@ -51,8 +51,8 @@ async def open_bench(user: User, services: EditorServices, pipeline: Pipeline | 
 
     @ui.page("/")
     def page() -> None:
-        _, document, _ = services.open_draft(info.id)
-        holder["bench"] = Workbench(services, info.id, document, info.name)
+        _, document, revision = services.open_draft(info.id)
+        holder["bench"] = Workbench(services, info.id, document, info.name, revision)
 
     await user.open("/")
     return Page(user, holder["bench"])
@@ -80,7 +80,7 @@ async def test_a_draft_that_cannot_be_saved_is_reported_and_kept(
     page = await open_bench(user, services)
     real = services.save_draft
 
-    def broken(pipeline_id: int, pipeline: Pipeline | str) -> int:
+    def broken(pipeline_id: int, pipeline: Pipeline | str, **_: Any) -> int:
         raise OSError("database is read-only")
 
     monkeypatch.setattr(services, "save_draft", broken)
@@ -239,6 +239,34 @@ async def test_export_preview_version_and_git_commit(user: User, services: Edito
         ["git", "-C", str(repo), "show", f"main:dags/{dag_id}.py"], capture_output=True, text=True, check=True
     )
     assert show.stdout == page.bench.export.source
+
+
+async def test_versions_follow_the_pages_own_saves(user: User, services: EditorServices) -> None:
+    page = await open_bench(user, services)
+    page.trigger("nodeDropped", {"kind": "script", "x": 0, "y": 0})
+    await page.bench.export.save_version()  # waits for the pending draft save, makes the version from it
+    await user.should_see("Saved version v1")
+    assert [n.type for n in services.store.get_version(page.bench.pipeline_id, 1).pipeline().nodes] == ["script"]
+    page.trigger("nodeDropped", {"kind": "notebook", "x": 300, "y": 0})
+    assert len((await draft(services, page)).nodes) == 2  # later saves go on: no conflict with itself
+    assert page.bench.saved.text == "saved"
+
+
+async def test_a_draft_changed_in_another_tab_is_not_overwritten(user: User, services: EditorServices) -> None:
+    page = await open_bench(user, services)
+    other = services.open_draft(page.bench.pipeline_id)[1]
+    other.settings.description = "from the other tab"
+    services.save_draft(page.bench.pipeline_id, other)  # another tab saved meanwhile
+    page.trigger("nodeDropped", {"kind": "script", "x": 0, "y": 0})
+    await page.bench.drafts.flush()
+    await user.should_see("This pipeline was changed in another tab or window")
+    assert page.bench.saved.text == "not saved: changed elsewhere"
+    stored = services.open_draft(page.bench.pipeline_id)[1]
+    assert stored.settings.description == "from the other tab" and stored.nodes == []  # not overwritten
+    assert len(page.pipeline.nodes) == 1  # this page keeps its change (download it, then reload)
+    await page.bench.export.save_version()
+    await user.should_see("reload the page before saving a version")
+    assert services.latest_version(page.bench.pipeline_id) is None
 
 
 async def test_comments_are_added_edited_attached_and_deleted(user: User, services: EditorServices) -> None:
