@@ -8,6 +8,8 @@ import { Background, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-
 import { loadResource } from "../../static/utils/resources.js";
 
 const DRAG_TYPE = "application/dagsmith-node";
+const LINK_PREFIX = "__link:";
+const isLink = (edge) => edge.id.startsWith(LINK_PREFIX);
 const DROP_OFFSET = { x: 100, y: 16 }; // half a node's width (200 px), the middle of its header
 const PALETTE_ATTRIBUTE = "data-dagsmith-node";
 const STYLESHEETS = [
@@ -61,6 +63,7 @@ export default {
                @node-click="onNodeClick" @pane-click="$emit('paneClicked')" @viewport-change="onViewportChange">
         <template #node-step="{ id, data }">
           <div class="dagsmith-node" :class="nodeClasses(id)" :style="{ '--dagsmith-family': familyColor(data.family) }">
+            <Handle id="__comment" type="target" position="top" class="dagsmith-link-handle" :connectable="false" />
             <div class="dagsmith-node__header">
               <span class="dagsmith-node__title">{{ data.title }}</span>
               <span v-if="states[id]" class="dagsmith-state nodrag" :class="'dagsmith-state--' + states[id]"
@@ -93,6 +96,7 @@ export default {
         </template>
         <template #node-comment="{ id, data }">
           <div class="dagsmith-comment" :class="nodeClasses(id)">
+            <Handle id="__link" type="source" position="bottom" class="dagsmith-link-handle" :connectable="false" />
             <div class="dagsmith-comment__text">{{ data.label }}</div>
             <div v-if="nodeIssues(id).length" class="dagsmith-badge" :title="issueText(nodeIssues(id))">
               {{ nodeIssues(id).length }}
@@ -196,7 +200,7 @@ export default {
     loadGraph(nodes, edges, viewport) {
       const selected = new Set(this.flow.getSelectedNodes.value.map((n) => n.id));
       this.flow.setNodes(nodes.map((node) => ({ ...this.toFlowNode(node), selected: selected.has(node.id) })));
-      this.flow.setEdges(edges.map((edge) => this.toFlowEdge(edge)));
+      this.flow.setEdges([...edges.map((edge) => this.toFlowEdge(edge)), ...this.linkEdges(nodes)]);
       if (viewport) {
         this.pendingFit = false;
         this.flow.setViewport(viewport);
@@ -207,11 +211,15 @@ export default {
     },
     addNode(node) {
       this.flow.setNodes([...this.flow.nodes.value, this.toFlowNode(node)]);
+      if (node.kind === "comment") this.$nextTick(() => this.syncLinks());
     },
     updateNode(node) {
       const { id, type, position, data, draggable, connectable } = this.toFlowNode(node);
       this.flow.updateNode(id, { type, position, data, draggable, connectable });
-      this.$nextTick(() => this.flow.updateNodeInternals([id])); // ports may have changed
+      this.$nextTick(() => {
+        this.flow.updateNodeInternals([id]); // ports may have changed
+        if (node.kind === "comment") this.syncLinks();
+      });
     },
     removeElements(nodeIds, edgeIds) {
       const nodes = new Set(nodeIds);
@@ -228,7 +236,7 @@ export default {
     },
     setIssues(nodeIssues, edgeIssues) {
       this.issues = { nodes: nodeIssues || {}, edges: edgeIssues || {} };
-      for (const edge of this.flow.edges.value) this.decorateEdge(edge);
+      for (const edge of this.flow.edges.value) if (!isLink(edge)) this.decorateEdge(edge);
     },
     setStates(states) {
       this.states = states || {};
@@ -262,6 +270,27 @@ export default {
     },
 
     // ---- protocol shapes -> Vue Flow elements ---------------------------------------------------
+
+    linkEdges(nodes) {
+      // A dotted line from each comment to every step it is attached to (drawn only, never selected).
+      const steps = new Set(nodes.filter((n) => n.kind !== "comment").map((n) => n.id));
+      return nodes
+        .filter((n) => n.kind === "comment")
+        .flatMap((c) => (c.attached || []).filter((id) => steps.has(id)).map((id) => ({
+          id: `${LINK_PREFIX}${c.id}:${id}`, source: c.id, target: id, sourceHandle: "__link",
+          targetHandle: "__comment", type: "straight", class: "dagsmith-comment-link",
+          selectable: false, focusable: false, deletable: false, updatable: false, interactionWidth: 0,
+        })));
+    },
+    syncLinks() {
+      const wanted = this.linkEdges(this.flow.nodes.value.map((n) => n.data));
+      const have = this.flow.edges.value.filter(isLink);
+      const keep = new Set(wanted.map((e) => e.id));
+      const changes = have.filter((e) => !keep.has(e.id)).map((e) => ({ type: "remove", id: e.id }));
+      const present = new Set(have.map((e) => e.id));
+      changes.push(...wanted.filter((e) => !present.has(e.id)).map((item) => ({ type: "add", item })));
+      if (changes.length) this.flow.applyEdgeChanges(changes);
+    },
 
     toFlowNode(node) {
       const comment = node.kind === "comment";

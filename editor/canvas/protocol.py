@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from dagsmith.nodes import CATALOG, Catalog, Comment, Edge, Issue, Node, Pipeline, Port, PortType
 
@@ -119,6 +119,8 @@ class CanvasNode(TypedDict):
     outputs: list[CanvasPort]
     family: str
     kind: NodeKind
+    attached: NotRequired[list[str]]
+    """Comments only: the steps the note is attached to (drawn as dotted links)."""
 
 
 class CanvasEdge(TypedDict):
@@ -252,7 +254,7 @@ def canvas_node(node: Node, *, catalog: Catalog = CATALOG) -> CanvasNode:
 
 
 def canvas_comment(comment: Comment) -> CanvasNode:
-    """A comment as a sticky note: no ports, its text as the label."""
+    """A comment as a sticky note: no ports, its text as the label, linked to the steps it is attached to."""
     return {
         "id": comment.id,
         "type": "comment",
@@ -264,6 +266,7 @@ def canvas_comment(comment: Comment) -> CanvasNode:
         "outputs": [],
         "family": "",
         "kind": "comment",
+        "attached": list(comment.nodes),
     }
 
 

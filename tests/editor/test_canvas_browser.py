@@ -231,6 +231,10 @@ def _count(driver: Any, selector: str) -> int:
     return len(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+EDGES = ".vue-flow__edge:not(.dagsmith-comment-link)"
+"""The graph's edges (a comment's link to its steps is drawn as an edge too)."""
+
+
 def _events(driver: Any) -> list[str]:
     text = driver.execute_script("return document.querySelector('.event-log')?.textContent || '[]'")
     return list(json.loads(text))
@@ -294,7 +298,14 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
     driver.get(f"{server}/?example={EXAMPLE}")
     # 6 steps and 1 comment, 5 edges, one handle per declared port, a minimap, controls.
     _wait(lambda: _count(driver, ".vue-flow__node") == 7, "the example's nodes")
-    _wait(lambda: _count(driver, ".vue-flow__edge") == 5, "the example's edges")
+    _wait(lambda: _count(driver, EDGES) == 5, "the example's edges")
+    # The comment is linked to the step it is attached to by a dotted line, which is not an edge of the graph.
+    _wait(lambda: _count(driver, ".vue-flow__edge.dagsmith-comment-link") == 1, "the comment's link")
+    link = driver.find_element(By.CSS_SELECTOR, ".vue-flow__edge.dagsmith-comment-link .vue-flow__edge-path")
+    assert link.value_of_css_property("stroke-dasharray") in ("2px, 4px", "2, 4"), link.value_of_css_property(
+        "stroke-dasharray"
+    )
+    assert link.get_attribute("d"), "the link has no path"
     assert _count(driver, ".vue-flow__node-comment") == 1
     assert _count(driver, ".vue-flow__handle.dagsmith-handle") == 16
     assert _count(driver, ".vue-flow__minimap-node") == 7
@@ -333,13 +344,13 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
     _drag_handle(
         driver, _handle(driver, "score_features", "right", "features"), _handle(driver, "n6", "left", "upstream")
     )
-    _wait(lambda: _count(driver, ".vue-flow__edge") == 6, "the accepted edge")
+    _wait(lambda: _count(driver, EDGES) == 6, "the accepted edge")
     _drag_handle(
         driver, _handle(driver, "train_features", "right", "features"), _handle(driver, "register", "left", "run")
     )
     toast = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".dagsmith-toast"), "the refusal toast")
     assert "cannot feed" in toast[0].text
-    assert _count(driver, ".vue-flow__edge") == 6
+    assert _count(driver, EDGES) == 6
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "canvas.png"))
 
@@ -348,7 +359,7 @@ def test_canvas_in_chromium(server: str, browser: Any) -> None:
     _wait(lambda: "selectionChanged" in _events(driver), "the selection event")
     driver.switch_to.active_element.send_keys(Keys.DELETE)
     _wait(lambda: _count(driver, ".vue-flow__node") == 7, "the deletion")
-    assert _count(driver, ".vue-flow__edge") == 5
+    assert _count(driver, EDGES) == 5
     driver.switch_to.active_element.send_keys(Keys.CONTROL, "z")
     _wait(lambda: _count(driver, ".vue-flow__node") == 8, "the undo")
     events = _events(driver)

@@ -68,6 +68,7 @@ def test_example_converts_with_catalog_ports(name: str) -> None:
         assert by_id[comment.id]["kind"] == "comment"
         assert by_id[comment.id]["label"] == comment.text
         assert by_id[comment.id]["inputs"] == by_id[comment.id]["outputs"] == []
+        assert by_id[comment.id]["attached"] == comment.nodes  # drawn as links to those steps
     for edge, shown_edge in zip(pipeline.edges, edges, strict=True):
         source = by_id[edge.source]
         (port,) = [p for p in source["outputs"] if p["name"] == edge.source_port]
