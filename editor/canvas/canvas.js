@@ -63,7 +63,8 @@ export default {
                @node-click="onNodeClick" @pane-click="$emit('paneClicked')" @viewport-change="onViewportChange">
         <template #node-step="{ id, data }">
           <div class="dagsmith-node" :class="nodeClasses(id)" :style="{ '--dagsmith-family': familyColor(data.family) }">
-            <Handle id="__comment" type="target" position="top" class="dagsmith-link-handle" :connectable="false" />
+            <Handle v-if="linked[id]" id="__comment" type="target" position="top" class="dagsmith-link-handle"
+                    :connectable="false" />
             <div class="dagsmith-node__header">
               <span class="dagsmith-node__title">{{ data.title }}</span>
               <span v-if="states[id]" class="dagsmith-state nodrag" :class="'dagsmith-state--' + states[id]"
@@ -144,6 +145,7 @@ export default {
       pageDark: document.body.classList.contains("body--dark"),
       issues: { nodes: {}, edges: {} },
       states: {},
+      linked: {}, // step id -> true while a comment is attached to it (only those get the link handle)
       connecting: null,
       toast: null,
       active: false,
@@ -200,7 +202,9 @@ export default {
     loadGraph(nodes, edges, viewport) {
       const selected = new Set(this.flow.getSelectedNodes.value.map((n) => n.id));
       this.flow.setNodes(nodes.map((node) => ({ ...this.toFlowNode(node), selected: selected.has(node.id) })));
-      this.flow.setEdges([...edges.map((edge) => this.toFlowEdge(edge)), ...this.linkEdges(nodes)]);
+      const links = this.linkEdges(nodes);
+      this.linked = Object.fromEntries(links.map((link) => [link.target, true]));
+      this.flow.setEdges([...edges.map((edge) => this.toFlowEdge(edge)), ...links]);
       if (viewport) {
         this.pendingFit = false;
         this.flow.setViewport(viewport);
@@ -286,10 +290,19 @@ export default {
       const wanted = this.linkEdges(this.flow.nodes.value.map((n) => n.data));
       const have = this.flow.edges.value.filter(isLink);
       const keep = new Set(wanted.map((e) => e.id));
-      const changes = have.filter((e) => !keep.has(e.id)).map((e) => ({ type: "remove", id: e.id }));
+      const removed = have.filter((e) => !keep.has(e.id)).map((e) => ({ type: "remove", id: e.id }));
+      if (removed.length) this.flow.applyEdgeChanges(removed);
+      const linked = Object.fromEntries(wanted.map((link) => [link.target, true]));
+      const handles = [...new Set([...Object.keys(linked), ...Object.keys(this.linked)])].filter(
+        (id) => Boolean(linked[id]) !== Boolean(this.linked[id]),
+      );
+      this.linked = linked;
       const present = new Set(have.map((e) => e.id));
-      changes.push(...wanted.filter((e) => !present.has(e.id)).map((item) => ({ type: "add", item })));
-      if (changes.length) this.flow.applyEdgeChanges(changes);
+      const added = wanted.filter((e) => !present.has(e.id)).map((item) => ({ type: "add", item }));
+      this.$nextTick(() => {
+        if (handles.length) this.flow.updateNodeInternals(handles); // a link handle came or went: measure it
+        if (added.length) this.flow.applyEdgeChanges(added);
+      });
     },
 
     toFlowNode(node) {
