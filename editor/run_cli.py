@@ -68,12 +68,11 @@ class Progress:
 
 def summary(record: dict[str, Any]) -> list[str]:
     """The lines that sum up a finished run."""
-    from .runs.mlflow_links import server_base, version_url  # stdlib only, but kept off the CLI's start-up
+    from .runs.mlflow_links import server_base, version_url  # kept off the CLI's start-up
+    from .runs.records import seconds_between
 
-    started, ended = record.get("started"), record.get("ended")
-    took = ""
-    if started and ended:
-        took = " in " + _seconds((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds())
+    seconds = seconds_between(record.get("started"), record.get("ended"))
+    took = "" if seconds is None else " in " + _seconds(seconds)
     lines = [f"{record['dag_id']} {record['id']}: {record['state']}{took} (Airflow run {record.get('airflow_run_id')})"]
     if record.get("error"):
         lines.append(f"  error: {record['error']}")
@@ -180,6 +179,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from dagsmith.nodes import load
 
     from .runs import Workspace, default_workspace, list_runs
+    from .runs.records import seconds_between
 
     pipeline = load(args.file)
     root = Workspace.at(args.workspace) if args.workspace else Workspace(default_workspace(pipeline.dag_id))
@@ -197,10 +197,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     _out(f"{'run':<24} {'state':<10} {'started':<20} {'took':>8}  how")
     for record in history:
-        started, ended = record.get("started"), record.get("ended")
-        took = ""
-        if started and ended:
-            took = _seconds((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds())
+        started = record.get("started")
+        took = _seconds(seconds_between(started, record.get("ended")))
         parent = record.get("triggered_by")
         how = f"triggered by {parent.get('dag_id')} {parent.get('run')}" if isinstance(parent, dict) else "started"
         when = str(started or "")[:19].replace("T", " ")

@@ -160,18 +160,15 @@ class LocalRuns:
             return Workspace.at(configured)
         return Workspace.at(dagsmith_home() / "workspace" / f"project-{project_id}")
 
-    def _project_id(self, pipeline_id: int) -> int:
+    def project_of(self, pipeline_id: int) -> int:
+        """The project a pipeline belongs to (UserError when the pipeline was deleted)."""
         try:
             return self.services.store.get_pipeline(pipeline_id).project_id
         except NotFound:
             raise UserError(f"pipeline {pipeline_id} no longer exists; go back to the start page") from None
 
-    def project_of(self, pipeline_id: int) -> int:
-        """The project a pipeline belongs to (UserError when the pipeline was deleted)."""
-        return self._project_id(pipeline_id)
-
     def _settings_file(self, pipeline_id: int) -> Path:
-        return self.workspace(self._project_id(pipeline_id)).root / "editor" / f"pipeline-{pipeline_id}.json"
+        return self.workspace(self.project_of(pipeline_id)).root / "editor" / f"pipeline-{pipeline_id}.json"
 
     # -- settings ---------------------------------------------------------------------------------------
     def settings(self, pipeline_id: int) -> RunSettings:
@@ -179,7 +176,7 @@ class LocalRuns:
         data = self._read_settings(pipeline_id)
         folder = str(data.get("project_dir") or "")
         if not folder:
-            checkout = self.services.project_checkout(self._project_id(pipeline_id))
+            checkout = self.services.project_checkout(self.project_of(pipeline_id))
             folder = str(checkout) if checkout else ""
         conf = data.get("conf")
         return RunSettings(project_dir=folder, conf=conf if isinstance(conf, dict) else {})
@@ -228,7 +225,7 @@ class LocalRuns:
         """The project's other pipelines this one triggers (a monitor's retraining pipeline), as drafts."""
         wanted = {str(node.params.get("retrain_dag_id")) for node in pipeline.nodes if node.type == "monitor"}
         found = []
-        for info in self.services.pipelines(self._project_id(pipeline_id)):
+        for info in self.services.pipelines(self.project_of(pipeline_id)):
             if info.id != pipeline_id and info.dag_id in wanted:
                 found.append(self.services.open_draft(info.id)[1])
         return tuple(found)
@@ -274,7 +271,7 @@ class LocalRuns:
         folder = self.check(pipeline, settings)
         try:
             self.save_settings(pipeline_id, settings, dag_id=pipeline.dag_id)
-            workspace = self.workspace(self._project_id(pipeline_id))
+            workspace = self.workspace(self.project_of(pipeline_id))
             related = self.related(pipeline_id, pipeline)
             return start_local_run(
                 pipeline,
@@ -334,14 +331,14 @@ class LocalRuns:
     def history(self, pipeline_id: int, dag_id: str) -> list[dict[str, Any]]:
         """The pipeline's runs in its project's workspace, newest first: as ``dag_id``, and under the dag_ids
         it ran as before it was renamed (the runs it triggered are listed by their own pipeline)."""
-        workspace = self.workspace(self._project_id(pipeline_id))
+        workspace = self.workspace(self.project_of(pipeline_id))
         names = {dag_id, *self.ran_as(pipeline_id)}
         found = [record for name in sorted(names) for record in list_runs(workspace.runs, name)]
         return sorted(found, key=lambda record: str(record["id"]), reverse=True)
 
     def record(self, pipeline_id: int, dag_id: str, run_id: str) -> dict[str, Any]:
         """One run's record; UserError when it is gone."""
-        workspace = self.workspace(self._project_id(pipeline_id))
+        workspace = self.workspace(self.project_of(pipeline_id))
         try:
             return read_record(run_dir(workspace.runs, dag_id, run_id))
         except (OSError, ValueError):

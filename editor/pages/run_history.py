@@ -7,7 +7,6 @@ its gate decisions, the Bentos it built, where it serves, and the runs it trigge
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from ..canvas import PipelineCanvas
 from ..run_services import LocalRuns, read_log, record_states
 from ..runs import RunHandle, Services
 from ..runs.mlflow_links import Resolved, resolve, server_base
-from ..runs.records import task_key
+from ..runs.records import seconds_between, task_key
 from ..runs.workspace import redact
 from ..services import UserError
 from ..session import EditorSession
@@ -31,14 +30,6 @@ STATE_COLORS = {
     "cancelled": "warning",
 }
 LOG_REFRESH_SECONDS = 1.0
-
-
-def _duration(start: Any, end: Any) -> float | None:
-    """Seconds between two ISO 8601 times (None when one is missing or not a time)."""
-    try:
-        return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
-    except (TypeError, ValueError):
-        return None
 
 
 def _seconds(value: float | None) -> str:
@@ -64,7 +55,7 @@ def live_tasks(handle: RunHandle) -> list[dict[str, Any]]:
             "map_index": event.map_index,
             "node": event.node,
             "state": event.state,
-            "duration": _duration(event.start, event.end),
+            "duration": seconds_between(event.start, event.end),
             "log": str(event.log),
         }
         for event in sorted(handle.tasks().values(), key=lambda event: (event.start or "~", event.key))
@@ -142,7 +133,7 @@ class RunsPanel:
             for record in history[:50]:
                 live = self.live is not None and self.live.id == record.get("id") and not self.live.done
                 state = self.live.state if live and self.live is not None else str(record.get("state"))
-                took = _duration(record.get("started"), record.get("ended"))
+                took = seconds_between(record.get("started"), record.get("ended"))
                 with (
                     ui.item(on_click=lambda r=record: self.select(r["dag_id"], r["id"]))
                     .props("clickable")
@@ -198,7 +189,7 @@ class RunsPanel:
             with ui.row().classes("items-center gap-2"):
                 ui.badge(state, color=STATE_COLORS.get(state, "grey-7")).mark("run-state")
                 ui.label(f"{record.get('dag_id')} · {record.get('id')}").classes("text-subtitle2")
-                took = _duration(record.get("started"), record.get("ended"))
+                took = seconds_between(record.get("started"), record.get("ended"))
                 if took is not None:
                     ui.label(f"took {_seconds(took)}").classes("text-caption")
                 if record.get("conf"):

@@ -168,6 +168,14 @@ def links(values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from one ISO 8601 time to another (None when either is missing or not a time)."""
+    try:
+        return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 text of an aware datetime (None stays None)."""
     return moment.isoformat() if moment is not None else None
