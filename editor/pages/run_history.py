@@ -242,9 +242,9 @@ class RunsPanel:
             ui.timer(0, lambda: self._mlflow(record), once=True)
 
     # -- MLflow -----------------------------------------------------------------------------------
-    def _tracking(self, record: dict[str, Any]) -> tuple[str, bool]:
+    def _tracking(self, record: dict[str, Any], project_id: int) -> tuple[str, bool]:
         """The tracking URI to ask (the record's has no password) and whether it is the embedded store."""
-        workspace = self.runs.workspace(self.runs.project_of(self.pipeline_id))
+        workspace = self.runs.workspace(project_id)
         services = Services.from_env(workspace)
         recorded = str(record.get("tracking_uri") or services.tracking_uri)
         uri = services.tracking_uri if redact(services.tracking_uri) == recorded else recorded
@@ -252,8 +252,8 @@ class RunsPanel:
 
     async def _mlflow(self, record: dict[str, Any], *, open_ui: bool = False) -> None:
         container = self.mlflow
-        uri, embedded = self._tracking(record)
         project_id = self.runs.project_of(self.pipeline_id)
+        uri, embedded = self._tracking(record, project_id)
         container.clear()
         with container:
             ui.spinner(size="sm")

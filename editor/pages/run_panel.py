@@ -183,12 +183,16 @@ class RunControls:
         """Show this run's states live until it ends."""
         self.handle = handle
         self.shown = {}
-        self.canvas.set_states({node.id: "queued" for node in self.session.pipeline.nodes})
+        self.canvas.set_states(self._over_queued({}))
         self.button.set_text("Stop")
         self.button.props("icon=stop").mark("stop-run")
         self.tip.set_text("Stop the run (servers already serving keep serving)")
         self.timer.activate()
         self.on_progress(handle)
+
+    def _over_queued(self, states: dict[str, str]) -> dict[str, str]:
+        """``states`` over a queued badge on every node (a node without a task event yet waits)."""
+        return {**{node.id: "queued" for node in self.session.pipeline.nodes}, **states}
 
     def poll(self) -> None:
         handle = self.handle
@@ -199,7 +203,7 @@ class RunControls:
         states = handle_states(handle)
         if states != self.shown:
             self.shown = states
-            self.canvas.set_states({**{node.id: "queued" for node in self.session.pipeline.nodes}, **states})
+            self.canvas.set_states(self._over_queued(states))
             self.on_progress(handle)
         if done:
             self.timer.deactivate()
