@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AF2_STAMP := $(AF2)/.installed
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 
-.PHONY: run desktop test lint typecheck links pytest bench lock package clean
+.PHONY: run desktop test lint typecheck imports links pytest bench lock package clean
 
 # The dev environment: every extra, pinned by requirements.lock (uv pip compile --all-extras).
 $(STAMP): requirements.lock pyproject.toml
@@ -43,10 +43,14 @@ links:
 typecheck: $(STAMP) links
 	$(BIN)/mypy
 
+# The one-way layers (editor -> codegen -> nodes) as import-linter contracts from pyproject.toml.
+imports: $(STAMP) links
+	PYTHONPATH=.cache/mypy-src $(BIN)/lint-imports --no-cache
+
 pytest: $(STAMP) $(AF2_STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck imports pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
