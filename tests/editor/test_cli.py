@@ -104,12 +104,14 @@ def test_catalog_lists_every_type_with_ports(capsys: pytest.CaptureFixture[str])
     assert "model_gate  [track]" in capsys.readouterr().out
 
 
-def test_import_elyra_reports_unmapped(tmp_path: Path, capsys: pytest.CaptureFixture[str], shared: Path) -> None:
-    source = shared / "fixtures" / "elyra" / "bash-operator" / "aa_bash_operator_example.pipeline"
+def test_import_elyra_reports_unmapped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Our own fixture (in every clone): two Airflow package operators, which have no dagsmith type.
+    source = Path(__file__).resolve().parents[1] / "nodes" / "elyra_fixtures" / "v4_airflow_package_operators.pipeline"
     out = tmp_path / "bash.dagsmith.json"
     assert run(["import", str(source), "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "not mapped: node 'Bash Operator'" in captured.err
+    assert "not mapped: node 'Say hello' (op 'bash-operator_BashOperator')" in captured.err
+    assert "not mapped: node 'Mail the team'" in captured.err
     assert load(out).nodes[0].unmapped
     assert run(["import", str(source), "-o", str(out)]) == 2  # refuses to overwrite
     assert "--force" in capsys.readouterr().err

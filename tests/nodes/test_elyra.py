@@ -1,10 +1,13 @@
-"""The Elyra importer: real fixture files, synthetic files of each pipeline version, and refusals."""
+"""The Elyra importer: real fixture files (from ../shared; skipped without it), synthetic files, and refusals.
+
+Our own fixture files, which run in a bare clone, are tested in test_elyra_own_fixtures.py.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +20,15 @@ NOTEBOOK = "execute-notebook-node"
 PYTHON = "execute-python-node"
 
 
-def _fixtures() -> Path:
-    here = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "elyra"
-    if here.is_dir() or not os.environ.get("DAGSMITH_SHARED"):
-        return here
-    return Path(os.environ["DAGSMITH_SHARED"]) / "fixtures" / "elyra"
-
-
-FIXTURES = _fixtures()
 HELLO = "hello-generic-world/hello-generic-world.pipeline"
 PRODUCER = "producer-consumer/pipelines/producer-consumer.pipeline"
 BASH = "bash-operator/aa_bash_operator_example.pipeline"
 
 
-def fixture(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.fail(f"Elyra fixture {path} is not available (set DAGSMITH_SHARED to the shared folder)")
-    return path
+@pytest.fixture
+def fixture(shared_fixture: Callable[[str], Path]) -> Callable[[str], Path]:
+    """``fixture(name)``: a real Elyra file from the shared fixtures; the test skips when they are absent."""
+    return lambda name: shared_fixture(f"elyra/{name}")
 
 
 def elyra_links(data: dict[str, Any]) -> set[tuple[str, str]]:
@@ -55,7 +49,7 @@ def errors(pipeline: Pipeline) -> list[tuple[Code, str | None]]:
 
 
 @pytest.mark.parametrize("name", [HELLO, PRODUCER, BASH])
-def test_fixture_keeps_every_node_link_and_comment(name: str) -> None:
+def test_fixture_keeps_every_node_link_and_comment(name: str, fixture: Callable[[str], Path]) -> None:
     path = fixture(name)
     data = json.loads(path.read_text(encoding="utf-8"))
     pipeline, report = import_elyra_file(path)
@@ -73,7 +67,7 @@ def test_fixture_keeps_every_node_link_and_comment(name: str) -> None:
     assert Pipeline.model_validate(pipeline.model_dump(mode="json")) == pipeline
 
 
-def test_hello_generic_world() -> None:
+def test_hello_generic_world(fixture: Callable[[str], Path]) -> None:
     pipeline, report = import_elyra_file(fixture(HELLO))
     assert pipeline.settings.name == "hello-generic-world"
     assert pipeline.settings.description == "A generic pipeline tutorial"
@@ -104,7 +98,7 @@ def test_hello_generic_world() -> None:
     assert validate(pipeline) == []
 
 
-def test_producer_consumer_reports_what_it_keeps() -> None:
+def test_producer_consumer_reports_what_it_keeps(fixture: Callable[[str], Path]) -> None:
     pipeline, report = import_elyra_file(fixture(PRODUCER))
     by_label = {n.label: n for n in pipeline.nodes}
     assert {label: n.type for label, n in by_label.items()} == {
@@ -132,7 +126,7 @@ def test_producer_consumer_reports_what_it_keeps() -> None:
     assert {i.code for i in validate(pipeline)} == {Code.UNMAPPED}
 
 
-def test_bash_operator_is_kept_and_reported_by_name() -> None:
+def test_bash_operator_is_kept_and_reported_by_name(fixture: Callable[[str], Path]) -> None:
     pipeline, report = import_elyra_file(fixture(BASH))
     assert pipeline.settings.name == "aa_bash_operator_example"
     (node,) = pipeline.nodes
@@ -153,7 +147,8 @@ def test_bash_operator_is_kept_and_reported_by_name() -> None:
 
 
 def test_file_stem_names_a_pipeline_without_a_name(tmp_path: Path) -> None:
-    data = json.loads(fixture(HELLO).read_text(encoding="utf-8"))
+    own = Path(__file__).resolve().parent / "elyra_fixtures" / "v3_generic_strings.pipeline"
+    data = json.loads(own.read_text(encoding="utf-8"))
     del data["pipelines"][0]["app_data"]["properties"]["name"]
     path = tmp_path / "weather.pipeline"
     path.write_text(json.dumps(data), encoding="utf-8")
