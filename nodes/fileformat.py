@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ FORMAT = "dagsmith.pipeline"
 VERSION = 2
 MAX_BYTES = 64 * 1024 * 1024
 """Files larger than this are refused before parsing (a pipeline of 100,000 nodes is about 40 MB)."""
+MAX_INT_DIGITS = 300
+"""Longer integers are refused: no field takes one (Python itself stops converting at 4,300 digits)."""
 
 
 class DocumentError(Exception):
@@ -104,21 +109,125 @@ def parse(text: str | bytes, *, source: str = "") -> Pipeline:
             "split the pipeline or check that this is the right file",
             source=source,
         )
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except DocumentError as exc:
-        raise DocumentError(exc.detail, source=source) from None
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"malformed JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno) from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise DocumentError(f"cannot read the file as JSON: {exc}", source=source) from None
+    data = parse_json(text, source=source)
     if not isinstance(data, dict):
         raise DocumentError(f"expected a JSON object at the top, found {type(data).__name__}", source=source)
     return from_dict(migrate(data, source=source), source=source)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise DocumentError(f"{name} is not a JSON number; write a finite number or null")
+class _Refused:
+    """Stands in for a JSON value the hooks refused, so that the error can name where it was."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _short(token: str) -> str:
+    return token if len(token) <= 24 else f"{token[:12]}... ({len(token)} characters)"
+
+
+class _Hooks:
+    """``json.loads`` hooks that put a ``_Refused`` where a value no pipeline can hold was."""
+
+    __slots__ = ("refused",)
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def on_constant(self, name: str) -> _Refused:
+        self.refused = True
+        return _Refused(f"{name} is not a JSON number; write a finite number or null")
+
+    def on_float(self, token: str) -> float | _Refused:
+        value = float(token)
+        if math.isfinite(value):
+            return value
+        self.refused = True
+        return _Refused(
+            f"the number {_short(token)} is too large to be a finite floating-point number; write a smaller number"
+        )
+
+    def on_int(self, token: str) -> int | _Refused:
+        if len(token) <= MAX_INT_DIGITS:
+            return int(token)
+        digits = len(token) - token.startswith("-")
+        if digits <= MAX_INT_DIGITS:
+            return int(token)
+        self.refused = True
+        return _Refused(f"an integer of {digits} digits is too long; write one of at most {MAX_INT_DIGITS} digits")
+
+
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def _may_hold_surrogate(text: str) -> bool:
+    """False when no parsed string can hold a surrogate: no ``\\uD...`` escape and no raw one.
+
+    Substring tests and one encode run in C; a regular expression over 40 MB costs far more.
+    """
+    if "\\ud" in text or "\\uD" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def parse_json(text: str | bytes, *, source: str = "") -> Any:
+    """JSON text as Python values, refusing what no pipeline can hold; raises DocumentError saying where.
+
+    Refused: ``NaN``/``Infinity``, numbers beyond the floating-point range (``1e999``), integers of
+    more than ``MAX_INT_DIGITS`` digits, and lone UTF-16 surrogates (``"\\ud800"``), which no file or
+    git object can store as UTF-8. The error names the place as ``nodes[3] ('train').params.lr``.
+    """
+    hooks = _Hooks()
+    try:
+        if isinstance(text, bytes | bytearray):
+            # As json.loads decodes bytes (it, too, lets encoded surrogates through), so the scan sees them.
+            text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+        data = json.loads(text, parse_constant=hooks.on_constant, parse_float=hooks.on_float, parse_int=hooks.on_int)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"malformed JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise DocumentError(f"cannot read the file as JSON: {exc}", source=source) from None
+    if hooks.refused or _may_hold_surrogate(text):
+        problem = _first_problem(data)
+        if problem is not None:
+            loc, message = problem
+            where = _loc(loc, data) if loc else ""
+            raise DocumentError(f"{where}: {message}" if where else message, source=source)
+    return data
+
+
+def _first_problem(data: Any) -> tuple[tuple[Any, ...], str] | None:
+    """The location and message of the first refused value or lone surrogate, in document order."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:  # iterative: the document may be nested as deep as the JSON parser allows
+        loc, value = stack.pop()
+        if isinstance(value, _Refused):
+            return loc, value.message
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return loc, f"the text {_short(value)!r} {_SURROGATE_HINT}"
+        elif isinstance(value, dict):
+            for key in value:
+                if _SURROGATE.search(key):
+                    return loc, f"the key {_short(key)!r} {_SURROGATE_HINT}"
+            stack.extend(((*loc, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*loc, index), value[index]) for index in range(len(value) - 1, -1, -1))
+    return None
+
+
+_SURROGATE_HINT = (
+    "contains a lone surrogate (an escape such as \\ud800 without its pair), which is not a character "
+    "and cannot be saved; remove it or write the whole character"
+)
 
 
 def from_dict(data: dict[str, Any], *, source: str = "") -> Pipeline:
@@ -161,17 +270,72 @@ def _loc(loc: tuple[Any, ...], body: dict[str, Any]) -> str:
 
 def load(path: str | Path) -> Pipeline:
     """Read a ``*.dagsmith.json`` file."""
-    path = Path(path)
+    return parse(read_limited(path), source=str(path))
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this mode cannot be read as a document; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"cannot read the file: it is {kind}, not a regular file; give the path of a saved pipeline file"
+
+
+def read_limited(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_BYTES``; raises DocumentError for anything else.
+
+    A named pipe would block forever and a device such as /dev/zero never ends, so both are refused
+    before they are opened (and checked again on the open file, in case the path changed meanwhile).
+    A file that grows while it is read is cut at ``MAX_BYTES + 1`` bytes and refused.
+    """
+    source = str(path)
+    limit = MAX_BYTES
+
+    def too_big(size: int) -> DocumentError:
+        return DocumentError(
+            f"the file is {size / 2**20:.1f} MiB, over the {limit / 2**20:g} MiB limit; "
+            "split the pipeline or check that this is the right file",
+            source=source,
+        )
+
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise DocumentError(
-                f"the file is {size / 1e6:.0f} MB, over the {MAX_BYTES // 2**20} MiB limit", source=str(path)
-            )
-        text = path.read_bytes()
+        problem = _not_regular(Path(path).stat().st_mode)
+        if problem:
+            raise DocumentError(problem, source=source)
+        # O_NONBLOCK: should the path have become a pipe since the stat, opening it must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            info = os.fstat(fd)
+            problem = _not_regular(info.st_mode)
+            if problem:
+                raise DocumentError(problem, source=source)
+            if info.st_size > limit:
+                raise too_big(info.st_size)
+            chunks: list[bytes] = []
+            remaining = limit + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise DocumentError(f"cannot read the file: {exc.strerror or exc}", source=str(path)) from None
-    return parse(text, source=str(path))
+        raise DocumentError(f"cannot read the file: {exc.strerror or exc}", source=source) from None
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise too_big(len(data))
+    return data
 
 
 def to_dict(pipeline: Pipeline) -> dict[str, Any]:
