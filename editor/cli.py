@@ -17,6 +17,7 @@ from pathlib import Path
 from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema, load, validate
 
 from . import export_cli, run_cli
+from .terminal import json_text, printable
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
 
@@ -26,11 +27,11 @@ class UsageError(Exception):
 
 
 def _say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
 
 
 def _warn(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def format_issue(issue: Issue, pipeline: Pipeline, source: str) -> str:
@@ -38,7 +39,9 @@ def format_issue(issue: Issue, pipeline: Pipeline, source: str) -> str:
     where = []
     if issue.node is not None:
         node = pipeline.node(issue.node)
-        label = f" ({node.label})" if node is not None and node.label and node.label != issue.node else ""
+        label = ""
+        if node is not None and node.label and node.label != issue.node:
+            label = f" ({printable(node.label, newlines=False)})"  # one line, whatever the label holds
         where.append(f"node {issue.node!r}{label}")
     if issue.edge is not None:
         where.append(f"edge {issue.edge!r}")
@@ -83,7 +86,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         verdict = "valid" if not errors else f"{errors} error(s)"
         _say(f"{name}: {verdict}, {len(issues) - errors} warning(s)")
     if args.json:
-        _say(json.dumps(results, indent=2, ensure_ascii=False))
+        _say(json_text(results))
     return status
 
 
@@ -119,7 +122,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     from dagsmith.nodes.elyra import ElyraImportError, import_elyra_file
     from dagsmith.nodes.fileformat import save
 
-    out = Path(args.output) if args.output else Path(args.file).with_suffix(".dagsmith.json")
+    from .readback import unstorable
+
+    default = Path(args.file).with_suffix(".dagsmith.json")
+    out = Path(args.output) if args.output else default
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; give a file path for -o, e.g. {out / default.name}")
+    if not out.parent.is_dir():
+        raise UsageError(f"the folder {out.parent} does not exist; create it first or choose another -o path")
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists; choose another -o path or pass --force to overwrite it")
     try:
@@ -127,7 +137,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ElyraImportError as exc:
         _warn(str(exc))
         return EXIT_UNREADABLE
-    save(pipeline, out)
+    problem = unstorable(pipeline)
+    if problem:
+        _warn(f"{args.file}: the imported pipeline cannot be saved: {problem}")
+        return EXIT_UNREADABLE
+    try:
+        save(pipeline, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}; choose another -o path") from None
     for line in report.unmapped:
         _warn(f"not mapped: {line}")
     _say(f"wrote {out} ({len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges, {len(report.unmapped)} unmapped)")

@@ -13,16 +13,18 @@ from typing import Any
 
 from dagsmith.nodes import load
 
+from .terminal import printable
+
 Commands = dict[str, Callable[[argparse.Namespace], int]]
 TARGETS = ("airflow3", "airflow2")
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -89,7 +91,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except GitExportError as exc:
         _err(f"dagsmith diff: {exc}")
         return 2
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    sys.stdout.write(printable(text if text.endswith("\n") or not text else text + "\n"))
     return 0
 
 

@@ -15,16 +15,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .terminal import printable
+
 Commands = dict[str, Callable[[argparse.Namespace], int]]
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
     sys.stdout.flush()
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def _seconds(value: Any) -> str:
