@@ -20,12 +20,15 @@ from dagsmith.codegen.history import GitExportError
 from dagsmith.nodes import DocumentError, ElyraImportError, Pipeline, example_names, import_elyra, load_example, parse
 from dagsmith.nodes.fileformat import dumps
 
+from .readback import unstorable
 from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from .run_services import LocalRuns
 
 LOCAL_PROJECT = "Local"
+MAX_ID = 2**31 - 1
+"""The largest row id either database holds (ids are INTEGER: 32 bits on PostgreSQL); larger ones exist nowhere."""
 TEMPLATE_TITLES = {
     "keyword_recommendation": "Keyword recommendation, retrained daily (gate + BentoML deploy)",
     "keyword_monitor": "Keyword monitor (triggers retraining)",
@@ -130,31 +133,51 @@ class EditorServices:
         return self.create(project_id, pipeline)
 
     def read_upload(self, name: str, content: bytes) -> Imported:
-        """Read an uploaded ``*.dagsmith.json`` or Elyra ``*.pipeline`` file."""
+        """Read an uploaded ``*.dagsmith.json`` or Elyra ``*.pipeline`` file; UserError says what is wrong in it.
+
+        What is read must also be storable and readable again (UTF-8 text, finite numbers), so a bad
+        file is refused here with where the problem is, not later when the draft is saved or opened.
+        """
         if name.endswith(".pipeline"):
             try:
-                data = json.loads(content)
+                data = json.loads(content, parse_constant=_refuse_constant)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise UserError(f"{name}: not a JSON file ({exc}); choose an Elyra .pipeline file") from None
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number, NaN, nesting too deep
+                raise UserError(f"{name}: cannot read the file as JSON: {exc}") from None
             try:
                 pipeline, report = import_elyra(data, default_name=Path(name).name.removesuffix(".pipeline"))
             except ElyraImportError as exc:
                 raise UserError(f"{name}: {exc}") from None
-            return Imported(pipeline, report.unmapped)
-        try:
-            return Imported(parse(content, source=name), ())
-        except DocumentError as exc:
-            raise UserError(str(exc)) from None
+            imported = Imported(pipeline, report.unmapped)
+        else:
+            try:
+                imported = Imported(parse(content, source=name), ())
+            except DocumentError as exc:
+                raise UserError(str(exc)) from None
+            except (ValueError, RecursionError) as exc:  # whatever else the parser lets through
+                raise UserError(f"{name}: cannot read the file as a pipeline: {exc}") from None
+        problem = unstorable(imported.pipeline)
+        if problem:
+            raise UserError(f"{name}: {problem}")
+        return imported
 
     # -- drafts and versions ---------------------------------------------------------------------------
     def open_draft(self, pipeline_id: int) -> tuple[PipelineInfo, Pipeline, int]:
-        """The pipeline's info, its working copy and the draft revision."""
+        """The pipeline's info, its working copy and the draft revision; UserError when it cannot be opened."""
+        if not 0 < pipeline_id <= MAX_ID:  # e.g. /pipeline/99999999999999999999999: too big for the database
+            raise UserError(f"pipeline {pipeline_id} does not exist; go back to the pipeline list")
         try:
             info = self.store.get_pipeline(pipeline_id)
             draft = self.store.get_draft(pipeline_id)
+            pipeline = draft.pipeline()
         except NotFound as exc:
             raise UserError(str(exc)) from None
-        return info, draft.pipeline(), draft.revision
+        except DocumentError as exc:
+            raise UserError(
+                f"the draft of pipeline {pipeline_id} cannot be read ({exc.detail}); its saved versions are untouched"
+            ) from None
+        return info, pipeline, draft.revision
 
     def save_draft(self, pipeline_id: int, pipeline: Pipeline | str, *, expected_revision: int | None = None) -> int:
         """Save the working copy (after every change; a document or its ``dumps`` text); the new revision.
@@ -263,6 +286,10 @@ class EditorServices:
     def document_text(pipeline: Pipeline) -> str:
         """The document as saved in files (for download)."""
         return dumps(pipeline)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number; write a finite number or null")
 
 
 def scratch_dir() -> Path:
