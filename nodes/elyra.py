@@ -30,7 +30,7 @@ from .elyra_params import (
     convert_pod,
     merge_pods,
 )
-from .fileformat import FORMAT, MAX_BYTES
+from .fileformat import FORMAT, DocumentError, read_limited
 
 MIN_VERSION = 3
 MAX_VERSION = 8
@@ -70,11 +70,9 @@ def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
     """Read and convert an Elyra ``.pipeline`` file; its stem names a pipeline that has no name."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ElyraImportError(f"{path}: the file is over the {MAX_BYTES // 2**20} MiB limit")
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ElyraImportError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+        text = read_limited(path)  # a regular file within the size limit: never a pipe or /dev/zero
+    except DocumentError as exc:
+        raise ElyraImportError(str(exc)) from None
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
