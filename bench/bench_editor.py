@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "editor"))  # the browser helpers
 
-from browser import BrowserCheckError, chromium, editor_server, severe_logs, wait_for
+from browser import BrowserCheckError, chromium, editor_server, severe_logs, wait_for, with_token
 from synthetic import synthetic_pipeline
 
 from dagsmith.editor.services import EditorServices
@@ -201,6 +201,7 @@ def main() -> int:
             with editor_server(home) as base:
                 driver = chromium()
                 try:
+                    driver.get(with_token(base))  # the editor's cookie for the pages opened below
                     bench_load(driver, base, plain, plain_edges)
                     bench_connect(driver, base, gated, gated_edges)
                     errors = severe_logs(driver)

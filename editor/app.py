@@ -7,11 +7,14 @@ import gc
 import logging
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from nicegui import app, ui
 
 from .pages import register_pages
+from .security import LocalEditorGuard, configured_hosts, editor_url, is_loopback_host, launch_token
 from .services import EditorServices
 
 log = logging.getLogger("dagsmith.editor")
@@ -36,8 +39,24 @@ def report_exception(exception: Exception) -> None:
         )
 
 
-def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: bool = False, show: bool = True) -> None:
-    """Open the store (SQLite under DAGSMITH_HOME, or DAGSMITH_DATABASE_URL), register the pages, serve."""
+def run_editor(
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    native: bool = False,
+    show: bool = True,
+    token: str | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> None:
+    """Open the store (SQLite under DAGSMITH_HOME, or DAGSMITH_DATABASE_URL), register the pages, serve.
+
+    Serves on loopback only, to requests that carry ``token`` (see security.py) and name loopback or one of
+    ``allow_hosts`` (and DAGSMITH_ALLOWED_HOSTS) as their Host; the browser tab or the native window opens the
+    address with the token, which the editor trades for a cookie.
+    """
+    if not is_loopback_host(host):
+        raise ValueError(f"the local editor listens on loopback only, not on {host!r}")
+    token = token or launch_token()
     multiprocessing.freeze_support()
     services = EditorServices.open()
     register_pages(services)
@@ -47,9 +66,12 @@ def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: boo
     # Everything loaded so far lives as long as the server: keep the cyclic collector from walking it
     # again and again (a full collection landed in the first page's handlers and cost 250 ms).
     app.on_startup(gc.freeze)
+    app.add_middleware(LocalEditorGuard, token=token, port=port, allowed_hosts=configured_hosts(allow_hosts))
+    start = editor_url(host, port, token)
     if native:
         os.environ.setdefault("PYWEBVIEW_GUI", "qt")
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+        app.native.window_args["url"] = start  # NiceGUI would open http://HOST:PORT, which has no token
     ui.run(
         host=host,
         port=port,
@@ -57,7 +79,8 @@ def run_editor(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, native: boo
         native=native,
         window_size=(1400, 900) if native else None,
         reload=False,
-        show=show and not native,
+        show=f"/?{urlsplit(start).query}" if show and not native else False,
+        show_welcome_message=False,  # it would print the address without the token; the CLI prints the right one
         storage_secret=None,
         favicon=FAVICON if FAVICON.is_file() else "🛠",
     )

@@ -187,31 +187,61 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     """Export, versions and diff (code generation), and the editor; implemented in their own modules."""
     export_cli.register(sub, COMMANDS)
     run_cli.register(sub, COMMANDS)
-    p = sub.add_parser("edit", help="serve the editor in the browser")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p = sub.add_parser("edit", help="serve the editor in the browser (on this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    _add_allow_host(p)
     p = sub.add_parser("desktop", help="open the editor in a native window")
     p.add_argument("--port", type=int, default=0, help="port of the embedded server (default: a free one)")
+    _add_allow_host(p)
     COMMANDS.update(edit=cmd_edit, desktop=cmd_desktop)
 
 
+def _add_allow_host(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests for this host name (e.g. an /etc/hosts alias of 127.0.0.1); "
+        "repeatable, or DAGSMITH_ALLOWED_HOSTS=a,b",
+    )
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
-    """Serve the editor (loads NiceGUI only now)."""
+    """Serve the editor on loopback, behind a per-launch token (loads NiceGUI only now)."""
+    from .security import editor_url, is_loopback_host, launch_token
+
+    if not is_loopback_host(args.host):
+        raise UsageError(
+            f"refusing --host {args.host}: the local editor runs commands as you, so it listens on this machine "
+            "only (127.0.0.1, ::1 or localhost). Opening it to other machines is team mode's job "
+            "(`dagsmith serve`, not built yet); meanwhile reach it through an SSH tunnel: "
+            f"ssh -L {args.port}:127.0.0.1:{args.port} THIS-HOST"
+        )
     from .app import run_editor
 
-    _say(f"dagsmith editor on http://{args.host}:{args.port} (Ctrl+C stops it)")
-    run_editor(host=args.host, port=args.port, show=not args.no_browser and not os.environ.get("CI"))
+    token = launch_token()
+    _say(f"dagsmith editor on {editor_url(args.host, args.port, token)} (Ctrl+C stops it)")
+    sys.stdout.flush()  # the address must show even when stdout is a pipe or a file
+    run_editor(
+        host=args.host,
+        port=args.port,
+        show=not args.no_browser and not os.environ.get("CI"),
+        token=token,
+        allow_hosts=args.allow_host,
+    )
     return EXIT_OK
 
 
 def cmd_desktop(args: argparse.Namespace) -> int:
-    """Open the editor in a native window."""
+    """Open the editor in a native window (which gets the per-launch token)."""
     from nicegui import native
 
     from .app import run_editor
 
-    run_editor(native=True, port=args.port or native.find_open_port())
+    run_editor(native=True, port=args.port or native.find_open_port(), allow_hosts=args.allow_host)
     return EXIT_OK
 
 

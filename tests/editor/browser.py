@@ -8,6 +8,7 @@ so the bench can use it before the store is filled.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,6 +27,8 @@ DAGSMITH = Path(sys.executable).with_name("dagsmith")
 # Environment variables that would change how the server runs: pytest's and NiceGUI's own (test mode).
 HIDDEN_ENV_PREFIXES = ("PYTEST", "NICEGUI")
 T = TypeVar("T")
+TOKEN = secrets.token_urlsafe(32)
+"""The launch token (DAGSMITH_TOKEN) of every editor started here; a browser opens ``with_token(url)`` first."""
 
 
 class BrowserCheckError(RuntimeError):
@@ -44,13 +47,17 @@ def server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
     env.pop("DAGSMITH_DATABASE_URL", None)
     env["DAGSMITH_HOME"] = str(home)
+    env["DAGSMITH_TOKEN"] = TOKEN
     env.pop("CI", None)  # irrelevant with --no-browser; keeps the command identical to a user's
     return env
 
 
 @contextmanager
 def editor_server(home: Path, *, timeout: float = 60) -> Iterator[str]:
-    """Run ``dagsmith edit`` on a free port with ``home`` as DAGSMITH_HOME; yields the base URL."""
+    """Run ``dagsmith edit`` on a free port with ``home`` as DAGSMITH_HOME and TOKEN; yields the base URL.
+
+    A browser must open ``with_token(url)`` once: the editor then sets its cookie for the later pages.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = home / "server.log"
@@ -67,7 +74,8 @@ def editor_server(home: Path, *, timeout: float = 60) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                request = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
+                with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -82,6 +90,11 @@ def editor_server(home: Path, *, timeout: float = 60) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def with_token(url: str) -> str:
+    """``url`` with the launch token as a query parameter (the editor trades it for a cookie)."""
+    return f"{url}{'&' if '?' in url else '?'}token={TOKEN}"
 
 
 def server_log(home: Path) -> str:

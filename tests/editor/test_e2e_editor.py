@@ -28,6 +28,7 @@ from browser import (
     server_log,
     severe_logs,
     wait_for,
+    with_token,
 )
 
 TEMPLATE = "User targeting"  # 6 steps, 5 edges, valid, with a default image: ready to export
@@ -188,7 +189,7 @@ def walk(server: str, driver: Any, downloads: Path, home: Path) -> None:
         console.extend(severe_logs(driver))
 
     # The start page lists the templates; opening one shows the workbench with its graph.
-    driver.get(f"{server}/")
+    driver.get(with_token(f"{server}/"))  # the editor sets its cookie and drops the token
     item = wait_for(
         lambda: driver.find_element(By.XPATH, f"//div[contains(@class,'q-item__label')][text()='{TEMPLATE}']"),
         "the template on the start page",

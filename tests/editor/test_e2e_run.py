@@ -26,6 +26,7 @@ from browser import (
     server_log,
     severe_logs,
     wait_for,
+    with_token,
 )
 
 pytestmark = pytest.mark.slow
@@ -89,7 +90,7 @@ def walk(server: str, driver: Any, home: Path) -> None:
     from selenium.webdriver.common.keys import Keys
 
     # 1. The runnable example from the start page: its project, its code copied under DAGSMITH_HOME.
-    driver.get(f"{server}/")
+    driver.get(with_token(f"{server}/"))  # the editor sets its cookie and drops the token
     wait_for(lambda: driver.find_element(By.XPATH, "//button[contains(., 'User targeting (runnable)')]"), "the button")
     driver.find_element(By.XPATH, "//button[contains(., 'User targeting (runnable)')]").click()
     wait_for(lambda: "/pipeline/" in driver.current_url, "the workbench")
