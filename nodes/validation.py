@@ -82,8 +82,10 @@ class _Validator:
     # -- settings ---------------------------------------------------------------------------
     def check_settings(self) -> None:
         settings = self.settings
-        _, issues = model_issues(PipelineSettings, settings.model_dump(), prefix="settings")
+        values = settings.model_dump()
+        _, issues = model_issues(PipelineSettings, values, prefix="settings")
         self.issues.extend(issues)
+        self.check_finite(values, "settings", reported=issues)
         dag_id = settings.effective_dag_id()
         if not _DAG_ID_RE.fullmatch(dag_id):
             field = "settings.dag_id" if settings.dag_id else "settings.name"
@@ -173,17 +175,14 @@ class _Validator:
                 )
 
     def check_node(self, node: Node, connected: frozenset[str]) -> None:
+        if not (math.isfinite(node.position.x) and math.isfinite(node.position.y)):
+            self.check_finite(node.position.model_dump(), "position", node=node.id)
         node_type = self.catalog.get(node.type)
         if node_type is None:
             return
         instance, issues = model_issues(node_type, node.params, node=node.id)
         self.issues.extend(issues)
-        if not _finite(node.params):
-            self.error(
-                Code.INVALID_VALUE,
-                "a parameter is infinite or not a number; enter a finite number",
-                node=node.id,
-            )
+        self.check_finite(node.params, "", node=node.id, reported=issues)
         if isinstance(instance, NodeType):
             for problem in instance.problems(connected):
                 self.error(problem.code, problem.message, node=node.id, field=problem.field)
@@ -214,6 +213,22 @@ class _Validator:
                 + (f": {p.description}" if p.description else ""),
                 node=node.id,
             )
+
+    def check_finite(
+        self, value: object, prefix: str, *, node: str | None = None, reported: list[Issue] | None = None
+    ) -> None:
+        """An error at each NaN or infinite number in ``value`` whose field has no invalid-value error yet."""
+        if _finite(value):
+            return
+        done = {issue.field for issue in reported or () if issue.code is Code.INVALID_VALUE}
+        for field, number in non_finite(value, prefix):
+            if field not in done:
+                self.error(
+                    Code.INVALID_VALUE,
+                    f"{number!r} is not a finite number; enter a finite number",
+                    node=node,
+                    field=field,
+                )
 
     def check_pod(self, node: Node, pod: PodSettings) -> None:
         if not pod.image and not self.settings.default_image:
@@ -384,7 +399,9 @@ class _Validator:
             )
 
     def check_comments(self) -> None:
-        for comment in self.pipeline.comments:
+        for index, comment in enumerate(self.pipeline.comments):
+            if not (math.isfinite(comment.position.x) and math.isfinite(comment.position.y)):
+                self.check_finite(comment.position.model_dump(), f"comments.{index}.position")
             missing = [n for n in comment.nodes if n not in self.nodes]
             if missing:
                 self.warning(
@@ -403,6 +420,22 @@ def _finite(value: object) -> bool:
     except (TypeError, RecursionError):  # not plain JSON (a value set in code): walk it
         return _finite_walk(value)
     return True
+
+
+def non_finite(value: object, prefix: str = "") -> list[tuple[str, float]]:
+    """The dotted field paths (``pod.timeout_minutes``, ``extra.1.deep``) of NaN or infinite floats, in order."""
+    found: list[tuple[str, float]] = []
+    stack: list[tuple[str, object]] = [(prefix, value)]
+    while stack:  # iterative: a value set in code may nest deeply
+        path, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                found.append((path, item))
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), item[i]) for i in range(len(item) - 1, -1, -1))
+    return found
 
 
 def _finite_walk(value: object) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from factories import node, pipeline, valid_pipeline
 
-from dagsmith.nodes import Code, Issue, Severity, validate
+from dagsmith.nodes import Code, Comment, Issue, RuntimeParam, Severity, validate
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -58,7 +58,14 @@ def test_bad_pod_value_message_says_what_to_do() -> None:
 
 GOOD_POD = {
     "image": f"localhost:5000/team/x@{DIGEST}",
-    "resources": {"cpu_request": "500m", "cpu_limit": "2", "memory_request": "2Gi", "memory_limit": "16Gi"},
+    "resources": {
+        "cpu_request": "500m",
+        "cpu_limit": "2",
+        "memory_request": "2Gi",
+        "memory_limit": "16Gi",
+        "gpu": 1,  # the GPU node selector below is only for pods that request GPUs
+        "gpu_resource": "nvidia.com/gpu",
+    },
     "env": [{"name": "BATCH_SIZE", "value": "32"}],
     "secrets": [{"env_var": "TOKEN", "secret_name": "mlflow-credentials", "key": "token"}],
     "volumes": [{"pvc": "training-data", "mount_path": "/data", "read_only": True}],
@@ -116,7 +123,11 @@ BAD_SETTINGS = [
     ({"path_template": "{pipeline}/../x"}, "settings.path_template", "contains '..'"),
     ({"naming_format": "{outptu}"}, "settings.naming_format", "Did you mean 'output'"),
     ({"default_resources": {"memory_request": "16Gx"}}, "settings.default_resources.memory_request", "quantity"),
-    ({"service_accounts": {"groups": {"ml": "Bad_SA"}}}, "settings.service_accounts.groups.ml", "Kubernetes name"),
+    (
+        {"service_accounts": {"private": "runner", "groups": {"ml": "Bad_SA"}}},
+        "settings.service_accounts.groups.ml",
+        "Kubernetes name",
+    ),
     ({"retries": 101}, "settings.retries", "above the maximum 100"),
     ({"max_active_runs": 0}, "settings.max_active_runs", "below the minimum 1"),
     ({"execution_timeout_minutes": 0}, "settings.execution_timeout_minutes", "above 0"),
@@ -311,3 +322,43 @@ def test_finite_values_pass(value: object) -> None:
     from dagsmith.nodes.validation import _finite
 
     assert _finite(value)
+
+
+# -- non-finite numbers anywhere in the document (set in code or by the editor: files cannot hold them) --
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("change", "node_id", "field"),
+    [
+        (lambda p: setattr(p.settings, "execution_timeout_minutes", INF), None, "settings.execution_timeout_minutes"),
+        (lambda p: setattr(p.settings, "dagrun_timeout_minutes", NAN), None, "settings.dagrun_timeout_minutes"),
+        (lambda p: setattr(p.nodes[0].position, "x", -INF), "a", "position.x"),
+        (lambda p: p.nodes[0].params.update(pod={"timeout_minutes": INF}), "a", "pod.timeout_minutes"),
+        (lambda p: p.nodes[0].params.update(extra=[1.0, {"deep": NAN}]), "a", "extra.1.deep"),
+        (
+            lambda p: p.settings.params.append(RuntimeParam(name="lr", type="number", default=INF)),
+            None,
+            "settings.params.0.default",
+        ),
+        (
+            lambda p: p.settings.params.append(RuntimeParam(name="lr", type="number", maximum=NAN)),
+            None,
+            "settings.params.0.maximum",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_errors_at_their_field(change: Any, node_id: str | None, field: str) -> None:
+    p = pipeline(node("a"))
+    change(p)
+    errors = [i for i in validate(p) if i.is_error]
+    found = [i for i in errors if i.field == field and i.node == node_id]
+    assert len(found) == 1, errors
+    assert "finite" in found[0].message or "maximum" in found[0].message
+
+
+def test_a_non_finite_comment_position_is_an_error() -> None:
+    p = pipeline(node("a"), comments=[Comment(id="c", position={"x": 0, "y": NAN})])
+    [issue] = [i for i in validate(p) if i.is_error]
+    assert issue.field == "comments.0.position.y"
+    assert "finite" in issue.message
