@@ -10,6 +10,7 @@ from .artifacts import Artifacts, shared_env
 from .builders import Context, build_node
 from .model import DagPlan, ParamSpec, Task
 from .versioning import content_hash
+from .wiring import edge_dependency
 
 
 def _params(pipeline: Pipeline) -> list[ParamSpec]:
@@ -60,7 +61,8 @@ def build_plan(pipeline: Pipeline, *, version: int) -> DagPlan:
         tasks.extend(built.tasks)
         internal.extend(built.chain)
         ends[node.id] = (built.entry, built.exit)
-    edges = [(ends[edge.source][1], ends[edge.target][0]) for edge in pipeline.edges]
+    by_id = {node.id: node for node in pipeline.nodes}
+    edges = [edge_dependency(edge, by_id, ends) for edge in pipeline.edges]
     names = {"DAG", "timezone"}
     stdlib = {"datetime"}
     for task in tasks:

@@ -48,8 +48,8 @@ EXPECTED_LOOP_EDGES = {
     ("register", "gate"),
     ("gate", "gate__passed"),
     ("gate__passed", "build"),
-    ("gate__passed", "score"),
-    ("gate__passed", "watch"),
+    ("gate", "score"),  # they read the champion: they run whatever the gate decided
+    ("gate", "watch"),
     ("build", "deploy"),
     ("watch", "watch__should_retrain"),
     ("watch__should_retrain", "watch__retrain"),
@@ -197,7 +197,7 @@ def test_gate_skips_the_deploy_branch_through_a_short_circuit(dagbag: Any) -> No
     flag = passed.op_args[0]
     assert (flag.operator.task_id, flag.key) == ("gate", "passed")
     assert passed.python_callable(True) is True and passed.python_callable(False) is False
-    assert {"build", "score", "watch"} == passed.downstream_task_ids
+    assert {"build"} == passed.downstream_task_ids
 
 
 def test_monitor_triggers_retraining_only_through_its_short_circuit(dagbag: Any) -> None:
