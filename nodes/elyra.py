@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position
+from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, slug
 from .elyra_params import (
     CUSTOM_POD_KEYS,
     EMPTY,
@@ -40,6 +40,8 @@ NOTE_ID = "elyra-unmapped-settings"
 _UI_KEYS = frozenset({"ui_data", "label", "component_source", "component_parameters", "invalidNodeError"})
 _PROPERTY_KEYS = frozenset({"name", "runtime", "runtime_type", "description", "pipeline_defaults"})
 _CUSTOM_POD_FIELDS = ("volumes", "tolerations", "labels", "annotations", "shm_size")
+_TASK_ID_LIMIT = 200
+"""``slug`` cuts task ids at this length: a number appended to a longer label would be cut off."""
 
 
 class ElyraImportError(Exception):
@@ -151,15 +153,42 @@ def _coord(value: Any) -> float:
     return float(value) if ok else 0.0
 
 
-def _unique(wanted: Any, taken: set[str], fallback: str) -> str:
-    """``wanted`` when it is a new non-empty string, else ``fallback`` made unique; recorded in ``taken``."""
-    result = wanted if isinstance(wanted, str) and wanted and wanted not in taken else fallback
-    count = 1
-    while result in taken:
-        count += 1
-        result = f"{fallback}-{count}"
-    taken.add(result)
-    return result
+class _Names:
+    """Names made unique in one namespace, in time linear in their number.
+
+    A fallback that is taken gets ``-2``, ``-3``, ...; the search for a fallback resumes where the last
+    search for the same fallback stopped (names are never released, so the skipped ones are still taken).
+    """
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def pick(self, wanted: Any, fallback: str) -> str:
+        """``wanted`` when it is a new non-empty string, else ``fallback`` made unique; recorded as taken."""
+        if isinstance(wanted, str) and wanted and wanted not in self.taken:
+            self.taken.add(wanted)
+            return wanted
+        count = self.next.get(fallback, 1)
+        result = fallback if count == 1 else f"{fallback}-{count}"
+        while result in self.taken:
+            count += 1
+            result = f"{fallback}-{count}"
+        self.next[fallback] = count
+        self.taken.add(result)
+        return result
+
+
+def _numbered(name: str, count: int) -> str:
+    """``"name count"``, with ``name`` shortened until the number survives in the task id (cut at 200)."""
+    label = f"{name} {count}"
+    if len(slug(label)) >= _TASK_ID_LIMIT:
+        name = name[: _TASK_ID_LIMIT - 10]
+        label = f"{name} {count}"
+        while len(slug(label)) >= _TASK_ID_LIMIT and name:
+            name = name[:-10]
+            label = f"{name.rstrip()} {count}"
+    return label
 
 
 class _Importer:
@@ -177,7 +206,7 @@ class _Importer:
         self.loose: dict[str, Any] = {}  # pipeline settings kept in the canvas note
         self.nodes: list[dict[str, Any]] = []
         self.raw: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
-        self.node_ids: set[str] = set()
+        self.node_ids = _Names()
         self.defaults_pod: dict[str, Any] = {}
         self.used_subflows: set[str] = set()
 
@@ -241,7 +270,7 @@ class _Importer:
         params = app.get("component_parameters")
         if not isinstance(params, Mapping):  # before version 4 the parameters sat directly in app_data
             params = {key: value for key, value in app.items() if key not in _UI_KEYS}
-        node_id = _unique(raw.get("id"), self.node_ids, f"node-{index + 1}")
+        node_id = self.node_ids.pick(raw.get("id"), f"node-{index + 1}")
         if node_id != raw.get("id"):
             self.lines.append(
                 f"node {index + 1}: its id {raw.get('id')!r} is missing or repeated; it is now {node_id!r}"
@@ -326,18 +355,23 @@ class _Importer:
     def unique_labels(self, nodes: list[Node]) -> list[Node]:
         """Rename nodes whose labels would become the same Airflow task id (Elyra allows repeats)."""
         taken: set[str] = set()
+        last: dict[str, int] = {}  # display name -> the last number tried for it (linear for many repeats)
         result = []
         for node in nodes:
-            renamed, count = node, 1
-            while renamed.task_id() in taken:
-                count += 1
-                renamed = node.model_copy(update={"label": f"{node.display_name} {count}"})
-            if renamed is not node:
+            renamed, task_id = node, node.task_id()
+            if task_id in taken:
+                count, label = last.get(node.display_name, 1), ""
+                while not label or slug(label) in taken:  # a numbered label always slugs to a non-empty id
+                    count += 1
+                    label = _numbered(node.display_name, count)
+                last[node.display_name] = count
+                renamed = node.model_copy(update={"label": label})
+                task_id = renamed.task_id()
                 self.lines.append(
                     f"node {node.display_name!r}: renamed to {renamed.label!r}, as another node's name gives the "
                     f"same Airflow task id {node.task_id()!r}"
                 )
-            taken.add(renamed.task_id())
+            taken.add(task_id)
             result.append(renamed)
         return result
 
@@ -349,7 +383,7 @@ class _Importer:
             if isinstance(raw.get("id"), str):
                 by_raw_id.setdefault(raw["id"], node)
         edges: list[Edge] = []
-        taken: set[str] = set()
+        names = _Names()
         for raw, target in self.raw:
             for port in _list(raw.get("inputs")):
                 for link in _list(_map(port).get("links")):
@@ -365,7 +399,7 @@ class _Importer:
                     outputs = source["params"]["outputs"]
                     if not outputs:
                         outputs.append({"name": "done", "type": "any", "description": "Finished (run order only)"})
-                    edge_id = _unique(_map(link).get("id"), taken, f"link-{source['id']}-{target['id']}")
+                    edge_id = names.pick(_map(link).get("id"), f"link-{source['id']}-{target['id']}")
                     edges.append(
                         Edge(
                             id=edge_id,
@@ -380,7 +414,7 @@ class _Importer:
     def comments(self) -> list[Comment]:
         """Canvas comments with the nodes they are attached to."""
         result = []
-        taken: set[str] = set()
+        names = _Names()
         for index, raw in enumerate(_list(_map(self.app.get("ui_data")).get("comments"))):
             if not isinstance(raw, Mapping):
                 self.keep(f"comment_{index + 1}", raw, f"comment {index + 1} is not a comment object")
@@ -392,7 +426,7 @@ class _Importer:
             content = raw.get("content")
             result.append(
                 Comment(
-                    id=_unique(raw.get("id"), taken, f"comment-{index + 1}"),
+                    id=names.pick(raw.get("id"), f"comment-{index + 1}"),
                     text=content if isinstance(content, str) else _text(content),
                     position=Position(x=_coord(raw.get("x_pos")), y=_coord(raw.get("y_pos"))),
                     nodes=[ref for ref in refs if isinstance(ref, str) and ref],

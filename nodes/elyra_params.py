@@ -200,6 +200,11 @@ _LISTS: dict[str, tuple[str, Callable[[Any], dict[str, Any]], str | None]] = {
 _DICTS = {"kubernetes_pod_labels": "labels", "kubernetes_pod_annotations": "annotations"}
 
 
+def _identity(item: Mapping[str, Any], ident: str | None) -> Any:
+    """What identifies a converted entry when entries are merged: its ``ident`` field, else all of it."""
+    return item[ident] if ident else repr(sorted(item.items()))
+
+
 def _entries(raw: Any) -> list[Any]:
     if isinstance(raw, list):
         return raw
@@ -221,7 +226,7 @@ def _convert_list(result: Converted, key: str, raw: Any) -> None:
         if problem:
             result.reject(key, entry, f"{entry!r}: {problem}")
             continue
-        items[item[ident] if ident else repr(sorted(item.items()))] = item  # the last one wins, as in Elyra
+        items[_identity(item, ident)] = item  # the last one wins, as in Elyra
     if items:
         result.pod[target] = list(items.values())
 
@@ -331,8 +336,8 @@ def merge_pods(node: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str
             merged[key] = {**base, **value}
         elif isinstance(value, list) and isinstance(base, list):
             ident = next((spec[2] for spec in _LISTS.values() if spec[0] == key), None)
-            own = {item[ident] for item in value} if ident else None
-            extra = [item for item in base if (item[ident] not in own if own is not None else item not in value)]
+            own = {_identity(item, ident) for item in value}  # a set: linear in the entries of both
+            extra = [item for item in base if _identity(item, ident) not in own]
             merged[key] = [*value, *extra]
         else:
             merged[key] = value
