@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from nicegui import run, ui
@@ -9,6 +10,8 @@ from nicegui import run, ui
 from dagsmith.nodes import Pipeline, dumps
 
 from ..session import EditorSession
+
+log = logging.getLogger("dagsmith.editor")
 
 
 class CommentDialog:
@@ -49,11 +52,40 @@ class CommentDialog:
         self.dialog.close()
 
 
-def resolve_notebook(path: str, roots: list[Path]) -> Path | None:
-    """The local file of a notebook parameter: absolute, or relative to one of ``roots``."""
+class NotebookPathError(ValueError):
+    """A notebook the viewer will not open; the message says why and what to do (and quotes no file)."""
+
+
+def resolve_notebook(path: str, roots: list[Path]) -> Path:
+    """The notebook's file inside one of ``roots`` (the project's folders), symlinks resolved.
+
+    The viewer reads files on the editor's machine, so it opens nothing outside the project: no absolute
+    paths, no ``..`` and no symlink that leads out.
+    """
+    if not roots:
+        raise NotebookPathError(
+            f"{path!r} cannot be shown: the project has no local folder (set the project's git repository)"
+        )
     candidate = Path(path)
-    options = [candidate] if candidate.is_absolute() else [root / candidate for root in roots]
-    return next((option for option in options if option.is_file()), None)
+    where = ", ".join(str(root) for root in roots)
+    outside = NotebookPathError(
+        f"{path!r} is not inside the project folder ({where}); the viewer opens only notebooks there. "
+        "Give the notebook's path relative to the project folder."
+    )
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise outside
+    found = False
+    for root in roots:
+        option = root / candidate
+        if not option.is_file():
+            continue
+        found = True
+        resolved = option.resolve()
+        if resolved.is_relative_to(root.resolve()):
+            return resolved
+    if found:  # it exists, but only through a symlink that leads out of the project
+        raise outside
+    raise NotebookPathError(f"{path!r} was not found in the project folder ({where})")
 
 
 def notebook_html(path: Path) -> str:
@@ -79,16 +111,22 @@ class NotebookView:
             self.frame.mark("notebook-frame")
 
     async def show(self, notebook: str, roots: list[Path]) -> None:
-        """Render and show ``notebook``; a clear message when the file is not found or cannot be read."""
-        path = resolve_notebook(notebook, roots)
-        if path is None:
-            where = ", ".join(str(r) for r in roots) or "no source folder (set the project's git repository)"
-            ui.notify(f"{notebook!r} was not found locally (looked in {where})", type="warning", multi_line=True)
+        """Render and show ``notebook``; a clear message when it is outside the project, missing or unreadable."""
+        try:
+            path = resolve_notebook(notebook, roots)
+        except NotebookPathError as exc:
+            ui.notify(str(exc), type="warning", multi_line=True)
             return
         try:
             page = await run.io_bound(notebook_html, path)
-        except Exception as exc:  # a broken notebook must not break the editor
-            ui.notify(f"cannot render {path.name}: {exc}", type="negative", multi_line=True)
+        except Exception as exc:  # a broken notebook must not break the editor; its text is never echoed
+            log.info("cannot render notebook %s: %s", path, type(exc).__name__)
+            ui.notify(
+                f"cannot render {notebook!r}: it is not a readable Jupyter notebook ({type(exc).__name__}). "
+                "Check that the notebook parameter names an .ipynb file.",
+                type="negative",
+                multi_line=True,
+            )
             return
         self.title.set_text(str(path))
         self.frame.props["srcdoc"] = page
