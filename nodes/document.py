@@ -71,6 +71,11 @@ class ServiceAccounts(Strict):
     private: K8sName | None = Field(None, description="Service account for private steps")
     public: K8sName | None = Field(None, description="Service account for organisation-wide steps")
     groups: dict[str, K8sName] = Field(default_factory=dict, description="Service account per group")
+    deployer: K8sName | None = Field(
+        None,
+        description="Service account of deploy steps; it may create and patch Deployments, Services and "
+        "HorizontalPodAutoscalers",
+    )
 
 
 class PipelineSettings(Strict):

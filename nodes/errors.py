@@ -14,6 +14,7 @@ from .issues import Code, Issue, Severity
 _HINTS = {
     "int_parsing": "enter a whole number",
     "int_type": "enter a whole number",
+    "int_from_float": "enter a whole number",
     "float_parsing": "enter a number",
     "float_type": "enter a number",
     "bool_parsing": "use true or false",

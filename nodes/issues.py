@@ -34,6 +34,10 @@ class Code(StrEnum):
     EMPTY_PIPELINE = "empty-pipeline"
     DANGLING_COMMENT = "dangling-comment"
     UNMAPPED = "unmapped"
+    UNUSED_PARAM = "unused-param"
+    SHM_OVER_MEMORY = "shm-over-memory"
+    GPU_SCHEDULING = "gpu-scheduling"
+    NO_SERVICE_ACCOUNT = "no-service-account"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import networkx as nx
 
+from . import k8s_rules
 from .catalog import CATALOG, Catalog
-from .checks import closest, did_you_mean, parse_quantity
+from .checks import closest, did_you_mean
 from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
@@ -190,6 +191,7 @@ class _Validator:
             replicas = instance.__dict__.get("replica_resources")  # only bentoml_deploy has one
             if isinstance(replicas, Resources):
                 self.check_resources(node, replicas, "replica_resources")
+            self.issues.extend(k8s_rules.service_account_issues(node, self.settings))
         outputs = self.ports[node.id][1]
         for name, settings in node.outputs.items():
             if name not in outputs:
@@ -238,30 +240,10 @@ class _Validator:
                 node=node.id,
                 field="pod.image",
             )
-        self.check_resources(node, pod.resources, "pod.resources")
+        self.issues.extend(k8s_rules.pod_issues(node, pod, self.settings.default_resources))
 
     def check_resources(self, node: Node, resources: Resources, field: str) -> None:
-        defaults = self.settings.default_resources
-        gpu = resources.gpu if resources.gpu is not None else defaults.gpu
-        if gpu is not None and gpu > 0 and not (resources.gpu_resource or defaults.gpu_resource):
-            self.error(
-                Code.GPU_WITHOUT_RESOURCE,
-                f"{gpu} GPU(s) requested but no GPU resource key; set it (e.g. 'nvidia.com/gpu') "
-                "here or in the pipeline's default resources",
-                node=node.id,
-                field=f"{field}.gpu_resource",
-            )
-        for kind in ("cpu", "memory"):
-            request = getattr(resources, f"{kind}_request") or getattr(defaults, f"{kind}_request")
-            limit = getattr(resources, f"{kind}_limit") or getattr(defaults, f"{kind}_limit")
-            if request and limit and _above(request, limit):
-                self.error(
-                    Code.INVALID_VALUE,
-                    f"the {kind} request {request!r} is above the limit {limit!r}; "
-                    "raise the limit or lower the request",
-                    node=node.id,
-                    field=f"{field}.{kind}_request",
-                )
+        self.issues.extend(k8s_rules.resource_issues(node, resources, self.settings.default_resources, field))
 
     # -- edges and graph ----------------------------------------------------------------------
     def check_edges(self) -> None:
@@ -446,13 +428,6 @@ def _finite_walk(value: object) -> bool:
     if isinstance(value, list | tuple):
         return all(_finite_walk(item) for item in value)
     return True
-
-
-def _above(request: str, limit: str) -> bool:
-    try:
-        return parse_quantity(request) > parse_quantity(limit)
-    except (ValueError, ArithmeticError):
-        return False  # reported by the value checks
 
 
 def issues_for_node(issues: list[Issue], node_id: str) -> Iterator[Issue]:

@@ -64,6 +64,7 @@ def pipeline(
     """A pipeline of these nodes and edges; settings default to a pipeline-wide image."""
     settings.setdefault("name", "test pipeline")
     settings.setdefault("default_image", IMAGE)
+    settings.setdefault("service_accounts", {"deployer": "ml-deployer"})  # deploy steps need one
     return Pipeline(
         settings=PipelineSettings(**settings), nodes=list(nodes), edges=list(edges), comments=list(comments)
     )
