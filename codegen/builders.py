@@ -11,13 +11,14 @@ from dagsmith.nodes import CATALOG, Edge, Node, Pipeline
 from dagsmith.nodes.types import (
     BentoDeploy,
     HyperparameterSearch,
+    ModelGate,
     Monitor,
     NodeType,
     Notebook,
     Script,
 )
 
-from .artifacts import VALUE_TYPES, Artifacts, contract_env, mlflow_env
+from .artifacts import VALUE_TYPES, Artifacts, contract_env, mlflow_env, xcom_value
 from .literals import ident
 from .model import NodeTasks, PodSpec, Task
 from .pods import pod_spec, resource_dicts
@@ -154,14 +155,47 @@ def _short_circuit(node: Node, source: Task, suffix: str, key: str) -> Task:
     return Task(kind="short_circuit", var=variable(task_id), task_id=task_id, flag_of=source.var, flag_key=key)
 
 
+def _reach(links: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for item in links.get(todo.pop(), set()) - seen:
+            seen.add(item)
+            todo.append(item)
+    return seen
+
+
+def deploys_after(pipeline: Pipeline, node_id: str) -> list[Node]:
+    """The ``bentoml_deploy`` nodes downstream of a node, in pipeline order."""
+    children: dict[str, set[str]] = {}
+    for edge in pipeline.edges:
+        children.setdefault(edge.source, set()).add(edge.target)
+    below = _reach(children, node_id)
+    return [item for item in pipeline.nodes if item.id in below and item.type == "bentoml_deploy"]
+
+
 def model_gate(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-    """The gate pod decides and reports ``passed``; a short-circuit skips the downstream branch on a fail."""
+    """Gate pod, short-circuit, and the promote pod that moves the champion alias once the version serves.
+
+    The gate only decides (``passed``, ``decision``); on a fail the short-circuit skips the branch below
+    it. ``<task>__promote`` runs after every deploy downstream of the gate, or right after the
+    short-circuit when there is none, so a failed build or deploy leaves the alias naming the version
+    that serves.
+    """
+    assert isinstance(instance, ModelGate)
     fields = ("metric", "direction", "threshold", "compare_to_champion", "min_improvement")
     config = _params(instance, *fields, "candidate_alias", "champion_alias")
     spec = _pod(ctx, node, instance, step="model_gate", config=config, mlflow=True, pushes=True, multiple_outputs=True)
     gate = _pod_task(node, spec)
     passed = _short_circuit(node, gate, "passed", "passed")
-    return NodeTasks(tasks=[gate, passed], entry=gate.var, exit=passed.var, chain=[(gate.var, passed.var)])
+    decision = {"DAGSMITH_VALUE_DECISION": xcom_value(gate.task_id, "decision")}
+    config = _params(instance, "champion_alias")
+    promote_spec = _pod(ctx, node, instance, step="promote_model", config=config, mlflow=True, gpu=False, env=decision)
+    promote = _pod_task(node, promote_spec, f"{node.task_id()}__promote")
+    chain = [(gate.var, passed.var)]
+    deploys = deploys_after(ctx.pipeline, node.id)
+    chain += [(variable(deploy.task_id()), promote.var) for deploy in deploys] or [(passed.var, promote.var)]
+    return NodeTasks(tasks=[gate, passed, promote], entry=gate.var, exit=passed.var, chain=chain)
 
 
 def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
@@ -185,12 +219,12 @@ def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
 
 
 def bentoml_deploy(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-    """A pod that applies the Deployment, Service and HPA built by the bentoml_deploy step."""
+    """A pod that applies the Deployment, Service and HPA and waits for the rollout (rolled back on failure)."""
     assert isinstance(instance, BentoDeploy)
     settings = ctx.pipeline.settings
     requests, limits, selector = resource_dicts(instance.replica_resources, settings.default_resources)
     config = _params(instance, "deployment_name", "min_replicas", "max_replicas", "target_cpu_utilization")
-    config.update(_params(instance, "port", "service_type"))
+    config.update(_params(instance, "port", "service_type", "rollout_timeout_seconds"))
     config["namespace"] = instance.namespace or settings.namespace
     config["resources"] = {"requests": requests, "limits": limits, "node_selector": selector}
     spec = _pod(ctx, node, instance, step="bentoml_deploy", config=config, pushes=True)

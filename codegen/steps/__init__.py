@@ -20,6 +20,7 @@ STEPS = (
     "hpo_best",
     "register_model",
     "model_gate",
+    "promote_model",
     "bentoml_build",
     "bentoml_deploy",
     "batch_predict",

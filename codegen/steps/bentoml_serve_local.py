@@ -2,8 +2,10 @@
 
 ``bentoml serve`` runs in its own process group, on a free port, with its output in
 ``<serving dir>/<deployment>.log``; ``<serving dir>/<deployment>.json`` records its process and URL
-(the serving dir is ``DAGSMITH_SERVING_DIR``). A new deployment of the same name stops the previous
-server first. Replicas, autoscaling and resources are Kubernetes settings: not used here.
+(the serving dir is ``DAGSMITH_SERVING_DIR``). A new deployment of the same name replaces the previous
+server only once the new one is ready (the local form of a rollout); when it does not become ready, it
+is stopped and the previous server keeps serving, and the task fails. Replicas, autoscaling and
+resources are Kubernetes settings: not used here.
 """
 
 from __future__ import annotations
@@ -45,10 +47,6 @@ def main() -> None:
     folder = Path(os.environ.get("DAGSMITH_SERVING_DIR") or "dagsmith-serving").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / (name + ".json")
-    if record_path.exists():
-        previous = json.loads(record_path.read_text(encoding="utf-8"))
-        if stop_server(previous):
-            log("stopped the previous server of " + name + " (" + str(previous.get("bento")) + ")")
     port = free_port()
     url = "http://127.0.0.1:" + str(port)
     log_path = folder / (name + ".log")
@@ -64,14 +62,22 @@ def main() -> None:
     record = {"name": name, "bento": tag, "url": url, "port": port, "pid": server.pid, "pgid": server.pid}
     record["started"] = time.time()
     record["log"] = str(log_path)
-    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    starting = folder / (name + ".starting")  # not *.json: not a serving record until it is ready
+    starting.write_text(json.dumps(record, indent=2), encoding="utf-8")
     deadline = time.monotonic() + float(os.environ.get("DAGSMITH_SERVE_TIMEOUT") or 300)
     while not ready(url):
         if server.poll() is not None or time.monotonic() > deadline:
             stop_server(record)
+            starting.unlink(missing_ok=True)
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
-            fail("the server of " + name + " did not become ready; last log lines:\n" + "\n".join(tail))
+            kept = " the previous server keeps serving;" if record_path.exists() else ""
+            fail("the server of " + name + " did not become ready;" + kept + " last log lines:\n" + "\n".join(tail))
         time.sleep(0.5)
+    if record_path.exists():
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+        if stop_server(previous):
+            log("stopped the previous server of " + name + " (" + str(previous.get("bento")) + ")")
+    starting.replace(record_path)
     log("serving " + name + " (" + tag + ") at " + url + "; stop it with: dagsmith run FILE --stop")
     report({"deployment": {"name": name, "namespace": "local", "image": tag, "url": url}})
 

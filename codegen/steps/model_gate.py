@@ -1,6 +1,8 @@
-"""Model gate step: promote the candidate to champion only if it is good enough; else keep the champion.
+"""Model gate step: decide whether the candidate may replace the champion; the alias does not move here.
 
-Reports ``passed``; the DAG's short-circuit task reads it and skips the deploy branch when false.
+Reports ``passed`` (the DAG's short-circuit task reads it and skips the deploy branch when false),
+``approved`` (the version that serves once the branch succeeds) and ``decision``, which the promote
+step (``promote_model``) enacts after the Bento is built and the deployment has rolled out.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def _version(client: Any, name: str, alias: str) -> Any:
 
 
 def main() -> None:
-    """Compare, log both values and the decision, move the champion alias on a pass, report."""
+    """Compare, log both values and the decision, report it (the promote step moves the alias)."""
     cfg = config()
     client = mlflow_client()
     upstream = value("candidate") or {}
@@ -69,13 +71,20 @@ def main() -> None:
     champion_name = ("v" + str(champion.version)) if champion else "(none)"
     log("champion " + champion_name + " " + metric + "=" + str(champion_value))
     log("decision: " + ("PROMOTE" if passed else "KEEP CHAMPION") + " (candidate " + "; ".join(reasons) + ")")
-    serving = champion
+    serving = candidate if passed else champion
     if passed:
-        client.set_registered_model_alias(name, cfg["champion_alias"], candidate.version)
-        serving = candidate
+        log("@" + cfg["champion_alias"] + " moves to v" + str(candidate.version) + " once the deploy branch succeeds")
+    decision = {
+        "promote": passed,
+        "name": name,
+        "version": str(candidate.version),
+        "alias": cfg["champion_alias"],
+        "previous": str(champion.version) if champion else None,
+    }
     report(
         {
             "passed": passed,
+            "decision": decision,
             "approved": {
                 "name": name,
                 "version": str(serving.version) if serving else None,

@@ -142,13 +142,19 @@ def build_bento(cfg: dict[str, Any], **options: Any) -> tuple[Any, Any]:
 
     The name is the node's ``model_name`` or else the upstream model's; the Bento is ``bento_name``,
     built from ``service`` in ``build_context``. ``options`` go to ``bentoml.bentos.build`` as well.
+    When the upstream value names a version for this model and alias (a gate's ``approved``: the version
+    the alias moves to once the deploy succeeds), that version is packaged: ``models:/<name>/<version>``.
     """
     import bentoml
 
     upstream = value("model")
-    upstream_name = upstream.get("name") if isinstance(upstream, dict) else None
-    name = need(cfg["model_name"] or upstream_name, "no model name: set it on the node or connect a registered model")
+    upstream = upstream if isinstance(upstream, dict) else {}
+    name = need(
+        cfg["model_name"] or upstream.get("name"), "no model name: set it on the node or connect a registered model"
+    )
     uri = "models:/" + name + "@" + cfg["model_alias"]
+    if upstream.get("version") and upstream.get("name") == name and upstream.get("alias") == cfg["model_alias"]:
+        uri = "models:/" + name + "/" + str(upstream["version"])
     model = bentoml.mlflow.import_model(bento_model_name(name), model_uri=uri)
     log("imported " + uri + " as " + str(model.tag))
     bento = bentoml.bentos.build(

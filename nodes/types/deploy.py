@@ -60,6 +60,12 @@ class BentoDeploy(NodeType):
     port: int = Field(3000, ge=1, le=65535, description="Port the Bento serves on")
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     replica_resources: Resources = Field(default_factory=Resources, description="Resources of each replica")
+    rollout_timeout_seconds: int = Field(
+        600,
+        ge=30,
+        le=7200,
+        description="How long the rollout may take before the deploy is rolled back and fails",
+    )
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:
         """The replica range must not be empty."""

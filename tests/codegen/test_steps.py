@@ -144,7 +144,8 @@ def test_deploy_manifests_deployment_service_and_autoscaler() -> None:
         ApiClient().sanitize_for_serialization(item) for item in build(config, "registry/x:1")
     )
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert (deployment["kind"], deployment["spec"]["replicas"], container["image"]) == ("Deployment", 2, "registry/x:1")
+    assert (deployment["kind"], container["image"]) == ("Deployment", "registry/x:1")
+    assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
     assert container["resources"] == {"requests": {"cpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "L4"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 3000}
@@ -166,8 +167,12 @@ def test_bento_model_names_are_sanitised() -> None:
 
 
 @pytest.mark.slow
-def test_gate_promotes_or_keeps_the_champion_in_mlflow(tmp_path: Path) -> None:
-    """The gate program against a real MLflow store: a better candidate is promoted, a worse one is not."""
+def test_gate_decides_and_only_the_promote_step_moves_the_champion(tmp_path: Path) -> None:
+    """Gate and promote programs against a real MLflow store: the gate never moves the alias; promote does.
+
+    When the deploy branch fails the promote task does not run: after a passing gate alone the champion
+    is still the version that serves.
+    """
     script = f"""
 import json, os, subprocess, sys
 import mlflow
@@ -179,26 +184,44 @@ def version(auc):
         mlflow.log_metric("val_auc", auc)
         mlflow.pyfunc.log_model(name="model", python_model=mlflow.pyfunc.PythonModel())
     return mlflow.register_model(f"runs:/{{run.info.run_id}}/model", "m").version
+def champion():
+    try:
+        return client.get_model_version_by_alias("m", "champion").version
+    except Exception:
+        return "none"
+def step(program, **env):
+    env = dict(os.environ, DAGSMITH_XCOM_FILE="{tmp_path}/xcom.json", **env)
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
 def gate(candidate):
     client.set_registered_model_alias("m", "candidate", candidate)
-    env = dict(os.environ, DAGSMITH_CONFIG=json.dumps({{"metric": "val_auc", "direction": "maximize",
+    log = step(sys.argv[1], DAGSMITH_CONFIG=json.dumps({{"metric": "val_auc", "direction": "maximize",
         "threshold": None, "compare_to_champion": True, "min_improvement": 0.0,
         "candidate_alias": "candidate", "champion_alias": "champion"}}),
-        DAGSMITH_VALUE_CANDIDATE=json.dumps({{"name": "m"}}), DAGSMITH_XCOM_FILE="{tmp_path}/xcom.json")
-    out = subprocess.run([sys.executable, "-c", sys.argv[1]], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return json.load(open("{tmp_path}/xcom.json")), out.stdout
+        DAGSMITH_VALUE_CANDIDATE=json.dumps({{"name": "m"}}))
+    return json.load(open("{tmp_path}/xcom.json")), log
+def promote(report):
+    step(sys.argv[2], DAGSMITH_CONFIG=json.dumps({{"champion_alias": "champion"}}),
+        DAGSMITH_VALUE_DECISION=json.dumps(report["decision"]))
 first = version(0.7)
-print("FIRST", gate(first)[0]["passed"], client.get_model_version_by_alias("m", "champion").version)
+report, _ = gate(first)
+print("FIRST", report["passed"], champion(), report["approved"]["version"])
+promote(report)
+print("FIRST PROMOTED", champion())
 worse = version(0.6)
 report, log = gate(worse)
-print("WORSE", report["passed"], client.get_model_version_by_alias("m", "champion").version, "KEEP CHAMPION" in log)
+promote(report)  # the short-circuit skips it; even run, it keeps the champion
+print("WORSE", report["passed"], champion(), "KEEP CHAMPION" in log)
 better = version(0.9)
-print("BETTER", gate(better)[0]["passed"], client.get_model_version_by_alias("m", "champion").version)
+report, _ = gate(better)
+print("BETTER, DEPLOY FAILED", report["passed"], champion(), report["decision"]["previous"])
+promote(report)
+print("BETTER, DEPLOYED", champion())
 """
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-c", script, program("model_gate")],
+        [sys.executable, "-c", script, program("model_gate"), program("promote_model")],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -207,5 +230,19 @@ print("BETTER", gate(better)[0]["passed"], client.get_model_version_by_alias("m"
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if line.split(" ")[0] in ("FIRST", "WORSE", "BETTER")]
-    assert lines == ["FIRST True 1", "WORSE False 1 True", "BETTER True 3"]
+    lines = [line for line in result.stdout.splitlines() if line.split(" ")[0] in ("FIRST", "WORSE", "BETTER,")]
+    assert lines == [
+        "FIRST True none 1",
+        "FIRST PROMOTED 1",
+        "WORSE False 1 True",
+        "BETTER, DEPLOY FAILED True 1 1",
+        "BETTER, DEPLOYED 3",
+    ]
+
+
+def test_batch_top_k_from_a_run_time_param_arrives_as_text() -> None:
+    import pandas as pd
+
+    select = load("batch_predict")["select"]
+    frame = pd.DataFrame({"user_id": [1, 2, 3], "score": [0.1, 0.9, 0.5]})
+    assert select(frame, "score", None, "2")["user_id"].tolist() == [2, 3]
