@@ -243,6 +243,7 @@ def _read_worktree(
     index = repo.open_index()
     current: dict[str, bytes | None] = {}
     for rel, data in files.items():
+        _refuse_linked_folders(root, rel)
         path = root / rel
         if path.is_symlink() or path.is_dir():
             raise ExportRefused(f"{path} is a folder or a link in the working tree; move it away and export again")
@@ -266,6 +267,23 @@ def _read_worktree(
                 "(e.g. git stash), or pass --force to overwrite them"
             )
     return current
+
+
+def _refuse_linked_folders(root: Path, rel: str) -> None:
+    """Refuse a folder on the way to ``rel`` that is a link: writing through it could leave the repository.
+
+    git does not add files beyond a link either, so even a link that stays inside is refused.
+    """
+    for parent in reversed(Path(rel).parents):
+        folder = root / parent
+        if parent != Path() and folder.is_symlink():
+            target = folder.resolve()
+            where = "outside the repository" if not target.is_relative_to(root.resolve()) else "inside the repository"
+            raise ExportRefused(
+                f"{parent.as_posix()} in the working tree of {root} is a link (to {target}, {where}); "
+                "git does not write through links, so replace it with a real folder, or export to a branch "
+                "that is not checked out"
+            )
 
 
 def _commit(repo: Repo, tree: ObjectID, parent: ObjectID | None, author: bytes | None, message: str) -> Commit:

@@ -26,13 +26,12 @@ from dulwich.refs import HEADREF, LOCAL_BRANCH_PREFIX, Ref, check_ref_format
 from dulwich.repo import Repo
 
 from dagsmith.nodes import DocumentError, parse
+from dagsmith.nodes.checks import dag_id_problem
 
 from . import versioning
 
 if TYPE_CHECKING:
     from dagsmith.nodes import Pipeline
-
-_DAG_ID_RE = re.compile(r"^[\w.-]{1,250}$")
 
 
 class GitExportError(Exception):
@@ -60,12 +59,10 @@ class VersionInfo:
 
 
 def check_dag_id(dag_id: str) -> str:
-    """``dag_id`` if it can name a file (letters, digits, ``_.-``, not starting with a dot); raises otherwise."""
-    if not _DAG_ID_RE.match(dag_id) or dag_id.startswith("."):
-        raise GitExportError(
-            f"the dag_id {dag_id!r} cannot name a file; use letters, digits, '_', '.' and '-' only "
-            "(set the pipeline's dag_id or name in the pipeline settings)"
-        )
+    """``dag_id`` if it can name a file, by validation's own rule (``dag_id_problem``); raises otherwise."""
+    problem = dag_id_problem(dag_id)
+    if problem:
+        raise GitExportError(problem)
     return dag_id
 
 
@@ -100,11 +97,36 @@ def open_repo(repo_path: str | Path) -> Iterator[Repo]:
 
 
 def branch_ref(branch: str) -> Ref:
-    """The full ref name of a local branch; raises for names git does not allow."""
-    ref = Ref(LOCAL_BRANCH_PREFIX + branch.encode())
-    if not branch or branch.startswith("-") or not check_ref_format(ref):
-        raise RepositoryError(f"{branch!r} is not a valid git branch name; use e.g. 'main' or 'dagsmith/exports'")
-    return ref
+    """The full ref name of a local branch; raises for names ``git check-ref-format --branch`` refuses."""
+    problem = branch_name_problem(branch)
+    if problem:
+        raise RepositoryError(
+            f"{branch!r} is not a valid git branch name: {problem}; use e.g. 'main' or 'dagsmith/exports'"
+        )
+    return Ref(LOCAL_BRANCH_PREFIX + branch.encode())
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def branch_name_problem(branch: str) -> str | None:
+    """Why git would refuse ``branch`` as a branch name (as ``git check-ref-format --branch``), or None."""
+    parts = branch.split("/")
+    forbidden = _REF_FORBIDDEN.search(branch)
+    checks = (
+        (not branch, "it is empty"),
+        (branch == "HEAD", "HEAD names the checked-out commit, not a branch"),
+        (branch.startswith("-"), "it starts with '-'"),
+        (forbidden is not None, f"it contains {forbidden.group() if forbidden else ''!r}"),
+        (".." in branch, "it contains '..'"),
+        ("@{" in branch, "it contains '@{'"),
+        ("" in parts, "it has an empty part (a '/' at either end, or '//')"),
+        (branch.endswith("."), "it ends with '.'"),
+        (any(part.startswith(".") for part in parts), "a part starts with '.'"),
+        (any(part.endswith(".lock") for part in parts), "a part ends with '.lock'"),
+        (not check_ref_format(Ref(LOCAL_BRANCH_PREFIX + branch.encode())), "git does not allow it"),
+    )
+    return next((reason for failed, reason in checks if failed), None)
 
 
 def branch_tip(repo: Repo, ref: Ref) -> ObjectID | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dagsmith.codegen import ExportError, render
 from dagsmith.codegen.gitexport import ExportResult, export_to_git
-from dagsmith.codegen.history import GitExportError
+from dagsmith.codegen.history import GitExportError, branch_name_problem
 from dagsmith.nodes import DocumentError, ElyraImportError, Pipeline, example_names, import_elyra, load_example, parse
 from dagsmith.nodes.fileformat import dumps
 
@@ -276,9 +276,13 @@ class EditorServices:
         return number, result
 
     def set_git(self, project_id: int, repo: str, branch: str) -> Project:
-        """Configure where the project's exports are committed."""
+        """Configure where the project's exports are committed; the branch must be a name git accepts."""
+        branch = branch.strip() or "main"
+        problem = branch_name_problem(branch)
+        if problem:
+            raise UserError(f"{branch!r} is not a valid git branch name: {problem}; use e.g. 'main' or 'dags'")
         try:
-            return self.store.set_project_git(project_id, repo=repo or None, branch=branch or "main", by=self.user)
+            return self.store.set_project_git(project_id, repo=repo or None, branch=branch, by=self.user)
         except StoreError as exc:
             raise UserError(str(exc)) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,15 @@ def test_export_and_runs_messages_escape_controls(
     err = capsys.readouterr().err
     assert r"no run x\x1b[2Jy of keyword_recommendation" in err
     assert "\x1b" not in err
+
+
+def test_export_to_branch_head_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "kw.dagsmith.json"
+    save(load_example("keyword_recommendation"), path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    assert run(["export", str(path), "--git", str(repo), "--branch", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert "dagsmith export: 'HEAD' is not a valid git branch name: HEAD names the checked-out commit" in err
+    assert not (repo / ".git" / "refs" / "heads" / "HEAD").exists()

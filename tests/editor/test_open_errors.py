@@ -102,3 +102,11 @@ async def test_a_huge_pipeline_id_in_the_address_shows_not_found(user: User, ser
     await user.open(f"/pipeline/{HUGE}")
     await user.should_see(f"pipeline {HUGE} does not exist")
     await user.should_see("Back to the pipelines")
+
+
+@pytest.mark.parametrize("branch", ["HEAD", "a..b", "x.lock", "-x"])
+def test_git_settings_refuse_a_branch_git_refuses(services: EditorServices, tmp_path: Path, branch: str) -> None:
+    project = services.local_project()
+    with pytest.raises(UserError, match=f"{branch!r} is not a valid git branch name: "):
+        services.set_git(project.id, str(tmp_path / "repo"), branch)
+    assert services.store.get_project(project.id).git_branch == "main"
