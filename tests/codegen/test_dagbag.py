@@ -29,6 +29,7 @@ EXPECTED_LOOP_TASKS = {
     "register",
     "gate",
     "gate__passed",
+    "gate__promote",
     "build",
     "deploy",
     "score",
@@ -51,6 +52,7 @@ EXPECTED_LOOP_EDGES = {
     ("gate", "score"),  # they read the champion: they run whatever the gate decided
     ("gate", "watch"),
     ("build", "deploy"),
+    ("deploy", "gate__promote"),
     ("watch", "watch__should_retrain"),
     ("watch__should_retrain", "watch__retrain"),
 }
@@ -88,7 +90,7 @@ def test_each_node_type_becomes_its_tasks(dagbag: Any, pipelines: dict[str, Any]
     own = {task_id for task_id in dag.task_ids if task_id.startswith(f"{kind}_step")}
     extras = {
         "hyperparameter_search": {"__trials", "__trial"},
-        "model_gate": {"__passed"},
+        "model_gate": {"__passed", "__promote"},
         "monitor": {"__should_retrain", "__retrain"},
     }.get(kind, set())
     assert own == {f"{kind}_step"} | {f"{kind}_step{suffix}" for suffix in extras}
@@ -99,6 +101,17 @@ def test_loop_graph_matches_the_pipeline(dagbag: Any) -> None:
     assert set(dag.task_ids) == EXPECTED_LOOP_TASKS
     edges = {(up, task.task_id) for task in dag.tasks for up in task.upstream_task_ids}
     assert edges == EXPECTED_LOOP_EDGES
+
+
+def test_the_champion_alias_moves_only_after_the_deploy_or_the_gate(dagbag: Any, pipelines: dict[str, Any]) -> None:
+    """Promotion waits on the deploy (all_success: a failed or skipped deploy leaves the alias alone)."""
+    loop = dagbag.dags["keyword_loop"]
+    promote = loop.get_task("gate__promote")
+    assert promote.upstream_task_ids == {"deploy"}
+    assert str(promote.trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS")
+    assert "gate__passed" in loop.get_task("deploy").get_flat_relative_ids(upstream=True)
+    gate_only = dagbag.dags[pipelines["only_model_gate"].dag_id]
+    assert gate_only.get_task("model_gate_step__promote").upstream_task_ids == {"model_gate_step__passed"}
 
 
 def test_loop_dag_arguments(dagbag: Any) -> None:
