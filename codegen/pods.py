@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from dagsmith.nodes import Access, Node, PipelineSettings, PodSettings, Resources
+from dagsmith.nodes.k8s_rules import (
+    CPU_ONLY_TYPES,
+    DEFAULT_GPU_PRODUCT_LABEL,
+    is_gpu_selector,
+    is_gpu_toleration,
+    service_account_for,
+)
 
 from .model import MountSpec, PodSpec, VolumeSpec
 
-DEFAULT_GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 SHM_VOLUME = "dshm"
 
 
 def service_account(settings: PipelineSettings, access: Access | None) -> str | None:
-    """The service account for an access permission, from the pipeline's mapping (None if unmapped)."""
-    access = access or settings.default_access
-    accounts = settings.service_accounts
-    if access.level == "private":
-        return accounts.private
-    if access.level == "public":
-        return accounts.public
-    return next((accounts.groups[group] for group in access.groups if group in accounts.groups), None)
+    """The service account for an access permission, from the pipeline's mapping (None if unmapped).
+
+    Validation refuses a node whose access maps to no account once the pipeline maps any; deploy
+    steps run as the deployer instead (``service_account_for``).
+    """
+    return service_account_for(settings, "", access)
 
 
 def resource_dicts(resources: Resources, defaults: Resources) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -45,28 +49,40 @@ def resource_dicts(resources: Resources, defaults: Resources) -> tuple[dict[str,
 
 
 def pod_spec(settings: PipelineSettings, node: Node, pod: PodSettings, *, gpu: bool = True) -> PodSpec:
-    """Everything the form says about the pod; ``gpu=False`` for helper pods (no GPU, volumes or shm)."""
+    """Everything the form says about the pod; ``gpu=False`` for helper pods (no volumes or shm either).
+
+    A helper pod, and every pod of a CPU-only node type (register, gate, deploy), gets no GPU, no GPU
+    toleration and no GPU node selector: it must not wait for, or hold, a GPU node.
+    """
+    cpu_only = not gpu or node.type in CPU_ONLY_TYPES
+    merged = pod.resources.merged(settings.default_resources)
     requests, limits, gpu_selector = resource_dicts(pod.resources, settings.default_resources)
+    tolerations, selector = list(pod.tolerations), dict(pod.node_selector)
+    if cpu_only:
+        tolerations = [item for item in tolerations if not is_gpu_toleration(item, merged)]
+        selector = {key: value for key, value in selector.items() if not is_gpu_selector(key, merged)}
     spec = PodSpec(
         image=pod.image or settings.default_image or "",
         namespace=settings.namespace,
         secrets=list(pod.secrets),
-        tolerations=list(pod.tolerations),
-        node_selector=dict(pod.node_selector),
+        tolerations=tolerations,
+        node_selector=selector,
         labels=dict(pod.labels),
         annotations=dict(pod.annotations),
-        service_account=service_account(settings, node.access),
+        service_account=service_account_for(settings, node.type, node.access),
         image_pull_policy=pod.image_pull_policy,
         startup_timeout_seconds=pod.startup_timeout_seconds,
         retries=pod.retries,
         timeout_minutes=pod.timeout_minutes,
     )
-    if not gpu:
-        spec.requests = requests
+    spec.requests = requests
+    if cpu_only:
         spec.limits = {key: value for key, value in limits.items() if key in ("cpu", "memory")}
+    else:
+        spec.limits = limits
+        spec.node_selector.update(gpu_selector)
+    if not gpu:
         return spec
-    spec.requests, spec.limits = requests, limits
-    spec.node_selector.update(gpu_selector)
     claims: dict[str, str] = {}
     for volume in pod.volumes:
         if volume.pvc not in claims:

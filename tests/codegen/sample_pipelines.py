@@ -105,6 +105,7 @@ def edge(source: str, source_port: str, target: str, target_port: str) -> Edge:
 
 def pipeline(name: str, nodes: list[Node], edges: list[Edge], **settings: Any) -> Pipeline:
     """A pipeline with a default image and the given settings."""
+    settings.setdefault("service_accounts", {"deployer": "ml-deployer"})  # deploy steps need one
     return Pipeline(
         settings=PipelineSettings(name=name, default_image=IMAGE, **settings),
         nodes=nodes,
@@ -178,6 +179,6 @@ def mlops_loop() -> Pipeline:
         "path_template": "{pipeline}/{ds}/{run_id}/{node}",
         "default_resources": {"cpu_request": "500m", "memory_request": "1Gi"},
         "namespace": "ml",
-        "service_accounts": {"private": "ml-runner", "public": "ml-public"},
+        "service_accounts": {"private": "ml-runner", "public": "ml-public", "deployer": "ml-deployer"},
     }
     return pipeline("Keyword loop", nodes, edges, **settings)

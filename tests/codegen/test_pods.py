@@ -70,3 +70,45 @@ def test_volumes_share_one_volume_per_claim_and_helper_pods_drop_gpus() -> None:
     assert (spec.image, spec.namespace) == ("img:1", "ml")
     helper = pod_spec(settings, node, pod, gpu=False)
     assert (helper.limits, helper.volumes, helper.node_selector) == ({"cpu": "4"}, [], {"pool": "gpu"})
+
+
+GPU_POD = {
+    "resources": {"gpu": 1, "gpu_resource": "nvidia.com/gpu", "gpu_product": "L4"},
+    "tolerations": [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+    ],
+    "node_selector": {"nvidia.com/gpu.product": "L4", "pool": "ml"},
+}
+
+
+def test_helper_pods_carry_no_gpu_toleration_or_gpu_selector() -> None:
+    settings = PipelineSettings(default_image="img:1")
+    pod = PodSettings.model_validate(GPU_POD)
+    node = Node(id="n", type="hyperparameter_search")
+    trial = pod_spec(settings, node, pod)
+    assert [t.key for t in trial.tolerations] == ["nvidia.com/gpu", "dedicated"]
+    assert trial.limits == {"nvidia.com/gpu": "1"}
+    helper = pod_spec(settings, node, pod, gpu=False)
+    assert [t.key for t in helper.tolerations] == ["dedicated"]
+    assert (helper.node_selector, helper.limits) == ({"pool": "ml"}, {})
+
+
+@pytest.mark.parametrize("kind", ["register_model", "model_gate", "bentoml_deploy"])
+def test_cpu_only_steps_get_no_gpu_even_from_the_defaults(kind: str) -> None:
+    settings = PipelineSettings.model_validate(
+        {"default_image": "img:1", "default_resources": {"gpu": 2, "gpu_resource": "nvidia.com/gpu"}}
+    )
+    spec = pod_spec(settings, Node(id="n", type=kind), PodSettings.model_validate(GPU_POD))
+    assert "nvidia.com/gpu" not in spec.limits
+    assert [t.key for t in spec.tolerations] == ["dedicated"]
+    assert spec.node_selector == {"pool": "ml"}
+
+
+def test_deploy_runs_as_the_deployer_not_an_access_account() -> None:
+    settings = PipelineSettings.model_validate(
+        {"service_accounts": {"private": "ml-project", "public": "ml-public", "deployer": "ml-deployer"}}
+    )
+    deploy = Node(id="d", type="bentoml_deploy", access=Access(level="public"))
+    assert pod_spec(settings, deploy, PodSettings()).service_account == "ml-deployer"
+    assert pod_spec(settings, Node(id="s", type="script"), PodSettings()).service_account == "ml-project"
