@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from nicegui import events, ui
 
 from ..run_services import RUNNABLE_EXAMPLES
 from ..services import TEMPLATE_TITLES, EditorServices, UserError
+
+MAX_UPLOAD_BYTES = 16 * 2**20
+"""The largest file the start page accepts (a 10,000-node Elyra file is about 9 MiB)."""
+TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; open it with `dagsmith import` instead"
 
 
 def home_page(services: EditorServices) -> None:
@@ -44,8 +50,13 @@ def home_page(services: EditorServices) -> None:
             ui.label("A dagsmith pipeline (.dagsmith.json) or an Elyra pipeline (.pipeline)").classes("text-caption")
 
             async def uploaded(event: events.UploadEventArguments) -> None:
+                if event.file.size() > MAX_UPLOAD_BYTES:  # the browser checks too; this holds for any client
+                    ui.notify(f"{event.file.name}: {TOO_LARGE}", type="negative", multi_line=True)
+                    return
+                content = await event.file.read()
                 try:
-                    imported = services.read_upload(event.file.name, await event.file.read())
+                    # Parsing and importing a large file takes a while: off the event loop, other pages stay fast.
+                    imported = await asyncio.to_thread(services.read_upload, event.file.name, content)
                     info = services.create(project.id, imported.pipeline)
                 except UserError as exc:
                     ui.notify(str(exc), type="negative", multi_line=True)
@@ -54,7 +65,12 @@ def home_page(services: EditorServices) -> None:
                     ui.notify(f"Not mapped: {line}", type="warning", multi_line=True)
                 ui.navigate.to(f"/pipeline/{info.id}")
 
-            ui.upload(on_upload=uploaded, auto_upload=True).props('accept=".json,.pipeline"').mark("open-file")
+            ui.upload(
+                on_upload=uploaded,
+                on_rejected=lambda: ui.notify(TOO_LARGE, type="negative", multi_line=True),
+                max_file_size=MAX_UPLOAD_BYTES,
+                auto_upload=True,
+            ).props('accept=".json,.pipeline"').mark("open-file")
         with ui.column().classes("gap-2"):
             _git_settings(services)
 
