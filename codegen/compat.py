@@ -51,6 +51,7 @@ AIRFLOW3 = Target(
         "DAG": "airflow.sdk",
         "Param": "airflow.sdk",
         "timezone": "airflow.sdk",
+        "EmptyOperator": "airflow.providers.standard.operators.empty",
         "ShortCircuitOperator": "airflow.providers.standard.operators.python",
         "TriggerDagRunOperator": "airflow.providers.standard.operators.trigger_dagrun",
     },
@@ -65,6 +66,7 @@ AIRFLOW2 = Target(
         "Param": "airflow.models.param",
         "timezone": "airflow.utils",
         # The standard provider is optional in 2.x; the core modules are always there.
+        "EmptyOperator": "airflow.operators.empty",
         "ShortCircuitOperator": "airflow.operators.python",
         "TriggerDagRunOperator": "airflow.operators.trigger_dagrun",
     },
@@ -78,6 +80,7 @@ LOCAL_TARGET = Target(
         "Param": "airflow.sdk",
         "timezone": "airflow.sdk",
         "BashOperator": "airflow.providers.standard.operators.bash",
+        "EmptyOperator": "airflow.providers.standard.operators.empty",
         "ShortCircuitOperator": "airflow.providers.standard.operators.python",
         "TriggerDagRunOperator": "airflow.providers.standard.operators.trigger_dagrun",
     },

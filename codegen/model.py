@@ -64,7 +64,7 @@ class PodSpec:
     multiple_outputs: bool = False
 
 
-TaskKind = Literal["pod", "mapped_pod", "short_circuit", "trigger"]
+TaskKind = Literal["pod", "mapped_pod", "short_circuit", "trigger", "join"]
 
 
 @dataclass(slots=True)
@@ -82,6 +82,7 @@ class Task:
     flag_key: str | None = None
     trigger_dag_id: str | None = None  # trigger
     conf: dict[str, object] | None = None
+    trigger_rule: str | None = None  # join: when it runs (e.g. "all_done": whatever its upstreams ended as)
 
 
 @dataclass(slots=True)

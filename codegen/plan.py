@@ -8,9 +8,9 @@ from dagsmith.nodes import Edge, Pipeline
 
 from .artifacts import Artifacts, shared_env
 from .builders import Context, build_node
-from .model import DagPlan, ParamSpec, Task
+from .model import DagPlan, NodeTasks, ParamSpec, Task
 from .versioning import content_hash
-from .wiring import edge_dependency
+from .wiring import wire
 
 
 def _params(pipeline: Pipeline) -> list[ParamSpec]:
@@ -55,14 +55,14 @@ def build_plan(pipeline: Pipeline, *, version: int) -> DagPlan:
     ctx = Context(pipeline, version, Artifacts.of(pipeline, version), incoming)
     tasks: list[Task] = []
     internal: list[tuple[str, str]] = []
-    ends: dict[str, tuple[str, str]] = {}
+    built_by_node: dict[str, NodeTasks] = {}
     for node in pipeline.nodes:
         built = build_node(ctx, node)
         tasks.extend(built.tasks)
         internal.extend(built.chain)
-        ends[node.id] = (built.entry, built.exit)
-    by_id = {node.id: node for node in pipeline.nodes}
-    edges = [edge_dependency(edge, by_id, ends) for edge in pipeline.edges]
+        built_by_node[node.id] = built
+    helpers, edges = wire(pipeline, built_by_node)
+    tasks.extend(helpers)
     names = {"DAG", "timezone"}
     stdlib = {"datetime"}
     for task in tasks:
@@ -77,6 +77,8 @@ def build_plan(pipeline: Pipeline, *, version: int) -> DagPlan:
             stdlib.add("operator")
         elif task.kind == "trigger":
             names.add("TriggerDagRunOperator")
+        elif task.kind == "join":
+            names.add("EmptyOperator")
     params = _params(pipeline)
     if params:
         names.add("Param")

@@ -29,6 +29,7 @@ ALLOWED_CALLS = frozenset(
         "BashOperator",
         "BashOperator.partial",
         "DAG",
+        "EmptyOperator",
         "KubernetesPodOperator",
         "KubernetesPodOperator.partial",
         "Param",

@@ -9,7 +9,10 @@ which succeeds whatever it decided and leaves the champion alias final for the r
 
 from __future__ import annotations
 
-from dagsmith.nodes import CATALOG, Edge, Node
+from dagsmith.nodes import CATALOG, Node, Pipeline
+
+from .literals import ident
+from .model import NodeTasks, Task
 
 CHAMPION_READERS = frozenset({"batch_predict", "monitor"})
 """Node types that use a model by its alias (``model_alias``) and do not act on a promotion."""
@@ -31,8 +34,36 @@ def reads_champion(source: Node, target: Node) -> bool:
     return champion is not None and _alias(target, "model_alias") == champion
 
 
-def edge_dependency(edge: Edge, nodes: dict[str, Node], ends: dict[str, tuple[str, str]]) -> tuple[str, str]:
-    """The (upstream, downstream) task variables of ``edge``; ``ends`` maps node id to (entry, exit)."""
-    source_entry, source_exit = ends[edge.source]
-    upstream = source_entry if reads_champion(nodes[edge.source], nodes[edge.target]) else source_exit
-    return upstream, ends[edge.target][0]
+def _promote(gate: NodeTasks) -> Task | None:
+    """The gate's task that moves the champion alias after the deploy (if the gate has one)."""
+    return next((task for task in gate.tasks if task.task_id.endswith("__promote")), None)
+
+
+def wire(pipeline: Pipeline, built: dict[str, NodeTasks]) -> tuple[list[Task], list[tuple[str, str]]]:
+    """Helper tasks and the (upstream, downstream) task variables of every edge of ``pipeline``.
+
+    A champion reader waits on the gate's decision; when the gate also has a promote task (the alias
+    moves after the deploy), it waits on ``<reader>__champion``, which runs once the decision and the
+    promotion are done whatever they ended as (``all_done``): after a pass it reads the new champion,
+    after a loss or a failed build or deploy the one that still serves.
+    """
+    nodes = {node.id: node for node in pipeline.nodes}
+    helpers: dict[str, Task] = {}
+    dependencies: list[tuple[str, str]] = []
+    for edge in pipeline.edges:
+        source, target = built[edge.source], built[edge.target]
+        if not reads_champion(nodes[edge.source], nodes[edge.target]):
+            dependencies.append((source.exit, target.entry))
+            continue
+        promote = _promote(source)
+        if promote is None:
+            dependencies.append((source.entry, target.entry))
+            continue
+        task_id = f"{nodes[edge.target].task_id()}__champion"
+        join = helpers.get(task_id)
+        if join is None:
+            join = Task(kind="join", var=ident(task_id + "_task"), task_id=task_id, trigger_rule="all_done")
+            helpers[task_id] = join
+            dependencies.append((join.var, target.entry))
+        dependencies += [(source.entry, join.var), (promote.var, join.var)]
+    return list(helpers.values()), dependencies

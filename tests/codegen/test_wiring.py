@@ -28,18 +28,19 @@ def dags(airflow_home: Path, tmp_path: Path) -> Any:
     return lambda pipeline_: _load(tmp_path, pipeline_)
 
 
-def _descendants(dag: Any, task_id: str) -> set[str]:
-    return set(dag.get_task(task_id).get_flat_relative_ids(upstream=False))
-
-
 def test_target_list_does_not_wait_for_the_candidate_to_win(dags: Any) -> None:
     example = load_example("user_targeting")
     example.settings.service_accounts.groups.update({"marketing": "ml-project", "ml": "ml-project"})
     dag = dags(example)
-    predict = dag.get_task("target_users")
-    assert predict.upstream_task_ids == {"gate", "scoring_features"}
-    assert "target_users" not in _descendants(dag, "gate__passed")  # a losing candidate skips nothing it reads
-    assert predict.trigger_rule == "all_success"  # the gate task succeeds whatever it decides
+    predict, join = dag.get_task("target_users"), dag.get_task("target_users__champion")
+    assert predict.upstream_task_ids == {"target_users__champion", "scoring_features"}
+    # after the promotion when there is one (the new champion), and whatever the gate and promotion ended as
+    assert join.upstream_task_ids == {"gate", "gate__promote"}
+    assert join.trigger_rule == "all_done"
+    assert predict.trigger_rule == "all_success"
+    # a loss skips only what the short circuit's direct downstream tasks lead to by their trigger rules
+    assert dag.get_task("gate__passed").ignore_downstream_trigger_rules is False
+    assert not {"target_users", "target_users__champion"} & set(dag.get_task("gate__passed").downstream_task_ids)
 
 
 def test_a_step_that_acts_on_the_promotion_still_waits_for_a_pass(dags: Any) -> None:
@@ -72,5 +73,5 @@ def test_only_a_reader_of_the_gates_own_champion_alias_skips_the_decision(dags: 
     reads, other = _gate_to("prod"), _gate_to("candidate")
     assert reads_champion(reads.nodes[2], reads.nodes[4])
     assert not reads_champion(other.nodes[2], other.nodes[4])
-    assert dags(reads).get_task("use").upstream_task_ids == {"gate", "data"}
+    assert dags(reads).get_task("use").upstream_task_ids == {"use__champion", "data"}
     assert dags(other).get_task("use").upstream_task_ids == {"gate__passed", "data"}
