@@ -10,9 +10,10 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagsmith.nodes import CATALOG, Edge, Node, Pipeline, PortType, slug
+from dagsmith.nodes import CATALOG, Code, Edge, Issue, Node, Pipeline, PortType, Severity, slug
 from dagsmith.nodes.types import NodeType
 
+from .errors import ExportError
 from .templating import Tmpl, run_macro
 
 PREFIX = "DAGSMITH_"
@@ -70,22 +71,36 @@ class Artifacts:
         folder = stored.path if stored and stored.path is not None else settings.path_template
         name = stored.naming if stored and stored.naming is not None else settings.naming_format
         path = Tmpl.literal(settings.artifact_root.rstrip("/") + "/")
-        folder_part = self._fill(folder.strip("/"), node, port)
+        folder_part, folder_shape = self._fill(folder.strip("/"), node, port)
+        name_part, name_shape = self._fill(name.strip("/"), node, port)
+        for shape, what, stored_template in (
+            (folder_shape, "path", stored and stored.path),
+            (name_shape, "naming", stored and stored.naming),
+        ):
+            if _UP in shape.replace("\\", "/").split("/"):
+                field = f"outputs.{port}.{what}" if stored_template is not None else _SETTING[what]
+                raise _escape_error(node, port, field, settings.artifact_root, shape)
         if folder_part.text:
             path = path + folder_part + Tmpl.literal("/")
-        return path + self._fill(name.strip("/"), node, port)
+        return path + name_part
 
-    def _fill(self, template: str, node: Node, port: str) -> Tmpl:
+    def _fill(self, template: str, node: Node, port: str) -> tuple[Tmpl, str]:
+        """The template filled in, and its shape: the same text with each run-time value as ``*``."""
         result = Tmpl("")
+        shape = []
         for literal, name, _, _ in string.Formatter().parse(template):
             result = result + Tmpl.literal(literal)
+            shape.append(literal)
             if name is None:
                 continue
             if name in _RUNTIME_PLACEHOLDERS:
                 result = result + run_macro(_RUNTIME_PLACEHOLDERS[name])
+                shape.append("*")
             else:
-                result = result + Tmpl.literal(self._static(name, node, port))
-        return result
+                value = self._static(name, node, port)
+                result = result + Tmpl.literal(value)
+                shape.append(value)
+        return result, "".join(shape)
 
     def _static(self, name: str, node: Node, port: str) -> str:
         if name == "pipeline":
@@ -108,6 +123,26 @@ class Artifacts:
         if key not in self._names:
             self._names[key] = compute()
         return self._names[key]
+
+
+_UP = ".."
+_SETTING = {"path": "settings.path_template", "naming": "settings.naming_format"}
+
+
+def _escape_error(node: Node, port: str, field: str, root: str, shape: str) -> ExportError:
+    """Refuse a path that '..' would lead out of the artifact root (validation refuses its causes too)."""
+    return ExportError(
+        [
+            Issue(
+                Severity.ERROR,
+                Code.INVALID_VALUE,
+                f"the artifact path of output {port!r} becomes {shape!r}, which leaves the artifact root {root!r} "
+                "through '..'; remove '..' from the path template and from the dag_id",
+                node=node.id,
+                field=field,
+            )
+        ]
+    )
 
 
 def xcom_value(task_id: str, port: str) -> Tmpl:

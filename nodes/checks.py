@@ -249,6 +249,24 @@ def check_schedule(value: str) -> str:
     return value
 
 
+_DAG_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}")
+
+
+def dag_id_problem(dag_id: str) -> str | None:
+    """Why ``dag_id`` cannot be used, or None: the one rule of validation and the exporter.
+
+    Airflow takes up to 250 letters, digits, '_', '.' and '-'. The dag_id also names the exported
+    files (``dags/<dag_id>.py``) and fills ``{dag_id}`` in artifact paths, so it is ASCII and does not
+    start with '.': neither '.', '..' nor a hidden file.
+    """
+    if _DAG_ID_RE.fullmatch(dag_id):
+        return None
+    return (
+        f"the dag_id {dag_id!r} cannot name a file or an Airflow DAG; use 1 to 250 ASCII letters, digits, "
+        "'_', '.' and '-', not starting with '.'"
+    )
+
+
 def template_fields(template: str) -> list[str]:
     """The placeholder names used in ``template``; raises ValueError on malformed braces."""
     return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ import networkx as nx
 
 from . import k8s_rules
 from .catalog import CATALOG, Catalog
-from .checks import closest, did_you_mean
+from .checks import closest, dag_id_problem, did_you_mean
 from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
@@ -22,7 +21,6 @@ from .ports import Port, accepted_sources, compatible
 from .types import NodeType
 
 TAG_MAX = 100  # Airflow refuses longer tags when it parses the DAG file
-_DAG_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,250}")
 
 
 def validate(pipeline: Pipeline, *, catalog: Catalog = CATALOG) -> list[Issue]:
@@ -87,15 +85,17 @@ class _Validator:
         _, issues = model_issues(PipelineSettings, values, prefix="settings")
         self.issues.extend(issues)
         self.check_finite(values, "settings", reported=issues)
-        dag_id = settings.effective_dag_id()
-        if not _DAG_ID_RE.fullmatch(dag_id):
-            field = "settings.dag_id" if settings.dag_id else "settings.name"
-            self.error(
-                Code.INVALID_VALUE,
-                f"the dag_id {dag_id!r} is not valid; give the pipeline a name with letters or digits, "
-                "or set a dag_id of letters, digits, '_', '-' and '.'",
-                field=field,
-            )
+        problem = dag_id_problem(settings.effective_dag_id())
+        if problem:
+            if settings.dag_id:
+                self.error(Code.INVALID_VALUE, problem, field="settings.dag_id")
+            else:
+                self.error(
+                    Code.INVALID_VALUE,
+                    f"{problem}; it is derived from the name: give the pipeline a name with letters or digits, "
+                    "or set a dag_id",
+                    field="settings.name",
+                )
         counts = Counter(param.name for param in settings.params)
         for index, param in enumerate(settings.params):
             where = f"settings.params.{index}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sample_pipelines import mlops_loop, node, pipeline
 
 from dagsmith.codegen.artifacts import Artifacts, contract_env, shared_env, xcom_value
 from dagsmith.codegen.builders import split_config
+from dagsmith.codegen.errors import ExportError
 from dagsmith.codegen.templating import Tmpl
 from dagsmith.nodes import CATALOG, Node, OutputSettings
 
@@ -91,3 +93,35 @@ def test_config_strings_with_macros_move_to_their_own_variables() -> None:
         "n": 1,
     }
     assert moved == {"DAGSMITH_CONFIG_0": Tmpl("at {{ run_id }}"), "DAGSMITH_CONFIG_1": Tmpl(DS)}
+
+
+# -- a resolved path never leaves the artifact root (even for a document that skipped validation) --
+@pytest.mark.parametrize(
+    ("settings", "output", "field"),
+    [
+        ({"dag_id": ".."}, OutputSettings(path="{dag_id}"), "outputs.output.path"),
+        ({"dag_id": "../../etc"}, OutputSettings(path="keep/{dag_id}/x"), "outputs.output.path"),
+        ({}, OutputSettings(path="a/../../b"), "outputs.output.path"),
+        ({}, OutputSettings(naming="..\\..\\x"), "outputs.output.naming"),
+        ({"path_template": "{run_id}/../../.."}, None, "settings.path_template"),
+        ({"naming_format": "../{output}"}, None, "settings.naming_format"),
+    ],
+)
+def test_a_path_that_would_leave_the_artifact_root_is_refused(
+    settings: dict[str, str], output: OutputSettings | None, field: str
+) -> None:
+    subject = node("a", "script", inputs=[])
+    if output is not None:
+        subject.outputs["output"] = output
+    sample = pipeline("p", [subject], [], artifact_root="/data/root", **settings)
+    with pytest.raises(ExportError, match="leaves the artifact root '/data/root'") as caught:
+        Artifacts.of(sample, 1).output_path(subject, "output")
+    [issue] = caught.value.issues
+    assert (issue.node, issue.field) == (subject.id, field)
+
+
+def test_dots_inside_a_segment_stay_under_the_root() -> None:
+    subject = node("a", "script", inputs=[])
+    subject.outputs["output"] = OutputSettings(path="v1..2/.{dag_id}/.", naming="{output}..x")
+    sample = pipeline("p", [subject], [], artifact_root="/data/root", dag_id="d")
+    assert Artifacts.of(sample, 1).output_path(subject, "output").final() == "/data/root/v1..2/.d/./output..x"

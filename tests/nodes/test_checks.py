@@ -36,6 +36,7 @@ from dagsmith.nodes.checks import (
     check_template,
     check_uri,
     closest,
+    dag_id_problem,
     did_you_mean,
     parse_quantity,
     template_fields,
@@ -371,3 +372,20 @@ def test_has_errors_ignores_warnings() -> None:
     assert not has_errors([warning])
     assert has_errors([warning, error])
     assert not has_errors([])
+
+
+# -- dag_id: one rule for validation and the exporter ---------------------------------------------
+BAD_DAG_IDS = ["", ".", "..", ".hidden", "../x", "a/b", "a\\b", "bad id", "日本", "x" * 251, "a\x00b"]
+GOOD_DAG_IDS = ["a", "my_dag", "x.y-z", "A1", "_private", "x" * 250, "v1..2"]
+
+
+@pytest.mark.parametrize("dag_id", BAD_DAG_IDS)
+def test_dag_id_problem_refuses_what_cannot_name_a_file_or_a_dag(dag_id: str) -> None:
+    problem = dag_id_problem(dag_id)
+    assert problem is not None
+    assert problem.startswith(f"the dag_id {dag_id!r} cannot name a file")
+
+
+@pytest.mark.parametrize("dag_id", GOOD_DAG_IDS)
+def test_dag_id_problem_accepts_airflow_dag_ids(dag_id: str) -> None:
+    assert dag_id_problem(dag_id) is None

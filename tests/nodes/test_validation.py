@@ -334,6 +334,11 @@ def test_comment_on_missing_node_warns() -> None:
         ({"name": "!!!"}, "settings.name"),
         ({"name": "日本語"}, "settings.name"),
         ({"dag_id": "bad id"}, "settings.dag_id"),
+        ({"dag_id": ".."}, "settings.dag_id"),
+        ({"dag_id": "."}, "settings.dag_id"),
+        ({"dag_id": ".hidden"}, "settings.dag_id"),
+        ({"dag_id": "../escape"}, "settings.dag_id"),
+        ({"dag_id": "x" * 251}, "settings.dag_id"),
     ],
 )
 def test_invalid_dag_id(settings: dict[str, str], field: str) -> None:
