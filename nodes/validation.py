@@ -17,6 +17,7 @@ from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
 from .issues import Code, Issue, Severity
+from .param_usage import unused_param_issues
 from .ports import Port, accepted_sources, compatible
 from .types import NodeType
 
@@ -76,6 +77,7 @@ class _Validator:
             self.check_node(node, connected.get(node.id, frozenset()))
         self.check_graph()
         self.check_comments()
+        self.issues.extend(unused_param_issues(self.pipeline))
         return self.issues
 
     # -- settings ---------------------------------------------------------------------------

@@ -7,12 +7,12 @@ from typing import Any
 from runtime import config, input_path, log, need, output_path, read_table, value, write_table  # dagsmith: not embedded
 
 
-def select(frame: Any, score_column: str, threshold: float | None, top_k: int | None) -> Any:
+def select(frame: Any, score_column: str, threshold: float | None, top_k: int | str | None) -> Any:
     """Rows scoring at least ``threshold`` (if set), best first, at most ``top_k`` (if set)."""
     if threshold is not None:
         frame = frame[frame[score_column] >= threshold]
     frame = frame.sort_values(score_column, ascending=False, kind="stable")
-    return frame.head(top_k) if top_k is not None else frame
+    return frame.head(int(top_k)) if top_k is not None else frame  # a run-time parameter arrives as text
 
 
 def main() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ..checks import K8sName, K8sShortName
 from ..common import Resources
+from ..param_usage import PARAM_REF
 from ..ports import PortType
 from .base import Family, NodeType, Problem, port
 
@@ -90,6 +91,8 @@ class BatchPredict(NodeType):
     model_alias: str = Field("champion", pattern=_ALIAS)
     id_column: str = Field(min_length=1, description="Column that identifies a row", examples=["user_id"])
     score_column: str = Field("score", min_length=1)
-    top_k: int | None = Field(None, ge=1, description="Keep only the k best-scored rows")
+    top_k: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=PARAM_REF)] | None = Field(
+        None, description="Keep only the k best-scored rows (a number, or a run-time parameter: {{ params.k }})"
+    )
     threshold: float | None = Field(None, description="Keep only rows scoring at least this")
     output_format: Literal["csv", "parquet", "jsonl"] = "csv"

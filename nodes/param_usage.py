@@ -1,0 +1,54 @@
+"""Run-time parameters that no node uses: a run could set them and nothing would change."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .document import Pipeline
+from .issues import Code, Issue, Severity
+
+_USE = re.compile(r"\{\{[^}]*?\bparams\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+"""``{{ params.name }}`` or ``{{ params['name'] }}`` (with filters or expressions around it)."""
+
+PARAM_REF = r"^\{\{\s*params\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$"
+"""A field value that is exactly one run-time parameter, e.g. ``{{ params.top_k }}``."""
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def used_params(pipeline: Pipeline) -> set[str]:
+    """Names of the run-time parameters that some node's parameters or output paths refer to."""
+    used: set[str] = set()
+    for node in pipeline.nodes:
+        texts = [*_strings(node.params), *_strings([out.model_dump() for out in node.outputs.values()])]
+        for text in texts:
+            if "params" in text:
+                used.update(dotted or quoted for dotted, quoted in _USE.findall(text))
+    return used
+
+
+def unused_param_issues(pipeline: Pipeline) -> list[Issue]:
+    """A warning for each run-time parameter that no node uses, naming it and its settings field."""
+    used = used_params(pipeline)
+    return [
+        Issue(
+            Severity.WARNING,
+            Code.UNUSED_PARAM,
+            f"the run-time parameter {param.name!r} is used by no node, so setting it for a run changes "
+            f"nothing; write {{{{ params.{param.name} }}}} where a node should take it, or remove it",
+            field=f"settings.params.{index}.name",
+        )
+        for index, param in enumerate(pipeline.settings.params)
+        if param.name not in used
+    ]
