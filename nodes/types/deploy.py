@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from ..checks import K8sName, K8sShortName
 from ..common import Resources
@@ -14,6 +15,15 @@ from ..ports import PortType
 from .base import Family, NodeType, Problem, port
 
 _ALIAS = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+
+def _count_or_param(value: int | str | None) -> int | str | None:
+    """A count of at least 1, or exactly one run-time parameter such as ``{{ params.top_k }}``."""
+    if isinstance(value, str) and not re.fullmatch(PARAM_REF, value):
+        raise ValueError("enter a whole number of at least 1, or a run-time parameter such as {{ params.top_k }}")
+    if isinstance(value, int) and value < 1:
+        raise ValueError("enter a whole number of at least 1")
+    return value
 
 
 class BentoBuild(NodeType):
@@ -91,7 +101,7 @@ class BatchPredict(NodeType):
     model_alias: str = Field("champion", pattern=_ALIAS)
     id_column: str = Field(min_length=1, description="Column that identifies a row", examples=["user_id"])
     score_column: str = Field("score", min_length=1)
-    top_k: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=PARAM_REF)] | None = Field(
+    top_k: Annotated[int | str | None, AfterValidator(_count_or_param)] = Field(
         None, description="Keep only the k best-scored rows (a number, or a run-time parameter: {{ params.k }})"
     )
     threshold: float | None = Field(None, description="Keep only rows scoring at least this")
