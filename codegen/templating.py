@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dagsmith.nodes.param_refs import PARAM_MACRO
+
 MACROS = (
     "ds",
     "ds_nodash",
@@ -58,7 +60,7 @@ without one (Airflow 3 leaves these names out of the context) it renders ``dag_r
 ``ts`` is not allowed in user text but is used by dagsmith's own artifact paths and variables.
 """
 
-MACRO_RE = re.compile(r"\{\{\s*(?P<name>" + "|".join(MACROS) + r"|params\.[A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+MACRO_RE = re.compile(r"\{\{\s*(?P<name>" + "|".join(MACROS) + "|" + PARAM_MACRO + r")\s*\}\}")
 TEMPLATE_EXTENSIONS = ("yaml", "yml", "json")
 """Endings that make Airflow load a templated string as a template file (``template_ext``).
 

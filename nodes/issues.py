@@ -34,6 +34,7 @@ class Code(StrEnum):
     EMPTY_PIPELINE = "empty-pipeline"
     DANGLING_COMMENT = "dangling-comment"
     UNMAPPED = "unmapped"
+    UNDEFINED_PARAM = "undefined-param"
     UNUSED_PARAM = "unused-param"
     SHM_OVER_MEMORY = "shm-over-memory"
     GPU_SCHEDULING = "gpu-scheduling"

@@ -17,6 +17,7 @@ from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
 from .issues import Code, Issue, Severity
+from .param_refs import undefined_param_issues
 from .param_usage import unused_param_issues
 from .ports import Port, accepted_sources, compatible
 from .types import NodeType
@@ -75,6 +76,7 @@ class _Validator:
         connected = self.connected_inputs()
         for node in self.nodes.values():
             self.check_node(node, connected.get(node.id, frozenset()))
+        self.issues.extend(undefined_param_issues(self.pipeline))
         self.check_graph()
         self.check_comments()
         self.issues.extend(unused_param_issues(self.pipeline))

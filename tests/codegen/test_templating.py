@@ -248,3 +248,12 @@ def test_tmpl_joins_escaped_user_text_with_macros() -> None:
     path = Tmpl.literal("s3://b/{x}{") + Tmpl.macro("run_id") + Tmpl.literal("/{{ conf }}")
     assert rendered(path.final()) == "s3://b/{x}{manual__2026-01-02/{{ conf }}"
     assert Tmpl.user("a {{ ds }} {{ conf }}").final() == escape("a {{ ds }} {{ conf }}")
+
+
+def test_templating_keeps_exactly_the_references_validation_checks() -> None:
+    from dagsmith.codegen.templating import MACRO_RE
+    from dagsmith.nodes.param_refs import param_refs
+
+    for text in ["{{ params.a }}", "{{params.b_2}}", "{{ params['x'] }}", "{{ params.a | upper }}", "{{ params._x }}"]:
+        kept = [m.group("name") for m in MACRO_RE.finditer(text)]
+        assert [name.removeprefix("params.") for name in kept] == param_refs(text)

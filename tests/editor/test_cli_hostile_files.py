@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagsmith.editor.cli import run
-from dagsmith.nodes import dumps, load_example
+from dagsmith.nodes import dumps, load_example, save
 
 EXAMPLE = "keyword_recommendation"
 
@@ -95,3 +95,16 @@ def test_import_refuses_a_device_and_a_huge_integer(tmp_path: Path, capsys: pyte
     assert f"{elyra}: " in err
     assert "digits" in err
     assert not (tmp_path / "b.dagsmith.json").exists()
+
+
+def test_the_cli_reports_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 D12: a parameter that is never defined is a validation error, not a failed task at run time."""
+    pipeline = load_example(EXAMPLE)
+    train = pipeline.node("train")
+    assert train is not None
+    train.params["arguments"] = ["--lr", "{{ params.nope }}"]
+    path = tmp_path / "p.dagsmith.json"
+    save(pipeline, path)
+    assert run(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[undefined-param] node 'train' (Train) field 'arguments.1'" in out
