@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import keyword
+import math
 import re
 import string
 from collections.abc import Callable
@@ -55,6 +56,14 @@ PLACEHOLDERS = (
 """Placeholders allowed in artifact path templates and naming formats."""
 
 RESERVED_ENV_PREFIX = "DAGSMITH_"
+
+MAX_DURATION_SECONDS = 365 * 24 * 60 * 60
+"""The longest timeout or delay a field takes: 365 days (Python's timedelta, which Airflow uses, would
+overflow near 2.7 million years; a year is far past any sane step and keeps every value an int32)."""
+MAX_DURATION_MINUTES = MAX_DURATION_SECONDS // 60
+DURATION_NOTE = "365 days"
+MAX_SEED = 2**32 - 1
+"""The largest sampling seed (numpy's ``RandomState`` and most samplers take an unsigned 32-bit seed)."""
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
@@ -349,17 +358,31 @@ class Bounds:
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
+    note: str = ""
+    """What the maximum means, for the message (e.g. '365 days')."""
+
+    def allowed(self) -> str:
+        """The allowed range in words: 'from 0 to 31536000 (365 days)', 'above 0', '1 or more'."""
+        low = f"from {self.ge!r}" if self.ge is not None else f"above {self.gt!r}" if self.gt is not None else ""
+        high = f"{self.le!r}" + (f" ({self.note})" if self.note else "") if self.le is not None else ""
+        if low and high:
+            return f"{low} to {high}" if self.ge is not None else f"{low} and at most {high}"
+        return low or (f"at most {high}" if high else "any number")
 
     def check(self, value: Any) -> Any:
-        """The value, or an error saying which bound it breaks."""
+        """The value, or an error saying which bound it breaks and the allowed range."""
         if value is None:
             return value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail("range", f"{value!r} is not a finite number; enter a number {self.allowed()}")
         if self.ge is not None and value < self.ge:
-            raise fail("range", f"{value!r} is below the minimum {self.ge!r}; enter {self.ge!r} or more")
+            raise fail("range", f"{value!r} is below the minimum {self.ge!r}; enter a number {self.allowed()}")
         if self.gt is not None and value <= self.gt:
-            raise fail("range", f"{value!r} is too small; enter a number above {self.gt!r}")
+            raise fail("range", f"{value!r} is too small; enter a number {self.allowed()}")
         if self.le is not None and value > self.le:
-            raise fail("range", f"{value!r} is above the maximum {self.le!r}; enter {self.le!r} or less")
+            raise fail(
+                "range", f"{_short_number(value)} is above the maximum {self.le!r}; enter a number {self.allowed()}"
+            )
         return value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -375,6 +398,18 @@ class Bounds:
                 result[key] = bound
         return result
 
+
+def _short_number(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+
+
+DURATION_SECONDS = Bounds(ge=0, le=MAX_DURATION_SECONDS, note=DURATION_NOTE)
+"""A delay in seconds: zero up to 365 days."""
+TIMEOUT_SECONDS = Bounds(gt=0, le=MAX_DURATION_SECONDS, note=DURATION_NOTE)
+"""A timeout in seconds: above zero, at most 365 days."""
+TIMEOUT_MINUTES = Bounds(gt=0, le=MAX_DURATION_MINUTES, note=DURATION_NOTE)
+"""A timeout in minutes: above zero, at most 365 days."""
 
 Quantity = Annotated[str, _checked(check_quantity)]
 ImageRef = Annotated[str, _checked(check_image)]

@@ -6,7 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .checks import Bounds, EnvName, ImageRef, K8sName, LabelKey, LabelValue, Quantity, Template
+from .checks import (
+    DURATION_SECONDS,
+    TIMEOUT_MINUTES,
+    TIMEOUT_SECONDS,
+    Bounds,
+    EnvName,
+    ImageRef,
+    K8sName,
+    LabelKey,
+    LabelValue,
+    Quantity,
+    Template,
+)
 
 
 class Strict(BaseModel):
@@ -75,7 +87,7 @@ class Toleration(Strict):
     operator: Literal["Exists", "Equal"] = "Equal"
     value: str = ""
     effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
-    toleration_seconds: int | None = Field(None, ge=0)
+    toleration_seconds: Annotated[int, DURATION_SECONDS] | None = None
 
 
 class PodSettings(Strict):
@@ -93,8 +105,10 @@ class PodSettings(Strict):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Pod labels")
     annotations: dict[LabelKey, str] = Field(default_factory=dict, description="Pod annotations")
     retries: int | None = Field(None, ge=0, le=100, description="Retries (default: the pipeline's)")
-    timeout_minutes: float | None = Field(None, gt=0, description="Execution timeout in minutes")
-    startup_timeout_seconds: int | None = Field(None, gt=0, description="How long the pod may take to start")
+    timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(None, description="Execution timeout in minutes")
+    startup_timeout_seconds: Annotated[int, TIMEOUT_SECONDS] | None = Field(
+        None, description="How long the pod may take to start"
+    )
 
 
 AccessLevel = Literal["private", "groups", "public"]

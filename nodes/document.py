@@ -14,7 +14,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue
 
-from .checks import ArtifactRoot, Bounds, Identifier, ImageRef, K8sName, Schedule, Template
+from .checks import (
+    DURATION_SECONDS,
+    TIMEOUT_MINUTES,
+    ArtifactRoot,
+    Bounds,
+    Identifier,
+    ImageRef,
+    K8sName,
+    Schedule,
+    Template,
+)
 from .common import Access, OutputSettings, Resources, Strict
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -91,9 +101,10 @@ class PipelineSettings(Strict):
     catchup: bool = False
     # Bounds, not Field(ge=...): an out-of-range number loads and is reported by validate().
     retries: Annotated[int, Bounds(ge=0, le=100)] = 0
-    retry_delay_seconds: Annotated[int, Bounds(ge=0)] = 300
-    execution_timeout_minutes: Annotated[float, Bounds(gt=0)] | None = Field(None, description="Per-task timeout")
-    dagrun_timeout_minutes: Annotated[float, Bounds(gt=0)] | None = Field(None, description="Whole-run timeout")
+    # Durations stop at 365 days: far beyond any run, and far from the overflow of Airflow's timedelta.
+    retry_delay_seconds: Annotated[int, DURATION_SECONDS] = 300
+    execution_timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(None, description="Per-task timeout")
+    dagrun_timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(None, description="Whole-run timeout")
     max_active_runs: Annotated[int, Bounds(ge=1, le=1000)] = 1
     params: list[RuntimeParam] = Field(default_factory=list, description="Run-time parameters")
     default_image: ImageRef | None = Field(None, description="Image for steps that set none")

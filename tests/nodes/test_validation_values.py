@@ -362,3 +362,67 @@ def test_a_non_finite_comment_position_is_an_error() -> None:
     [issue] = [i for i in validate(p) if i.is_error]
     assert issue.field == "comments.0.position.y"
     assert "finite" in issue.message
+
+
+# -- durations and counts are bounded by what Airflow and Kubernetes accept (issue 12 D5) ------------
+@pytest.mark.parametrize(
+    ("settings", "field", "maximum"),
+    [
+        ({"retry_delay_seconds": 10**18}, "settings.retry_delay_seconds", "31536000"),
+        ({"execution_timeout_minutes": 1e300}, "settings.execution_timeout_minutes", "525600"),
+        ({"dagrun_timeout_minutes": 525_601}, "settings.dagrun_timeout_minutes", "525600"),
+    ],
+)
+def test_settings_durations_are_bounded(settings: dict[str, Any], field: str, maximum: str) -> None:
+    [issue] = [i for i in _settings_issues(**settings) if i.is_error]
+    assert issue.field == field
+    assert f"the maximum {maximum}" in issue.message
+    assert "365 days" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("pod", "field"),
+    [
+        ({"timeout_minutes": 1e300}, "pod.timeout_minutes"),
+        ({"startup_timeout_seconds": 10**18}, "pod.startup_timeout_seconds"),
+        (
+            {"tolerations": [{"key": "k", "effect": "NoExecute", "toleration_seconds": 10**18}]},
+            "pod.tolerations.0.toleration_seconds",
+        ),
+    ],
+)
+def test_pod_durations_are_bounded(pod: dict[str, Any], field: str) -> None:
+    issues = validate(pipeline(node("a", params={"script": "x.py", "pod": pod})))
+    [issue] = [i for i in issues if i.is_error]
+    assert (issue.node, issue.field) == ("a", field)
+    assert "365 days" in issue.message
+
+
+def test_search_seed_is_bounded_by_what_samplers_accept() -> None:
+    params = {
+        "search_space": {"lr": {"kind": "uniform", "low": 0.001, "high": 0.1}},
+        "objective_metric": "val_auc",
+        "command": ["python", "train.py"],
+        "seed": 2**70,
+    }
+    issues = validate(pipeline(node("a", "hyperparameter_search", params=params)))
+    [issue] = [i for i in issues if i.is_error and i.field == "seed"]
+    assert "4294967295" in issue.message
+
+
+def test_the_largest_allowed_values_pass() -> None:
+    from dagsmith.nodes.checks import MAX_DURATION_MINUTES, MAX_DURATION_SECONDS
+
+    p = pipeline(
+        node(
+            "a",
+            params={
+                "script": "x.py",
+                "pod": {"timeout_minutes": MAX_DURATION_MINUTES, "startup_timeout_seconds": MAX_DURATION_SECONDS},
+            },
+        ),
+        retry_delay_seconds=MAX_DURATION_SECONDS,
+        execution_timeout_minutes=MAX_DURATION_MINUTES,
+        dagrun_timeout_minutes=MAX_DURATION_MINUTES,
+    )
+    assert [i for i in validate(p) if i.is_error] == []
