@@ -36,6 +36,7 @@ class FieldSpec:
     options: tuple[Any, ...] = ()
     examples: tuple[Any, ...] = ()
     children: tuple[FieldSpec, ...] = field(default=())  # section / list item / map value fields
+    shape: Literal["", "object", "array"] = ""  # a JSON field's expected value: a dictionary, a list, or anything
 
 
 _WORDS = {"cpu": "CPU", "gpu": "GPU", "id": "ID", "uri": "URI", "pvc": "PVC", "shm": "Shared memory", "dag": "DAG"}
@@ -110,14 +111,14 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
             return replace(base, kind="list", children=model_spec(item))
         if item is str:
             return replace(base, kind="chips")
-        return replace(base, kind="json")
+        return replace(base, kind="json", shape="array")
     if origin is dict:
         value, _ = _strip(args[1]) if len(args) == 2 else (Any, False)
         if _is_model(value):
             return replace(base, kind="map", children=model_spec(value))
         if value is str:
             return replace(base, kind="keyvalue")
-        return replace(base, kind="json")
+        return replace(base, kind="json", shape="object")
     if annotation is str:
         return replace(base, kind="text")
     if _is_scalar_union(annotation):

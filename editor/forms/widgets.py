@@ -1,7 +1,14 @@
 """NiceGUI widgets for form specs: one widget per field, errors shown inline, values sent to a callback.
 
 A ``Form`` renders specs against the current data and calls ``on_change(path, value)`` for every edit;
-``show_errors`` updates the inline messages in place, so typing never loses focus.
+``show_errors`` updates the inline messages in place, so typing never loses focus. Which sections are open
+lives in a set the caller keeps (``open_sections``), so a form drawn again shows the same sections open.
+
+Nothing typed is dropped: invalid input is kept and marked. Text still in a list field's input when it
+loses focus becomes an item; JSON that does not parse is kept as typed (with ``keep_invalid``: stored as
+the text, which validation then reports); key/value rows with a repeated or missing key stay as typed
+and are marked, and the mapping is sent only when they are resolved (with ``keep_invalid``: the rows are
+stored as ``[key, value]`` pairs meanwhile, which validation reports, so a reload shows them again).
 """
 
 from __future__ import annotations
@@ -34,18 +41,32 @@ class Form:
         on_change: OnChange,
         placeholders: Mapping[str, str] | None = None,
         prefix: Path = (),
+        open_sections: set[str] | None = None,
+        keep_invalid: bool = False,
     ) -> None:
         self.on_change = on_change
         self.placeholders = dict(placeholders or {})
         self.prefix = prefix
+        self.open_sections = open_sections if open_sections is not None else set()
+        """Keys (``path_key`` with the prefix) of the open sections; shared with the caller across redraws."""
+        self.keep_invalid = keep_invalid
+        """Whether ``on_change`` accepts values of the wrong shape (node parameters: validation marks them)."""
         self.widgets: dict[str, ui.element] = {}
         self._local_errors: dict[str, str] = {}
+        self._errors: Mapping[str, str] = {}  # the validation errors shown last
 
     # -- building ----------------------------------------------------------------------------------
     def render(self, specs: Sequence[FieldSpec], data: Mapping[str, Any], path: Path = ()) -> None:
         """Build widgets for ``specs`` in the current container."""
         for spec in specs:
             self.render_field(spec, data.get(spec.name) if isinstance(data, Mapping) else None, (*path, spec.name))
+
+    def _expansion(self, text: str, caption: str, path: Path) -> ui.expansion:
+        """A section that remembers whether it is open (in ``open_sections``) across redraws."""
+        key = path_key((*self.prefix, *path))
+        expansion = ui.expansion(text, caption=caption, value=key in self.open_sections).classes("w-full")
+        expansion.on_value_change(lambda e: _remember(self.open_sections, key, bool(e.value)))
+        return expansion
 
     def _emit(self, path: Path, value: Any, structural: bool = False) -> None:
         self._local_errors.pop(path_key(path), None)
@@ -87,12 +108,7 @@ class Form:
                 on_change=lambda e, p=path: self._emit(p, e.value),
             )
         elif spec.kind == "chips":
-            widget = ui.input_chips(
-                label,
-                value=list(value or []),
-                new_value_mode="add",
-                on_change=lambda e, p=path: self._emit(p, list(e.value or [])),
-            )
+            widget = self._chips(label, value, path)
         elif spec.kind == "date":
             widget = ui.input(
                 label,
@@ -102,10 +118,10 @@ class Form:
         elif spec.kind == "json":
             widget = self._json_field(spec, label, value, path)
         elif spec.kind == "keyvalue":
-            self._keyvalue(spec, label, value if isinstance(value, dict) else {}, path)
+            self._keyvalue(label, value, path)
             return
         elif spec.kind == "section":
-            with ui.expansion(spec.label, caption=spec.description).classes("w-full") as widget:
+            with self._expansion(spec.label, spec.description, path) as widget:
                 self.render(spec.children, value if isinstance(value, Mapping) else {}, path)
             self.widgets[key] = widget
             return
@@ -125,14 +141,40 @@ class Form:
         widget.classes("w-full")
         if spec.description:
             widget.tooltip(spec.description)
-        widget.props(f"data-field={json.dumps(key)}")
-        widget.mark(f"field-{key}")
+        full = path_key((*self.prefix, *path))  # unique on the page (outputs.model.path, access.level)
+        widget.props(f"data-field={json.dumps(full)}")
+        widget.mark(f"field-{full}")
         if isinstance(widget, ValidationElement):
             widget.without_auto_validation()
         self.widgets[key] = widget
 
+    def _chips(self, label: str, value: Any, path: Path) -> ui.input_chips:
+        """A list of texts; text still in the input when it loses focus is added, as Enter would."""
+        widget = ui.input_chips(
+            label,
+            value=[str(item) for item in value] if isinstance(value, list) else [],
+            new_value_mode="add",
+            on_change=lambda e, p=path: self._emit(p, list(e.value or [])),
+        )
+
+        def blurred(event: Any) -> None:
+            text = str(event.args or "").strip()
+            if text:
+                widget.value = [*(widget.value or []), text]  # on_change sends it
+                widget.run_method("updateInputValue", "", True)
+
+        # Quasar passes the focusout event: its target is the select's text input.
+        widget.on("blur", blurred, js_handler="(e) => emit(e?.target?.value ?? '')")
+        return widget
+
     def _json_field(self, spec: FieldSpec, label: str, value: Any, path: Path) -> ui.element:
-        text = "" if value is None else json.dumps(value)
+        key = path_key(path)
+        example = _JSON_EXAMPLES[spec.shape]
+        if spec.shape and isinstance(value, str):  # invalid JSON kept as typed (keep_invalid)
+            text = value
+            self._local_errors[key] = _json_error(value, example)
+        else:
+            text = "" if value is None else json.dumps(value)
 
         def changed(event: Any, p: Path = path) -> None:
             raw = (event.value or "").strip()
@@ -141,51 +183,72 @@ class Form:
                 return
             try:
                 parsed = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                self._local_errors[path_key(p)] = f'not valid JSON ({exc.msg}); e.g. [32, 64] or "text"'
-                self.show_errors({})
+            except json.JSONDecodeError:
+                if spec.shape and self.keep_invalid:
+                    self._emit(p, event.value)  # kept as typed; marked here and by validation
+                self._local_errors[key] = _json_error(raw, example)
+                self.show_errors(self._errors)
                 return
             self._emit(p, parsed)
 
         return ui.input(label, value=text, placeholder=self._hint(spec, path), on_change=changed)
 
-    def _keyvalue(self, spec: FieldSpec, label: str, value: dict[str, Any], path: Path) -> None:
-        rows = [[k, "" if v is None else str(v)] for k, v in value.items()]
-        with ui.column().classes("w-full gap-0") as box:
-            ui.label(label).classes("text-caption")
+    def _keyvalue(self, label: str, value: Any, path: Path) -> None:
+        """Rows of key and value. A repeated or missing key is marked on its row and nothing is dropped:
+        the mapping is sent once every row is valid (meanwhile, with ``keep_invalid``, the rows as pairs)."""
+        rows = _rows(value)
+        keys: list[ui.input] = []
+        box = ui.column().classes("w-full gap-0")
 
-            def commit() -> None:
-                self._emit(path, {k: v for k, v in rows if k} or None)
+        def mark() -> dict[int, str]:
+            problems = row_problems(rows)
+            for index, widget in enumerate(keys):
+                widget.error = problems.get(index)
+            return problems
 
-            def edit(row: list[str], column: int, text: str | None) -> None:
-                row[column] = text or ""
-                commit()
+        def commit() -> None:
+            if mark():
+                if self.keep_invalid:
+                    self._emit(path, [list(row) for row in rows if row[0] or row[1]])
+                return
+            self._emit(path, {k: v for k, v in rows if k} or None)
 
-            def remove(row: list[str]) -> None:
-                rows.remove(row)
-                commit()
-                draw()
+        def edit(row: list[str], column: int, text: str | None) -> None:
+            row[column] = text or ""
+            commit()
 
-            def add() -> None:
-                rows.append(["", ""])
-                draw()
-
-            def draw() -> None:
-                box.clear()
-                with box:
-                    ui.label(label).classes("text-caption")
-                    for row in rows:
-                        with ui.row().classes("w-full no-wrap items-center"):
-                            ui.input("key", value=row[0], on_change=lambda e, r=row: edit(r, 0, e.value))
-                            ui.input("value", value=row[1], on_change=lambda e, r=row: edit(r, 1, e.value))
-                            ui.button(icon="close", on_click=lambda r=row: remove(r)).props("flat dense round")
-                    ui.button("add", icon="add", on_click=add).props("flat dense")
-
+        def remove(row: list[str]) -> None:
+            rows.remove(row)
+            commit()
             draw()
+
+        def add() -> None:
+            rows.append(["", ""])
+            draw()
+            keys[-1].run_method("focus")
+
+        def draw() -> None:
+            box.clear()
+            keys.clear()
+            with box:
+                ui.label(label).classes("text-caption")
+                for row in rows:
+                    with ui.row().classes("w-full no-wrap items-center"):
+                        key = ui.input("key", value=row[0], on_change=lambda e, r=row: edit(r, 0, e.value))
+                        keys.append(key.without_auto_validation().props("data-kv=key"))
+                        ui.input("value", value=row[1], on_change=lambda e, r=row: edit(r, 1, e.value)).props(
+                            "data-kv=value"
+                        )
+                        ui.button(icon="close", on_click=lambda r=row: remove(r)).props("flat dense round")
+                ui.button("add", icon="add", on_click=add).props("flat dense")
+            mark()
+
+        draw()
+        box.props(f"data-field={json.dumps(path_key((*self.prefix, *path)))}")
         self.widgets[path_key(path)] = box
 
     def _list(self, spec: FieldSpec, items: list[Any], path: Path) -> None:
-        with ui.expansion(f"{spec.label} ({len(items)})", caption=spec.description).classes("w-full") as box:
+        with self._expansion(f"{spec.label} ({len(items)})", spec.description, path) as box:
             for index, item in enumerate(items):
                 with ui.card().classes("w-full q-pa-sm"):
                     self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, index))
@@ -200,7 +263,7 @@ class Form:
         self.widgets[path_key(path)] = box
 
     def _map(self, spec: FieldSpec, entries: dict[str, Any], path: Path) -> None:
-        with ui.expansion(f"{spec.label} ({len(entries)})", caption=spec.description).classes("w-full") as box:
+        with self._expansion(f"{spec.label} ({len(entries)})", spec.description, path) as box:
             for name, item in entries.items():
                 with ui.card().classes("w-full q-pa-sm"):
                     ui.label(name).classes("text-bold")
@@ -220,9 +283,19 @@ class Form:
                 ui.button("add", icon="add", on_click=add).props("flat dense")
         self.widgets[path_key(path)] = box
 
+    def widget(self, field: str) -> ui.element | None:
+        """The widget of ``field``, a dotted path from the form's data root (with the prefix)."""
+        prefix = path_key(self.prefix)
+        if prefix:
+            if not field.startswith(prefix + "."):
+                return None
+            field = field[len(prefix) + 1 :]
+        return self.widgets.get(field)
+
     # -- errors --------------------------------------------------------------------------------------
     def show_errors(self, errors: Mapping[str, str]) -> None:
         """Show ``errors`` (field path → message) inline; clear the others."""
+        self._errors = errors
         prefix = path_key(self.prefix)
         merged = dict(self._local_errors)
         for field, text in errors.items():
@@ -238,6 +311,52 @@ class Form:
             else:
                 widget.props.pop("error", None)
                 widget.props.pop("error-message", None)
+
+
+_JSON_EXAMPLES = {"": '42, "text" or [32, 64]', "object": '{"alpha": 0.5, "epochs": 10}', "array": "[32, 64]"}
+
+
+def _json_error(text: str, example: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg}); e.g. {example}"
+    return f"not valid here; e.g. {example}"
+
+
+def _rows(value: Any) -> list[list[str]]:
+    """Key/value rows from a mapping, or from the ``[key, value]`` pairs kept while a key was invalid."""
+    if isinstance(value, Mapping):
+        return [[str(k), "" if v is None else str(v)] for k, v in value.items()]
+    if isinstance(value, list):
+        return [
+            [str(pair[0]), "" if pair[1] is None else str(pair[1])]
+            for pair in value
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        ]
+    return []
+
+
+def row_problems(rows: Sequence[Sequence[str]]) -> dict[int, str]:
+    """The problem of each key/value row by index: a key used by more than one row, or a value without a key."""
+    seen: dict[str, int] = {}
+    for key, _ in rows:
+        if key:
+            seen[key] = seen.get(key, 0) + 1
+    problems: dict[int, str] = {}
+    for index, (key, text) in enumerate(rows):
+        if key and seen[key] > 1:
+            problems[index] = f"the key {key!r} is used by {seen[key]} rows; change or remove one"
+        elif not key and text:
+            problems[index] = f"enter a key for the value {text!r}, or remove the row"
+    return problems
+
+
+def _remember(sections: set[str], key: str, is_open: bool) -> None:
+    if is_open:
+        sections.add(key)
+    else:
+        sections.discard(key)
 
 
 def _number(value: float | None, kind: str) -> float | int | None:

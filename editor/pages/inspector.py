@@ -1,4 +1,9 @@
-"""The right panel: the selected node's generated form, or the pipeline settings form."""
+"""The right panel: the selected node's generated form, or the pipeline settings form.
+
+A form is never drawn again under a user who is typing: an edit updates only the inline errors. Only a
+structural change (items added or removed, the node's outputs renamed) draws again: the whole form, or
+just the outputs section; the open sections stay open (they are remembered per node while the page lives).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from nicegui import ui
 from dagsmith.nodes import CATALOG, Access, OutputSettings, Pipeline, PipelineSettings
 
 from ..forms import model_spec
-from ..forms.widgets import Form, Path
+from ..forms.widgets import Form, OnChange, Path
 from ..session import EditorSession, Refusal
 from .browse import Browser, Roots  # browse hook
 
@@ -50,6 +55,9 @@ class Inspector:
         # -- end browse hook ---------------------------------------------------------------------------------
         self.node_id: str | None = None
         self.forms: list[Form] = []
+        self.open_sections: dict[str | None, set[str]] = {}
+        """The open sections of each node's form (None: the settings form), kept across redraws."""
+        self.outputs_box: ui.column | None = None
         self.container = ui.column().classes("w-full gap-2").mark("inspector")
         self.render()
 
@@ -81,7 +89,7 @@ class Inspector:
     def focus(self, field: str | None) -> None:
         """Scroll to and focus the widget of ``field`` (a dotted path), opening its sections."""
         for form in self.forms:
-            widget = form.widgets.get(field or "")
+            widget = form.widget(field or "")
             if widget is not None:
                 widget.run_method("focus")
                 return
@@ -103,13 +111,16 @@ class Inspector:
 
     def _settings_form(self) -> None:
         ui.label("Pipeline settings").classes("text-h6")
-        ui.label(f"dag_id: {self.session.pipeline.dag_id}").classes("text-caption").mark("dag-id")
+        # Bound, not written once: a name or dag_id typed below (or an undo) shows at once, as the export uses it.
+        ui.label().classes("text-caption").mark("dag-id").bind_text_from(
+            self.session, "pipeline", backward=lambda pipeline: f"dag_id: {pipeline.dag_id}"
+        )
 
         def change(path: Path, value: Any, structural: bool) -> None:
             self._notify(self.session.set_setting(path, value))
             self.refresh(rebuild=structural)
 
-        form = Form(on_change=change)
+        form = Form(on_change=change, open_sections=self._sections())
         form.render(model_spec(PipelineSettings), self.session.pipeline.settings.model_dump(mode="json"))
         self.forms.append(form)
 
@@ -123,14 +134,12 @@ class Inspector:
             ui.label(node_type.summary).classes("text-caption")
         ui.label(f"id: {node.id} · task: {node.task_id()}").classes("text-caption")
 
-        def node_change(path: Path, value: Any, structural: bool) -> None:
-            self._notify(self.session.set_node_field(node_id, path, value))
-            self.refresh(rebuild=structural or path[0] != "label")
-
+        node_change = self._node_change(node_id)
         label = Form(on_change=node_change)
         label.widgets["label"] = (
             ui.input("Label", value=node.label, on_change=lambda e: node_change(("label",), e.value or "", False))
             .classes("w-full")
+            .props('data-field="label"')
             .mark("field-label")
             .without_auto_validation()
         )
@@ -140,9 +149,15 @@ class Inspector:
             return
 
         def param_change(path: Path, value: Any, structural: bool) -> None:
+            before = self._output_names(node_id)
             self.session.set_param(node_id, path, value)
-            # Ports can depend on parameters (declared inputs and outputs): redraw those changes.
-            self.refresh(rebuild=structural or path[0] in ("inputs", "outputs"))
+            if structural:
+                self.refresh(rebuild=True)
+                return
+            self.refresh(rebuild=False)
+            # Outputs can depend on parameters (declared outputs): redraw only their section, not the field typed in.
+            if self.node_id == node_id and self._output_names(node_id) != before:
+                self._draw_outputs(node_id)
 
         notebook = node.params.get("notebook")
         if node.type == "notebook" and isinstance(notebook, str) and notebook and self.on_view_notebook:
@@ -153,24 +168,72 @@ class Inspector:
 
         self.browser.buttons(node_id, node.type)  # browse hook: "Browse Feast" / "Browse MLflow"
 
-        params = Form(on_change=param_change, placeholders=node_placeholders(pipeline))
+        params = Form(
+            on_change=param_change,
+            placeholders=node_placeholders(pipeline),
+            open_sections=self._sections(),
+            keep_invalid=True,  # parameters are stored as typed; validation marks what is wrong
+        )
         params.render(model_spec(node_type), node.params)
         self.forms.append(params)
 
-        _, outputs = node_type.ports(node.params)
-        if outputs:
-            with ui.expansion("Outputs: storage, naming and access").classes("w-full").mark("outputs"):
-                for port in outputs:
-                    ui.label(f"{port.name} ({port.type.value})").classes("text-bold")
-                    form = Form(
-                        on_change=node_change, prefix=("outputs", port.name), placeholders=output_placeholders(pipeline)
-                    )
-                    settings = node.outputs.get(port.name)
-                    form.render(_NODE_FIELDS, settings.model_dump(mode="json") if settings else {})
-                    self.forms.append(form)
-        with ui.expansion("Runs with access").classes("w-full"):
+        self.outputs_box = ui.column().classes("w-full gap-2")
+        self._draw_outputs(node_id)
+        with self._section("Runs with access", "access"):
             default = pipeline.settings.default_access.describe()
             ui.label(f"Unset: the pipeline default ({default})").classes("text-caption")
-            form = Form(on_change=node_change, prefix=("access",))
+            form = Form(on_change=node_change, prefix=("access",), open_sections=self._sections())
             form.render(_ACCESS_FIELDS, node.access.model_dump(mode="json") if node.access else {})
             self.forms.append(form)
+
+    def _node_change(self, node_id: str) -> OnChange:
+        """Edits of the node's own fields (label, outputs, access): drawn again only for added or removed items."""
+
+        def change(path: Path, value: Any, structural: bool) -> None:
+            self._notify(self.session.set_node_field(node_id, path, value))
+            self.refresh(rebuild=structural)
+
+        return change
+
+    def _sections(self) -> set[str]:
+        return self.open_sections.setdefault(self.node_id, set())
+
+    def _section(self, text: str, key: str) -> ui.expansion:
+        """One of the inspector's own sections, open if it was open before."""
+        sections = self._sections()
+        expansion = ui.expansion(text, value=f"§{key}" in sections).classes("w-full")
+        expansion.on_value_change(lambda e: (sections.add if e.value else sections.discard)(f"§{key}"))
+        return expansion
+
+    def _output_names(self, node_id: str) -> list[str]:
+        node = self.session.pipeline.node(node_id)
+        node_type = CATALOG.get(node.type) if node else None
+        if node is None or node_type is None:
+            return []
+        return [port.name for port in node_type.ports(node.params)[1]]
+
+    def _draw_outputs(self, node_id: str) -> None:
+        """The outputs' storage, naming and access: a form per output port (drawn again when they change)."""
+        pipeline = self.session.pipeline
+        node = pipeline.node(node_id)
+        node_type = CATALOG.get(node.type) if node else None
+        if self.outputs_box is None or node is None or node_type is None:
+            return
+        self.forms = [form for form in self.forms if form.prefix[:1] != ("outputs",)]
+        self.outputs_box.clear()
+        _, outputs = node_type.ports(node.params)
+        if not outputs:
+            return
+        with self.outputs_box, self._section("Outputs: storage, naming and access", "outputs").mark("outputs"):
+            for port in outputs:
+                ui.label(f"{port.name} ({port.type.value})").classes("text-bold")
+                form = Form(
+                    on_change=self._node_change(node_id),
+                    prefix=("outputs", port.name),
+                    placeholders=output_placeholders(pipeline),
+                    open_sections=self._sections(),
+                )
+                settings = node.outputs.get(port.name)
+                form.render(_NODE_FIELDS, settings.model_dump(mode="json") if settings else {})
+                self.forms.append(form)
+        self.show_errors()
