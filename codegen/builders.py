@@ -232,7 +232,12 @@ def bentoml_deploy(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
 
 
 def hyperparameter_search(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-    """Trials task, mapped GPU trial pods (``partial``/``expand``) and the task that picks the best."""
+    """Trials task, mapped GPU trial pods (``partial``/``expand``) and the task that picks the best.
+
+    The best-trial task runs with the trigger rule ``none_skipped``: after the trials whatever they ended
+    as (it chooses among the successful ones and fails below ``min_successful_trials``), but not when the
+    branch was skipped.
+    """
     assert isinstance(instance, HyperparameterSearch)
     task_id = node.task_id()
     config = _params(instance, "search_space", "objective_metric", "direction", "algorithm", "max_trials", "seed")
@@ -256,13 +261,14 @@ def hyperparameter_search(ctx: Context, node: Node, instance: NodeType) -> NodeT
         node,
         instance,
         step="hpo_best",
-        config=_params(instance, "objective_metric", "direction"),
+        config=_params(instance, "objective_metric", "direction", "min_successful_trials"),
         mlflow=True,
         pushes=True,
         gpu=False,
         env={"DAGSMITH_TRIALS": pull},
     )
     best = _pod_task(node, best_spec)
+    best.trigger_rule = "none_skipped"  # runs when some trials failed (it counts them), not in a skipped branch
     chain = [(trials.var, trial.var), (trial.var, best.var)]
     return NodeTasks(tasks=[trials, trial, best], entry=trials.var, exit=best.var, chain=chain)
 

@@ -82,7 +82,7 @@ class Task:
     flag_key: str | None = None
     trigger_dag_id: str | None = None  # trigger
     conf: dict[str, object] | None = None
-    trigger_rule: str | None = None  # join: when it runs (e.g. "all_done": whatever its upstreams ended as)
+    trigger_rule: str | None = None  # when it runs (join: "all_done"; best trial: "none_skipped"); None: all_success
 
 
 @dataclass(slots=True)

@@ -2,7 +2,8 @@
 
 Arguments: ``-- COMMAND... SPEC``. The command gets ``--name=value`` for each parameter and the
 environment variables ``MLFLOW_RUN_ID`` (the trial's run, which ``mlflow.start_run()`` resumes),
-``DAGSMITH_TRIAL_INDEX`` and ``DAGSMITH_TRIAL_PARAMS`` (JSON).
+``DAGSMITH_TRIAL_INDEX`` and ``DAGSMITH_TRIAL_PARAMS`` (JSON). When the command ends, the trial's run is
+ended with its outcome (``FINISHED`` or ``FAILED``), which the best-trial task reads.
 """
 
 from __future__ import annotations
@@ -30,14 +31,21 @@ def trial_command(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
     return args[:-1] + flags, spec
 
 
-def _close_run(run_id: str, ok: bool) -> None:
+def close_run(run_id: str, ok: bool) -> None:
+    """End the trial's run as its command ended: ``FINISHED`` on exit status 0, ``FAILED`` otherwise.
+
+    The best-trial task counts a trial as successful by this status, so the exit status decides, whatever
+    the command did with the run (a retried trial that succeeds ends ``FINISHED`` after a ``FAILED`` try).
+    """
     try:
         from mlflow import MlflowClient
     except ImportError:
+        log("mlflow is not installed in the trial image: the trial's run stays open and counts as failed")
         return
     client = MlflowClient()
-    if client.get_run(run_id).info.status == "RUNNING":
-        client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+    wanted = "FINISHED" if ok else "FAILED"
+    if client.get_run(run_id).info.status != wanted:
+        client.set_terminated(run_id, wanted)
 
 
 def main() -> None:
@@ -50,7 +58,7 @@ def main() -> None:
     log("trial " + str(spec["index"]) + ": " + " ".join(command))
     code = subprocess.call(command, env=env)
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        _close_run(spec["run_id"], code == 0)
+        close_run(spec["run_id"], code == 0)
     sys.exit(code)
 
 

@@ -45,6 +45,12 @@ class HyperparameterSearch(NodeType):
     direction: Literal["maximize", "minimize"] = "maximize"
     algorithm: Literal["random", "grid"] = "random"
     max_trials: int = Field(10, ge=1, le=1000, description="Number of trials")
+    min_successful_trials: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Trials that must succeed; the best is chosen among the successful ones",
+    )
     parallelism: int = Field(2, ge=1, le=256, description="Trials running at the same time")
     seed: Annotated[int, Bounds(ge=0, le=MAX_SEED)] = Field(0, description="Sampling seed, for reproducible searches")
     command: list[str] = Field(min_length=1, description="Trial command", examples=[["python", "train.py"]])
@@ -70,5 +76,10 @@ class HyperparameterSearch(NodeType):
                     f"{where}.kind",
                     f"grid search needs discrete values; make {name!r} a 'choice' or 'int' or use random search",
                 )
+        if self.min_successful_trials > self.max_trials:
+            yield Problem(
+                "min_successful_trials",
+                f"at most {self.max_trials} trials run; lower the minimum of successful trials to max_trials or less",
+            )
         if self.parallelism > self.max_trials:
             yield Problem("parallelism", "parallelism is above the number of trials; lower it to max_trials")
