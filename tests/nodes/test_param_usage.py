@@ -39,8 +39,11 @@ def test_batch_prediction_takes_top_k_from_a_param_but_not_from_other_text() -> 
     for bad in ("ten", "{{ conf }}", 0):
         with pytest.raises(ValidationError):
             BatchPredict.model_validate({"id_column": "id", "top_k": bad})
-    issues = validate(valid_pipeline("batch_predict", {"id_column": "id", "top_k": "{{ params.top_k }}"}))
-    assert [issue for issue in issues if issue.is_error] == []
+    doc = valid_pipeline("batch_predict", {"id_column": "id", "top_k": "{{ params.top_k }}"})
+    data = doc.model_dump(mode="json")
+    data["settings"]["params"] = [TOP_K]  # the parameter it names is defined
+    doc = Pipeline.model_validate(data)
+    assert [issue for issue in validate(doc) if issue.is_error] == []
 
 
 def test_user_targeting_takes_top_k_from_its_param() -> None:
