@@ -10,9 +10,11 @@ The format is described in ``shared/design/elyra-format.md``.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -65,7 +67,25 @@ def import_elyra(data: dict[str, Any], *, default_name: str = "imported") -> tup
 
     Raises ElyraImportError when ``data`` is not an Elyra pipeline of version 3 to 8.
     """
-    return _Importer(data, _primary(data)).run(default_name)
+    with _collector_paused():
+        return _Importer(data, _primary(data)).run(default_name)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a whole document's objects are built.
+
+    The import creates hundreds of thousands of acyclic objects (pydantic models, dicts); with the
+    collector running, its full passes over the ever larger heap took half of a 10,000-node import.
+    Nothing the import builds needs the cycle collector: reference counting frees it all.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
@@ -76,7 +96,8 @@ def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
     except DocumentError as exc:
         raise ElyraImportError(str(exc)) from None
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        with _collector_paused():
+            data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ElyraImportError(
             f"{path}:{exc.lineno}:{exc.colno}: malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
