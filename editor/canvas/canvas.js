@@ -4,7 +4,7 @@
 // dragging, measured sizes, selection); adding, removing and connecting are requests to Python
 // (events), and Python answers by calling the methods below. Names and payloads: protocol.py.
 import { h, markRaw } from "vue";
-import { Background, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-vendor";
+import { Background, ControlButton, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-vendor";
 import { loadResource } from "../../static/utils/resources.js";
 
 const DRAG_TYPE = "application/dagsmith-node";
@@ -22,7 +22,13 @@ const STYLESHEETS = [
 const LOCAL_CHANGES = new Set(["position", "dimensions", "select"]);
 const VIEWPORT_THROTTLE_MS = 200;
 const TOAST_MS = 4000;
-const FIT_OPTIONS = { padding: 0.15, maxZoom: 1.25 };
+// Fitting never zooms out below FIT_MIN_ZOOM: node labels (13 px) stay at least 9 px tall, readable. A larger
+// graph is centred at that zoom; the minimap and the controls show and reach the rest.
+const FIT_MIN_ZOOM = 0.7;
+const FIT_MAX_ZOOM = 1.25;
+const FIT_MARGIN = 24; // px around the fitted graph
+const MINIMAP = { width: 180, height: 120, margin: 15 }; // the minimap's box; a fitted graph keeps clear of it
+const FIT_ICON = "M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0 0 27.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94a.919.919 0 0 1-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z";
 const COMMENT_COLOR = "#facc15";
 const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
 
@@ -49,7 +55,7 @@ function onPaletteDragStart(event) {
 }
 
 export default {
-  components: { Background, Controls, Handle, MiniMap, VueFlow },
+  components: { Background, ControlButton, Controls, Handle, MiniMap, VueFlow },
   template: `
     <div class="dagsmith-canvas-root" :class="{ 'dagsmith-dark': isDark, 'dagsmith-read-only': readOnlyNow }"
          @dragover="onDragOver" @drop="onDrop" @pointerdown.capture="active = true" @pointermove="onPointerMove">
@@ -105,9 +111,19 @@ export default {
           </div>
         </template>
         <Background :gap="20" :pattern-color="isDark ? '#3f3f46' : '#d4d4d8'" />
-        <MiniMap pannable zoomable :node-color="miniMapColor" :node-stroke-width="0"
-                 :mask-color="isDark ? 'rgba(0, 0, 0, 0.55)' : 'rgba(240, 240, 240, 0.6)'" />
-        <Controls :show-interactive="false" :fit-view-params="fitOptions" />
+        <MiniMap pannable zoomable :width="minimap.width" :height="minimap.height" :node-color="miniMapColor"
+                 :node-stroke-color="isDark ? '#e4e4e7' : '#3f3f46'" :node-stroke-width="2" :node-border-radius="4"
+                 :mask-color="isDark ? 'rgba(0, 0, 0, 0.35)' : 'rgba(240, 240, 240, 0.35)'"
+                 :mask-stroke-color="isDark ? '#60a5fa' : '#2563eb'" :mask-stroke-width="2"
+                 aria-label="Minimap: click to move the view there, drag to pan, scroll to zoom"
+                 @click="onMiniMapClick" />
+        <Controls :show-interactive="false">
+          <template #control-fit-view>
+            <ControlButton class="vue-flow__controls-fitview" title="Fit view" aria-label="Fit view" @click="fitView()">
+              <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30"><path :d="fitIcon" /></svg>
+            </ControlButton>
+          </template>
+        </Controls>
       </VueFlow>
       <div v-if="toast" class="dagsmith-toast" role="alert" :style="{ left: toast.x + 'px', top: toast.y + 'px' }">
         {{ toast.message }}
@@ -149,7 +165,8 @@ export default {
       connecting: null,
       toast: null,
       active: false,
-      fitOptions: FIT_OPTIONS,
+      minimap: MINIMAP,
+      fitIcon: FIT_ICON,
     };
   },
   computed: {
@@ -180,6 +197,7 @@ export default {
       this.pageDark = document.body.classList.contains("body--dark");
     });
     this.bodyObserver.observe(document.body, { attributes: true, attributeFilter: ["class"] });
+    this.pageDark = document.body.classList.contains("body--dark"); // the page may have turned dark meanwhile
     this.onDocumentPointerDown = (event) => {
       if (!this.$el.contains(event.target)) this.active = false;
     };
@@ -252,8 +270,8 @@ export default {
       for (const edge of this.flow.edges.value) edge.selected = edges.has(edge.id);
       this.rememberSelection();
     },
-    fitView() {
-      this.flow.fitView({ ...FIT_OPTIONS, duration: 200 });
+    fitView(duration = 200) {
+      this.flow.fitView({ ...this.fitOptions(), duration });
     },
     applyLayout(positions) {
       for (const [id, position] of Object.entries(positions)) {
@@ -339,6 +357,34 @@ export default {
       edge.labelStyle = severity ? { fill: severity === "error" ? "#dc2626" : "#d97706", fontWeight: 600 } : undefined;
     },
 
+    // ---- view helpers -------------------------------------------------------------------------
+
+    // Fit options that keep the graph clear of the minimap (bottom right): the margin beside the minimap
+    // or above it, whichever leaves the larger zoom. Never below FIT_MIN_ZOOM.
+    fitOptions() {
+      const base = { minZoom: FIT_MIN_ZOOM, maxZoom: FIT_MAX_ZOOM };
+      const nodes = this.flow.nodes.value.filter((n) => n.dimensions.width && n.dimensions.height);
+      const box = this.$el.getBoundingClientRect();
+      const px = (value) => `${Math.round(value)}px`;
+      const margin = FIT_MARGIN;
+      const right = { top: px(margin), left: px(margin), bottom: px(margin), right: px(MINIMAP.width + MINIMAP.margin + margin) };
+      const below = { top: px(margin), left: px(margin), right: px(margin), bottom: px(MINIMAP.height + MINIMAP.margin + margin) };
+      if (!nodes.length || !box.width || !box.height) return { ...base, padding: right };
+      const left = Math.min(...nodes.map((n) => n.position.x));
+      const top = Math.min(...nodes.map((n) => n.position.y));
+      const width = Math.max(...nodes.map((n) => n.position.x + n.dimensions.width)) - left || 1;
+      const height = Math.max(...nodes.map((n) => n.position.y + n.dimensions.height)) - top || 1;
+      const zoom = (w, h) => Math.min(w / width, h / height);
+      const besideZoom = zoom(box.width - 2 * margin - MINIMAP.width - MINIMAP.margin, box.height - 2 * margin);
+      const aboveZoom = zoom(box.width - 2 * margin, box.height - 2 * margin - MINIMAP.height - MINIMAP.margin);
+      return { ...base, padding: besideZoom >= aboveZoom ? right : below };
+    },
+    onMiniMapClick({ position }) {
+      // A click (not a drag) on the minimap centres the view on that point, at the current zoom.
+      if (!this.flow || !position) return;
+      this.flow.setCenter(position.x, position.y, { zoom: this.flow.getViewport().zoom, duration: 200 });
+    },
+
     // ---- template helpers ---------------------------------------------------------------------
 
     portColor(type) {
@@ -404,7 +450,7 @@ export default {
     onNodesInitialized() {
       if (!this.pendingFit) return;
       this.pendingFit = false;
-      this.flow.fitView(FIT_OPTIONS);
+      this.fitView(0);
     },
     // Vue Flow reports nodesInitialized only when a node still had to be measured, not for nodes it
     // kept from the previous graph, so check once the new graph has rendered.

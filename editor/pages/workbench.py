@@ -6,6 +6,7 @@ the problems panel and the inspector are updated and the draft is saved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from nicegui import ui
@@ -23,6 +24,7 @@ from ..canvas import (
     layout,
     needs_layout,
 )
+from ..canvas.placement import Box, free_point, node_box, relative_boxes
 from ..runs import RunHandle
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession, Refusal
@@ -34,6 +36,7 @@ from .palette import Palette
 from .problems import ProblemsPanel
 from .run_history import RunsPanel
 from .run_panel import RunControls
+from .theme import remembering_dark_mode
 
 
 class Workbench:
@@ -62,6 +65,7 @@ class Workbench:
         )
         self.saved_revision = revision
         self.conflict = False  # the draft was saved elsewhere: this page's saves stop until it is reloaded
+        self.clipboard_boxes: list[Box] = []  # the copied nodes' rectangles, for placing a paste
         self.canvas: PipelineCanvas
         self.inspector: Inspector
         self.build(name)
@@ -71,7 +75,7 @@ class Workbench:
 
     # -- layout ----------------------------------------------------------------------------------------
     def build(self, name: str) -> None:
-        dark = ui.dark_mode()
+        dark = remembering_dark_mode()  # the choice survives a reload
         with ui.header().classes("items-center gap-2 q-py-xs"):
             ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
             self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
@@ -115,7 +119,7 @@ class Workbench:
         self.canvas.on_node_clicked(lambda e: self.clicked(e["id"]))
         self.canvas.on_state_clicked(lambda e: self.runs.open_node_log(e["id"]))
         self.canvas.on_pane_clicked(lambda: self.inspector.select(None))
-        self.canvas.on_copy_requested(lambda e: self.session.copy(e.get("node_ids", ())))
+        self.canvas.on_copy_requested(lambda e: self.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
         self.canvas.on_undo_requested(self.undo)
         self.canvas.on_redo_requested(self.redo)
@@ -208,7 +212,16 @@ class Workbench:
         nodes = payload.get("nodes") or []
         self.inspector.select(nodes[0] if len(nodes) == 1 else None)
 
+    def copy(self, node_ids: Iterable[str]) -> None:
+        wanted = set(node_ids)
+        copied = [n for n in self.session.pipeline.nodes if n.id in wanted]
+        if self.session.copy(n.id for n in copied):
+            self.clipboard_boxes = relative_boxes(copied)
+
     def paste(self, x: float, y: float) -> None:
+        # Never on top of other nodes: moved down and right until the pasted nodes cover none.
+        existing = [node_box(n) for n in self.session.pipeline.nodes]
+        x, y = free_point(x, y, self.clipboard_boxes, existing)
         new_ids = self.session.paste(x, y)
         if new_ids:
             self.canvas.select(new_ids)
