@@ -38,6 +38,7 @@ from .history import (
     check_source,
     checked_out,
     commit_tree,
+    current_branch,
     dag_path,
     head_commit,
     iter_versions,
@@ -62,7 +63,9 @@ class ExportResult:
 
     ``paths``: absolute file paths for a folder export; repository paths (``dags/…``, ``pipelines/…``)
     for a git export. ``commit``: the new commit, or the branch tip that already holds this version
-    when ``unchanged``; None for a folder export.
+    when ``unchanged``; None for a folder export. ``checked_out``: the branch the repository's working
+    tree is on (None: a folder export, a bare repository or a detached HEAD); ``worktree_updated``:
+    whether the export wrote its files into that working tree.
     """
 
     dag_id: str
@@ -72,13 +75,31 @@ class ExportResult:
     commit: str | None = None
     branch: str | None = None
     unchanged: bool = False
+    checked_out: str | None = None
+    worktree_updated: bool = False
 
     def describe(self) -> str:
         """One line for the user."""
         where = f"branch {self.branch!r} ({self.commit[:10]})" if self.branch and self.commit else self.paths[0]
         if self.unchanged:
             return f"{self.dag_id} v{self.version} is already exported to {where}; nothing changed"
-        return f"exported {self.dag_id} v{self.version} (content {self.content_hash[:8]}) to {where}"
+        done = f"exported {self.dag_id} v{self.version} (content {self.content_hash[:8]}) to {where}"
+        return f"{done}; {self.worktree_note()}" if self.branch else done
+
+    def worktree_note(self) -> str:
+        """Whether the checked-out files show this export, and what to do when they do not ('' for a folder)."""
+        if self.branch is None:
+            return ""
+        if self.worktree_updated:
+            return f"the working tree (on {self.branch!r}) was updated"
+        if self.branch == self.checked_out:
+            return f"the working tree is on {self.branch!r}, which needed no change"
+        if self.checked_out is None:
+            return "the repository has no checked-out branch, so no working tree was updated"
+        return (
+            f"the working tree is on {self.checked_out!r}, not {self.branch!r}, so it was not updated; "
+            f"run 'git checkout {self.branch}' there to see the files"
+        )
 
 
 def _renderer(render_fn: RenderFn | None) -> RenderFn:
@@ -172,11 +193,15 @@ def export_to_git(
     force: bool = False,
     author: str | None = None,
     render_fn: RenderFn | None = None,
+    version: int | None = None,
+    expected: str | None = None,
 ) -> ExportResult:
     """Commit ``dags/<dag_id>.py`` and ``pipelines/<dag_id>.dagsmith.json`` to ``branch`` in one commit.
 
     A missing branch is created from HEAD (or as the first commit of an empty repository). When the
-    branch is checked out, the working tree and index are updated too.
+    branch is checked out, the working tree and index are updated too. ``version``: the number the
+    file carries (the editor's saved version) instead of one counted from the branch; ``expected``: the
+    DAG file the user reviewed, so that a different one is refused rather than committed.
     """
     render = _renderer(render_fn)
     dag_id = check_dag_id(pipeline.dag_id)
@@ -203,7 +228,13 @@ def export_to_git(
             target=target,
             render=render,
             previous=lambda: max((v.version for v in iter_versions(repo, base, dag_id)), default=0) if base else 0,
+            version=version,
         )
+        if expected is not None and plan.text != expected:
+            raise ExportRefused(
+                f"the DAG file to commit differs from the one shown for review (v{plan.version} of {dag_id}); "
+                "the pipeline changed since: review the export again, then commit"
+            )
         new_hash = versioning.content_hash(pipeline)
         new_dag, new_source = plan.text.encode(), dumps(pipeline).encode()
         if not force:
@@ -215,6 +246,7 @@ def export_to_git(
             content_hash=new_hash,
             paths=(dag_file, source_file),
             branch=branch,
+            checked_out=None if repo.bare else current_branch(repo),
         )
         if base is not None and old_dag == new_dag and old_source == new_source:
             if tip is None and not repo.refs.add_if_new(ref, base, message=b"branch: created by dagsmith export"):
@@ -233,7 +265,7 @@ def export_to_git(
         )
         commit = _commit(repo, new_tree, base, author_id, _message(dag_id, plan.version, new_hash, message))
         _publish(repo, commit, ref=ref, tip=tip, worktree=worktree, blobs=blobs, old_work=old_work, branch=branch)
-        return replace(result, commit=commit.id.decode())
+        return replace(result, commit=commit.id.decode(), worktree_updated=worktree is not None)
 
 
 def _read_worktree(

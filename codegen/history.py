@@ -217,6 +217,17 @@ def checked_out(repo: Repo, ref: Ref) -> Path | None:
     return Path(repo.path) if names and names[-1] == ref else None
 
 
+def current_branch(repo: Repo) -> str | None:
+    """The branch HEAD names (also before its first commit, as after ``git init``); None when HEAD is detached."""
+    try:
+        target = repo.refs.get_symrefs().get(HEADREF)
+    except (OSError, KeyError):
+        return None
+    if target is None or not target.startswith(LOCAL_BRANCH_PREFIX):
+        return None
+    return target[len(LOCAL_BRANCH_PREFIX) :].decode("utf-8", errors="replace")
+
+
 def last_export(repo: Repo, base: ObjectID | None, dag_id: str, old_dag: bytes | None) -> versioning.Header | None:
     """What the DAG file says about its export, or (when it is gone) the newest version in the history."""
     header = versioning.read_header(old_dag.decode("utf-8", errors="replace")) if old_dag is not None else None
@@ -280,11 +291,17 @@ def plan_version(
     target: str,
     render: RenderFn,
     previous: Callable[[], int],
+    version: int | None = None,
 ) -> Plan:
     """Choose the version, render, and refuse to replace a foreign or hand-edited file unless forced.
 
     ``previous()`` gives the highest earlier version when the existing file does not say (0: none).
+    ``version``: the number the caller has already given this pipeline (the editor's saved version), so
+    the file carries that number; refused when the existing file holds a later version or another
+    pipeline under the same number.
     """
+    if version is not None:
+        return _plan_pinned(pipeline, existing, version, where=where, force=force, target=target, render=render)
     if existing is None:
         version = previous() + 1
         return Plan(version, render(pipeline, version=version, target=target), unchanged=False)
@@ -318,6 +335,37 @@ def plan_version(
     else:
         version = header.version + 1
     return Plan(version, render(pipeline, version=version, target=target), unchanged=False)
+
+
+def _plan_pinned(
+    pipeline: Pipeline, existing: bytes | None, version: int, *, where: str, force: bool, target: str, render: RenderFn
+) -> Plan:
+    """``plan_version`` for a number the caller chose: the same refusals, and no going back in numbers."""
+    text = render(pipeline, version=version, target=target)
+    if existing is None:
+        return Plan(version, text, unchanged=False)
+    if text.encode() == existing:
+        return Plan(version, text, unchanged=True)
+    old = existing.decode("utf-8", errors="replace")
+    header = versioning.read_header(old)
+    if force:
+        return Plan(version, text, unchanged=False)
+    # The refusals of a foreign, another DAG's or a hand-edited file (nothing is rendered for them).
+    plan_version(pipeline, existing, where=where, force=False, target=target, render=_no_render, previous=lambda: 0)
+    assert header is not None  # plan_version refused every file without a header
+    newer = header.version > version
+    if newer or (header.version == version and header.content_hash != versioning.content_hash(pipeline)):
+        held = "a later version" if newer else "another pipeline under the same number"
+        raise ExportRefused(
+            f"{where} holds v{header.version} (content {header.content_hash[:8]}), {held}, while this pipeline is "
+            f"at v{version}; it was exported from another copy of the pipeline (or with `dagsmith export`), so "
+            "export to another branch or give the pipeline another dag_id"
+        )
+    return Plan(version, text, unchanged=False)
+
+
+def _no_render(pipeline: Pipeline, /, *, version: int, target: str) -> str:
+    return ""
 
 
 def check_source(old_source: bytes | None, exported: versioning.Header | None, new_hash: str, *, where: str) -> None:

@@ -9,16 +9,27 @@ from __future__ import annotations
 import difflib
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from dagsmith.codegen import ExportError, render
 from dagsmith.codegen.gitexport import ExportResult, export_to_git
-from dagsmith.codegen.history import GitExportError, branch_name_problem
-from dagsmith.nodes import DocumentError, ElyraImportError, Pipeline, example_names, import_elyra, load_example, parse
-from dagsmith.nodes.fileformat import dumps
+from dagsmith.codegen.history import GitExportError, RepositoryError, branch_name_problem, current_branch, open_repo
+from dagsmith.nodes import (
+    DocumentError,
+    ElyraImportError,
+    Pipeline,
+    PipelineSettings,
+    example_names,
+    import_elyra,
+    load_example,
+    parse,
+)
+from dagsmith.nodes.fileformat import content_hash, dumps
 
 from .readback import unstorable
 from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
@@ -47,12 +58,16 @@ class DraftConflictError(UserError):
 
 @dataclass(frozen=True, slots=True)
 class ExportPreview:
-    """The DAG a version would export, and how it differs from the previous version's DAG."""
+    """The DAG a version would export, and how it differs from the previous version's DAG.
+
+    ``version``: the number that version gets, in the file's header, the store and the git commit alike.
+    """
 
     dag_id: str
     source: str
     diff: str
     previous_version: int | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +125,20 @@ class EditorServices:
     def pipelines(self, project_id: int) -> list[PipelineInfo]:
         """The project's pipelines."""
         return self.store.list_pipelines(project_id)
+
+    def listing(self, project_id: int) -> list[PipelineInfo]:
+        """The project's pipelines as their drafts name them now (the stored names change only with a version)."""
+        shown = []
+        for info in self.store.list_pipelines(project_id):
+            try:
+                draft = self.store.get_draft(info.id)
+                settings = PipelineSettings.model_validate(json.loads(draft.document)["settings"])
+            except (NotFound, ValueError, TypeError, KeyError, ValidationError):
+                shown.append(info)  # a draft that cannot be read: the page that opens it says why
+                continue
+            updated = max(info.updated_at, draft.updated_at)
+            shown.append(replace(info, name=settings.name, dag_id=settings.effective_dag_id(), updated_at=updated))
+        return sorted(shown, key=lambda info: (info.name.lower(), info.id))
 
     def create(self, project_id: int, pipeline: Pipeline) -> PipelineInfo:
         """Add a pipeline; a dag_id already used in the project gets a numbered suffix."""
@@ -219,7 +248,8 @@ class EditorServices:
         latest = self.latest_version(pipeline_id)
         try:
             previous = self.store.get_version(pipeline_id, latest) if latest else None
-            same = previous is not None and previous.pipeline() == pipeline
+            # The store's own rule (create_version): a version is new when the content hash differs.
+            same = previous is not None and previous.content_hash == content_hash(pipeline)
             number = latest if same and latest else (latest or 0) + 1
             source = render(pipeline, version=number, target=target)
         except ExportError as exc:
@@ -238,7 +268,7 @@ class EditorServices:
                     tofile=f"v{number}/{pipeline.dag_id}.py",
                 )
             )
-        return ExportPreview(pipeline.dag_id, source, diff, previous.number if previous else None)
+        return ExportPreview(pipeline.dag_id, source, diff, previous.number if previous else None, number)
 
     def export_to_project_git(
         self,
@@ -248,8 +278,13 @@ class EditorServices:
         message: str = "",
         target: str = "airflow3",
         write_draft: bool = True,
+        expected: str | None = None,
     ) -> tuple[int, ExportResult]:
-        """Save a version and commit its DAG and source to the project's git repository."""
+        """Save a version and commit its DAG and source to the project's git repository.
+
+        The DAG file carries the saved version's number (the one the preview showed); ``expected``: the
+        previewed DAG file, refused with a message when the file to commit differs from it.
+        """
         info = self.store.get_pipeline(pipeline_id)
         project = self.store.get_project(info.project_id)
         if not project.git_repo:
@@ -258,7 +293,13 @@ class EditorServices:
         try:
             self.store.check_export(pipeline_id, number, by=self.user, production=True)
             result = export_to_git(
-                pipeline, project.git_repo, branch=project.git_branch, message=message or None, target=target
+                pipeline,
+                project.git_repo,
+                branch=project.git_branch,
+                message=message or None,
+                target=target,
+                version=number,
+                expected=expected,
             )
         except (ExportError, GitExportError, StoreError) as exc:
             raise UserError(str(exc)) from None
@@ -276,8 +317,11 @@ class EditorServices:
         return number, result
 
     def set_git(self, project_id: int, repo: str, branch: str) -> Project:
-        """Configure where the project's exports are committed; the branch must be a name git accepts."""
-        branch = branch.strip() or "main"
+        """Configure where the project's exports are committed; the branch must be a name git accepts.
+
+        No branch: the branch checked out in the repository (``main`` when that cannot be read).
+        """
+        branch = branch.strip() or self.checked_out_branch(repo) or "main"
         problem = branch_name_problem(branch)
         if problem:
             raise UserError(f"{branch!r} is not a valid git branch name: {problem}; use e.g. 'main' or 'dags'")
@@ -285,6 +329,32 @@ class EditorServices:
             return self.store.set_project_git(project_id, repo=repo or None, branch=branch, by=self.user)
         except StoreError as exc:
             raise UserError(str(exc)) from None
+
+    @staticmethod
+    def checked_out_branch(repo: str | None) -> str | None:
+        """The branch HEAD names in the local repository ``repo``; None when it is no local git folder or detached."""
+        if not repo or not Path(repo).is_dir():
+            return None
+        try:
+            with open_repo(repo) as opened:
+                return None if opened.bare else current_branch(opened)
+        except RepositoryError:
+            return None
+
+    def branch_note(self, project: Project) -> str:
+        """Where the project's exports land, and a warning when the checkout will not show them."""
+        if not project.git_repo:
+            return ""
+        checked_out = self.checked_out_branch(project.git_repo)
+        if checked_out is None or checked_out == project.git_branch:
+            return f"exports are committed to {project.git_branch!r}" + (
+                ", the branch checked out there" if checked_out else ""
+            )
+        return (
+            f"exports are committed to {project.git_branch!r}, but the repository has {checked_out!r} checked out, "
+            f"so its working tree will not show them (run 'git checkout {project.git_branch}' there, or choose "
+            f"{checked_out!r})"
+        )
 
     @staticmethod
     def document_text(pipeline: Pipeline) -> str:

@@ -75,7 +75,8 @@ class ExportPanel:
         self.code.content = preview.source
         self.diff.content = preview.diff or "(no changes since the last version)"
         since = f"; previous version v{preview.previous_version}" if preview.previous_version else "; no version yet"
-        self.status.set_text(f"{preview.dag_id}.py, {len(preview.source.splitlines())} lines{since}")
+        lines = len(preview.source.splitlines())
+        self.status.set_text(f"{preview.dag_id}.py, version v{preview.version}, {lines} lines{since}")
 
     def download(self) -> None:
         """Download the DAG file as shown."""
@@ -125,6 +126,7 @@ class ExportPanel:
                 message=self.message.value or "",
                 target=self.target.value,
                 write_draft=self.before_save is None,
+                expected=self.source or None,  # commit exactly the file shown, or refuse
             )
         except UserError as exc:
             self.result.set_text("")
@@ -134,7 +136,14 @@ class ExportPanel:
             return
         number, result = outcome
         commit = (result.commit or "")[:10]
-        state = "unchanged" if result.unchanged else "committed"
-        self.result.set_text(f"Version v{number}: DAG v{result.version} {state} on {result.branch} ({commit})")
+        where = f"branch {result.branch!r} ({commit})"
+        if result.unchanged:
+            text = f"v{result.version} of {result.dag_id} is already on {where}; nothing to commit"
+        else:
+            text = f"Committed v{result.version} of {result.dag_id} to {where}"
+        note = result.worktree_note()
+        self.result.set_text(f"{text}; {note}" if note else text)
+        if result.branch != result.checked_out:
+            ui.notify(note, type="warning", multi_line=True)
         self.on_saved(number)
         self.refresh()

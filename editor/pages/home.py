@@ -26,7 +26,7 @@ def home_page(services: EditorServices) -> None:
             for each in services.projects():
                 ui.label(each.name).classes("text-subtitle2 q-mt-sm")
                 with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
-                    for info in services.pipelines(each.id):
+                    for info in services.listing(each.id):
                         with ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}")).props("clickable"):
                             with ui.item_section():
                                 ui.item_label(info.name)
@@ -101,21 +101,37 @@ def _git_settings(services: EditorServices) -> None:
     first = next(iter(projects.values()))
     chosen = ui.select({i: p.name for i, p in projects.items()}, label="Project", value=first.id).mark("git-project")
     repo = ui.input("Repository path", value=first.git_repo or "").mark("git-repo")
-    branch = ui.input("Branch", value=first.git_branch).mark("git-branch")
+    # A project without a repository has no chosen branch yet (the stored 'main' is only a default): leave
+    # it empty, so that saving takes the branch checked out in the repository.
+    branch = (
+        ui.input("Branch", value=first.git_branch if first.git_repo else "")
+        .props('placeholder="the checked-out branch"')
+        .mark("git-branch")
+    )
+    note = ui.label(services.branch_note(first)).classes("text-caption").style("max-width: 360px").mark("git-note")
 
     def show() -> None:
         project = projects[chosen.value]
         repo.set_value(project.git_repo or "")
-        branch.set_value(project.git_branch)
+        branch.set_value(project.git_branch if project.git_repo else "")
+        note.set_text(services.branch_note(project))
 
     chosen.on_value_change(show)
 
     def save_git() -> None:
         try:
-            projects[chosen.value] = services.set_git(chosen.value, repo.value or "", branch.value or "main")
+            projects[chosen.value] = services.set_git(chosen.value, repo.value or "", branch.value or "")
         except UserError as exc:
             ui.notify(str(exc), type="negative")
             return
-        ui.notify(f"Git settings of {projects[chosen.value].name} saved", type="positive")
+        project = projects[chosen.value]
+        branch.set_value(project.git_branch if project.git_repo else "")
+        note.set_text(services.branch_note(project))
+        differs = project.git_repo and services.checked_out_branch(project.git_repo) not in (None, project.git_branch)
+        ui.notify(
+            f"Git settings of {project.name} saved" + (f": {note.text}" if note.text else ""),
+            type="warning" if differs else "positive",
+            multi_line=True,
+        )
 
     ui.button("Save", on_click=save_git).mark("git-save")
