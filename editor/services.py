@@ -161,6 +161,20 @@ class EditorServices:
             pipeline.settings.name = "New pipeline"
         return self.create(project_id, pipeline)
 
+    def rename(self, pipeline_id: int, name: str) -> PipelineInfo:
+        """Rename a pipeline (its draft; the saved versions keep their names); UserError says why not."""
+        try:
+            return self.store.rename_pipeline(pipeline_id, name, by=self.user)
+        except StoreError as exc:
+            raise UserError(str(exc)) from None
+
+    def delete(self, pipeline_id: int) -> str:
+        """Delete a pipeline with its draft and versions (committed DAG files stay); its name."""
+        try:
+            return self.store.delete_pipeline(pipeline_id, by=self.user)
+        except StoreError as exc:
+            raise UserError(str(exc)) from None
+
     def read_upload(self, name: str, content: bytes) -> Imported:
         """Read an uploaded ``*.dagsmith.json`` or Elyra ``*.pipeline`` file; UserError says what is wrong in it.
 

@@ -8,6 +8,8 @@ from nicegui import events, ui
 
 from ..run_services import RUNNABLE_EXAMPLES
 from ..services import TEMPLATE_TITLES, EditorServices, UserError
+from .home_list import PipelineList
+from .theme import remembering_dark_mode
 
 MAX_UPLOAD_BYTES = 16 * 2**20
 """The largest file the start page accepts (a 10,000-node Elyra file is about 9 MiB)."""
@@ -17,22 +19,14 @@ TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; open it w
 def home_page(services: EditorServices) -> None:
     """List pipelines by project; create from a template or a runnable example; open a file."""
     project = services.local_project()
+    remembering_dark_mode()  # the mode chosen in the editor
     with ui.header().classes("items-center"):
         ui.label("dagsmith").classes("text-h6")
         ui.label(f"new pipelines go to: {project.name}").classes("text-caption")
     with ui.row().classes("w-full q-pa-md gap-8 items-start"):
         with ui.column().classes("gap-2").style("min-width: 420px"):
             ui.label("Pipelines").classes("text-h6")
-            for each in services.projects():
-                ui.label(each.name).classes("text-subtitle2 q-mt-sm")
-                with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
-                    for info in services.listing(each.id):
-                        with ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}")).props("clickable"):
-                            with ui.item_section():
-                                ui.item_label(info.name)
-                                ui.item_label(f"dag_id {info.dag_id} · updated {info.updated_at:%Y-%m-%d %H:%M}").props(
-                                    "caption"
-                                )
+            PipelineList(services)
         with ui.column().classes("gap-2"):
             ui.label("New pipeline").classes("text-h6")
 
@@ -65,12 +59,22 @@ def home_page(services: EditorServices) -> None:
                     ui.notify(f"Not mapped: {line}", type="warning", multi_line=True)
                 ui.navigate.to(f"/pipeline/{info.id}")
 
-            ui.upload(
-                on_upload=uploaded,
-                on_rejected=lambda: ui.notify(TOO_LARGE, type="negative", multi_line=True),
-                max_file_size=MAX_UPLOAD_BYTES,
-                auto_upload=True,
-            ).props('accept=".json,.pipeline"').mark("open-file")
+            # A plain button opens the file chooser; the uploader itself (whose header only shows "0.0B / 0.00%")
+            # stays hidden.
+            upload = (
+                ui.upload(
+                    on_upload=uploaded,
+                    on_rejected=lambda: ui.notify(TOO_LARGE, type="negative", multi_line=True),
+                    max_file_size=MAX_UPLOAD_BYTES,
+                    auto_upload=True,
+                )
+                .props('accept=".json,.pipeline"')
+                .classes("hidden")
+                .mark("open-file")
+            )
+            ui.button("Open a file…", icon="folder_open", on_click=lambda: upload.run_method("pickFiles")).props(
+                "outline"
+            ).mark("open-file-button")
         with ui.column().classes("gap-2"):
             _git_settings(services)
 
@@ -99,7 +103,11 @@ def _git_settings(services: EditorServices) -> None:
     projects = {project.id: project for project in services.projects()}
     ui.label("Git export").classes("text-h6")
     first = next(iter(projects.values()))
-    chosen = ui.select({i: p.name for i, p in projects.items()}, label="Project", value=first.id).mark("git-project")
+    chosen = (
+        ui.select({i: p.name for i, p in projects.items()}, label="Project", value=first.id)
+        .style("min-width: 240px")  # room for the label and the longest project name
+        .mark("git-project")
+    )
     repo = ui.input("Repository path", value=first.git_repo or "").mark("git-repo")
     # A project without a repository has no chosen branch yet (the stored 'main' is only a default): leave
     # it empty, so that saving takes the branch checked out in the repository.

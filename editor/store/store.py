@@ -24,6 +24,7 @@ from dagsmith.nodes.fileformat import content_hash
 from .access import AccessMixin
 from .engine import IMMEDIATE, database_url, make_engine, upgrade
 from .errors import Conflict, NotFound, SchemaError, StoreError
+from .manage import ManageMixin
 from .models import DraftRow, MemberRow, PipelineRow, ProjectRow, Role, UserRow, VersionRow, utcnow
 from .records import LOCAL_USER, Draft, PipelineInfo, Project, Version, VersionSummary
 from .reviews import ReviewMixin
@@ -113,7 +114,7 @@ def _version_record(row: VersionRow, created_by: str) -> Version:
     )
 
 
-class Store(AccessMixin, ReviewMixin):
+class Store(AccessMixin, ReviewMixin, ManageMixin):
     """Service API over the database; safe to share between threads. Close it when done."""
 
     def close(self) -> None:
