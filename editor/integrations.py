@@ -163,29 +163,38 @@ def feast_location(
     raise ComponentUnavailable(f"No Feast repository is configured: {_FEAST_HOW}")
 
 
-def local_mlflow_databases(dag_id: str | None = None, environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Where a local MLflow database may be: the pipeline's local-run workspace, then ``$DAGSMITH_HOME``.
+def local_mlflow_databases(
+    dag_id: str | None = None, environ: Mapping[str, str] | None = None, *, workspace: Path | None = None
+) -> list[Path]:
+    """Where a local MLflow database may be: the local-run workspace, then ``$DAGSMITH_HOME``.
 
-    The workspace follows editor/runs/workspace.py: ``$DAGSMITH_WORKSPACE`` or
-    ``<DAGSMITH_HOME>/workspace/<dag_id>``, with the database at ``mlflow/mlflow.db``.
+    The workspace follows editor/runs/workspace.py: ``$DAGSMITH_WORKSPACE``, else ``workspace`` (the
+    editor's runs: the project's ``<DAGSMITH_HOME>/workspace/project-<id>``), then the command line's
+    ``<DAGSMITH_HOME>/workspace/<dag_id>``; the database is at ``mlflow/mlflow.db`` in each.
     """
     from .store.engine import dagsmith_home
 
     env = os.environ if environ is None else environ
     home = Path(env["DAGSMITH_HOME"]).expanduser() if env.get("DAGSMITH_HOME") else dagsmith_home()
     candidates: list[Path] = []
-    workspace = env.get("DAGSMITH_WORKSPACE")
-    if workspace:
-        candidates.append(Path(workspace).expanduser() / "mlflow" / "mlflow.db")
-    elif dag_id:
-        candidates.append(home / "workspace" / dag_id / "mlflow" / "mlflow.db")
+    configured = env.get("DAGSMITH_WORKSPACE")
+    if configured:
+        candidates.append(Path(configured).expanduser() / "mlflow" / "mlflow.db")
+    else:
+        if workspace is not None:
+            candidates.append(workspace / "mlflow" / "mlflow.db")
+        if dag_id:
+            candidates.append(home / "workspace" / dag_id / "mlflow" / "mlflow.db")
     candidates.append(home / "mlflow.db")
-    return candidates
+    return list(dict.fromkeys(candidates))
 
 
-def mlflow_location(dag_id: str | None = None, environ: Mapping[str, str] | None = None) -> Configured:
+def mlflow_location(
+    dag_id: str | None = None, environ: Mapping[str, str] | None = None, *, workspace: Path | None = None
+) -> Configured:
     """The tracking URI to browse: ``$DAGSMITH_MLFLOW_TRACKING_URI``, ``$MLFLOW_TRACKING_URI``, or a local database.
 
+    ``workspace``: the editor's run workspace of the pipeline's project, where its local runs track.
     The local database is used only if it exists; otherwise ``ComponentUnavailable`` says how to configure one.
     """
     env = os.environ if environ is None else environ
@@ -193,7 +202,7 @@ def mlflow_location(dag_id: str | None = None, environ: Mapping[str, str] | None
         value = env.get(name, "").strip()
         if value:
             return Configured(value, name)
-    candidates = local_mlflow_databases(dag_id, env)
+    candidates = local_mlflow_databases(dag_id, env, workspace=workspace)
     for database in candidates:
         if database.is_file():
             return Configured(f"sqlite:///{database}", "local MLflow database")

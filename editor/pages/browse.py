@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 FEAST_NODES = ("feature_retrieval", "feature_materialize")
 Roots = Callable[[], list[Path]]
 """Gives the folders a relative ``feast_repo`` is resolved against."""
+RunWorkspace = Callable[[], Path]
+"""Gives the folder of the project's local runs (the Run button's workspace), where their MLflow lives."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class Browser:
         self.location: Configured | None = None
         self.catalog: FeastCatalog | MlflowCatalog | None = None
         self.error: str | None = None
+        self.run_workspace: RunWorkspace | None = None
+        """Set by the page: the project's run workspace (its MLflow database is browsed when it exists)."""
         self._request = 0
         with ui.dialog().mark("browse-dialog") as self.dialog, ui.card().style("min-width: 460px; max-width: 760px"):
             with ui.row().classes("w-full items-center no-wrap"):
@@ -157,7 +161,8 @@ class Browser:
             raise ComponentUnavailable("the node was deleted; select another node")
         if self.component == "Feast":
             return feast_location(node.params.get("feast_repo"), project_roots(self.inspector))
-        return mlflow_location(self.session.pipeline.dag_id)
+        workspace = self.run_workspace() if self.run_workspace is not None else None
+        return mlflow_location(self.session.pipeline.dag_id, workspace=workspace)
 
     # -- picking -------------------------------------------------------------------------------------------
     def value(self, field: str) -> Any:

@@ -130,6 +130,7 @@ class Workbench:
         self.notebooks = NotebookView()
         self.inspector.on_view_notebook = self.view_notebook
         self.inspector.project_roots = self.project_roots
+        self.inspector.browser.run_workspace = self.run_workspace  # Browse MLflow reads the runs' MLflow
         self.update_buttons()
 
     def build_bottom(self) -> None:
@@ -179,6 +180,11 @@ class Workbench:
         """Where the project's files live locally (notebooks, Feast repositories): its git checkout."""
         checkout = self.services.project_checkout(self.services.store.get_pipeline(self.pipeline_id).project_id)
         return [checkout] if checkout else []
+
+    def run_workspace(self) -> Path:
+        """The folder the Run button's runs use (their MLflow database is there)."""
+        runs = self.services.runs
+        return runs.workspace(runs.project_of(self.pipeline_id)).root
 
     async def view_notebook(self, notebook: str) -> None:
         await self.notebooks.show(notebook, self.project_roots())
