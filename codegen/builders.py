@@ -22,7 +22,7 @@ from .artifacts import VALUE_TYPES, Artifacts, contract_env, mlflow_env, xcom_va
 from .literals import ident
 from .model import NodeTasks, PodSpec, Task
 from .pods import pod_spec, resource_dicts
-from .templating import Tmpl, uses_macros
+from .templating import Tmpl, run_macro, uses_macros
 
 _ENV_REF = "$dagsmith_env"
 
@@ -198,12 +198,36 @@ def model_gate(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
     return NodeTasks(tasks=[gate, passed, promote], entry=gate.var, exit=passed.var, chain=chain)
 
 
+def retrain_active_runs(dag_id: str) -> Tmpl:
+    """How many runs of ``dag_id`` are queued or running, counted by Airflow 3 when it renders the task.
+
+    Airflow 3's task instance asks the API server (``get_dr_count``); Airflow 2 has no such call and the
+    value renders empty (the monitor step then relies on its cooldown). ``dag_id`` is validated
+    (letters, digits, ``_.-``), so it cannot end the quoted Jinja string.
+    """
+    count = f"ti.get_dr_count(dag_id='{dag_id}', states=['queued', 'running'])"
+    return Tmpl.macro(f"{count} if ti.get_dr_count is defined else ''")
+
+
 def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-    """The monitor pod measures and reports ``trigger``; only then does the retraining DAG get triggered."""
+    """The monitor pod measures and decides ``trigger``; only then does the retraining DAG get triggered.
+
+    The pod gets the number of queued or running retraining runs (``DAGSMITH_RETRAIN_ACTIVE_RUNS``) and
+    the run id the trigger will use (``DAGSMITH_RETRAIN_RUN_ID``: one per monitor run, so a retried or
+    cleared trigger task cannot start a second retraining); it refuses within ``cooldown_hours`` of the
+    last trigger it recorded in the monitoring experiment.
+    """
     assert isinstance(instance, Monitor)
-    fields = ("source", "metric", "model_name", "model_alias", "threshold", "trigger_when")
-    config = _params(instance, *fields)
-    spec = _pod(ctx, node, instance, step="monitor", config=config, mlflow=True, pushes=True, multiple_outputs=True)
+    fields = ("source", "metric", "model_name", "model_alias", "threshold", "trigger_when", "retrain_dag_id")
+    config = _params(instance, *fields, "monitoring_experiment", "cooldown_hours")
+    retrain_run_id = Tmpl.literal("dagsmith_retrain__") + run_macro("run_id")
+    env = {
+        "DAGSMITH_RETRAIN_ACTIVE_RUNS": retrain_active_runs(instance.retrain_dag_id),
+        "DAGSMITH_RETRAIN_RUN_ID": retrain_run_id,
+    }
+    spec = _pod(
+        ctx, node, instance, step="monitor", config=config, mlflow=True, pushes=True, multiple_outputs=True, env=env
+    )
     watch = _pod_task(node, spec)
     check = _short_circuit(node, watch, "should_retrain", "trigger")
     trigger_id = f"{node.task_id()}__retrain"
@@ -212,6 +236,7 @@ def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
         var=variable(trigger_id),
         task_id=trigger_id,
         trigger_dag_id=instance.retrain_dag_id,
+        trigger_run_id=retrain_run_id,
         conf=dict(instance.retrain_conf),
     )
     chain = [(watch.var, check.var), (check.var, trigger.var)]

@@ -81,6 +81,7 @@ class Task:
     flag_of: str | None = None  # short_circuit: variable of the pod task whose XCom key decides
     flag_key: str | None = None
     trigger_dag_id: str | None = None  # trigger
+    trigger_run_id: Tmpl | None = None  # trigger: the triggered run's id (one per run of this DAG)
     conf: dict[str, object] | None = None
     trigger_rule: str | None = None  # when it runs (join: "all_done"; best trial: "none_skipped"); None: all_success
 

@@ -3,8 +3,10 @@
 An edge normally runs from the source node's last task to the target node's first. A model gate's
 last task is the short circuit that skips the deploy branch when the candidate loses; a step that
 only reads the champion alias must not wait on that decision, or a losing candidate would also skip
-it (the weekly target list, the monitor). Such a step waits on the gate's decision task instead,
-which succeeds whatever it decided and leaves the champion alias final for the run.
+it (the weekly target list, the monitor). Such a step waits on the gate's decision instead, which
+succeeds whatever it decided. The alias moves later, in the gate's promote task after the deploy, so when
+the gate has one the reader waits on ``<reader>__champion``: an empty task (``all_done``) after the
+decision and the promote task, so that it reads the champion as the promotion left it.
 """
 
 from __future__ import annotations

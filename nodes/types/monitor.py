@@ -20,18 +20,28 @@ class Monitor(NodeType):
     title = "Monitor"
     summary = "Trigger retraining when a quality or drift metric crosses a threshold"
     in_ports = (
-        port("model", PortType.REGISTERED_MODEL, "Model whose logged metric is watched"),
+        port("model", PortType.REGISTERED_MODEL, "Model whose monitoring metric is watched"),
         port("reference", PortType.DATASET, "Reference data (drift)"),
         port("current", PortType.DATASET, "Current data (drift)"),
     )
     out_ports = (port("metrics", PortType.METRICS, "The measured value and the decision"),)
 
     source: Literal["mlflow", "drift"] = Field(
-        "mlflow", description="Read a metric logged in MLflow, or compute drift between two datasets"
+        "mlflow",
+        description="Read the metric a monitoring step logged in MLflow, or compute drift between two datasets",
     )
     metric: str = Field(min_length=1, description="Metric name, or the column for drift", examples=["ctr"])
     model_name: str = Field("", description="Registered model (source 'mlflow')")
     model_alias: str = Field("champion")
+    monitoring_experiment: str = Field(
+        "dagsmith-monitoring",
+        min_length=1,
+        max_length=500,
+        description="MLflow experiment where the monitoring step logs the metric; triggers are recorded there too",
+    )
+    cooldown_hours: int = Field(
+        24, ge=1, le=720, description="No new retraining within this many hours of the last one triggered"
+    )
     threshold: float = Field(description="Value at which retraining is triggered")
     trigger_when: Literal["below", "above"] = Field(
         "below", description="Trigger when the metric falls below or rises above the threshold"
