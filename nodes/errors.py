@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .checks import CHECKED, closest
+from .friendly import friendly_message
 from .issues import Code, Issue, Severity
 
 _HINTS = {
@@ -68,6 +69,9 @@ def error_issue(model: type[BaseModel], err: Any, *, node: str | None, prefix: s
             field=field,
             suggestions=suggestions,
         )
+    friendly = friendly_message(err)  # plain language for every error type it knows
+    if friendly is not None:
+        return Issue(Severity.ERROR, Code.INVALID_VALUE, friendly, node=node, field=field)
     message: str = err["msg"]
     hint = _HINTS.get(kind, "")
     if hint and "input" in err and not kind.startswith("string_pattern"):

@@ -327,7 +327,7 @@ def test_type_errors_get_a_hint_and_the_input() -> None:
     _, issues = model_issues(Script, {"script": "x", "pod": {"retries": "abc"}})
     assert issues[0].code is Code.INVALID_VALUE
     assert issues[0].field == "pod.retries"
-    assert issues[0].message.endswith("(got 'abc'); enter a whole number")
+    assert issues[0].message == "'abc' is not a whole number; enter a whole number such as 3"
 
 
 def test_pattern_mismatch_quotes_the_input() -> None:

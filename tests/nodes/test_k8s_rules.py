@@ -92,7 +92,7 @@ def test_a_fraction_of_a_gpu_is_an_error_not_a_truncation(field: str) -> None:
     (issue,) = issues
     assert (issue.severity, issue.code, issue.field) == (Severity.ERROR, Code.INVALID_VALUE, where)
     assert issue.node is not None
-    assert "(got 2.7); enter a whole number" in issue.message
+    assert "2.7 is not a whole number; enter a whole number" in issue.message
 
 
 def test_gpu_toleration_and_selector_without_gpus_are_flagged() -> None:
