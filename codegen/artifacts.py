@@ -6,14 +6,18 @@ See CONTRACT.md: every step learns where its inputs are and where to write its o
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagsmith.nodes import CATALOG, Code, Edge, Issue, Node, Pipeline, PortType, Severity, slug
+from dagsmith.nodes import CATALOG, Code, Edge, Issue, Node, Pipeline, PortType, SecretRef, Severity, slug
+from dagsmith.nodes.common import AIRFLOW_KEY_RE, CONNECTION_FIELDS, EnvVar, PodSettings
+from dagsmith.nodes.document import PipelineSettings
 from dagsmith.nodes.types import NodeType
 
 from .errors import ExportError
+from .model import Templated
 from .templating import Tmpl, run_macro
 
 PREFIX = "DAGSMITH_"
@@ -27,6 +31,9 @@ VALUE_TYPES = frozenset(
 
 MLFLOW_VARIABLE = "dagsmith_mlflow_tracking_uri"
 """Airflow Variable that holds the MLflow tracking URI (read at run time, never written in the file)."""
+
+MLFLOW_REGISTRY_VARIABLE = "dagsmith_mlflow_registry_uri"
+"""Airflow Variable that overrides the settings' MLflow registry URI (read at run time)."""
 
 _RUNTIME_PLACEHOLDERS = {
     "run_id": "run_id",
@@ -208,6 +215,75 @@ def output_type(node: Node, port: str) -> PortType | None:
     return None
 
 
-def mlflow_env() -> Tmpl:
-    """``MLFLOW_TRACKING_URI`` from the Airflow Variable, empty when it is not set."""
-    return Tmpl.macro(f"var.value.get('{MLFLOW_VARIABLE}', '')")
+def _jinja_string(text: str) -> str:
+    """``text`` as a single-quoted Jinja string literal; only for values validated to a safe alphabet."""
+    if not _JINJA_SAFE.fullmatch(text):
+        raise ValueError(f"{text!r} cannot be written into a template expression")
+    return "'" + text + "'"
+
+
+_JINJA_SAFE = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]*")
+"""Characters a value may have to be quoted into dagsmith's own Jinja expressions (no quote, brace, space)."""
+
+
+def airflow_value(var: EnvVar) -> Templated:
+    """The value of a user variable: its text, or Airflow's template for the Variable or Connection field.
+
+    The Variable key and Connection id are validated names (``AIRFLOW_KEY_RE``, checked again here) and
+    the field comes from a fixed list, so the expression is dagsmith's, never the user's Jinja. A
+    missing Variable or Connection fails the task; an empty Connection field gives ''.
+    """
+    if var.source == "value":
+        return var.value
+    if var.source == "variable":
+        key = var.variable or ""
+        if not AIRFLOW_KEY_RE.fullmatch(key):
+            raise ValueError(f"{key!r} is not a valid Airflow Variable key")
+        return Tmpl.macro(f"var.value[{_jinja_string(key)}]")
+    conn_id, field_name = var.connection or "", var.connection_field or ""
+    if not AIRFLOW_KEY_RE.fullmatch(conn_id) or field_name not in CONNECTION_FIELDS:
+        raise ValueError(f"{conn_id!r}.{field_name!r} is not a valid Airflow Connection field")
+    attribute = "get_uri()" if field_name == "uri" else field_name
+    return Tmpl.macro(f"conn[{_jinja_string(conn_id)}].{attribute} or ''")
+
+
+def mlflow_server_env(settings: PipelineSettings) -> dict[str, Tmpl]:
+    """``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) for every step, from the pipeline settings.
+
+    The tracking URI is the Airflow Variable ``dagsmith_mlflow_tracking_uri`` when set (the local runner
+    sets it to the workspace's MLflow), else the settings' URI, else empty.
+    """
+    mlflow = settings.mlflow
+    default = _jinja_string(mlflow.tracking_uri or "")
+    env = {"MLFLOW_TRACKING_URI": Tmpl.macro(f"var.value.get('{MLFLOW_VARIABLE}', {default})")}
+    if mlflow.registry_uri:
+        registry = _jinja_string(mlflow.registry_uri)
+        env["MLFLOW_REGISTRY_URI"] = Tmpl.macro(f"var.value.get('{MLFLOW_REGISTRY_VARIABLE}', {registry})")
+    return env
+
+
+def mlflow_secrets(settings: PipelineSettings) -> list[SecretRef]:
+    """The MLflow credentials as secret references (name and key only; the value stays in the cluster)."""
+    secret = settings.mlflow.credentials_secret
+    if not secret:
+        return []
+    return [
+        SecretRef(env_var=name, secret_name=secret, key=key) for name, key in settings.mlflow.credential_keys().items()
+    ]
+
+
+def step_env(
+    settings: PipelineSettings, pod: PodSettings, contract: dict[str, Templated]
+) -> tuple[dict[str, Templated], list[SecretRef]]:
+    """Everything a step's process sees, for both targets: variables in order, and secret references.
+
+    The contract variables first, then the MLflow server (unless the step sets a variable or secret of
+    that name), then the user's variables; the user's secrets, then the MLflow credentials (same rule).
+    """
+    own = {var.name for var in pod.env} | {secret.env_var for secret in pod.secrets}
+    env: dict[str, Templated] = dict(contract)
+    env.update({name: value for name, value in mlflow_server_env(settings).items() if name not in own})
+    for var in pod.env:
+        env[var.name] = airflow_value(var)
+    secrets = list(pod.secrets) + [ref for ref in mlflow_secrets(settings) if ref.env_var not in own]
+    return env, secrets

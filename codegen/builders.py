@@ -18,7 +18,7 @@ from dagsmith.nodes.types import (
     Script,
 )
 
-from .artifacts import VALUE_TYPES, Artifacts, contract_env, mlflow_env, xcom_value
+from .artifacts import VALUE_TYPES, Artifacts, contract_env, step_env, xcom_value
 from .literals import ident
 from .model import NodeTasks, PodSpec, Task
 from .pods import pod_spec, resource_dicts
@@ -80,7 +80,6 @@ def _pod(
     config: dict[str, Any] | None = None,
     pushes: bool = False,
     multiple_outputs: bool = False,
-    mlflow: bool = False,
     gpu: bool = True,
     env: dict[str, Tmpl] | None = None,
 ) -> PodSpec:
@@ -92,12 +91,7 @@ def _pod(
         variables["DAGSMITH_CONFIG"] = Tmpl.literal(json.dumps(literal, sort_keys=True))
         variables.update(moved)
     variables.update(env or {})
-    user_names = {var.name for var in pod.env} | {secret.env_var for secret in pod.secrets}
-    if mlflow and "MLFLOW_TRACKING_URI" not in user_names:
-        variables["MLFLOW_TRACKING_URI"] = mlflow_env()
-    for var in pod.env:
-        variables[var.name] = var.value
-    spec.env = variables
+    spec.env, spec.secrets = step_env(ctx.pipeline.settings, pod, variables)
     spec.step = ctx.program(step) if step else None
     spec.do_xcom_push = pushes
     spec.multiple_outputs = multiple_outputs
@@ -141,9 +135,9 @@ def notebook(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
     return _single(_pod_task(node, spec))
 
 
-def _step(step: str, fields: tuple[str, ...], *, mlflow: bool = False, pushes: bool = False) -> Builder:
+def _step(step: str, fields: tuple[str, ...], *, pushes: bool = False) -> Builder:
     def build(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-        spec = _pod(ctx, node, instance, step=step, config=_params(instance, *fields), mlflow=mlflow, pushes=pushes)
+        spec = _pod(ctx, node, instance, step=step, config=_params(instance, *fields), pushes=pushes)
         return _single(_pod_task(node, spec))
 
     build.__doc__ = f"One pod running the {step} step."
@@ -185,12 +179,12 @@ def model_gate(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
     assert isinstance(instance, ModelGate)
     fields = ("metric", "direction", "threshold", "compare_to_champion", "min_improvement")
     config = _params(instance, *fields, "candidate_alias", "champion_alias")
-    spec = _pod(ctx, node, instance, step="model_gate", config=config, mlflow=True, pushes=True, multiple_outputs=True)
+    spec = _pod(ctx, node, instance, step="model_gate", config=config, pushes=True, multiple_outputs=True)
     gate = _pod_task(node, spec)
     passed = _short_circuit(node, gate, "passed", "passed")
     decision = {"DAGSMITH_VALUE_DECISION": xcom_value(gate.task_id, "decision")}
     config = _params(instance, "champion_alias")
-    promote_spec = _pod(ctx, node, instance, step="promote_model", config=config, mlflow=True, gpu=False, env=decision)
+    promote_spec = _pod(ctx, node, instance, step="promote_model", config=config, gpu=False, env=decision)
     promote = _pod_task(node, promote_spec, f"{node.task_id()}__promote")
     chain = [(gate.var, passed.var)]
     deploys = deploys_after(ctx.pipeline, node.id)
@@ -225,9 +219,7 @@ def monitor(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
         "DAGSMITH_RETRAIN_ACTIVE_RUNS": retrain_active_runs(instance.retrain_dag_id),
         "DAGSMITH_RETRAIN_RUN_ID": retrain_run_id,
     }
-    spec = _pod(
-        ctx, node, instance, step="monitor", config=config, mlflow=True, pushes=True, multiple_outputs=True, env=env
-    )
+    spec = _pod(ctx, node, instance, step="monitor", config=config, pushes=True, multiple_outputs=True, env=env)
     watch = _pod_task(node, spec)
     check = _short_circuit(node, watch, "should_retrain", "trigger")
     trigger_id = f"{node.task_id()}__retrain"
@@ -267,9 +259,9 @@ def hyperparameter_search(ctx: Context, node: Node, instance: NodeType) -> NodeT
     task_id = node.task_id()
     config = _params(instance, "search_space", "objective_metric", "direction", "algorithm", "max_trials", "seed")
     config["experiment"] = instance.experiment or ctx.pipeline.settings.name
-    trials_spec = _pod(ctx, node, instance, step="hpo_trials", config=config, mlflow=True, pushes=True, gpu=False)
+    trials_spec = _pod(ctx, node, instance, step="hpo_trials", config=config, pushes=True, gpu=False)
     trials = _pod_task(node, trials_spec, f"{task_id}__trials")
-    trial_spec = _pod(ctx, node, instance, step="hpo_trial", mlflow=True)
+    trial_spec = _pod(ctx, node, instance, step="hpo_trial")
     trial_spec.cmds = ["--", *instance.command, *instance.arguments]
     trial_id = f"{task_id}__trial"
     trial = Task(
@@ -287,7 +279,6 @@ def hyperparameter_search(ctx: Context, node: Node, instance: NodeType) -> NodeT
         instance,
         step="hpo_best",
         config=_params(instance, "objective_metric", "direction", "min_successful_trials"),
-        mlflow=True,
         pushes=True,
         gpu=False,
         env={"DAGSMITH_TRIALS": pull},
@@ -309,21 +300,17 @@ BUILDERS: dict[str, Builder] = {
     ),
     "feature_materialize": _step("feature_materialize", ("feast_repo", "feature_views", "incremental", "start", "end")),
     "hyperparameter_search": hyperparameter_search,
-    "register_model": _step(
-        "register_model", ("model_name", "artifact_path", "alias", "tags"), mlflow=True, pushes=True
-    ),
+    "register_model": _step("register_model", ("model_name", "artifact_path", "alias", "tags"), pushes=True),
     "model_gate": model_gate,
     "bentoml_build": _step(
         "bentoml_build",
         ("bento_name", "service", "model_name", "model_alias", "build_context", "image_repository", "image_tag"),
-        mlflow=True,
         pushes=True,
     ),
     "bentoml_deploy": bentoml_deploy,
     "batch_predict": _step(
         "batch_predict",
         ("model_name", "model_alias", "id_column", "score_column", "top_k", "threshold", "output_format"),
-        mlflow=True,
     ),
     "monitor": monitor,
 }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from .checks import (
     DURATION_SECONDS,
@@ -18,6 +19,7 @@ from .checks import (
     LabelValue,
     Quantity,
     Template,
+    fail,
 )
 
 
@@ -56,11 +58,78 @@ class Resources(Strict):
         return Resources.model_construct(**values)
 
 
+AIRFLOW_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,249}")
+"""Airflow Variable keys and Connection ids dagsmith accepts (a safe subset of Airflow's own rule)."""
+
+CONNECTION_FIELDS = ("host", "login", "password", "port", "schema", "extra", "uri")
+"""The fields of an Airflow Connection an environment variable may take its value from."""
+
+ConnectionField = Literal["host", "login", "password", "port", "schema", "extra", "uri"]
+EnvSource = Literal["value", "variable", "connection"]
+
+
+def _is_checked(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("checked"))
+
+
+def check_airflow_key(value: str) -> str:
+    """An Airflow Variable key or Connection id: letters, digits, '_', '.', '-', starting with a letter or digit."""
+    if not AIRFLOW_KEY_RE.fullmatch(value):
+        raise fail(
+            "airflow_key",
+            f"{value!r} is not an Airflow Variable key or Connection id dagsmith accepts; use letters, digits, "
+            "'_', '.' and '-', starting with a letter or digit (e.g. 'feature_bucket' or 'warehouse_db')",
+        )
+    return value
+
+
+def _checked_key(value: str, info: ValidationInfo) -> str:
+    return check_airflow_key(value) if _is_checked(info) else value
+
+
+AirflowKey = Annotated[str, AfterValidator(_checked_key)]
+
+
 class EnvVar(Strict):
-    """A plain environment variable. Never put secrets here: use a secret reference."""
+    """An environment variable: a typed value, or the value of an Airflow Variable or Connection field.
+
+    ``source`` says where the value comes from: ``value`` (typed here; may use run-time macros such as
+    {{ ds }}), ``variable`` (the Airflow Variable named in ``variable``, read when the task runs) or
+    ``connection`` (the field ``connection_field`` of the Airflow Connection ``connection``). The DAG
+    names the Variable or Connection only; never put a secret in ``value``.
+    """
 
     name: EnvName = Field(description="Variable name", examples=["BATCH_SIZE"])
     value: str = Field("", description="Value (may use run-time macros such as {{ ds }})")
+    source: EnvSource = Field(
+        "value", description="Where the value comes from: typed here, an Airflow Variable or an Airflow Connection"
+    )
+    variable: AirflowKey | None = Field(
+        None, description="Airflow Variable key (source 'variable')", examples=["feature_bucket"]
+    )
+    connection: AirflowKey | None = Field(
+        None, description="Airflow Connection id (source 'connection')", examples=["warehouse_db"]
+    )
+    connection_field: ConnectionField | None = Field(None, description="Connection field (source 'connection')")
+
+    @model_validator(mode="after")
+    def _source_complete(self, info: ValidationInfo) -> EnvVar:
+        if not _is_checked(info):
+            return self
+        if self.source == "variable" and not self.variable:
+            raise fail("env_source", f"{self.name}: the source is an Airflow Variable; enter its key in 'variable'")
+        if self.source == "connection" and not (self.connection and self.connection_field):
+            raise fail(
+                "env_source",
+                f"{self.name}: the source is an Airflow Connection; enter its id in 'connection' and pick "
+                f"'connection_field' ({', '.join(CONNECTION_FIELDS)})",
+            )
+        if self.source != "value" and self.value:
+            raise fail(
+                "env_source",
+                f"{self.name}: 'value' is not used when the source is {self.source!r}; clear it or set source 'value'",
+            )
+        return self
 
 
 class SecretRef(Strict):
@@ -155,3 +224,84 @@ class OutputSettings(Strict):
     )
     naming: Template | None = Field(None, description="File or object name", examples=["{output}-{ds_nodash}"])
     access: Access | None = Field(None, description="Who may read the artifact")
+
+
+_MLFLOW_URI_RE = re.compile(r"[a-z][a-z0-9+.-]*:[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]*")
+
+
+def check_mlflow_uri(value: str) -> str:
+    """An MLflow tracking or registry URI with no credentials in it (they belong in a secret)."""
+    if not _MLFLOW_URI_RE.fullmatch(value) or len(value) > 2048:
+        raise fail(
+            "mlflow_uri",
+            f"{value!r} is not an MLflow URI; write e.g. 'http://mlflow.mlops.svc:5000' or 'databricks' "
+            "(no spaces, quotes or braces)",
+        )
+    authority = value.split("//", 1)[1].split("/", 1)[0] if "//" in value else ""
+    if "@" in authority:
+        raise fail(
+            "mlflow_uri",
+            "the URI holds credentials; remove 'user:password@' and name a Kubernetes secret in "
+            "'credentials_secret' instead",
+        )
+    return value
+
+
+def _checked_mlflow_uri(value: str, info: ValidationInfo) -> str:
+    return check_mlflow_uri(value) if _is_checked(info) else value
+
+
+MlflowUri = Annotated[str, AfterValidator(_checked_mlflow_uri)]
+
+
+class MlflowSettings(Strict):
+    """The MLflow server every step of the pipeline reaches; credentials only by Kubernetes secret reference.
+
+    Each step gets ``MLFLOW_TRACKING_URI`` (the Airflow Variable ``dagsmith_mlflow_tracking_uri`` when it is
+    set, else ``tracking_uri``), ``MLFLOW_REGISTRY_URI`` when ``registry_uri`` is set, and
+    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``/``MLFLOW_TRACKING_TOKEN`` from the keys of
+    ``credentials_secret``. A step's own variable or secret of the same name wins.
+    """
+
+    tracking_uri: MlflowUri | None = Field(
+        None, description="MLflow tracking server URI", examples=["http://mlflow.mlops.svc:5000"]
+    )
+    registry_uri: MlflowUri | None = Field(
+        None, description="Model registry URI (default: the tracking server)", examples=["databricks-uc"]
+    )
+    credentials_secret: K8sName | None = Field(
+        None, description="Kubernetes secret holding the MLflow credentials", examples=["mlflow-credentials"]
+    )
+    username_key: str | None = Field(None, min_length=1, description="Key of MLFLOW_TRACKING_USERNAME")
+    password_key: str | None = Field(None, min_length=1, description="Key of MLFLOW_TRACKING_PASSWORD")
+    token_key: str | None = Field(None, min_length=1, description="Key of MLFLOW_TRACKING_TOKEN", examples=["token"])
+
+    def credential_keys(self) -> dict[str, str]:
+        """Variable name -> key in ``credentials_secret``, for the keys that are set."""
+        pairs = (
+            ("MLFLOW_TRACKING_USERNAME", self.username_key),
+            ("MLFLOW_TRACKING_PASSWORD", self.password_key),
+            ("MLFLOW_TRACKING_TOKEN", self.token_key),
+        )
+        return {name: key for name, key in pairs if key}
+
+    @model_validator(mode="after")
+    def _credentials_complete(self, info: ValidationInfo) -> MlflowSettings:
+        if not _is_checked(info):
+            return self
+        keys = self.credential_keys()
+        if keys and not self.credentials_secret:
+            raise fail("mlflow_credentials", "secret keys are set but no 'credentials_secret'; name the secret")
+        if self.credentials_secret and not keys:
+            raise fail(
+                "mlflow_credentials",
+                f"the secret {self.credentials_secret!r} is named but no key; set 'token_key', or "
+                "'username_key' and 'password_key'",
+            )
+        if bool(self.username_key) != bool(self.password_key):
+            raise fail("mlflow_credentials", "set both 'username_key' and 'password_key', or neither")
+        return self
+
+
+OnFinishAction = Literal["delete_succeeded_pod", "keep_pod", "delete_pod"]
+"""What happens to a step's pod when it ends (KubernetesPodOperator's ``on_finish_action``)."""

@@ -25,7 +25,7 @@ from .checks import (
     Schedule,
     Template,
 )
-from .common import Access, OutputSettings, Resources, Strict
+from .common import Access, MlflowSettings, OutputSettings, Resources, Strict
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
@@ -115,6 +115,7 @@ class PipelineSettings(Strict):
     naming_format: Template = Field("{output}", description="Default artifact name")
     default_access: Access = Field(default_factory=Access, description="Default access permission")
     service_accounts: ServiceAccounts = Field(default_factory=ServiceAccounts)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="The MLflow server every step reaches")
 
     def effective_dag_id(self) -> str:
         """The dag_id: the explicit one, or one derived from the name that stays stable across versions."""

@@ -166,6 +166,8 @@ def worker_environment(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{workspace.airflow_db}?timeout=60",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
             MLFLOW_VARIABLE_ENV: services.tracking_uri,
+            # A registry URI in the pipeline settings names the cluster's registry: register here instead.
+            "AIRFLOW_VAR_DAGSMITH_MLFLOW_REGISTRY_URI": services.tracking_uri,
             "MLFLOW_TRACKING_URI": services.tracking_uri,
             "BENTOML_HOME": services.bentoml_home,
             "BENTOML_DO_NOT_TRACK": env.get("BENTOML_DO_NOT_TRACK", "true"),

@@ -17,7 +17,12 @@ GPU_POD: dict[str, Any] = {
         "gpu_product": "NVIDIA-A100-SXM4-80GB",
     },
     "shm_size": "8Gi",
-    "env": [{"name": "EPOCHS", "value": "10"}, {"name": "RUN_DATE", "value": "{{ ds }}"}],
+    "env": [
+        {"name": "EPOCHS", "value": "10"},
+        {"name": "RUN_DATE", "value": "{{ ds }}"},
+        {"name": "FEATURE_BUCKET", "source": "variable", "variable": "feature_bucket"},
+        {"name": "WAREHOUSE_HOST", "source": "connection", "connection": "warehouse_db", "connection_field": "host"},
+    ],
     "secrets": [{"env_var": "MLFLOW_TRACKING_TOKEN", "secret_name": "mlflow-credentials", "key": "token"}],
     "volumes": [
         {"pvc": "training-data", "mount_path": "/data", "read_only": True},
@@ -180,5 +185,10 @@ def mlops_loop() -> Pipeline:
         "default_resources": {"cpu_request": "500m", "memory_request": "1Gi"},
         "namespace": "ml",
         "service_accounts": {"private": "ml-runner", "public": "ml-public", "deployer": "ml-deployer"},
+        "mlflow": {
+            "tracking_uri": "http://mlflow.ml.svc:5000",
+            "credentials_secret": "mlflow-credentials",
+            "token_key": "token",
+        },
     }
     return pipeline("Keyword loop", nodes, edges, **settings)

@@ -128,6 +128,9 @@ def test_bentoml_steps_run_their_local_form(local_bag: Any) -> None:
 def _render_env(dag: Any, task_id: str) -> dict[str, str]:
     task = dag.get_task(task_id)
     context = {"ds": "2026-01-02", "ts": "2026-01-02T00:00:00+00:00", "run_id": "manual__x", "params": {}}
+    # The Airflow Variable and Connection the sample step's variables name; MLFLOW_TRACKING_URI reads none.
+    context["var"] = {"value": {"feature_bucket": "bucket"}}
+    context["conn"] = {"warehouse_db": {"host": "db.internal"}}
     task.render_template_fields(context, dag.get_template_env())
     return dict(task.env)
 
