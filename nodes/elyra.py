@@ -322,6 +322,7 @@ class _Importer:
     def take(self, converted: Converted, who: str, unmapped: dict[str, Any]) -> None:
         """Move a conversion's rejected entries into ``unmapped`` and the report."""
         unmapped.update(converted.unmapped)
+        self.lines.extend(f"{who}: {note}" for note in converted.notes)
         for key, reason in converted.problems:
             self.lines.append(f"{who}: {key}: {reason}; kept under 'unmapped.{key}'")
 

@@ -63,6 +63,7 @@ class Converted:
     pod: dict[str, Any] = field(default_factory=dict)
     unmapped: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # mapped, but the user should know how
 
     def reject(self, key: str, entry: Any, reason: str, *, many: bool = True) -> None:
         """Keep ``entry`` under ``unmapped[key]`` (a list when ``many``) and note why."""
@@ -383,15 +384,25 @@ def convert_generic(
         if key not in _MAPPED_KEYS and value not in EMPTY:
             converted.reject(key, value, f"{value!r} {_WHY.get(key, 'has no dagsmith equivalent')}", many=False)
     filename = _text(params.get("filename"))
+    runs = runs_as(op, filename)
+    if runs != op:  # Elyra picks the runner by the file's extension, whatever the node's op says
+        kind = "a Python script" if runs == PYTHON_OP else "an R script"
+        converted.notes.append(f"{filename!r} is {kind}, which Elyra runs as such under {op!r}; imported as one")
     result: dict[str, Any] = {}
-    if op == R_OP:
+    if runs == R_OP:
         reason = f"{op!r} runs an R script; mapped to the command 'Rscript {filename}' (the image must have R)"
         converted.reject("op", op, reason, many=False)
         if filename:
             result["command"] = ["Rscript", filename]
     elif filename:
-        result["notebook" if op == NOTEBOOK_OP else "script"] = filename
+        result["notebook" if runs == NOTEBOOK_OP else "script"] = filename
     result["outputs"] = outputs
     if pod:
         result["pod"] = pod
-    return ("notebook" if op == NOTEBOOK_OP else "script"), result, converted
+    return ("notebook" if runs == NOTEBOOK_OP else "script"), result, converted
+
+
+def runs_as(op: str, filename: str) -> str:
+    """The generic op Elyra really runs ``filename`` with: by extension (``.ipynb``, ``.py``, ``.r``), else ``op``."""
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    return {".ipynb": NOTEBOOK_OP, ".py": PYTHON_OP, ".r": R_OP}.get(suffix, op)

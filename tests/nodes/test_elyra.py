@@ -613,3 +613,25 @@ def test_non_standard_json_numbers_are_refused(tmp_path: Path) -> None:
     path.write_text('{"doc_type": "pipeline", "pipelines": [], "x": NaN}', encoding="utf-8")
     with pytest.raises(ElyraImportError, match="NaN is not a JSON number"):
         import_elyra_file(path)
+
+
+@pytest.mark.parametrize(
+    ("filename", "node_type", "params"),
+    [
+        ("train.py", "script", {"script": "train.py"}),
+        ("src/Train.PY", "script", {"script": "src/Train.PY"}),
+        ("report.r", "script", {"command": ["Rscript", "report.r"]}),
+        ("explore.ipynb", "notebook", {"notebook": "explore.ipynb"}),
+    ],
+)
+def test_the_file_extension_decides_what_a_notebook_node_runs(
+    filename: str, node_type: str, params: dict[str, Any]
+) -> None:
+    """Elyra runs a .py file under execute-notebook-node as a Python script (and .r as R): so does the import."""
+    data = document(8, generic("a", {"filename": filename}, version=8, op="execute-notebook-node"))
+    pipeline, report = import_elyra(data)
+    (node,) = pipeline.nodes
+    assert node.type == node_type
+    assert {key: node.params[key] for key in params} == params
+    changed = [line for line in report.unmapped if "Elyra runs as such under 'execute-notebook-node'" in line]
+    assert len(changed) == (0 if node_type == "notebook" else 1)
