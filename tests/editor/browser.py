@@ -204,6 +204,48 @@ def handle(driver: Any, node_id: str, side: str, port: str) -> Any:
     return driver.find_element(By.CSS_SELECTOR, selector)
 
 
+def pan_into_view(driver: Any, *elements: Any) -> None:
+    """Drag the canvas background, as a person does, until ``elements`` are all inside the visible pane.
+
+    The fitted view never zooms below a readable size, so a wide pipeline can reach past the pane's edge.
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    pane = driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane")
+    box = pane.rect
+    rects = [element.rect for element in elements]
+    left = min(r["x"] for r in rects)
+    right = max(r["x"] + r["width"] for r in rects)
+    top = min(r["y"] for r in rects)
+    bottom = max(r["y"] + r["height"] for r in rects)
+    margin = 40
+    if (
+        left >= box["x"] + margin
+        and right <= box["x"] + box["width"] - margin
+        and (top >= box["y"] + margin and bottom <= box["y"] + box["height"] - margin)
+    ):
+        return
+    dx = int(box["x"] + box["width"] / 2 - (left + right) / 2)
+    dy = int(box["y"] + box["height"] / 2 - (top + bottom) / 2)
+    # An empty spot of the background to grab: a point where the pane itself is hit.
+    spot = driver.execute_script(
+        """const pane = arguments[0], r = pane.getBoundingClientRect();
+        for (let fy = 0.1; fy < 0.95; fy += 0.1) for (let fx = 0.1; fx < 0.95; fx += 0.1) {
+          const x = r.left + r.width * fx, y = r.top + r.height * fy;
+          if (document.elementFromPoint(x, y) === pane) return [x - r.left - r.width / 2, y - r.top - r.height / 2];
+        }
+        return null;""",
+        pane,
+    )
+    if spot is None:
+        raise BrowserCheckError("no empty spot of the canvas to drag the view by")
+    chain = ActionChains(driver).move_to_element_with_offset(pane, int(spot[0]), int(spot[1])).click_and_hold()
+    for _ in range(10):  # a drag in steps, as a hand moves
+        chain.move_by_offset(dx // 10, dy // 10)
+    chain.pause(0.1).release().perform()
+
+
 def drag_handle(driver: Any, source: Any, target: Any) -> None:
     """Drag a connection from handle ``source`` to handle ``target`` with the mouse."""
     from selenium.webdriver.common.action_chains import ActionChains

@@ -23,6 +23,7 @@ from browser import (
     handle,
     node_ids,
     node_selector,
+    pan_into_view,
     screenshot,
     screenshot_on_failure,
     server_log,
@@ -220,6 +221,8 @@ def walk(server: str, driver: Any, downloads: Path, home: Path) -> None:
     screenshot(driver, "e2e-1-drag")
 
     # 2. Connect an existing output to the new step's input: a new edge, the isolation warning goes.
+    # The fitted view stays readable (a minimum zoom), so the source may lie past the edge: pan to it first.
+    pan_into_view(driver, handle(driver, SOURCE[0], "right", SOURCE[1]), handle(driver, new, "left", "upstream"))
     drag_handle(driver, handle(driver, SOURCE[0], "right", SOURCE[1]), handle(driver, new, "left", "upstream"))
     wait_for(lambda: count(driver, ".vue-flow__edge") == 6, "the new edge")
     edges = driver.execute_script("return [...document.querySelectorAll('.vue-flow__edge')].map(e => e.ariaLabel)")
