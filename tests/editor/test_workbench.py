@@ -230,7 +230,7 @@ async def test_export_preview_version_and_git_commit(user: User, services: Edito
     await page.bench.open_export()
     assert f"# dag_id: {dag_id}\n# version: 1\n" in page.bench.export.code.content
     await page.bench.export.commit()
-    await user.should_see("DAG v1 committed on main")
+    await user.should_see(f"Committed v1 of {dag_id} to branch 'main'")
     log = subprocess.run(
         ["git", "-C", str(repo), "log", "main", "--format=%s"], capture_output=True, text=True, check=True
     )
