@@ -35,14 +35,23 @@ MLFLOW_VARIABLE = "dagsmith_mlflow_tracking_uri"
 MLFLOW_REGISTRY_VARIABLE = "dagsmith_mlflow_registry_uri"
 """Airflow Variable that overrides the settings' MLflow registry URI (read at run time)."""
 
+RUN_KEY = "run_id | replace(':', '_') | replace('+', '_') | replace('~', '_')"
+"""How ``{run_id}`` is written in an artifact path: the run id with ':', '+' and '~' made '_'.
+
+Airflow's run ids are made of ``[A-Za-z0-9_.~:+-]`` (its ``allowed_run_id_pattern`` and the ids its
+scheduler makes, such as ``scheduled__2026-01-01T00:00:00+00:00``), so the key holds only
+``[A-Za-z0-9_.-]``, which every object store and file system takes as is. ``DAGSMITH_RUN_ID`` stays the
+run id itself.
+"""
+
 _RUNTIME_PLACEHOLDERS = {
-    "run_id": "run_id",
     "ds": "ds",
     "ds_nodash": "ds_nodash",
     "ts_nodash": "ts_nodash",
     "logical_date": "ts",
 }
-"""Path placeholders filled at run time: placeholder -> run-time macro (``templating.RUN_MACROS``)."""
+"""Path placeholders filled at run time: placeholder -> run-time macro (``templating.RUN_MACROS``);
+``{run_id}`` is written as ``RUN_KEY``."""
 
 
 def env_name(kind: str, port: str) -> str:
@@ -100,7 +109,10 @@ class Artifacts:
             shape.append(literal)
             if name is None:
                 continue
-            if name in _RUNTIME_PLACEHOLDERS:
+            if name == "run_id":
+                result = result + Tmpl.macro(RUN_KEY)
+                shape.append("*")
+            elif name in _RUNTIME_PLACEHOLDERS:
                 result = result + run_macro(_RUNTIME_PLACEHOLDERS[name])
                 shape.append("*")
             else:
@@ -196,11 +208,13 @@ def contract_env(
             env[env_name("INPUT", port.name) + "_COUNT"] = Tmpl.literal(str(len(sources)))
         for index, (source, source_port) in enumerate(sources):
             suffix = f"_{index}" if port.multiple else ""
-            env[env_name("INPUT", port.name) + suffix] = artifacts.output_path(source, source_port)
-            if output_type(source, source_port) in VALUE_TYPES:
+            if output_type(source, source_port) in VALUE_TYPES:  # a value travels by XCom and has no path
                 env[env_name("VALUE", port.name) + suffix] = xcom_value(artifacts.task_id(source), source_port)
+            else:
+                env[env_name("INPUT", port.name) + suffix] = artifacts.output_path(source, source_port)
     for port in outputs:
-        env[env_name("OUTPUT", port.name)] = artifacts.output_path(node, port.name)
+        if port.type not in VALUE_TYPES:
+            env[env_name("OUTPUT", port.name)] = artifacts.output_path(node, port.name)
     return env
 
 

@@ -45,8 +45,9 @@ class Context:
 
 
 def variable(task_id: str) -> str:
-    """The Python variable of a task: its id plus ``_task`` (never a keyword, builtin or import)."""
-    return ident(task_id + "_task")
+    """The Python variable of a task: its task id (ruff AIR001), which ``Node.task_id`` keeps clear of
+    keywords, builtins and the names the file imports."""
+    return ident(task_id)
 
 
 def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Tmpl]]:

@@ -130,7 +130,7 @@ class LocalRenderer:
             "plan": plan,
             "imports": sorted(self.target.imports(names)),
             "stdlib": sorted({*plan.stdlib, "json"} if pushes else plan.stdlib),  # json.loads: the XCom line
-            "runtime": steps.source("runtime"),
+            "runtime": steps.source("runtime") + "\n\n\n" + steps.source("local_runtime"),
             "programs": dict(sorted(programs.items())),
             "launcher": launcher,
             "bash": LOCAL_BASH,

@@ -62,6 +62,8 @@ class PodSpec:
     timeout_minutes: float | None = None
     do_xcom_push: bool = False
     multiple_outputs: bool = False
+    pool: str | None = None  # the pipeline's GPU pool, on pods that request GPUs (Kubernetes targets only)
+    pool_slots: int | None = None  # one slot per GPU
 
 
 TaskKind = Literal["pod", "mapped_pod", "short_circuit", "trigger", "join"]
@@ -124,6 +126,9 @@ class DagPlan:
     execution_timeout_minutes: float | None
     dagrun_timeout_minutes: float | None
     max_active_runs: int
+    on_finish_action: str  # Kubernetes targets: default_args shared by every pod task
+    startup_timeout_seconds: int
+    deferrable: bool
     params: list[ParamSpec]
     tags: list[str]
     doc_md: str

@@ -81,6 +81,8 @@ def pod_spec(settings: PipelineSettings, node: Node, pod: PodSettings, *, gpu: b
     else:
         spec.limits = limits
         spec.node_selector.update(gpu_selector)
+        if merged.gpu and merged.gpu_resource and settings.cluster.gpu_pool:
+            spec.pool, spec.pool_slots = settings.cluster.gpu_pool, merged.gpu
     if not gpu:
         return spec
     claims: dict[str, str] = {}

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import jinja2
 
-from dagsmith.nodes import Pipeline, has_errors, validate
+from dagsmith.nodes import Code, Issue, Pipeline, Severity, has_errors, validate
 
 from . import steps
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
@@ -21,6 +21,14 @@ from .plan import build_plan
 from .safety import check_source
 from .templating import Tmpl, escape
 from .versioning import header_lines, seal
+
+NO_STEPS = Issue(
+    Severity.ERROR,
+    Code.EMPTY_PIPELINE,
+    "the pipeline has no steps, so its DAG would run nothing; add a node from the palette before exporting",
+    field="nodes",
+)
+"""Why a pipeline without nodes is not exported (validation only warns: a new pipeline starts empty)."""
 
 
 def templated(value: object, *, keys: bool = False) -> object:
@@ -123,8 +131,8 @@ RENDERERS[LOCAL_TARGET.name] = LocalRenderer(LOCAL_TARGET)
 def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") -> str:
     """The whole DAG file for ``pipeline`` at ``version``: header, imports, DAG, tasks, dependencies.
 
-    Raises ExportError (with the blocking issues) when the pipeline does not validate, and ValueError
-    for an unknown target. Same document and version give byte-identical output. ``target="local"``
+    Raises ExportError (with the blocking issues) when the pipeline does not validate or has no steps, and
+    ValueError for an unknown target. Same document and version give byte-identical output. ``target="local"``
     writes the DAG that ``dagsmith run --local`` runs on this machine (see ``local``).
     """
     chosen = target_named(target)
@@ -133,6 +141,8 @@ def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") ->
     issues = [issue for issue in validate(pipeline) if issue.is_error]
     if has_errors(issues):
         raise ExportError(issues)
+    if not pipeline.nodes:
+        raise ExportError([NO_STEPS])
     body = RENDERERS[chosen.name].render(build_plan(pipeline, version=version))
     text = seal(header_lines(pipeline, version=version, target=chosen.name), body)
     check_source(text)

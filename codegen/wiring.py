@@ -64,7 +64,7 @@ def wire(pipeline: Pipeline, built: dict[str, NodeTasks]) -> tuple[list[Task], l
         task_id = f"{nodes[edge.target].task_id()}__champion"
         join = helpers.get(task_id)
         if join is None:
-            join = Task(kind="join", var=ident(task_id + "_task"), task_id=task_id, trigger_rule="all_done")
+            join = Task(kind="join", var=ident(task_id), task_id=task_id, trigger_rule="all_done")
             helpers[task_id] = join
             dependencies.append((join.var, target.entry))
         dependencies += [(source.entry, join.var), (promote.var, join.var)]

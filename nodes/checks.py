@@ -337,6 +337,21 @@ def check_identifier(value: str) -> str:
     return value
 
 
+_POOL_RE = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+@lru_cache(maxsize=1024)
+def check_pool_name(value: str) -> str:
+    """An Airflow pool name: 1 to 256 ASCII letters, digits, '_', '.' and '-'."""
+    if not _POOL_RE.fullmatch(value):
+        raise fail(
+            "pool_name",
+            f"{value!r} is not a valid Airflow pool name; use 1 to 256 ASCII letters, digits, '_', '.' and '-' "
+            "(e.g. 'gpu'), and create the pool in Airflow",
+        )
+    return value
+
+
 def _checked(check: Callable[[Any], Any]) -> AfterValidator:
     def run(value: Any, info: ValidationInfo) -> Any:
         context = info.context
@@ -422,3 +437,4 @@ Schedule = Annotated[str, _checked(check_schedule)]
 Template = Annotated[str, _checked(check_template)]
 ArtifactRoot = Annotated[str, _checked(check_uri)]
 Identifier = Annotated[str, _checked(check_identifier)]
+PoolName = Annotated[str, _checked(check_pool_name)]

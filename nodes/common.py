@@ -17,6 +17,7 @@ from .checks import (
     K8sName,
     LabelKey,
     LabelValue,
+    PoolName,
     Quantity,
     Template,
     fail,
@@ -305,3 +306,26 @@ class MlflowSettings(Strict):
 
 OnFinishAction = Literal["delete_succeeded_pod", "keep_pod", "delete_pod"]
 """What happens to a step's pod when it ends (KubernetesPodOperator's ``on_finish_action``)."""
+
+
+class ClusterSettings(Strict):
+    """How the step pods run on the cluster: Kubernetes targets only (local runs have no pods or pools)."""
+
+    on_finish_action: OnFinishAction = Field(
+        "delete_succeeded_pod",
+        description="When a pod ends: delete it only when it succeeded (keep failed pods for inspection), "
+        "keep every pod, or delete every pod",
+    )
+    startup_timeout_seconds: Annotated[int, TIMEOUT_SECONDS] = Field(
+        600,
+        description="How long a pod may take to start (pulling a large image included), unless the step sets its own",
+    )
+    gpu_pool: PoolName | None = Field(
+        None,
+        description="Airflow pool for pods that request GPUs, one slot per GPU (create it in Airflow with as "
+        "many slots as GPUs the steps may hold at once)",
+        examples=["gpu"],
+    )
+    deferrable: bool = Field(
+        False, description="Wait for pods in Airflow's triggerer instead of a worker slot (needs a running triggerer)"
+    )

@@ -7,8 +7,10 @@ type's model only during validation.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
+import keyword
 import re
 from typing import Annotated, Any, Literal
 
@@ -25,7 +27,7 @@ from .checks import (
     Schedule,
     Template,
 )
-from .common import Access, MlflowSettings, OutputSettings, Resources, Strict
+from .common import Access, ClusterSettings, MlflowSettings, OutputSettings, Resources, Strict
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
@@ -88,6 +90,10 @@ class ServiceAccounts(Strict):
     )
 
 
+DEFAULT_EXECUTION_TIMEOUT_MINUTES = 24 * 60
+"""A new pipeline's per-task timeout: a hung step fails after a day instead of holding its pod (and GPU) forever."""
+
+
 class PipelineSettings(Strict):
     """Pipeline-wide settings: DAG arguments, run-time parameters and the defaults every node inherits."""
 
@@ -103,7 +109,9 @@ class PipelineSettings(Strict):
     retries: Annotated[int, Bounds(ge=0, le=100)] = 0
     # Durations stop at 365 days: far beyond any run, and far from the overflow of Airflow's timedelta.
     retry_delay_seconds: Annotated[int, DURATION_SECONDS] = 300
-    execution_timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(None, description="Per-task timeout")
+    execution_timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(
+        DEFAULT_EXECUTION_TIMEOUT_MINUTES, description="Per-task timeout in minutes (empty: none)"
+    )
     dagrun_timeout_minutes: Annotated[float, TIMEOUT_MINUTES] | None = Field(None, description="Whole-run timeout")
     max_active_runs: Annotated[int, Bounds(ge=1, le=1000)] = 1
     params: list[RuntimeParam] = Field(default_factory=list, description="Run-time parameters")
@@ -116,6 +124,7 @@ class PipelineSettings(Strict):
     default_access: Access = Field(default_factory=Access, description="Default access permission")
     service_accounts: ServiceAccounts = Field(default_factory=ServiceAccounts)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="The MLflow server every step reaches")
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="How step pods run on the cluster")
 
     def effective_dag_id(self) -> str:
         """The dag_id: the explicit one, or one derived from the name that stays stable across versions."""
@@ -142,8 +151,13 @@ class Node(Strict):
         return self.label or self.id
 
     def task_id(self) -> str:
-        """The Airflow task id this node becomes: derived from the label, else from the id."""
-        return slug(self.label) or slug(self.id) or "task_" + hashlib.sha1(self.id.encode()).hexdigest()[:10]
+        """The Airflow task id this node becomes: derived from the label, else from the id.
+
+        It is also the task's variable in the DAG file, so a Python keyword, a builtin or a name the file
+        binds itself (``RESERVED_TASK_IDS``) gets ``_task`` appended.
+        """
+        result = slug(self.label) or slug(self.id) or "task_" + hashlib.sha1(self.id.encode()).hexdigest()[:10]
+        return result + "_task" if result in RESERVED_TASK_IDS else result
 
 
 class Edge(Strict):
@@ -191,6 +205,12 @@ class Pipeline(Strict):
 
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+RESERVED_TASK_IDS = frozenset(
+    {*keyword.kwlist, *keyword.softkwlist, *dir(builtins), "dag", "datetime", "json", "k8s", "operator", "timezone"}
+)
+"""Names no task id takes: a generated DAG file binds each task to a variable named as its task id, beside
+Python's keywords and builtins and the names it imports or binds itself."""
 
 
 def slug(text: str) -> str:

@@ -28,9 +28,10 @@ STEPS = (
 )
 """Step program names (module names in this package)."""
 
-LOCAL_STEPS = ("local_launcher", "bentoml_build_local", "bentoml_serve_local")
-"""Programs of the ``local`` target: the launcher BashOperator starts, and the local forms of the
-BentoML steps (a Bento in the local store instead of an image; ``bentoml serve`` instead of Kubernetes)."""
+LOCAL_STEPS = ("local_launcher", "local_runtime", "bentoml_build_local", "bentoml_serve_local")
+"""Programs of the ``local`` target: the launcher BashOperator starts, the local-only runtime helpers
+(embedded after ``runtime`` there, never in a cluster DAG), and the local forms of the BentoML steps
+(a Bento in the local store instead of an image; ``bentoml serve`` instead of Kubernetes)."""
 
 _STANDALONE = ("runtime", "local_launcher")  # programs that come first and keep their __future__ import
 

@@ -1,25 +1,33 @@
 """dagsmith step runtime: the step contract's helpers, embedded before every step program.
 
-Standard library only, Python 3.9+. Reads the step's configuration (``DAGSMITH_CONFIG``), its input
-and output paths and upstream values from the environment, and reports values through the XCom file.
+Standard library only, Python 3.10 or newer (``PYTHON_REQUIRES``; the packages the steps use, such as
+MLflow and Feast, need it too). Reads the step's configuration (``DAGSMITH_CONFIG``), its input and
+output paths and upstream values from the environment, and reports values through the XCom file.
 Also holds what several steps share: importing a model into BentoML and building the Bento (both BentoML
-build steps), and stopping a local server's process group (the local deploy step; the editor imports
-these helpers as ``dagsmith.codegen.steps.runtime`` to list and stop the servers).
+build steps). What only local runs need lives in ``local_runtime``, so that cluster DAGs do not carry it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, NoReturn
 
 _ENV_REF = "$dagsmith_env"
+
+PYTHON_REQUIRES = (3, 10)
+"""The oldest Python the step runtime and its steps run on (CONTRACT.md says the same)."""
+
+if sys.version_info < PYTHON_REQUIRES:
+    sys.exit(
+        "[dagsmith] error: the step runtime needs Python "
+        + ".".join(map(str, PYTHON_REQUIRES))
+        + " or newer; this image runs Python "
+        + ".".join(map(str, sys.version_info[:3]))
+    )
 
 
 def log(message: str) -> None:
@@ -161,34 +169,3 @@ def build_bento(cfg: dict[str, Any], **options: Any) -> tuple[Any, Any]:
         cfg["service"], name=cfg["bento_name"], build_ctx=cfg["build_context"], models=[str(model.tag)], **options
     )
     return bento, model
-
-
-def process_group_alive(group: int) -> bool:
-    """True while process group ``group`` has a process this user may signal."""
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def stop_server(record: dict[str, Any], timeout: float = 15.0) -> bool:
-    """Stop the server a serving record names (its whole process group); False if it was not running.
-
-    The group (``pgid``) gets SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds.
-    """
-    group = int(record.get("pgid") or 0)
-    if group <= 1 or not process_group_alive(group):
-        return False
-    try:
-        os.killpg(group, signal.SIGTERM)
-    except ProcessLookupError:  # it ended since the check
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_group_alive(group):
-            return True
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    return True

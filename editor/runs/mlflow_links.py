@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from dagsmith.codegen.steps.runtime import stop_server
+from dagsmith.codegen.steps.local_runtime import stop_server
 
 from .workspace import Workspace
 

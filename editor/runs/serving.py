@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dagsmith.codegen.steps.runtime import process_group_alive, stop_server
+from dagsmith.codegen.steps.local_runtime import process_group_alive, stop_server
 
 
 def servers(serving: Path) -> list[dict[str, Any]]:

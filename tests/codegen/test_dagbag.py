@@ -16,6 +16,8 @@ from dagsmith.codegen import MACROS, render
 from dagsmith.nodes import OutputSettings
 
 DS = "{{ ds if ds is defined else dag_run.run_after | ds }}"
+RUN_KEY = "{{ run_id | replace(':', '_') | replace('+', '_') | replace('~', '_') }}"
+"""How ``{run_id}`` is written in an artifact path."""
 """How ``{{ ds }}`` is written (test_templating pins every form)."""
 
 EXPECTED_LOOP_TASKS = {
@@ -153,7 +155,7 @@ def test_gpu_pod_spec_is_what_the_form_said(dagbag: Any) -> None:
     env = {var.name: var for var in container.env}
     assert env["EPOCHS"].value == "10"
     assert env["DAGSMITH_INPUT_TRAIN_DATA"].value == (
-        "s3://ml-artifacts/keyword_loop/" + DS + "/{{ run_id }}/features/features"
+        "s3://ml-artifacts/keyword_loop/" + DS + "/" + RUN_KEY + "/features/features"
     )
     assert env["MLFLOW_TRACKING_TOKEN"].value_from.secret_key_ref.to_dict() == {
         "name": "mlflow-credentials",
@@ -174,7 +176,7 @@ def test_gpu_pod_spec_is_what_the_form_said(dagbag: Any) -> None:
     task = dagbag.dags["keyword_loop"].get_task("train")
     assert (task.retries, task.execution_timeout, task.startup_timeout_seconds) == (2, dt.timedelta(hours=2), 600)
     assert task.get_logs is True
-    assert task.on_finish_action.value == "delete_pod"
+    assert task.on_finish_action.value == "delete_succeeded_pod"  # a failed pod stays for inspection
     assert task.do_xcom_push is True  # the training run id travels to the registry step by XCom
 
 
@@ -318,7 +320,9 @@ def _load(folder: Path) -> Any:
 @pytest.fixture(scope="module")
 def every_macro_folder(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-step DAG that uses every allowed macro in its arguments and every date placeholder in its path."""
-    step = node("step", "script", arguments=[f"--{name}={{{{ {name} }}}}" for name in MACROS], inputs=[])
+    arguments = [f"--{name}={{{{ {name} }}}}" for name in MACROS]
+    outputs = [{"name": "run", "type": "dataset"}]  # a file output: values (XCom) get no path
+    step = node("step", "script", arguments=arguments, inputs=[], outputs=outputs)
     step.outputs["run"] = OutputSettings(
         path="{pipeline}/{ds}/{run_id}", naming="{output}-{ds_nodash}-{ts_nodash}-{logical_date}"
     )
@@ -349,7 +353,8 @@ def test_every_macro_renders_in_a_run_with_and_without_a_logical_date(
     assert variables["DAGSMITH_RUN_ID"] == run_id
     assert variables["DAGSMITH_LOGICAL_DATE"] == values["ts"]
     name = f"run-{values['ds_nodash']}-{values['ts_nodash']}-{values['ts']}"
-    assert variables["DAGSMITH_OUTPUT_RUN"] == f"/tmp/dagsmith-artifacts/every_macro/{values['ds']}/{run_id}/{name}"
+    key = run_id.replace(":", "_").replace("+", "_")  # {run_id} in a path: an object-store key
+    assert variables["DAGSMITH_OUTPUT_RUN"] == f"/tmp/dagsmith-artifacts/every_macro/{values['ds']}/{key}/{name}"
 
 
 def test_every_sample_task_renders_in_a_run_without_a_logical_date(dag_folder: Path) -> None:
@@ -370,7 +375,8 @@ def test_every_sample_task_renders_in_a_run_without_a_logical_date(dag_folder: P
     assert train.arguments == ["--epochs", "10", "--date=2026-03-04", "--config=conf.json"]
     env = {var.name: var.value for var in train.env_vars}
     assert env["RUN_DATE"] == "2026-03-04"
-    assert env["DAGSMITH_INPUT_TRAIN_DATA"] == f"s3://ml-artifacts/keyword_loop/2026-03-04/{run_id}/features/features"
+    key = run_id.replace(":", "_").replace("+", "_")
+    assert env["DAGSMITH_INPUT_TRAIN_DATA"] == f"s3://ml-artifacts/keyword_loop/2026-03-04/{key}/features/features"
     assert env["DAGSMITH_LOGICAL_DATE"] == "2026-03-04T05:06:07.890123+00:00"
     materialize = {var.name: var.value for var in loop.get_task("materialize").env_vars}
     assert (materialize["DAGSMITH_CONFIG_0"], materialize["DAGSMITH_CONFIG_1"]) == (

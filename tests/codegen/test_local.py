@@ -289,7 +289,7 @@ def test_runtime_reports_a_list(
 
 def test_stop_server_ends_the_process_group_and_kills_what_ignores_sigterm() -> None:
     # The local deploy step and the editor share this helper (the runtime's), so test it as embedded.
-    stop = _namespace("runtime")["stop_server"]
+    stop = _namespace("local_runtime")["stop_server"]
     assert stop({}) is False
     assert stop({"pgid": 1}) is False
     ignore_term = (

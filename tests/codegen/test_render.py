@@ -12,7 +12,7 @@ from codegen_support import ruff
 from sample_pipelines import mlops_loop, node, pipeline, single
 
 from dagsmith.codegen import TARGETS, ExportError, check_source, content_hash, is_pristine, read_header, render
-from dagsmith.nodes import Code, Pipeline, PipelineSettings
+from dagsmith.nodes import Code, Pipeline, PipelineSettings, validate
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DAGSMITH_UPDATE_GOLDEN") == "1"
@@ -46,10 +46,20 @@ def test_invalid_pipeline_raises_export_error_with_its_issues() -> None:
 
 
 def test_warnings_do_not_block_export() -> None:
+    unused = pipeline("warned", [node("a", "script", inputs=[])], [], params=[{"name": "unused", "default": "x"}])
+    assert [issue.code for issue in validate(unused)] == [Code.UNUSED_PARAM]
+    check_source(render(unused))
+
+
+@pytest.mark.parametrize("target", [*TARGETS, "local"])
+def test_a_pipeline_without_steps_is_refused_with_a_message(target: str) -> None:
     empty = Pipeline(settings=PipelineSettings(name="empty"))
-    text = render(empty)
-    check_source(text)
-    assert "    pass\n" in text
+    assert [issue.code for issue in validate(empty)] == [Code.EMPTY_PIPELINE]  # editing it is fine
+    with pytest.raises(
+        ExportError, match="the pipeline has no steps, so its DAG would run nothing; add a node"
+    ) as caught:
+        render(empty, target=target)
+    assert [(issue.code, issue.field) for issue in caught.value.issues] == [(Code.EMPTY_PIPELINE, "nodes")]
 
 
 @pytest.mark.parametrize(
