@@ -5,6 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from ..services import EditorServices, UserError
+from .drafts import saves_settled
 from .home import home_page
 from .workbench import Workbench
 
@@ -17,7 +18,9 @@ def register_pages(services: EditorServices) -> None:
         home_page(services)
 
     @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor")
-    def pipeline_page(pipeline_id: int) -> None:
+    async def pipeline_page(pipeline_id: int) -> None:
+        # A save still running in this process (e.g. the page this one reloads) lands first: this page shows it.
+        await saves_settled(services.store, pipeline_id)
         try:
             info, pipeline, revision = services.open_draft(pipeline_id)
         except UserError as exc:

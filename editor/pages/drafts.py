@@ -1,4 +1,4 @@
-"""Saving the working copy after every change, off the event loop.
+"""Saving the working copy after every change, off the event loop; the open pages of a pipeline.
 
 Serialising a large pipeline and committing it to SQLite (synchronous=FULL) costs tens of
 milliseconds; done inside the change handler, that delay sits between the user's gesture and what the
@@ -6,25 +6,49 @@ canvas shows. ``DraftSaver.request`` returns at once. A save takes a snapshot of
 event loop (between changes, so never half of one) and writes it in a worker thread, one save at a
 time; when changes arrived meanwhile, one more save follows with the newest document, so the last save
 always holds the last change. The app waits for the saves still to do when it shuts down.
+
+The savers of the pages open on one pipeline in this process form a group (``join``). A page that opens
+waits for the group's saves still in flight (``saves_settled``) before it reads the draft, so a reload
+right after an edit shows that edit and saves against the revision after it; and each save is
+announced to the group's other pages at once (``on_saved_elsewhere``). Pages in another editor process
+on the same store are not in the group: they learn of a save only when theirs is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from nicegui import background_tasks
 
 Snapshot = TypeVar("Snapshot")
+log = logging.getLogger(__name__)
+
+# The savers of the open pages, by store (the object they save to), then pipeline id.
+_groups: WeakKeyDictionary[object, dict[int, list[DraftSaver[Any]]]] = WeakKeyDictionary()
+
+
+def _group(store: object, pipeline_id: int) -> list[DraftSaver[Any]]:
+    return _groups.setdefault(store, {}).setdefault(pipeline_id, [])
+
+
+async def saves_settled(store: object, pipeline_id: int) -> None:
+    """Wait until no open page of this pipeline (in this process) has a draft save to do or running."""
+    while busy := [saver for saver in _group(store, pipeline_id) if saver.busy]:
+        for saver in busy:
+            await saver.flush()
 
 
 class DraftSaver(Generic[Snapshot]):
     """Saves the document after changes; ``on_saved(revision)`` / ``on_failed(error)`` report the outcome.
 
     ``snapshot()`` runs on the event loop and returns what ``save(snapshot)`` writes in a worker thread
-    (returning the draft revision).
+    (returning the draft revision). Once it joined a pipeline's group, ``on_saved_elsewhere(revision)``
+    reports each save of another page of that pipeline, as it lands.
     """
 
     def __init__(
@@ -35,20 +59,45 @@ class DraftSaver(Generic[Snapshot]):
         on_failed: Callable[[Exception], None],
         *,
         context: AbstractContextManager[Any] | None = None,
+        on_saved_elsewhere: Callable[[int], None] | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.save = save
         self.on_saved = on_saved
         self.on_failed = on_failed
+        self.on_saved_elsewhere = on_saved_elsewhere
         self.context = context  # where the callbacks run (an element: its client gets their notifications)
         self._wanted = 0  # changes requested
         self._done = 0  # changes covered by the last finished save
         self._task: asyncio.Task[None] | None = None
+        self._peers: list[DraftSaver[Any]] | None = None  # the group joined
+        self._leaving = False
 
     @property
     def pending(self) -> bool:
         """True while a change is not saved yet."""
         return self._done < self._wanted
+
+    @property
+    def busy(self) -> bool:
+        """True while a change is not saved yet or a save is still running."""
+        return self.pending or (self._task is not None and not self._task.done())
+
+    def join(self, store: object, pipeline_id: int) -> None:
+        """Belong to the open pages of ``pipeline_id`` in ``store``: they wait for this page's saves when they
+        open and hear of them as they land; this page hears of theirs."""
+        self._peers = _group(store, pipeline_id)
+        self._peers.append(self)
+
+    def leave(self) -> None:
+        """The page is gone: leave its group once its last save is done (a page opening meanwhile waits for it)."""
+        self._leaving = True
+        if not self.busy:
+            self._remove()
+
+    def _remove(self) -> None:
+        if self._peers is not None and self in self._peers:
+            self._peers.remove(self)
 
     def request(self) -> None:
         """A change happened: save soon (coalesced with the changes that follow while a save runs)."""
@@ -63,15 +112,31 @@ class DraftSaver(Generic[Snapshot]):
 
     @background_tasks.await_on_shutdown
     async def _drain(self) -> None:
-        while self._done < self._wanted:
-            target = self._wanted
-            try:
-                data = self.snapshot()
-                # Not run.io_bound: that skips the call once the app is stopping, and the change would be lost.
-                revision = await asyncio.to_thread(self.save, data)
-            except Exception as exc:
+        try:
+            while self._done < self._wanted:
+                target = self._wanted
+                try:
+                    data = self.snapshot()
+                    # Not run.io_bound: that skips the call once the app is stopping, and the change would be lost.
+                    revision = await asyncio.to_thread(self.save, data)
+                except Exception as exc:
+                    self._done = target
+                    self.on_failed(exc)
+                    continue
                 self._done = target
-                self.on_failed(exc)
+                self.on_saved(revision)
+                self._announce(revision)
+        finally:
+            if self._leaving and self._done >= self._wanted:
+                self._remove()
+
+    def _announce(self, revision: int) -> None:
+        """Tell the group's other pages, each in its own context (its client), that the draft is at ``revision``."""
+        for peer in list(self._peers or ()):
+            if peer is self or peer._leaving or peer.on_saved_elsewhere is None:
                 continue
-            self._done = target
-            self.on_saved(revision)
+            try:
+                with peer.context if peer.context is not None else nullcontext():
+                    peer.on_saved_elsewhere(revision)
+            except Exception as exc:  # e.g. that page's client was deleted meanwhile: it needs no notice then
+                log.warning("could not tell another page of pipeline draft revision %s: %s", revision, exc)

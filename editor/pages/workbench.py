@@ -62,6 +62,7 @@ class Workbench:
             ),
             self.draft_saved,
             self.draft_failed,
+            on_saved_elsewhere=self.saved_elsewhere,
         )
         self.saved_revision = revision
         self.conflict = False  # the draft was saved elsewhere: this page's saves stop until it is reloaded
@@ -70,6 +71,9 @@ class Workbench:
         self.inspector: Inspector
         self.build(name)
         self.drafts.context = self.saved
+        # The other pages of this pipeline here wait for this page's saves when they open, and hear of them.
+        self.drafts.join(services.store, pipeline_id)
+        ui.context.client.on_delete(self.drafts.leave)
         self.session.subscribe(self.changed)
         self.show_issues()
 
@@ -103,6 +107,8 @@ class Workbench:
             ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
                 "open-export"
             )
+        with ui.page_sticky("top", y_offset=8).style("z-index: 1500"):  # above the canvas, below dialogs
+            self.notice = ui.element("div")  # says when another tab or window saved this pipeline
         with ui.left_drawer(value=True, bordered=True).props("width=260"):
             Palette(self.add_at_center)
         with ui.right_drawer(value=True, bordered=True).props("width=380"):
@@ -319,6 +325,23 @@ class Workbench:
         self.saved_revision = revision
         if not self.drafts.pending:
             self.saved.set_text("saved")
+
+    def saved_elsewhere(self, revision: int) -> None:
+        """Another page of this pipeline saved the draft: say so at once, with a button to reload this page."""
+        if revision == self.saved_revision or self.notice.default_slot.children:
+            return
+        with self.notice:
+            with (
+                ui.row()
+                .classes("items-center no-wrap gap-2 q-px-md q-py-xs rounded-borders shadow-2 bg-warning text-black")
+                .props("data-dagsmith=changed-elsewhere role=alert")
+            ):
+                ui.icon("sync_problem")
+                ui.label(
+                    "Changed in another tab or window. Reload to see those changes: edits made here now "
+                    "would not be saved."
+                )
+                ui.button("Reload", on_click=ui.navigate.reload).props("flat dense no-caps")
 
     def draft_failed(self, error: Exception) -> None:
         if isinstance(error, DraftConflictError):

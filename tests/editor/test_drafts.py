@@ -10,7 +10,7 @@ from typing import Any
 from nicegui import ui
 from nicegui.testing import User
 
-from dagsmith.editor.pages.drafts import DraftSaver
+from dagsmith.editor.pages.drafts import DraftSaver, saves_settled
 
 
 class Recorder:
@@ -105,3 +105,59 @@ async def test_a_failed_save_is_reported_and_the_next_change_saves_again(user: U
     await saver.flush()
     assert recorder.saved == ["second"]
     assert len(failures) == 1
+
+
+# ---- the open pages of one pipeline (issue 11, defect 3) ---------------------------------------------
+
+
+class Store:
+    """Stands for the store the pages save to (the groups are per store object)."""
+
+
+async def test_a_page_that_opens_waits_for_the_saves_still_running_on_its_pipeline(user: User) -> None:
+    await open_page(user)
+    store = Store()
+    document = {"name": "typed before the reload"}
+    recorder = Recorder()
+    earlier = DraftSaver(lambda: dict(document), recorder, lambda revision: None, lambda exc: None)
+    earlier.join(store, 1)
+    other_pipeline = DraftSaver(lambda: {"name": "other"}, Recorder(), lambda revision: None, lambda exc: None)
+    other_pipeline.join(store, 2)
+    earlier.request()
+    await asyncio.to_thread(recorder.started.wait, 5)
+    earlier.leave()  # the reload closes the earlier page while its save runs: it is still waited for
+    await saves_settled(store, 1)
+    assert recorder.saved == ["typed before the reload"]  # what the new page reads now holds it
+    assert not earlier.busy
+    await saves_settled(store, 2)  # nothing running there
+    other_pipeline.request()
+    await saves_settled(store, 1)  # another pipeline's save is not waited for
+    assert other_pipeline.busy
+    await saves_settled(store, 2)
+    assert not other_pipeline.busy
+
+
+async def test_a_save_is_announced_to_the_other_pages_of_its_pipeline_only(user: User) -> None:
+    await open_page(user)
+    store = Store()
+    heard: dict[str, list[int]] = {"a": [], "b": [], "other": [], "gone": []}
+
+    def saver(name: str, pipeline_id: int) -> DraftSaver[dict[str, Any]]:
+        page = DraftSaver(
+            lambda: {"name": name},
+            Recorder(),
+            lambda revision: None,
+            lambda exc: None,
+            on_saved_elsewhere=heard[name].append,
+        )
+        page.join(store, pipeline_id)
+        return page
+
+    a, b, _, gone = saver("a", 1), saver("b", 1), saver("other", 2), saver("gone", 1)
+    gone.leave()
+    a.request()
+    await a.flush()
+    assert heard == {"a": [], "b": [1], "other": [], "gone": []}
+    b.request()
+    await b.flush()
+    assert heard == {"a": [1], "b": [1], "other": [], "gone": []}
