@@ -20,7 +20,8 @@ def register_pages(services: EditorServices) -> None:
     @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor")
     async def pipeline_page(pipeline_id: int) -> None:
         # A save still running in this process (e.g. the page this one reloads) lands first: this page shows it.
-        await saves_settled(services.store, pipeline_id)
+        # Not longer than NiceGUI's 3 s to build a page: a save that takes longer is announced when it lands.
+        await saves_settled(services.store, pipeline_id, timeout=2.0)
         try:
             info, pipeline, revision = services.open_draft(pipeline_id)
         except UserError as exc:

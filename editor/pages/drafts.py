@@ -36,11 +36,20 @@ def _group(store: object, pipeline_id: int) -> list[DraftSaver[Any]]:
     return _groups.setdefault(store, {}).setdefault(pipeline_id, [])
 
 
-async def saves_settled(store: object, pipeline_id: int) -> None:
-    """Wait until no open page of this pipeline (in this process) has a draft save to do or running."""
-    while busy := [saver for saver in _group(store, pipeline_id) if saver.busy]:
-        for saver in busy:
-            await saver.flush()
+async def saves_settled(store: object, pipeline_id: int, *, timeout: float | None = None) -> bool:
+    """Wait until no open page of this pipeline (in this process) has a draft save to do or running; False
+    when that took longer than ``timeout`` seconds (the saves go on, and are announced when they land)."""
+
+    async def settle() -> None:
+        while busy := [saver for saver in _group(store, pipeline_id) if saver.busy]:
+            for saver in busy:
+                await saver.flush()
+
+    try:
+        await asyncio.wait_for(settle(), timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 class DraftSaver(Generic[Snapshot]):

@@ -161,3 +161,15 @@ async def test_a_save_is_announced_to_the_other_pages_of_its_pipeline_only(user:
     b.request()
     await b.flush()
     assert heard == {"a": [1], "b": [1], "other": [], "gone": []}
+
+
+async def test_waiting_for_a_pipelines_saves_can_be_bounded_and_leaves_them_running(user: User) -> None:
+    await open_page(user)
+    store = Store()
+    recorder = Recorder()
+    page = DraftSaver(lambda: {"name": "slow"}, recorder, lambda revision: None, lambda exc: None)
+    page.join(store, 1)
+    page.request()
+    assert not await saves_settled(store, 1, timeout=0.01)  # the save takes 0.2 s
+    assert await saves_settled(store, 1, timeout=5)
+    assert recorder.saved == ["slow"]  # the bounded wait did not cancel it
