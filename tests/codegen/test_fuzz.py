@@ -50,7 +50,10 @@ def _document(t: list[str]) -> dict[str, Any]:
                 "params": {
                     "script": t[16] or "x.py",
                     "arguments": [t[17], t[18]],
-                    "outputs": [{"name": "run", "type": "mlflow_run", "description": t[19]}],
+                    "outputs": [
+                        {"name": "run", "type": "mlflow_run", "description": t[19]},
+                        {"name": "data", "type": "dataset", "description": t[19]},
+                    ],
                     "pod": pod,
                 },
             },
@@ -174,7 +177,8 @@ def test_fuzzed_text_reads_back_exactly(texts: list[str]) -> None:
     assert env["FUZZ_ENV"] == _meant(texts[1])
     assert env["DAGSMITH_NODE_ID"] == script["id"]
     assert env["DAGSMITH_ARTIFACT_ROOT"] == settings_["artifact_root"]
-    assert env["DAGSMITH_OUTPUT_RUN"].startswith(settings_["artifact_root"].rstrip("/") + "/")
+    assert env["DAGSMITH_OUTPUT_DATA"].startswith(settings_["artifact_root"].rstrip("/") + "/")
+    assert "DAGSMITH_OUTPUT_RUN" not in env  # a value (an MLflow run) travels through XCom, not a path
     assert _live(train["annotations"]) == _meant(script["params"]["pod"]["annotations"])
     (mount,) = [m for m in _calls(tree, "k8s.V1VolumeMount") if m["name"] == "pvc-0"]
     assert mount["mount_path"] == "/" + texts[4]
