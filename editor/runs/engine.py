@@ -25,6 +25,7 @@ from typing import Any
 from dagsmith.nodes import Pipeline, dumps
 
 from . import records, runner
+from .extras import missing_extras_message, needed_modules
 from .localize import LocalRunError, Setup, localize
 from .workspace import Services, Workspace, default_workspace, redact, worker_environment
 
@@ -96,6 +97,9 @@ def start_local_run(
     root.create()
     project = Path(project_dir or Path.cwd()).resolve()
     services = Services.from_env(root, environ)
+    missing = missing_extras_message(needed_modules((pipeline, *related), mlflow=services.embedded_mlflow))
+    if missing:  # before rendering: the packages to install come first
+        raise LocalRunError(missing)
     for other in related:
         _render_into(root, other, services, project)
     setup, dag_file = _render_into(root, pipeline, services, project)
