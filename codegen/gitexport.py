@@ -27,28 +27,24 @@ from dulwich.repo import DefaultIdentityNotFound, InvalidUserIdentity, Repo, che
 from dagsmith.nodes import dumps
 
 from . import versioning
-from .history import (
-    ExportRefused,
+from .gitrepo import (
     GitExportError,
-    RenderFn,
     RepositoryError,
     branch_ref,
     branch_tip,
     check_dag_id,
-    check_source,
     checked_out,
     commit_tree,
     current_branch,
     dag_path,
     head_commit,
-    iter_versions,
-    last_export,
     open_repo,
     path_kind,
     pipeline_path,
-    plan_version,
     read_blob,
 )
+from .history import iter_versions, last_export
+from .overwrite import ExportRefused, RenderFn, check_source, plan_version
 
 if TYPE_CHECKING:
     from dagsmith.nodes import Pipeline
