@@ -9,24 +9,19 @@ object first and moves the branch last, so an interrupted export leaves the repo
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dulwich.file import FileLocked
-from dulwich.index import index_entry_from_stat
 from dulwich.object_store import commit_tree_changes
 from dulwich.objects import Blob, Commit, ObjectID, Tree
-from dulwich.refs import Ref
 from dulwich.repo import DefaultIdentityNotFound, InvalidUserIdentity, Repo, check_user_identity, get_user_identity
 
 from dagsmith.nodes import dumps
 
 from . import versioning
+from .atomicfile import write_atomic
 from .gitrepo import (
     GitExportError,
     RepositoryError,
@@ -45,11 +40,11 @@ from .gitrepo import (
 )
 from .history import iter_versions, last_export
 from .overwrite import ExportRefused, RenderFn, check_source, plan_version
+from .worktree import FILE_MODE, publish, read_worktree
 
 if TYPE_CHECKING:
     from dagsmith.nodes import Pipeline
 
-_FILE_MODE = 0o100644
 _FALLBACK_IDENTITY = b"dagsmith <dagsmith@localhost>"
 
 
@@ -135,7 +130,7 @@ def export_to_dir(
     if not plan.unchanged:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, plan.text.encode())
+            write_atomic(path, plan.text.encode())
         except OSError as exc:
             raise GitExportError(
                 f"cannot write {path}: {exc.strerror or exc}; check the folder's permissions and free space"
@@ -147,36 +142,6 @@ def export_to_dir(
         paths=(str(path.absolute()),),
         unchanged=plan.unchanged,
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one rename; on failure ``path`` keeps its old bytes and no temp is left."""
-    temp = _stage(path, data)
-    try:
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def _stage(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a new temporary file beside ``path`` (same mode as ``path``) for a later ``os.replace``."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        temp.chmod(mode)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
 
 
 def export_to_git(
@@ -250,68 +215,18 @@ def export_to_git(
             return replace(result, commit=base.decode(), unchanged=True)
         files = {dag_file: new_dag, source_file: new_source}
         worktree = checked_out(repo, ref)
-        old_work = _read_worktree(repo, worktree, tree, files, force=force) if worktree else {}
+        old_work = read_worktree(repo, worktree, tree, files, force=force) if worktree else {}
         blobs = {rel: Blob.from_string(data) for rel, data in files.items()}
         for blob in blobs.values():
             repo.object_store.add_object(blob)
         new_tree = commit_tree_changes(
             repo.object_store,
             tree if tree is not None else Tree(),
-            [(rel.encode(), _FILE_MODE, blob.id) for rel, blob in blobs.items()],
+            [(rel.encode(), FILE_MODE, blob.id) for rel, blob in blobs.items()],
         )
         commit = _commit(repo, new_tree, base, author_id, _message(dag_id, plan.version, new_hash, message))
-        _publish(repo, commit, ref=ref, tip=tip, worktree=worktree, blobs=blobs, old_work=old_work, branch=branch)
+        publish(repo, commit, ref=ref, tip=tip, worktree=worktree, blobs=blobs, old_work=old_work, branch=branch)
         return replace(result, commit=commit.id.decode(), worktree_updated=worktree is not None)
-
-
-def _read_worktree(
-    repo: Repo, root: Path, tree: ObjectID | None, files: dict[str, bytes], *, force: bool
-) -> dict[str, bytes | None]:
-    """The checked-out files' current bytes; refuses when they (or their index entries) hold uncommitted work."""
-    index = repo.open_index()
-    current: dict[str, bytes | None] = {}
-    for rel, data in files.items():
-        _refuse_linked_folders(root, rel)
-        path = root / rel
-        if path.is_symlink() or path.is_dir():
-            raise ExportRefused(f"{path} is a folder or a link in the working tree; move it away and export again")
-        try:
-            current[rel] = path.read_bytes()
-        except FileNotFoundError:
-            current[rel] = None
-        except OSError as exc:
-            raise RepositoryError(f"cannot read {path}: {exc.strerror or exc}") from None
-        committed = read_blob(repo, tree, rel)
-        committed_id = Blob.from_string(committed).id if committed is not None else None
-        try:
-            staged_id: ObjectID | None = getattr(index[rel.encode()], "sha", None)
-        except KeyError:
-            staged_id = None
-        new_id = Blob.from_string(data).id
-        # A file that already holds the new bytes loses nothing when it is overwritten.
-        if (current[rel] not in (committed, data) or staged_id not in (committed_id, new_id)) and not force:
-            raise ExportRefused(
-                f"{rel} has uncommitted changes in the working tree of {root}; commit or discard them "
-                "(e.g. git stash), or pass --force to overwrite them"
-            )
-    return current
-
-
-def _refuse_linked_folders(root: Path, rel: str) -> None:
-    """Refuse a folder on the way to ``rel`` that is a link: writing through it could leave the repository.
-
-    git does not add files beyond a link either, so even a link that stays inside is refused.
-    """
-    for parent in reversed(Path(rel).parents):
-        folder = root / parent
-        if parent != Path() and folder.is_symlink():
-            target = folder.resolve()
-            where = "outside the repository" if not target.is_relative_to(root.resolve()) else "inside the repository"
-            raise ExportRefused(
-                f"{parent.as_posix()} in the working tree of {root} is a link (to {target}, {where}); "
-                "git does not write through links, so replace it with a real folder, or export to a branch "
-                "that is not checked out"
-            )
 
 
 def _commit(repo: Repo, tree: ObjectID, parent: ObjectID | None, author: bytes | None, message: str) -> Commit:
@@ -351,104 +266,3 @@ def _parse_author(author: str | None) -> bytes | None:
     except InvalidUserIdentity:
         raise GitExportError(f"the author {author!r} must look like 'Jane Doe <jane@example.com>'") from None
     return identity
-
-
-def _publish(
-    repo: Repo,
-    commit: Commit,
-    *,
-    ref: Ref,
-    tip: ObjectID | None,
-    worktree: Path | None,
-    blobs: dict[str, Blob],
-    old_work: dict[str, bytes | None],
-    branch: str,
-) -> None:
-    """Move the branch to ``commit`` and bring a checked-out working tree along; all or nothing."""
-    staged: dict[str, Path] = {}
-    made: list[Path] = []
-    try:
-        if worktree is not None:
-            for rel, blob in blobs.items():
-                made += _make_parents(worktree, worktree / rel)
-                staged[rel] = _stage(worktree / rel, blob.as_raw_string())
-        log = b"commit: " + commit.message.splitlines()[0]
-        moved = (
-            repo.refs.add_if_new(ref, commit.id, message=log)
-            if tip is None
-            else repo.refs.set_if_equals(ref, tip, commit.id, message=log)
-        )
-        if not moved:
-            raise RepositoryError(f"branch {branch!r} moved while exporting (someone else committed); export again")
-    except BaseException as exc:
-        _discard(staged, made)
-        raise _user_error(exc, f"cannot write to the repository at {repo.path}") from None
-    if worktree is None:
-        return
-    replaced: list[str] = []
-    try:
-        for rel, temp in staged.items():
-            temp.replace(worktree / rel)
-            replaced.append(rel)
-        index = repo.open_index()
-        for rel, blob in blobs.items():
-            index[rel.encode()] = index_entry_from_stat(os.lstat(worktree / rel), blob.id, _FILE_MODE)
-        index.write()
-    except BaseException as exc:
-        # Undo: the branch goes back to where it was and the checked-out files get their old bytes.
-        undone = _undo(repo, ref, commit, tip)
-        for rel in replaced:
-            undone = _undo_file(worktree / rel, old_work.get(rel)) and undone
-        _discard({rel: temp for rel, temp in staged.items() if rel not in replaced}, made)
-        outcome = "nothing was exported" if undone else "the undo failed too, so check 'git status' and 'git log'"
-        raise _user_error(exc, f"cannot update the working tree of {worktree}", outcome) from None
-
-
-def _user_error(exc: BaseException, what: str, outcome: str = "nothing was exported") -> BaseException:
-    """The exception to raise for a failed write: OS and lock errors become a RepositoryError that says why."""
-    if isinstance(exc, FileLocked):
-        return RepositoryError(
-            f"{what}: {os.fsdecode(exc.lockfilename)} exists, so another git command is at work; let it finish "
-            f"(or delete that lock file if none is running), then export again; {outcome}"
-        )
-    if isinstance(exc, OSError):
-        return RepositoryError(f"{what}: {exc.strerror or exc}; {outcome}")
-    return exc
-
-
-def _undo(repo: Repo, ref: Ref, commit: Commit, tip: ObjectID | None) -> bool:
-    """Move the branch back from ``commit`` to ``tip`` (deleting a branch the export created); False if that fails."""
-    try:
-        if tip is None:
-            return repo.refs.remove_if_equals(ref, commit.id)
-        return repo.refs.set_if_equals(ref, commit.id, tip, message=b"dagsmith: undo an interrupted export")
-    except (OSError, FileLocked):
-        return False
-
-
-def _undo_file(path: Path, data: bytes | None) -> bool:
-    """Put back a working-tree file's old bytes (or remove it if it was not there); False if that fails."""
-    try:
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            _write_atomic(path, data)
-    except OSError:
-        return False
-    return True
-
-
-def _make_parents(root: Path, path: Path) -> list[Path]:
-    """Create the missing folders above ``path`` (up to ``root``); return the ones made, deepest last."""
-    missing = [p for p in reversed(path.relative_to(root).parents) if p != Path() and not (root / p).exists()]
-    for rel in missing:
-        (root / rel).mkdir()
-    return [root / rel for rel in missing]
-
-
-def _discard(staged: dict[str, Path], made: list[Path]) -> None:
-    for temp in staged.values():
-        temp.unlink(missing_ok=True)
-    for folder in reversed(made):
-        with contextlib.suppress(OSError):  # not empty after all: leave it
-            folder.rmdir()
