@@ -4,7 +4,7 @@
 // dragging, measured sizes, selection); adding, removing and connecting are requests to Python
 // (events), and Python answers by calling the methods below. Names and payloads: protocol.py.
 import { h, markRaw } from "vue";
-import { Background, ControlButton, Controls, Handle, MiniMap, VueFlow } from "dagsmith-canvas-vendor";
+import { Background, ControlButton, Controls, Handle, MiniMap, VueFlow, loadElk } from "dagsmith-canvas-vendor";
 import { loadResource } from "../../static/utils/resources.js";
 
 const DRAG_TYPE = "application/dagsmith-node";
@@ -30,6 +30,21 @@ const FIT_MARGIN = 24; // px around the fitted graph
 const MINIMAP = { width: 180, height: 120, margin: 15 }; // the minimap's box; a fitted graph keeps clear of it
 const FIT_ICON = "M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0 0 27.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94a.919.919 0 0 1-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z";
 const COMMENT_COLOR = "#facc15";
+// Task states: the node's fill and border (dagsmith-canvas.css) and its minimap colour.
+const STATE_COLORS = { queued: "#71717a", running: "#2563eb", success: "#16a34a", failed: "#dc2626", skipped: "#a1a1aa" };
+const FOCUS_ZOOM = 1; // a node found by search is shown at least this large
+// ELK's layered layout, left to right; branches get their own rows, and ports keep their order on the card.
+const ELK_OPTIONS = {
+  "elk.algorithm": "layered",
+  "elk.direction": "RIGHT",
+  "elk.edgeRouting": "SPLINES",
+  "elk.spacing.nodeNode": "48",
+  "elk.layered.spacing.nodeNodeBetweenLayers": "120",
+  "elk.spacing.componentComponent": "80",
+  "elk.layered.crossingMinimization.strategy": "LAYER_SWEEP",
+  "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
+  "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+};
 const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
 
 function isEditable(target) {
@@ -125,6 +140,13 @@ export default {
           </template>
         </Controls>
       </VueFlow>
+      <div class="dagsmith-search" role="search" @pointerdown.stop>
+        <input ref="search" v-model="query" class="dagsmith-search__input" type="search" spellcheck="false"
+               placeholder="Find a node (Ctrl+F)" aria-label="Find a node by label, id or type"
+               title="Type part of a label, id or type; Enter goes to the next match, Shift+Enter back, Esc clears"
+               @keydown="onSearchKey" @input="matchIndex = -1" />
+        <span v-if="query" class="dagsmith-search__count" aria-live="polite">{{ searchStatus }}</span>
+      </div>
       <div v-if="toast" class="dagsmith-toast" role="alert" :style="{ left: toast.x + 'px', top: toast.y + 'px' }">
         {{ toast.message }}
       </div>
@@ -153,6 +175,7 @@ export default {
     "stateClicked",
     "paneClicked",
     "viewportChanged",
+    "layoutComputed",
   ],
   data() {
     return {
@@ -164,12 +187,29 @@ export default {
       linked: {}, // step id -> true while a comment is attached to it (only those get the link handle)
       connecting: null,
       toast: null,
+      query: "",
+      matchIndex: -1, // the match shown last (-1: none yet for this query)
       active: false,
       minimap: MINIMAP,
       fitIcon: FIT_ICON,
     };
   },
   computed: {
+    matches() {
+      const words = this.query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      if (!words.length || !this.flow) return [];
+      return this.flow.nodes.value
+        .filter((node) => {
+          const d = node.data || {};
+          const text = [d.label, d.id, d.type, d.title].filter(Boolean).join(" ").toLowerCase();
+          return words.every((word) => text.includes(word));
+        })
+        .map((node) => node.id);
+    },
+    searchStatus() {
+      if (!this.matches.length) return "no match";
+      return this.matchIndex < 0 ? `${this.matches.length} found` : `${this.matchIndex + 1} of ${this.matches.length}`;
+    },
     isDark() {
       return this.dark === null || this.dark === undefined ? this.pageDark : Boolean(this.dark);
     },
@@ -188,6 +228,7 @@ export default {
     this.viewportTimer = null;
     this.viewportLatest = null;
     this.toastTimer = null;
+    this.elk = null;
   },
   async mounted() {
     await this.$nextTick(); // window.path_prefix is set after mounting
@@ -276,6 +317,47 @@ export default {
     applyLayout(positions) {
       for (const [id, position] of Object.entries(positions)) {
         this.flow.updateNode(id, { position: { x: position.x, y: position.y } });
+      }
+    },
+    // ELK's layered layout of what is shown (measured sizes, port positions), reported as layoutComputed
+    // {nodes: [{id, x, y}]}; Python stores it (one undo step) and answers with applyLayout.
+    autoLayout() {
+      return this.computeLayout();
+    },
+    async computeLayout() {
+      if (!this.flow) return;
+      const nodes = this.flow.nodes.value;
+      if (!nodes.length) return;
+      if (!this.elk) this.elk = markRaw(new (await loadElk())());
+      const ports = new Map(); // "node/type/handle" -> ELK port id
+      const children = nodes.map((node) => {
+        const size = { width: node.dimensions.width || 200, height: node.dimensions.height || 80 };
+        const bounds = node.handleBounds || {};
+        const nodePorts = ["target", "source"].flatMap((type) =>
+          (bounds[type] || [])
+            .filter((h) => h.id && !h.id.startsWith("__")) // not the hidden comment-link handles
+            .map((h) => {
+              const id = `${node.id}/${type}/${h.id}`;
+              ports.set(id, id);
+              const layoutOptions = { "elk.port.side": type === "target" ? "WEST" : "EAST" };
+              return { id, x: h.x, y: h.y, width: h.width, height: h.height, layoutOptions };
+            }),
+        );
+        const layoutOptions = nodePorts.length ? { "elk.portConstraints": "FIXED_POS" } : {};
+        return { id: node.id, ...size, ports: nodePorts, layoutOptions };
+      });
+      const end = (node, type, handle) => ports.get(`${node}/${type}/${handle}`) || node;
+      const edges = this.flow.edges.value.map((edge) => ({
+        id: edge.id,
+        sources: [end(edge.source, "source", edge.sourceHandle)],
+        targets: [end(edge.target, "target", edge.targetHandle)],
+      }));
+      try {
+        const graph = await this.elk.layout({ id: "root", layoutOptions: ELK_OPTIONS, children, edges });
+        const placed = graph.children.map((c) => ({ id: c.id, x: round(c.x), y: round(c.y) }));
+        this.$emit("layoutComputed", { nodes: placed });
+      } catch (error) {
+        this.rejectConnection(`Auto-layout failed: ${error?.message || error}`);
       }
     },
     setReadOnly(value) {
@@ -379,6 +461,39 @@ export default {
       const aboveZoom = zoom(box.width - 2 * margin, box.height - 2 * margin - MINIMAP.height - MINIMAP.margin);
       return { ...base, padding: besideZoom >= aboveZoom ? right : below };
     },
+    // ---- search ---------------------------------------------------------------------------------
+
+    focusSearch() {
+      this.$refs.search?.focus();
+      this.$refs.search?.select();
+    },
+    onSearchKey(event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        this.showMatch(event.shiftKey ? -1 : 1);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        this.query = "";
+        this.matchIndex = -1;
+        this.$refs.search?.blur();
+        this.active = true; // the canvas's shortcuts apply again
+      }
+    },
+    // Select the next (or previous) match and centre the view on it at a readable zoom.
+    showMatch(step) {
+      const found = this.matches;
+      if (!found.length || !this.flow) return;
+      const count = found.length;
+      this.matchIndex = this.matchIndex < 0 ? (step > 0 ? 0 : count - 1) : (this.matchIndex + step + count) % count;
+      const node = this.flow.findNode(found[this.matchIndex]);
+      if (!node) return;
+      for (const other of this.flow.nodes.value) other.selected = other.id === node.id; // reported as selectionChanged
+      for (const edge of this.flow.edges.value) edge.selected = false;
+      const { width = 200, height = 80 } = node.dimensions;
+      const zoom = Math.max(this.flow.getViewport().zoom, FOCUS_ZOOM);
+      this.flow.setCenter(node.position.x + width / 2, node.position.y + height / 2, { zoom, duration: 200 });
+    },
+
     onMiniMapClick({ position }) {
       // A click (not a drag) on the minimap centres the view on that point, at the current zoom.
       if (!this.flow || !position) return;
@@ -394,7 +509,8 @@ export default {
       return this.familyColors[family] || "#64748b";
     },
     miniMapColor(node) {
-      return node.type === "comment" ? COMMENT_COLOR : this.familyColor(node.data?.family);
+      if (node.type === "comment") return COMMENT_COLOR;
+      return STATE_COLORS[this.states[node.id]] || this.familyColor(node.data?.family);
     },
     portTitle(port, side) {
       const traits = [port.required ? "required" : "", port.multiple ? "accepts several" : ""].filter(Boolean);
@@ -415,7 +531,9 @@ export default {
       return {
         "dagsmith-has-error": error,
         "dagsmith-has-warning": !error && issues.length > 0,
+        "dagsmith-has-state": Boolean(state),
         [`dagsmith-node--${state}`]: Boolean(state),
+        "dagsmith-match": this.query !== "" && this.matches.includes(id),
       };
     },
     handleClasses(port, handleType) {
@@ -545,6 +663,8 @@ export default {
         if (!this.readOnlyNow && (nodes.length || edges.length)) {
           request = ["deleteRequested", { node_ids: nodes, edge_ids: edges }];
         }
+      } else if (mod && !event.altKey && !event.shiftKey && key === "f") {
+        request = ["search"];
       } else if (mod && !event.altKey && key === "c") {
         if (nodes.length) request = ["copyRequested", { node_ids: nodes }];
       } else if (mod && !event.altKey && !this.readOnlyNow) {
@@ -554,7 +674,8 @@ export default {
       }
       if (!request) return;
       event.preventDefault();
-      this.$emit(...request);
+      if (request[0] === "search") this.focusSearch();
+      else this.$emit(...request);
     },
   },
 };

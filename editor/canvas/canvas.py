@@ -21,6 +21,7 @@ from .protocol import (
     DeleteRequested,
     EdgeRequested,
     Event,
+    LayoutComputed,
     Method,
     NodeClicked,
     NodeDropped,
@@ -183,8 +184,13 @@ class PipelineCanvas(
         if fit:
             self.fit_view()
 
+    def request_layout(self) -> None:
+        """Ask the browser for ELK's layered layout of what it shows; it answers with ``on_layout_computed``."""
+        self._call(Method.AUTO_LAYOUT)
+
     def auto_layout(self, pipeline: Pipeline, *, catalog: Catalog = CATALOG) -> dict[str, Point]:
-        """Lay the pipeline out left to right, show it, and return the positions for Python to store."""
+        """Lay the pipeline out left to right in Python (no browser measurements: layout.py's estimates),
+        show it, and return the positions for Python to store. ``request_layout`` gives a better layout."""
         positions = layout(pipeline, catalog=catalog)
         self.apply_layout(positions)
         return positions
@@ -272,6 +278,10 @@ class PipelineCanvas(
     def on_pane_clicked(self, handler: Callable[[], Any]) -> Self:
         """Call ``handler()`` when the empty canvas is clicked."""
         return self._relay_bare(Event.PANE_CLICKED, handler)
+
+    def on_layout_computed(self, handler: Callable[[LayoutComputed], Any]) -> Self:
+        """Call ``handler(payload)`` with the layout ``request_layout`` asked for."""
+        return self._relay(Event.LAYOUT_COMPUTED, handler)
 
     def on_viewport_changed(self, handler: Callable[[Viewport], Any]) -> Self:
         """Call ``handler(payload)`` after panning or zooming (throttled in the browser)."""

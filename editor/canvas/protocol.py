@@ -52,6 +52,8 @@ class Event(StrEnum):
     """No payload: the empty canvas was clicked."""
     VIEWPORT_CHANGED = "viewportChanged"
     """``Viewport``: the view was panned or zoomed (at most one event per 200 ms, the last one always sent)."""
+    LAYOUT_COMPUTED = "layoutComputed"
+    """``LayoutComputed``: ELK's layered layout, asked for with autoLayout; store it, then applyLayout."""
 
 
 class Method(StrEnum):
@@ -77,6 +79,8 @@ class Method(StrEnum):
     """()"""
     APPLY_LAYOUT = "applyLayout"
     """({node_id: {x, y}}): moves the listed nodes."""
+    AUTO_LAYOUT = "autoLayout"
+    """(): lay out what is shown with ELK (measured sizes, port positions); answered by layoutComputed."""
     SET_READ_ONLY = "setReadOnly"
     """(bool): no dragging, connecting, dropping, deleting, pasting, undo or redo."""
     REJECT_CONNECTION = "rejectConnection"
@@ -179,6 +183,12 @@ class NodeMoved(TypedDict):
     id: str
     x: float
     y: float
+    nodes: list[NodePosition]
+
+
+class LayoutComputed(TypedDict):
+    """Payload of ``layoutComputed``: the top-left position ELK gave every node and comment shown."""
+
     nodes: list[NodePosition]
 
 

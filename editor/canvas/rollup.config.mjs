@@ -1,6 +1,7 @@
-// Builds dist/index.js (one ES module; 'vue' stays external and resolves through NiceGUI's import map)
+// Builds dist/index.js (an ES module, plus the elk.js chunk it imports on demand; 'vue' stays external and resolves through NiceGUI's import map)
 // and copies the stylesheets the bundle does not contain into dist/.
 import { readFileSync } from "node:fs";
+import commonjs from "@rollup/plugin-commonjs";
 import nodeResolve from "@rollup/plugin-node-resolve";
 import replace from "@rollup/plugin-replace";
 import terser from "@rollup/plugin-terser";
@@ -35,11 +36,13 @@ export default {
     dir: "./dist/",
     format: "es",
     entryFileNames: "index.js",
+    chunkFileNames: "[name].js", // elk.js: loaded on the first auto-layout only
   },
   plugins: [
     // Vue Flow's isDev() reads process.env.NODE_ENV, which does not exist in the browser.
     replace({ preventAssignment: true, values: { "process.env.NODE_ENV": JSON.stringify("production") } }),
     nodeResolve({ browser: true }),
+    commonjs({ ignore: ["web-worker"] }), // elkjs is CommonJS; its bundled build never needs web-worker
     terser({ mangle: true }),
     copyStylesheets,
   ],

@@ -14,6 +14,7 @@ stored as ``[key, value]`` pairs meanwhile, which validation reports, so a reloa
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,26 @@ from .spec import FieldSpec
 Path = tuple[str | int, ...]
 OnChange = Callable[[Path, Any, bool], None]
 """``on_change(path, value, structural)``: structural when items were added or removed (re-render)."""
+
+
+FIELD_CSS = """
+.q-field--with-bottom { padding-bottom: 0; }
+.q-field__bottom--animated { position: static; transform: none; }
+"""
+"""Quasar places a field's hint/error line in a fixed 20 px strip below it, so a message that wraps ran
+over the next field's label. In the flow instead, the strip grows with the message (one line: same height)."""
+_STYLED: weakref.WeakSet[Any] = weakref.WeakSet()  # the pages that have FIELD_CSS
+
+
+def _add_field_css() -> None:
+    """Add FIELD_CSS to the current page once."""
+    try:
+        client = ui.context.client
+    except RuntimeError:  # no page (e.g. building specs in a unit test)
+        return
+    if client not in _STYLED:
+        _STYLED.add(client)
+        ui.add_css(FIELD_CSS)
 
 
 def path_key(path: Path) -> str:
@@ -44,6 +65,7 @@ class Form:
         open_sections: set[str] | None = None,
         keep_invalid: bool = False,
     ) -> None:
+        _add_field_css()
         self.on_change = on_change
         self.placeholders = dict(placeholders or {})
         self.prefix = prefix
@@ -73,12 +95,24 @@ class Form:
         self.on_change((*self.prefix, *path), value, structural)
 
     def _hint(self, spec: FieldSpec, path: Path) -> str:
+        """The placeholder, saying what it is: the pipeline default inherited, the field's default, or an example."""
         placeholder = self.placeholders.get(path_key(path))
         if placeholder:
             return str(placeholder)
         if spec.default not in (None, "", [], {}):
-            return str(spec.default)
-        return str(spec.examples[0]) if spec.examples else ""
+            return f"default: {spec.default}"
+        return f"e.g. {spec.examples[0]}" if spec.examples else ""
+
+    def _inherits(self, widget: ui.element, path: Path) -> None:
+        """Under an empty field that inherits a pipeline default: 'inherits …', styled unlike an example."""
+        inherited = self.placeholders.get(path_key(path))
+        if not inherited or widget.props.get("placeholder") != inherited:
+            return
+        widget.props("bottom-slots")  # Quasar shows a field's hint slot only with it
+        with widget.add_slot("hint"):
+            note = ui.label(f"inherits the {inherited}").classes("text-italic text-info")
+            note.props("data-dagsmith=inherits")
+        note.bind_visibility_from(widget, "value", backward=lambda value: value in (None, ""))
 
     def render_field(self, spec: FieldSpec, value: Any, path: Path) -> None:
         """One field's widget (sections recurse)."""
@@ -146,6 +180,7 @@ class Form:
         widget.mark(f"field-{full}")
         if isinstance(widget, ValidationElement):
             widget.without_auto_validation()
+        self._inherits(widget, path)
         self.widgets[key] = widget
 
     def _chips(self, label: str, value: Any, path: Path) -> ui.input_chips:

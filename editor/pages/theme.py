@@ -1,4 +1,4 @@
-"""Dark mode that survives a reload: the choice is kept in a browser cookie and read when a page is built.
+"""Choices that survive a reload (dark mode, the side panels): kept in browser cookies, read when a page is built.
 
 The server reads the cookie, so a page starts in the remembered mode (no light flash before dark).
 """
@@ -22,6 +22,22 @@ def remembered_dark() -> bool:
     return request.cookies.get(DARK_COOKIE) == "1"
 
 
+def remembered_choice(cookie: str, default: bool) -> bool:
+    """A yes/no choice this browser kept in ``cookie`` (``default`` when it has none, or outside a page request)."""
+    try:
+        request = ui.context.client.request
+    except (RuntimeError, AttributeError):
+        return default
+    value = request.cookies.get(cookie)
+    return default if value is None else value == "1"
+
+
+def remember_choice(cookie: str, value: bool) -> None:
+    """Keep a yes/no choice in this browser for a year (read back by ``remembered_choice``)."""
+    flag = "1" if value else "0"
+    ui.run_javascript(f"document.cookie = '{cookie}={flag}; path=/; max-age={_ONE_YEAR}; SameSite=Strict'")
+
+
 def remembering_dark_mode() -> ui.dark_mode:
     """The page's dark mode, started in the remembered mode; each change is remembered in the browser."""
     dark = remembered_dark()
@@ -29,7 +45,6 @@ def remembering_dark_mode() -> ui.dark_mode:
         ui.add_head_html(_DARK_BACKGROUND)  # painted before Vue mounts and Quasar switches to dark
 
     def remember(event: ValueChangeEventArguments[bool | None]) -> None:
-        value = "1" if event.value else "0"
-        ui.run_javascript(f"document.cookie = '{DARK_COOKIE}={value}; path=/; max-age={_ONE_YEAR}; SameSite=Strict'")
+        remember_choice(DARK_COOKIE, bool(event.value))
 
     return ui.dark_mode(value=dark, on_change=remember)

@@ -16,6 +16,7 @@ from dagsmith.nodes.fileformat import dumps_mapping, to_dict
 
 from ..canvas import (
     EdgeRequested,
+    LayoutComputed,
     NodeMoved,
     PipelineCanvas,
     SelectionChanged,
@@ -28,6 +29,7 @@ from ..canvas.placement import Box, free_point, node_box, relative_boxes
 from ..runs import RunHandle
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession, Refusal
+from .canvas_hint import EmptyCanvasHint
 from .drafts import DraftSaver
 from .export_panel import ExportPanel
 from .extras import CommentDialog, NotebookView, download_document
@@ -36,7 +38,11 @@ from .palette import Palette
 from .problems import ProblemsPanel
 from .run_history import RunsPanel
 from .run_panel import RunControls
-from .theme import remembering_dark_mode
+from .theme import remember_choice, remembered_choice, remembering_dark_mode
+
+PALETTE_COOKIE = "dagsmith_palette"
+INSPECTOR_COOKIE = "dagsmith_inspector"
+"""Cookies keeping whether the side panels are shown (hidden panels give the canvas their width)."""
 
 
 class Workbench:
@@ -81,6 +87,7 @@ class Workbench:
     def build(self, name: str) -> None:
         dark = remembering_dark_mode()  # the choice survives a reload
         with ui.header().classes("items-center gap-2 q-py-xs"):
+            palette_toggle = ui.button(icon="menu").props("flat dense color=white").mark("toggle-palette")
             ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
             self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
             ui.space()
@@ -107,13 +114,12 @@ class Workbench:
             ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
                 "open-export"
             )
+            inspector_toggle = ui.button(icon="vertical_split").props("flat dense color=white").mark("toggle-inspector")
         with ui.page_sticky("top", y_offset=8).style("z-index: 1500"):  # above the canvas, below dialogs
             self.notice = ui.element("div")  # says when another tab or window saved this pipeline
-        with ui.left_drawer(value=True, bordered=True).props("width=260"):
-            Palette(self.add_at_center)
-        with ui.right_drawer(value=True, bordered=True).props("width=380"):
-            self.inspector = Inspector(self.session)
+        self.build_panels(palette_toggle, inspector_toggle)
         with ui.column().classes("w-full no-wrap gap-0").style("height: calc(100vh - 64px)"):
+            EmptyCanvasHint(self.session)  # "Drag a step from the palette…" over the canvas while it is empty
             self.canvas = PipelineCanvas().classes("w-full").style("flex: 1 1 auto; min-height: 300px").mark("canvas")
             self.build_bottom()
         self.canvas.on_ready(self.reload_canvas)
@@ -128,6 +134,7 @@ class Workbench:
         self.canvas.on_copy_requested(lambda e: self.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
         self.canvas.on_undo_requested(self.undo)
+        self.canvas.on_layout_computed(self.laid_out)
         self.canvas.on_redo_requested(self.redo)
         self.export = ExportPanel(
             self.services, self.session, self.pipeline_id, self.version_saved, before_save=self.draft_current
@@ -138,6 +145,21 @@ class Workbench:
         self.inspector.project_roots = self.project_roots
         self.inspector.browser.run_workspace = self.run_workspace  # Browse MLflow reads the runs' MLflow
         self.update_buttons()
+
+    def build_panels(self, palette_toggle: ui.button, inspector_toggle: ui.button) -> None:
+        """The palette (left) and the inspector (right), each shown or hidden as this browser last chose."""
+        show_palette = remembered_choice(PALETTE_COOKIE, True)
+        show_inspector = remembered_choice(INSPECTOR_COOKIE, True)
+        with ui.left_drawer(value=show_palette, bordered=True).props("width=260") as left:
+            Palette(self.add_at_center)
+        with ui.right_drawer(value=show_inspector, bordered=True).props("width=380") as right:
+            self.inspector = Inspector(self.session)
+        for button, drawer, cookie, what in (
+            (palette_toggle, left, PALETTE_COOKIE, "palette"),
+            (inspector_toggle, right, INSPECTOR_COOKIE, "inspector"),
+        ):
+            button.props(f"aria-label='Show or hide the {what}'").tooltip(f"Show or hide the {what}")
+            button.on_click(lambda d=drawer, c=cookie: self.toggle_panel(d, c))
 
     def build_bottom(self) -> None:
         """The problems and runs tabs under the canvas, and the Run button (in the header's slot)."""
@@ -246,9 +268,17 @@ class Workbench:
         if self.session.redo() is None:
             ui.notify("Nothing to redo")
 
+    def toggle_panel(self, drawer: ui.left_drawer | ui.right_drawer, cookie: str) -> None:
+        """Show or hide a side panel (the canvas takes the room), and remember the choice in this browser."""
+        drawer.toggle()
+        remember_choice(cookie, bool(drawer.value))
+
     def auto_layout(self) -> None:
-        positions = layout(self.session.pipeline)
-        self.session.apply_layout({k: (p["x"], p["y"]) for k, p in positions.items()})
+        """ELK's layered layout, computed in the browser from the drawn sizes; ``laid_out`` stores it."""
+        self.canvas.request_layout()
+
+    def laid_out(self, payload: LayoutComputed) -> None:
+        self.session.apply_layout({n["id"]: (float(n["x"]), float(n["y"])) for n in payload.get("nodes") or []})
         self.canvas.fit_view()
 
     def pick_issue(self, issue: Issue) -> None:
