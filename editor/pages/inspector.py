@@ -13,6 +13,7 @@ from typing import Any
 from nicegui import ui
 
 from dagsmith.nodes import CATALOG, Access, OutputSettings, Pipeline, PipelineSettings
+from dagsmith.nodes.schedule_words import schedule_words
 
 from ..forms import model_spec
 from ..forms.widgets import Form, OnChange, Path
@@ -123,6 +124,18 @@ class Inspector:
         form = Form(on_change=change, open_sections=self._sections())
         form.render(model_spec(PipelineSettings), self.session.pipeline.settings.model_dump(mode="json"))
         self.forms.append(form)
+        self._schedule_words(form)
+
+    def _schedule_words(self, form: Form) -> None:
+        """The schedule in words under its field, following what is typed (bound: the field is not redrawn)."""
+        field = form.widgets.get("schedule")
+        slot = field.parent_slot if field is not None else None
+        if field is None or slot is None:
+            return
+        words = ui.label().classes("text-caption text-positive").props("data-dagsmith=schedule-words")
+        words.bind_text_from(self.session, "pipeline", backward=lambda p: schedule_words(p.settings.schedule))
+        words.bind_visibility_from(words, "text", backward=bool)
+        words.move(slot.parent, slot.children.index(field) + 1)
 
     def _node_form(self, node_id: str) -> None:
         pipeline = self.session.pipeline
