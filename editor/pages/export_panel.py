@@ -7,8 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import run, ui
 
+from dagsmith.codegen.changes import describe_changes
+from dagsmith.nodes import DocumentError
+
 from ..services import EditorServices, UserError
 from ..session import EditorSession
+from ..store import NotFound
 
 
 class ExportPanel:
@@ -41,6 +45,8 @@ class ExportPanel:
                 ui.space()
                 ui.button(icon="close", on_click=self.dialog.close).props("flat round")
             self.status = ui.label().classes("text-caption").mark("export-status")
+            # What changed since the previous version, in words, above the DAG file and its text diff.
+            self.changes = ui.column().classes("w-full gap-0").mark("export-changes")
             with ui.tabs() as tabs:
                 code_tab = ui.tab("DAG file")
                 diff_tab = ui.tab("Changes since the last version")
@@ -69,6 +75,7 @@ class ExportPanel:
             self.source = ""
             self.code.content = ""
             self.diff.content = ""
+            self.changes.clear()
             self.status.set_text(f"Cannot export yet: {exc}")
             return
         self.source = preview.source
@@ -77,6 +84,27 @@ class ExportPanel:
         since = f"; previous version v{preview.previous_version}" if preview.previous_version else "; no version yet"
         lines = len(preview.source.splitlines())
         self.status.set_text(f"{preview.dag_id}.py, version v{preview.version}, {lines} lines{since}")
+        self.show_changes(preview.previous_version, preview.version)
+
+    def show_changes(self, previous: int | None, version: int) -> None:
+        """The plain-language list of what changed since the previous saved version's document."""
+        self.changes.clear()
+        if previous is None:
+            return
+        try:
+            old = self.services.store.get_version(self.pipeline_id, previous).pipeline()
+        except (NotFound, DocumentError):
+            return  # nothing to compare with: the text diff still says what it can
+        lines = describe_changes(old, self.session.pipeline) if version != previous else []
+        with self.changes:
+            if not lines:
+                ui.label(f"No changes since v{previous}").classes("text-caption")
+                return
+            ui.label(f"Changes since v{previous}:").classes("text-subtitle2")
+            with ui.element("ul").classes("q-my-none q-pl-lg").style("max-height: 180px; overflow-y: auto"):
+                for line in lines:
+                    with ui.element("li").classes("text-body2").props("data-dagsmith=change"):
+                        ui.label(line)
 
     def download(self) -> None:
         """Download the DAG file as shown."""

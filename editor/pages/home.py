@@ -6,6 +6,8 @@ import asyncio
 
 from nicegui import events, ui
 
+from dagsmith.nodes import Pipeline, PipelineSettings, Resources
+
 from ..run_services import RUNNABLE_EXAMPLES
 from ..services import TEMPLATE_TITLES, EditorServices, UserError
 from .home_list import PipelineList
@@ -34,7 +36,9 @@ def home_page(services: EditorServices) -> None:
                 info = services.create_from_template(project.id, template)
                 ui.navigate.to(f"/pipeline/{info.id}")
 
-            ui.button("Blank pipeline", icon="add", on_click=lambda: create(None)).mark("new-blank")
+            ui.button("Blank pipeline", icon="add", on_click=lambda: _new_pipeline(services, project.id)).mark(
+                "new-blank"
+            )
             for name, title in TEMPLATE_TITLES.items():
                 ui.button(title, icon="content_copy", on_click=lambda n=name: create(n)).props("outline").mark(
                     f"new-{name}"
@@ -77,6 +81,77 @@ def home_page(services: EditorServices) -> None:
             ).mark("open-file-button")
         with ui.column().classes("gap-2"):
             _git_settings(services)
+
+
+NEW_PIPELINE_FIELDS = {
+    "image": ("Default image", "the image of every step that sets none", "e.g. python:3.11-slim"),
+    "gpu_resource": ("GPU resource name", "what a step with GPUs requests", "e.g. nvidia.com/gpu"),
+    "gpu_product_label": ("GPU product label", "the node label that names the GPU", "e.g. nvidia.com/gpu.product"),
+}
+"""The defaults a new pipeline asks for: field, then label, help text and example."""
+
+
+def project_defaults(services: EditorServices, project_id: int) -> dict[str, str]:
+    """The project's defaults for a new pipeline: each from the most recently changed pipeline that sets it."""
+    found: dict[str, str] = {}
+    for info in sorted(services.listing(project_id), key=lambda info: info.updated_at, reverse=True):
+        try:
+            settings = services.open_draft(info.id)[1].settings
+        except UserError:
+            continue  # a draft that cannot be read has nothing to offer
+        values = {
+            "image": settings.default_image,
+            "gpu_resource": settings.default_resources.gpu_resource,
+            "gpu_product_label": settings.default_resources.gpu_product_label,
+        }
+        for field, value in values.items():
+            if value:
+                found.setdefault(field, value)
+        if len(found) == len(values):
+            break
+    return found
+
+
+def _new_pipeline(services: EditorServices, project_id: int) -> None:
+    """Ask for the new pipeline's name, default image and GPU settings (pre-filled from the project), then open it."""
+    defaults = project_defaults(services, project_id)
+    with ui.dialog() as dialog, ui.card().classes("q-pa-md").style("min-width: 420px").mark("new-dialog"):
+        ui.label("New pipeline").classes("text-h6")
+        name = ui.input("Name", value="New pipeline").props("autofocus").classes("w-full").mark("new-name")
+        ui.label(
+            "Pipeline defaults, taken from this project's pipelines where they set them; every step inherits them "
+            "(change them later in the pipeline settings)"
+        ).classes("text-caption").style("max-width: 420px")
+        inputs = {
+            field: ui.input(label, value=defaults.get(field, ""), placeholder=example)
+            .props(f'hint="{hint}"')
+            .classes("w-full")
+            .mark(f"new-{field.replace('_', '-')}")
+            for field, (label, hint, example) in NEW_PIPELINE_FIELDS.items()
+        }
+
+        def create() -> None:
+            values = {field: (widget.value or "").strip() or None for field, widget in inputs.items()}
+            settings = PipelineSettings(
+                name=(name.value or "").strip() or "New pipeline",
+                default_image=values["image"],
+                default_resources=Resources(
+                    gpu_resource=values["gpu_resource"], gpu_product_label=values["gpu_product_label"]
+                ),
+            )
+            try:  # the values are kept as typed: the editor's validation marks what is wrong with them
+                info = services.create(project_id, Pipeline(settings=settings))
+            except UserError as exc:
+                ui.notify(str(exc), type="negative", multi_line=True)
+                return
+            ui.navigate.to(f"/pipeline/{info.id}")
+
+        name.on("keydown.enter", create)
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            ui.button("Create", on_click=create).mark("new-create")
+    dialog.on_value_change(lambda e: None if e.value else dialog.delete())
+    dialog.open()
 
 
 def _runnable_examples(services: EditorServices) -> None:
