@@ -6,7 +6,13 @@ import importlib
 
 import pytest
 
-PACKAGES = ["dagsmith.nodes", "dagsmith.nodes.types", "dagsmith.codegen", "dagsmith.editor"]
+PACKAGES = [
+    "dagsmith.nodes",
+    "dagsmith.nodes.types",
+    "dagsmith.codegen",
+    "dagsmith.editor",
+    "dagsmith.editor.integrations",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
