@@ -9,10 +9,11 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from nicegui import app, ui
+from nicegui import Client, app, ui
 
+from .open_file import open_file
 from .pages import register_pages
 from .security import LocalEditorGuard, configured_hosts, editor_url, is_loopback_host, launch_token
 from .services import EditorServices
@@ -47,12 +48,14 @@ def run_editor(
     show: bool = True,
     token: str | None = None,
     allow_hosts: Sequence[str] = (),
+    file: Path | None = None,
 ) -> None:
     """Open the store (SQLite under DAGSMITH_HOME, or DAGSMITH_DATABASE_URL), register the pages, serve.
 
     Serves on loopback only, to requests that carry ``token`` (see security.py) and name loopback or one of
     ``allow_hosts`` (and DAGSMITH_ALLOWED_HOSTS) as their Host; the browser tab or the native window opens the
-    address with the token, which the editor trades for a cookie.
+    address with the token, which the editor trades for a cookie. ``file`` (a ``*.dagsmith.json`` or Elyra
+    ``*.pipeline``) is imported into the local project and its pipeline page is the one opened.
     """
     if not is_loopback_host(host):
         raise ValueError(f"the local editor listens on loopback only, not on {host!r}")
@@ -68,6 +71,10 @@ def run_editor(
     app.on_startup(gc.freeze)
     app.add_middleware(LocalEditorGuard, token=token, port=port, allowed_hosts=configured_hosts(allow_hosts))
     start = editor_url(host, port, token)
+    if file is not None:
+        opened = open_file(services, file)
+        start = urlunsplit(urlsplit(start)._replace(path=opened.path))
+        _notify_first_page(opened.notices)
     if native:
         os.environ.setdefault("PYWEBVIEW_GUI", "qt")
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
@@ -79,8 +86,24 @@ def run_editor(
         native=native,
         window_size=(1400, 900) if native else None,
         reload=False,
-        show=f"/?{urlsplit(start).query}" if show and not native else False,
+        show=f"{urlsplit(start).path}?{urlsplit(start).query}" if show and not native else False,
         show_welcome_message=False,  # it would print the address without the token; the CLI prints the right one
         storage_secret=None,
         favicon=FAVICON if FAVICON.is_file() else "🛠",
     )
+
+
+def _notify_first_page(notices: Sequence[tuple[str, str]]) -> None:
+    """Show ``notices`` (type, message) on the first page that connects; the log (terminal) keeps them too."""
+    pending = list(notices)
+    for _, message in pending:
+        log.warning("%s", message)
+
+    def tell(client: Client) -> None:
+        with client:
+            while pending:
+                kind, message = pending.pop(0)
+                ui.notify(message, type=kind, multi_line=True, timeout=0, close_button=True)  # type: ignore[arg-type]
+
+    if pending:
+        app.on_connect(tell)

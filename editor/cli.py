@@ -193,6 +193,12 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     _add_allow_host(p)
     p = sub.add_parser("desktop", help="open the editor in a native window")
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="a *.dagsmith.json or Elyra *.pipeline file to open (imported into the local project)",
+    )
     p.add_argument("--port", type=int, default=0, help="port of the embedded server (default: a free one)")
     _add_allow_host(p)
     COMMANDS.update(edit=cmd_edit, desktop=cmd_desktop)
@@ -236,12 +242,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_desktop(args: argparse.Namespace) -> int:
-    """Open the editor in a native window (which gets the per-launch token)."""
+    """Open the editor in a native window (which gets the per-launch token), on FILE's pipeline when given."""
     from nicegui import native
 
     from .app import run_editor
 
-    run_editor(native=True, port=args.port or native.find_open_port(), allow_hosts=args.allow_host)
+    file = Path(args.file).expanduser().resolve() if args.file else None
+    run_editor(native=True, port=args.port or native.find_open_port(), allow_hosts=args.allow_host, file=file)
     return EXIT_OK
 
 
