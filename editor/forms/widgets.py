@@ -68,6 +68,8 @@ class Form:
         _add_field_css()
         self.on_change = on_change
         self.placeholders = dict(placeholders or {})
+        """Inherited pipeline defaults by field path ('pipeline default: …'): shown as the placeholder and, while
+        the field is empty, as an italic 'inherits …' note under it; other fields show 'e.g. …' or 'default: …'."""
         self.prefix = prefix
         self.open_sections = open_sections if open_sections is not None else set()
         """Keys (``path_key`` with the prefix) of the open sections; shared with the caller across redraws."""
