@@ -19,39 +19,13 @@ from dagsmith.nodes import Pipeline
 
 from . import steps
 from .compat import LOCAL_BASH, LOCAL_BASH_NAME, Target
-from .literals import ident, py_literal
+from .jinja import environment
+from .literals import ident
 from .model import DagPlan, PodSpec, Task, Templated
 from .templating import Tmpl, escape
 
 LOCAL_PROGRAMS = {"bentoml_build": "bentoml_build_local", "bentoml_deploy": "bentoml_serve_local"}
 """Step programs replaced by their local form."""
-
-_BASH_EXTENSIONS = (".sh", ".bash")  # BashOperator.template_ext: a value ending so is read as a template file
-
-
-def local_templated(value: object) -> object:
-    """``value`` made safe for a BashOperator's templated fields (see ``render.templated``).
-
-    BashOperator also loads any templated string that ends with ``.sh`` or ``.bash`` as a template file;
-    such a string gets an empty expression appended, which renders to nothing.
-    """
-    from .render import templated  # render imports this module
-
-    def finish(item: object) -> object:
-        if isinstance(item, str):
-            return item + "{{ '' }}" if item.endswith(_BASH_EXTENSIONS) else item
-        if isinstance(item, list):
-            return [finish(element) for element in item]
-        if isinstance(item, dict):
-            return {key: finish(element) for key, element in item.items()}
-        return item
-
-    return finish(templated(value))
-
-
-def ltpl_filter(value: object, indent: int = 0) -> str:
-    """Jinja filter: the literal of a value for a BashOperator's templated field."""
-    return py_literal(local_templated(value), indent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +114,6 @@ class LocalRenderer:
 
     def render(self, plan: DagPlan) -> str:
         """The file body for ``plan``."""
-        from .render import environment
-
         env = environment()
         return env.get_template(self.template).render(self.context(plan))
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import ast
-from functools import lru_cache
 from typing import Any, Protocol
-
-import jinja2
 
 from dagsmith.nodes import Code, Issue, Pipeline, Severity, has_errors, validate
 
@@ -14,12 +10,12 @@ from . import steps
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
 from .compat import target as target_named
 from .errors import ExportError
-from .literals import ident, py_block, py_literal
-from .local import LocalRenderer, ltpl_filter
+from .jinja import environment
+from .local import LocalRenderer
 from .model import DagPlan
 from .plan import build_plan
 from .safety import check_source
-from .templating import Tmpl, escape
+from .templating import escape
 from .versioning import header_lines, seal
 
 NO_STEPS = Issue(
@@ -29,58 +25,6 @@ NO_STEPS = Issue(
     field="nodes",
 )
 """Why a pipeline without nodes is not exported (validation only warns: a new pipeline starts empty)."""
-
-
-def templated(value: object, *, keys: bool = False) -> object:
-    """``value`` with every string made safe for an Airflow-templated field.
-
-    User strings are escaped (keeping the allowed run-time macros); ``Tmpl`` values are already
-    safe. Dict keys are escaped only with ``keys=True`` (for env vars, whose names Airflow renders).
-    """
-    if isinstance(value, Tmpl):
-        return value.final()
-    if isinstance(value, str):
-        return escape(value)
-    if isinstance(value, list):
-        return [templated(item, keys=keys) for item in value]
-    if isinstance(value, dict):
-        return {(escape(key, macros=False) if keys else key): templated(item, keys=keys) for key, item in value.items()}
-    return value
-
-
-def tpl_filter(value: object, indent: int = 0, keys: bool = False) -> str:
-    """Jinja filter: the literal of a value for a templated field (see ``templated``)."""
-    return py_literal(templated(value, keys=keys), indent)
-
-
-def tpl_key_filter(name: str) -> str:
-    """Jinja filter: an env var name (Airflow renders those too), as a literal."""
-    return py_literal(escape(name, macros=False))
-
-
-def block_filter(text: str) -> str:
-    """Jinja filter: a raw block literal, checked to read back as exactly ``text``."""
-    literal = py_block(text)
-    if ast.literal_eval(literal) != text:
-        raise ValueError("a block literal does not read back as its text")
-    return literal
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The Jinja environment for code templates (StrictUndefined; no autoescape: this is Python)."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("dagsmith.codegen", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters.update(
-        py=py_literal, tpl=tpl_filter, ltpl=ltpl_filter, tpl_key=tpl_key_filter, ident=ident, py_block=block_filter
-    )
-    return env
 
 
 class Renderer(Protocol):
