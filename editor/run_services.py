@@ -18,18 +18,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dagsmith.codegen import ExportError
 from dagsmith.nodes import DocumentError, Pipeline, RuntimeParam, Severity, load, validate
 
+from .errors import UserError
 from .runs import LocalRunError, RunHandle, Workspace, list_runs, start_local_run
 from .runs.engine import StateCallback
 from .runs.mlflow_links import start_ui, stop_ui, ui_address
 from .runs.records import read_record, run_dir, write_json
 from .runs.workspace import ENV_WORKSPACE
-from .services import EditorServices, UserError
-from .store import NotFound, StoreError
+from .store import NotFound, PipelineInfo, Store, StoreError
 from .store.engine import dagsmith_home
 
 RUNNABLE_EXAMPLES = {
@@ -141,10 +141,33 @@ def parse_param(param: RuntimeParam, text: str | bool | float | None) -> Any:
     return value
 
 
+class PipelineServices(Protocol):
+    """What local runs need of the editor's services (``services.EditorServices`` provides it)."""
+
+    store: Store
+    user: str
+
+    def project_checkout(self, project_id: int) -> Path | None:
+        """The project's git checkout on this machine, if it has one."""
+        ...
+
+    def pipelines(self, project_id: int) -> list[PipelineInfo]:
+        """The project's pipelines."""
+        ...
+
+    def create(self, project_id: int, pipeline: Pipeline) -> PipelineInfo:
+        """A new pipeline in the project, from a document."""
+        ...
+
+    def open_draft(self, pipeline_id: int) -> tuple[PipelineInfo, Pipeline, int]:
+        """The pipeline, its latest draft and the draft's revision."""
+        ...
+
+
 class LocalRuns:
     """Local runs of the pipelines in the editor's store."""
 
-    def __init__(self, services: EditorServices) -> None:
+    def __init__(self, services: PipelineServices) -> None:
         self.services = services
         self._active: dict[int, RunHandle] = {}
         self._starting: set[int] = set()

@@ -31,6 +31,7 @@ from dagsmith.nodes import (
 )
 from dagsmith.nodes.fileformat import content_hash, dumps
 
+from .errors import UserError
 from .readback import unstorable
 from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
 
@@ -46,10 +47,6 @@ TEMPLATE_TITLES = {
     "article_recommendation": "Article recommendation (hyper-parameter search + BentoML API)",
     "user_targeting": "User targeting (batch prediction, target user list)",
 }
-
-
-class UserError(Exception):
-    """A problem the user can fix; the message says how."""
 
 
 class DraftConflictError(UserError):
