@@ -2,7 +2,7 @@
 
 The inspector shows a "Browse Feast" button on feature nodes and a "Browse MLflow" button on nodes that
 name a registered model, an alias or an experiment. The dialog reads the catalog off the event loop
-(``editor/integrations.py``) and writes picks through the session, like the forms do. A component that
+(``editor/integrations/``) and writes picks through the session, like the forms do. A component that
 cannot be read shows its message in the dialog: browsing never breaks the editor.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nicegui import run, ui
 
@@ -31,13 +31,24 @@ from ..integrations import (
 
 if TYPE_CHECKING:
     from ..session import EditorSession
-    from .inspector import Inspector
 
 FEAST_NODES = ("feature_retrieval", "feature_materialize")
 Roots = Callable[[], list[Path]]
 """Gives the folders a relative ``feast_repo`` is resolved against."""
 RunWorkspace = Callable[[], Path]
 """Gives the folder of the project's local runs (the Run button's workspace), where their MLflow lives."""
+
+
+class BrowseHost(Protocol):
+    """What the dialog needs of the inspector that holds it (``inspector.Inspector``, which imports this module)."""
+
+    session: EditorSession
+    project_roots: Roots | None
+    node_id: str | None
+
+    def render(self) -> None:
+        """Draw the selected node's form again."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +73,7 @@ MLFLOW_NODES: dict[str, MlflowFields] = {
 }
 
 
-def project_roots(inspector: Inspector) -> list[Path]:
+def project_roots(inspector: BrowseHost) -> list[Path]:
     """Folders a relative ``feast_repo`` is resolved against (the page sets them: the project's checkout)."""
     return list(inspector.project_roots()) if inspector.project_roots is not None else []
 
@@ -74,7 +85,7 @@ def _marker(*parts: str) -> str:
 class Browser:
     """The catalog dialog of the inspector: one at a time, for the selected node."""
 
-    def __init__(self, inspector: Inspector) -> None:
+    def __init__(self, inspector: BrowseHost) -> None:
         self.inspector = inspector
         self.node_id: str | None = None
         self.component = ""
