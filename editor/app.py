@@ -7,6 +7,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,8 @@ from .services import EditorServices
 
 log = logging.getLogger("dagsmith.editor")
 DEFAULT_PORT = 8080
+WINDOW_CLOSE_GRACE = 5.0
+"""Seconds the native window gets to close when the server stops, before its process is ended."""
 FAVICON = Path(__file__).resolve().parents[1] / "assets" / "dagsmith.svg"
 """The logo in a source checkout (editable install); installed elsewhere, an emoji stands in."""
 
@@ -79,6 +82,7 @@ def run_editor(
         os.environ.setdefault("PYWEBVIEW_GUI", "qt")
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
         app.native.window_args["url"] = start  # NiceGUI would open http://HOST:PORT, which has no token
+        app.on_shutdown(close_window)
     ui.run(
         host=host,
         port=port,
@@ -91,6 +95,28 @@ def run_editor(
         storage_secret=None,
         favicon=FAVICON if FAVICON.is_file() else "🛠",
     )
+
+
+def close_window() -> None:
+    """Close the native window with the server (SIGTERM, logout, Ctrl+C), so that no process outlives the app.
+
+    NiceGUI leaves the window's process (and Qt WebEngine's, and multiprocessing's resource tracker, which
+    waits for it) running when the server stops for any reason but the window being closed: ask the window
+    to close, give it WINDOW_CLOSE_GRACE seconds, then end whatever is left.
+    """
+    window = app.native.main_window
+    if window is not None:
+        with contextlib.suppress(Exception):  # the window may be gone already (the user closed it)
+            window.destroy()
+    deadline = time.monotonic() + WINDOW_CLOSE_GRACE
+    for child in multiprocessing.active_children():
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            log.warning("the window process %s did not close; ending it", child.pid)
+            child.terminate()
+            child.join(2)
+        if child.is_alive():
+            child.kill()
 
 
 def _notify_first_page(notices: Sequence[tuple[str, str]]) -> None:
