@@ -6,28 +6,36 @@ See CONTRACT.md: every step learns where its inputs are and where to write its o
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagsmith.nodes import CATALOG, Code, Edge, Issue, Node, Pipeline, PortType, SecretRef, Severity, slug
+from dagsmith.nodes import CATALOG, Access, Code, Edge, Issue, Node, Pipeline, PortType, SecretRef, Severity, slug
+from dagsmith.nodes.artifact_rules import VALUE_PORT_TYPES
 from dagsmith.nodes.common import AIRFLOW_KEY_RE, CONNECTION_FIELDS, EnvVar, PodSettings
 from dagsmith.nodes.document import PipelineSettings
+from dagsmith.nodes.store import StoreKind, store_kind
 from dagsmith.nodes.types import NodeType
 
 from .errors import ExportError
 from .model import Templated
-from .templating import Tmpl, run_macro
+from .templating import RUN_MACROS, Tmpl, run_macro
 
 PREFIX = "DAGSMITH_"
 XCOM_FILE = "/airflow/xcom/return.json"
 """Where KubernetesPodOperator's sidecar collects a step's values from."""
 
-VALUE_TYPES = frozenset(
-    {PortType.MLFLOW_RUN, PortType.REGISTERED_MODEL, PortType.METRICS, PortType.BENTO, PortType.DEPLOYMENT}
-)
+VALUE_TYPES: frozenset[PortType] = VALUE_PORT_TYPES
 """Output types whose value (not only a path) travels to downstream steps, by XCom."""
+
+STAGING_ROOT = "/tmp/dagsmith-staging"
+"""Object stores, ``path`` delivery: where a step's outputs are staged before the runtime uploads them, and
+its inputs downloaded to (``<root>/<run key>/<task id>/outputs|inputs/<port>``, ``DAGSMITH_STAGING``)."""
+
+GCS_KEY_DIR = "/var/run/secrets/dagsmith/gcs"
+"""GCS with a key file: where the credentials secret is mounted in every pod (Kubernetes only)."""
 
 MLFLOW_VARIABLE = "dagsmith_mlflow_tracking_uri"
 """Airflow Variable that holds the MLflow tracking URI (read at run time, never written in the file)."""
@@ -48,10 +56,12 @@ _RUNTIME_PLACEHOLDERS = {
     "ds": "ds",
     "ds_nodash": "ds_nodash",
     "ts_nodash": "ts_nodash",
-    "logical_date": "ts",
 }
 """Path placeholders filled at run time: placeholder -> run-time macro (``templating.RUN_MACROS``);
-``{run_id}`` is written as ``RUN_KEY``."""
+``{run_id}`` is written as ``RUN_KEY`` and ``{logical_date}`` as ``LOGICAL_DATE_KEY``."""
+
+LOGICAL_DATE_KEY = "(" + RUN_MACROS["ts"] + ") | replace(':', '_') | replace('+', '_') | replace('~', '_')"
+"""How ``{logical_date}`` is written in an artifact path: ``ts`` made a safe key, as ``{run_id}``."""
 
 
 def env_name(kind: str, port: str) -> str:
@@ -112,6 +122,9 @@ class Artifacts:
             if name == "run_id":
                 result = result + Tmpl.macro(RUN_KEY)
                 shape.append("*")
+            elif name == "logical_date":
+                result = result + Tmpl.macro(LOGICAL_DATE_KEY)
+                shape.append("*")
             elif name in _RUNTIME_PLACEHOLDERS:
                 result = result + run_macro(_RUNTIME_PLACEHOLDERS[name])
                 shape.append("*")
@@ -133,6 +146,35 @@ class Artifacts:
         if name == "output":
             return port
         return str(self.version)
+
+    @property
+    def kind(self) -> StoreKind:
+        """The kind of store the artifact root names."""
+        return store_kind(self.pipeline.settings.artifact_root)
+
+    def staged(self) -> bool:
+        """True when ``path`` delivery stages files locally (an object store), False on a POSIX store."""
+        return self.kind in ("s3", "gcs")
+
+    def staging(self, node: Node) -> Tmpl:
+        """``DAGSMITH_STAGING`` of ``node``'s task: its local folder for staged outputs and downloaded inputs."""
+        return Tmpl.literal(STAGING_ROOT + "/") + Tmpl.macro(RUN_KEY) + Tmpl.literal("/" + self.task_id(node))
+
+    def delivery(self, node: Node, port: str) -> str:
+        """``path`` or ``uri``: how steps get the location of ``node``'s output ``port`` (its form says)."""
+        stored = node.outputs.get(port)
+        return stored.delivery_mode() if stored is not None else "path"
+
+    def delivered(self, node: Node, port: str, reader: Node, where: str) -> Tmpl:
+        """What ``reader`` gets for that output: the stored location, or (staged) a path under its staging folder."""
+        if not self.staged() or self.delivery(node, port) == "uri":
+            return self.output_path(node, port)
+        return self.staging(reader) + Tmpl.literal("/" + where)
+
+    def access(self, node: Node, port: str) -> Access:
+        """Who may read ``node``'s output ``port``: its own access, else the pipeline's default."""
+        stored = node.outputs.get(port)
+        return (stored.access if stored else None) or self.pipeline.settings.default_access
 
     def task_id(self, node: Node) -> str:
         """``node.task_id()``, computed once per node."""
@@ -171,15 +213,30 @@ def xcom_value(task_id: str, port: str) -> Tmpl:
 
 
 def shared_env(artifacts: Artifacts) -> dict[str, Tmpl]:
-    """The ``DAGSMITH_*`` variables every pod of the DAG gets (written once, as ``DAGSMITH_ENV``)."""
+    """The ``DAGSMITH_*`` variables every pod of the DAG gets (written once, as ``DAGSMITH_ENV``).
+
+    Besides identity and the store's root: the project, and by store kind the S3 endpoint and region or
+    the POSIX group ids that enforce access (see CONTRACT.md, "Artifact store").
+    """
     pipeline = artifacts.pipeline
-    return {
+    settings = pipeline.settings
+    store = settings.artifact_store
+    env = {
         "DAGSMITH_DAG_ID": Tmpl.literal(pipeline.dag_id),
         "DAGSMITH_PIPELINE_VERSION": Tmpl.literal(str(artifacts.version)),
         "DAGSMITH_RUN_ID": run_macro("run_id"),
         "DAGSMITH_LOGICAL_DATE": run_macro("ts"),
-        "DAGSMITH_ARTIFACT_ROOT": Tmpl.literal(pipeline.settings.artifact_root),
+        "DAGSMITH_ARTIFACT_ROOT": Tmpl.literal(settings.artifact_root),
+        "DAGSMITH_PROJECT": Tmpl.literal(settings.effective_project()),
     }
+    if artifacts.kind == "s3" and store.endpoint_url:
+        env["DAGSMITH_ARTIFACT_ENDPOINT"] = Tmpl.literal(store.endpoint_url)
+    if artifacts.kind == "s3" and store.region:
+        env["AWS_DEFAULT_REGION"] = Tmpl.literal(store.region)
+    if artifacts.kind == "posix" and store.project_gid is not None:
+        ids = {"project_gid": store.project_gid, "groups": dict(sorted(store.group_gids.items()))}
+        env["DAGSMITH_POSIX_IDS"] = Tmpl.literal(json.dumps(ids, sort_keys=True))
+    return env
 
 
 def contract_env(
@@ -211,10 +268,19 @@ def contract_env(
             if output_type(source, source_port) in VALUE_TYPES:  # a value travels by XCom and has no path
                 env[env_name("VALUE", port.name) + suffix] = xcom_value(artifacts.task_id(source), source_port)
             else:
-                env[env_name("INPUT", port.name) + suffix] = artifacts.output_path(source, source_port)
-    for port in outputs:
-        if port.type not in VALUE_TYPES:
-            env[env_name("OUTPUT", port.name)] = artifacts.output_path(node, port.name)
+                where = f"inputs/{port.name}{suffix}"
+                env[env_name("INPUT", port.name) + suffix] = artifacts.delivered(source, source_port, node, where)
+                env[env_name("INPUT", port.name) + suffix + "_URI"] = artifacts.output_path(source, source_port)
+    stored = [port for port in outputs if port.type not in VALUE_TYPES]
+    for port in stored:
+        name = env_name("OUTPUT", port.name)
+        env[name] = artifacts.delivered(node, port.name, node, f"outputs/{port.name}")
+        env[name + "_URI"] = artifacts.output_path(node, port.name)
+        env[name + "_MODE"] = Tmpl.literal(artifacts.delivery(node, port.name))
+        access = artifacts.access(node, port.name)
+        env[name + "_ACCESS"] = Tmpl.literal(json.dumps({"level": access.level, "groups": list(access.groups)}))
+    if artifacts.staged() and (stored or any(key.startswith(PREFIX + "INPUT_") for key in env)):
+        env["DAGSMITH_STAGING"] = artifacts.staging(node)
     return env
 
 
@@ -286,18 +352,42 @@ def mlflow_secrets(settings: PipelineSettings) -> list[SecretRef]:
     ]
 
 
+def store_secrets(settings: PipelineSettings) -> list[SecretRef]:
+    """An S3 store's credentials as secret references (``AWS_ACCESS_KEY_ID`` ...); none for workload identity."""
+    store = settings.artifact_store
+    if store_kind(settings.artifact_root) != "s3" or not store.credentials_secret or store.workload_identity:
+        return []
+    secret = store.credentials_secret
+    return [SecretRef(env_var=name, secret_name=secret, key=key) for name, key in store.s3_secret_keys().items()]
+
+
+KUBERNETES_ONLY_ENV = frozenset({"GOOGLE_APPLICATION_CREDENTIALS"})
+"""Variables only a pod gets: they point at a secret mounted into the pod (a local step uses its own)."""
+
+
+def store_pod_env(settings: PipelineSettings) -> dict[str, Tmpl]:
+    """A GCS store with a key file: ``GOOGLE_APPLICATION_CREDENTIALS`` at the mounted secret (pods only)."""
+    store = settings.artifact_store
+    if store_kind(settings.artifact_root) != "gcs" or not store.credentials_secret or store.workload_identity:
+        return {}
+    return {"GOOGLE_APPLICATION_CREDENTIALS": Tmpl.literal(f"{GCS_KEY_DIR}/{store.key_file_key}")}
+
+
 def step_env(
     settings: PipelineSettings, pod: PodSettings, contract: dict[str, Templated]
 ) -> tuple[dict[str, Templated], list[SecretRef]]:
     """Everything a step's process sees, for both targets: variables in order, and secret references.
 
-    The contract variables first, then the MLflow server (unless the step sets a variable or secret of
-    that name), then the user's variables; the user's secrets, then the MLflow credentials (same rule).
+    The contract variables first, then the MLflow server and the artifact store's credentials (unless the
+    step sets a variable or secret of that name), then the user's variables; the user's secrets, then the
+    MLflow and store credentials (same rule).
     """
     own = {var.name for var in pod.env} | {secret.env_var for secret in pod.secrets}
     env: dict[str, Templated] = dict(contract)
     env.update({name: value for name, value in mlflow_server_env(settings).items() if name not in own})
+    env.update({name: value for name, value in store_pod_env(settings).items() if name not in own})
     for var in pod.env:
         env[var.name] = airflow_value(var)
-    secrets = list(pod.secrets) + [ref for ref in mlflow_secrets(settings) if ref.env_var not in own]
+    shared = [*mlflow_secrets(settings), *store_secrets(settings)]
+    secrets = list(pod.secrets) + [ref for ref in shared if ref.env_var not in own]
     return env, secrets

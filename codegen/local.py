@@ -18,6 +18,7 @@ from typing import Any
 from dagsmith.nodes import Pipeline
 
 from . import steps
+from .artifacts import KUBERNETES_ONLY_ENV
 from .compat import LOCAL_BASH, LOCAL_BASH_NAME, Target
 from .jinja import environment
 from .literals import ident
@@ -68,7 +69,8 @@ def local_task(task: Task, constants: dict[str, str], expands: bool) -> LocalTas
         env.append(EnvEntry("DAGSMITH_LOCAL_PUSH", Tmpl.literal("1")))
     if expands:
         env.append(EnvEntry("DAGSMITH_LOCAL_EXPAND", Tmpl.literal("trials")))
-    env += [EnvEntry(key, value) for key, value in pod.env.items()]
+    # A pod-only variable points into a secret mounted in the pod; a local step uses its own environment's.
+    env += [EnvEntry(key, value) for key, value in pod.env.items() if key not in KUBERNETES_ONLY_ENV]
     return LocalTask(task=task, env=env, pushes=pushes)
 
 

@@ -19,11 +19,12 @@ Templated = str | Tmpl
 
 @dataclass(slots=True)
 class VolumeSpec:
-    """A pod volume: a PersistentVolumeClaim, or (``shm_size``) a memory-backed /dev/shm."""
+    """A pod volume: a PersistentVolumeClaim, a secret (``secret_name``) or (``shm_size``) a memory-backed /dev/shm."""
 
     name: str
     claim_name: str | None = None
     shm_size: str | None = None
+    secret_name: str | None = None  # a Kubernetes secret's keys as files (the GCS key of the artifact store)
 
 
 @dataclass(slots=True)

@@ -10,10 +10,28 @@ from dagsmith.nodes.k8s_rules import (
     is_gpu_toleration,
     service_account_for,
 )
+from dagsmith.nodes.store import store_kind
 
+from .artifacts import GCS_KEY_DIR
 from .model import MountSpec, PodSpec, VolumeSpec
 
 SHM_VOLUME = "dshm"
+ARTIFACT_VOLUME = "dagsmith-artifacts"
+"""The artifact store's volume in every step pod: the shared PVC (POSIX) or the GCS key secret."""
+
+
+def _artifact_store_volumes(settings: PipelineSettings, spec: PodSpec) -> None:
+    """Every step pod, helper pods included, reaches the store: the PVC mounted at the root path, or
+    (GCS with a key file) the credentials secret mounted read-only where ``GOOGLE_APPLICATION_CREDENTIALS`` points.
+    """
+    store = settings.artifact_store
+    kind = store_kind(settings.artifact_root)
+    if kind == "posix" and store.pvc:
+        spec.volumes.append(VolumeSpec(name=ARTIFACT_VOLUME, claim_name=store.pvc))
+        spec.mounts.append(MountSpec(ARTIFACT_VOLUME, settings.artifact_root.rstrip("/") or "/"))
+    elif kind == "gcs" and store.credentials_secret and not store.workload_identity:
+        spec.volumes.append(VolumeSpec(name=ARTIFACT_VOLUME, secret_name=store.credentials_secret))
+        spec.mounts.append(MountSpec(ARTIFACT_VOLUME, GCS_KEY_DIR, read_only=True))
 
 
 def service_account(settings: PipelineSettings, access: Access | None) -> str | None:
@@ -83,6 +101,7 @@ def pod_spec(settings: PipelineSettings, node: Node, pod: PodSettings, *, gpu: b
         spec.node_selector.update(gpu_selector)
         if merged.gpu and merged.gpu_resource and settings.cluster.gpu_pool:
             spec.pool, spec.pool_slots = settings.cluster.gpu_pool, merged.gpu
+    _artifact_store_volumes(settings, spec)
     if not gpu:
         return spec
     claims: dict[str, str] = {}

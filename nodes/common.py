@@ -215,6 +215,10 @@ class Access(Strict):
         return self.level
 
 
+Delivery = Literal["path", "uri"]
+"""How a step gets an output's location (``DAGSMITH_OUTPUT_<PORT>_MODE``)."""
+
+
 class OutputSettings(Strict):
     """Where an output artifact is stored, how it is named and who may read it (unset: pipeline defaults)."""
 
@@ -225,6 +229,16 @@ class OutputSettings(Strict):
     )
     naming: Template | None = Field(None, description="File or object name", examples=["{output}-{ds_nodash}"])
     access: Access | None = Field(None, description="Who may read the artifact")
+    delivery: Delivery | None = Field(
+        None,
+        description="How the step gets the location: 'path' (a local path; on an object store the runtime "
+        "uploads it after the step) or 'uri' (the store's URI, for libraries that write s3:// or gs:// "
+        "themselves); empty: path",
+    )
+
+    def delivery_mode(self) -> Delivery:
+        """``path`` unless the form says ``uri``."""
+        return self.delivery or "path"
 
 
 _MLFLOW_URI_RE = re.compile(r"[a-z][a-z0-9+.-]*:[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]*")

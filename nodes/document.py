@@ -24,10 +24,12 @@ from .checks import (
     Identifier,
     ImageRef,
     K8sName,
+    K8sShortName,
     Schedule,
     Template,
 )
 from .common import Access, ClusterSettings, MlflowSettings, OutputSettings, Resources, Strict
+from .store import ArtifactStore
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
@@ -118,7 +120,17 @@ class PipelineSettings(Strict):
     default_image: ImageRef | None = Field(None, description="Image for steps that set none")
     default_resources: Resources = Field(default_factory=Resources)
     namespace: K8sName = Field("default", description="Kubernetes namespace of the step pods")
-    artifact_root: ArtifactRoot = Field("/tmp/dagsmith-artifacts", description="Where artifacts are stored")
+    artifact_root: ArtifactRoot = Field(
+        "/tmp/dagsmith-artifacts",
+        description="Artifact store root: a path on a shared volume, s3://bucket/prefix or gs://bucket/prefix",
+        examples=["/mnt/artifacts", "s3://ml-artifacts/dagsmith", "gs://ml-artifacts/dagsmith"],
+    )
+    artifact_store: ArtifactStore = Field(
+        default_factory=ArtifactStore, description="How step pods reach the artifact store, and its owners"
+    )
+    project: K8sShortName | None = Field(
+        None, description="Project the pipeline belongs to (DAGSMITH_PROJECT; default: the pipeline slug)"
+    )
     path_template: Template = Field("{pipeline}/{run_id}/{node}", description="Default artifact folder")
     naming_format: Template = Field("{output}", description="Default artifact name")
     default_access: Access = Field(default_factory=Access, description="Default access permission")
@@ -129,6 +141,10 @@ class PipelineSettings(Strict):
     def effective_dag_id(self) -> str:
         """The dag_id: the explicit one, or one derived from the name that stays stable across versions."""
         return self.dag_id or slug(self.name)
+
+    def effective_project(self) -> str:
+        """The project (``DAGSMITH_PROJECT``): the setting, or the pipeline slug."""
+        return self.project or slug(self.name) or self.effective_dag_id()
 
 
 class Node(Strict):

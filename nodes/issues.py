@@ -39,6 +39,9 @@ class Code(StrEnum):
     SHM_OVER_MEMORY = "shm-over-memory"
     GPU_SCHEDULING = "gpu-scheduling"
     NO_SERVICE_ACCOUNT = "no-service-account"
+    ARTIFACT_STORE = "artifact-store"
+    ARTIFACT_CLASH = "artifact-clash"
+    NO_GROUP_ID = "no-group-id"
 
 
 @dataclass(frozen=True, slots=True)

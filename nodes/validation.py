@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from . import k8s_rules
+from .artifact_rules import artifact_issues
 from .catalog import CATALOG, Catalog
 from .checks import closest, dag_id_problem, did_you_mean
 from .common import Access, OutputSettings, PodSettings, Resources
@@ -78,6 +79,7 @@ class _Validator:
             self.check_node(node, connected.get(node.id, frozenset()))
         self.issues.extend(undefined_param_issues(self.pipeline))
         self.check_graph()
+        self.issues.extend(artifact_issues(self.pipeline, catalog=self.catalog))
         self.check_comments()
         self.issues.extend(unused_param_issues(self.pipeline))
         return self.issues

@@ -181,6 +181,7 @@ def mlops_loop() -> Pipeline:
             {"name": "note", "type": "string", "description": "Free text"},
         ],
         "artifact_root": "s3://ml-artifacts",
+        "artifact_store": {"credentials_secret": "ml-artifacts-s3"},  # issue 10: an object store needs credentials
         "path_template": "{pipeline}/{ds}/{run_id}/{node}",
         "default_resources": {"cpu_request": "500m", "memory_request": "1Gi"},
         "namespace": "ml",

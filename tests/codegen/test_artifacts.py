@@ -17,6 +17,11 @@ TS = "{{ ts if ts is defined else dag_run.run_after | ts }}"
 TS_NODASH = "{{ ts_nodash if ts_nodash is defined else dag_run.run_after | ts_nodash }}"
 RUN_KEY = "{{ run_id | replace(':', '_') | replace('+', '_') | replace('~', '_') }}"
 """How ``{run_id}`` is written in a path (test_cluster_defaults renders it)."""
+TS_KEY = (
+    "{{ (ts if ts is defined else dag_run.run_after | ts) | "
+    + "replace(':', '_') | replace('+', '_') | replace('~', '_') }}"
+)
+"""How ``{logical_date}`` is written in a path: a safe key, as ``{run_id}`` (issue 10)."""
 
 
 def test_default_path_uses_pipeline_settings() -> None:
@@ -35,7 +40,7 @@ def test_output_settings_and_every_placeholder() -> None:
     )
     sample = pipeline("My Pipe", [subject], [], artifact_root="/data/root/", dag_id="my.dag")
     path = Artifacts.of(sample, 4).output_path(subject, "output").final()
-    assert path == f"/data/root/my_pipe/my.dag/prep_step/prep_step/4/output-{DS_NODASH}-{TS_NODASH}-{TS}"
+    assert path == f"/data/root/my_pipe/my.dag/prep_step/prep_step/4/output-{DS_NODASH}-{TS_NODASH}-{TS_KEY}"
 
 
 def test_empty_folder_template_and_braces_in_user_text() -> None:
@@ -68,6 +73,7 @@ def test_contract_env_of_the_gate() -> None:
         "DAGSMITH_RUN_ID": "{{ run_id }}",
         "DAGSMITH_LOGICAL_DATE": TS,
         "DAGSMITH_ARTIFACT_ROOT": "s3://ml-artifacts",
+        "DAGSMITH_PROJECT": "keyword_loop",
     }
 
 

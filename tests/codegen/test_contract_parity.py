@@ -300,3 +300,28 @@ def test_the_kubernetes_only_settings_are_documented() -> None:
     listed = section[1].split("\n## ", 1)[0]
     missing = [name for name in KUBERNETES_ONLY if f"`{name}`" not in listed]
     assert missing == []
+
+
+def test_every_step_gets_the_artifact_store_contract_in_both_targets(both_targets: dict[str, Any]) -> None:
+    """Issue 10: the project, and for each stored output its final URI, delivery mode and access, everywhere."""
+    missing = []
+    for target in ("kubernetes", "local"):
+        for dag_id, tasks in both_targets[target].items():
+            for task_id, seen in tasks.items():
+                if seen["operator"] != "pod":
+                    continue
+                env = seen["env"]
+                wanted = {"DAGSMITH_PROJECT", "DAGSMITH_ARTIFACT_ROOT"}
+                for name in env:
+                    if re.fullmatch(r"DAGSMITH_OUTPUT_[A-Z0-9_]+", name) and not name.endswith(
+                        ("_URI", "_MODE", "_ACCESS")
+                    ):
+                        wanted |= {name + "_URI", name + "_MODE", name + "_ACCESS"}
+                missing += [f"{target}: {dag_id}.{task_id}: {name}" for name in sorted(wanted - set(env))]
+    assert missing == []
+    # The loop's S3 store: its credentials reach every pod as secret references, and a local step reads them from
+    # its own environment (the same names); the endpoint-less store gives no endpoint variable.
+    features = both_targets["kubernetes"]["keyword_loop"]["features"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(features["secrets"])
+    assert features["env"]["DAGSMITH_OUTPUT_FEATURES"].startswith("/tmp/dagsmith-staging/")
+    assert features["env"]["DAGSMITH_OUTPUT_FEATURES_URI"].startswith("s3://ml-artifacts/keyword_loop/")

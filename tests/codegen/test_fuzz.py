@@ -39,7 +39,8 @@ def _document(t: list[str]) -> dict[str, Any]:
             "owner": t[10],
             "tags": [t[11][:100]],
             "default_image": "img:1",
-            "artifact_root": "/" + t[12],
+            # A store root is a validated path (issue 10: no ':', '+', '..' or empty segments), not free text.
+            "artifact_root": "/artifacts/" + "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in t[12]),
             "params": [{"name": "mode", "type": "string", "default": t[13], "enum": [t[13]], "description": t[14]}],
         },
         "nodes": [

@@ -149,7 +149,7 @@ def test_bad_setting_is_reported_at_its_field(settings: dict[str, Any], field: s
         {"schedule": "0 3 * * *"},
         {"schedule": "@daily"},
         {"namespace": "ml-prod"},
-        {"artifact_root": "s3://bucket/ml"},
+        {"artifact_root": "s3://bucket/ml", "artifact_store": {"workload_identity": True}},
         {"retries": 100, "max_active_runs": 1000, "execution_timeout_minutes": 0.5},
         {"service_accounts": {"private": "runner", "public": "org-runner", "groups": {"ml": "ml-runner"}}},
     ],
