@@ -110,3 +110,11 @@ def relative_location(pipeline: Pipeline, node: Node, port: str, *, run: Mapping
     full = location(pipeline, node, port, run=run)
     root = pipeline.settings.artifact_root.rstrip("/")
     return full[len(root) :].lstrip("/") if full.startswith(root) else full
+
+
+def preview(pipeline: Pipeline, node_id: str, port: str) -> str:
+    """The editor's live preview of where ``node_id``'s output ``port`` lands in an example run ('' if gone)."""
+    node = pipeline.node(node_id)
+    if node is None:
+        return ""
+    return "lands at " + location(pipeline, node, port) + "  (example run " + EXAMPLE_RUN["run_id"] + ")"

@@ -13,6 +13,8 @@ from typing import Any
 from nicegui import ui
 
 from dagsmith.nodes import CATALOG, Access, OutputSettings, Pipeline, PipelineSettings
+from dagsmith.nodes.artifact_rules import VALUE_PORT_TYPES
+from dagsmith.nodes.locations import preview
 from dagsmith.nodes.schedule_words import schedule_words
 
 from ..forms import model_spec
@@ -199,6 +201,12 @@ class Inspector:
             form.render(_ACCESS_FIELDS, node.access.model_dump(mode="json") if node.access else {})
             self.forms.append(form)
 
+    def _location_preview(self, node_id: str, port: str) -> None:
+        """Where the output lands with example run values; bound to the document, so it follows each keystroke."""
+        label = ui.label().classes("text-caption text-positive break-all")
+        label.props(f'data-dagsmith="location-preview" data-port="{port}"')
+        label.bind_text_from(self.session, "pipeline", backward=lambda pipeline: preview(pipeline, node_id, port))
+
     def _node_change(self, node_id: str) -> OnChange:
         """Edits of the node's own fields (label, outputs, access): drawn again only for added or removed items."""
 
@@ -249,4 +257,6 @@ class Inspector:
                 settings = node.outputs.get(port.name)
                 form.render(_NODE_FIELDS, settings.model_dump(mode="json") if settings else {})
                 self.forms.append(form)
+                if port.type not in VALUE_PORT_TYPES:
+                    self._location_preview(node_id, port.name)
         self.show_errors()
