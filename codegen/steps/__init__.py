@@ -4,6 +4,10 @@ Each step is a real module here (importable and testable); the DAG file embeds i
 string literal, after the shared ``runtime`` module, so that images need only the libraries
 (see CONTRACT.md) and never download code at run time. Lines marked ``# dagsmith: not embedded``
 are dropped when embedding (the imports that only make the modules importable here).
+
+The artifact layer (``artifact_store``) is embedded in the two programs that start a step's work: after the
+``runtime`` (a pod's built-in step) and in the ``local_launcher`` (every local step). Each step program's
+closing ``main()`` call is embedded as ``run_step(main)``, so that the layer runs around it.
 """
 
 from __future__ import annotations
@@ -37,12 +41,31 @@ _STANDALONE = ("runtime", "local_launcher")  # programs that come first and keep
 
 _MARK = "# dagsmith: not embedded"
 
+_LAYER = "artifact_store"  # embedded in the programs of _STANDALONE, never on its own
+
+_MAIN = ('if __name__ == "__main__":', "    main()")
+
 
 @cache
 def source(name: str) -> str:
     """The embedded text of step ``name`` (or ``runtime``): marked lines dropped, no trailing newline."""
     if name not in STEPS and name not in LOCAL_STEPS and name != "runtime":
         raise ValueError(f"unknown step program {name!r}")
+    lines = _lines(name)
+    if name in _STANDALONE:
+        layer = [line for line in _lines(_LAYER) if line != "from __future__ import annotations"]
+        cut = lines.index(_MAIN[0]) if _MAIN[0] in lines else len(lines)
+        lines = [*lines[:cut], "", "", *layer, "", "", *lines[cut:]]
+    else:
+        # the runtime comes first in the program and holds the __future__ import
+        lines = [line for line in lines if line != "from __future__ import annotations"]
+        if tuple(lines[-2:]) == _MAIN:
+            lines[-1] = "    run_step(main)"
+    return "\n".join(lines).rstrip("\n")
+
+
+def _lines(name: str) -> list[str]:
+    """The lines of module ``name`` without the marked ones."""
     text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
     lines: list[str] = []
     skipping = False  # inside a marked import that ruff wrapped in parentheses
@@ -53,6 +76,6 @@ def source(name: str) -> str:
             skipping = line.split("#")[0].rstrip().endswith("(")
         else:
             lines.append(line)
-    if name not in _STANDALONE:  # the runtime comes first in the program and holds the __future__ import
-        lines = [line for line in lines if line != "from __future__ import annotations"]
-    return "\n".join(lines).rstrip("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines

@@ -9,7 +9,9 @@ program prints them as the last line of output, which BashOperator pushes to XCo
 
 Hyper-parameter trials are mapped over the command: the trials task (``DAGSMITH_LOCAL_EXPAND``) reports
 one command per trial, ``LAUNCH trial <token>``, where the token is the trial's spec in URL-safe base64 (an
-alphabet the shell takes literally). Standard library only.
+alphabet the shell takes literally). Standard library only (the artifact layer, ``artifact_store``, is
+embedded before ``main``: it fetches the step's inputs before the command and stores its outputs after it
+exits 0, as a pod's step runtime does).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import base64
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from artifact_store import ArtifactError, artifact_run  # dagsmith: not embedded
 
 LAUNCH = 'exec "${DAGSMITH_PYTHON:-python3}" -c "$DAGSMITH_LAUNCHER"'  # = compat.LOCAL_BASH
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+={0,2}")
@@ -89,7 +92,11 @@ def main() -> None:
     env["DAGSMITH_XCOM_FILE"] = str(xcom)
     workdir = env.get("DAGSMITH_PROJECT_DIR") or None
     try:
-        code = subprocess.call(argv, env=env, cwd=workdir)
+        try:
+            code = artifact_run(argv, env, cwd=workdir)
+        except ArtifactError as error:
+            _say("error: " + str(error))
+            sys.exit(1)
         if code != 0:
             _say("the step exited with status " + str(code))
             sys.exit(code if 0 < code < 256 else 1)

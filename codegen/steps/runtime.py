@@ -5,6 +5,8 @@ MLflow and Feast, need it too). Reads the step's configuration (``DAGSMITH_CONFI
 output paths and upstream values from the environment, and reports values through the XCom file.
 Also holds what several steps share: importing a model into BentoML and building the Bento (both BentoML
 build steps). What only local runs need lives in ``local_runtime``, so that cluster DAGs do not carry it.
+The artifact layer (``artifact_store``) is embedded right after this module: every step's ``main`` runs
+through ``run_step``, which fetches inputs before it and stores outputs after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
+
+from artifact_store import (  # dagsmith: not embedded
+    ARTIFACT_LAYER,
+    ArtifactError,
+    artifact_cleanup,
+    artifact_finish,
+    artifact_prepare,
+)
 
 _ENV_REF = "$dagsmith_env"
 
@@ -56,6 +66,30 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, list):
         return [_resolve(item) for item in value]
     return value
+
+
+def run_step(main: Any) -> None:
+    """Run the step's ``main`` inside the artifact layer: inputs fetched before it, outputs stored after it.
+
+    A failing step (an exception, or ``sys.exit`` with a non-zero status) stores nothing. Under the local
+    launcher, which runs the layer around the whole command (``DAGSMITH_ARTIFACT_LAYER``), it only runs ``main``.
+    """
+    layered = os.environ.get(ARTIFACT_LAYER) != "launcher"
+    try:
+        if layered:
+            artifact_prepare(dict(os.environ))
+        try:
+            main()
+        except SystemExit as done:
+            if done.code not in (None, 0):
+                raise
+        finally:
+            if layered:
+                artifact_cleanup(dict(os.environ))
+        if layered:
+            artifact_finish(dict(os.environ))
+    except ArtifactError as error:
+        fail(str(error))
 
 
 def config() -> dict[str, Any]:
