@@ -257,3 +257,136 @@ def test_posix_access_is_enforced_for_real_users(os_users: dict[str, Any], acl: 
         assert paths["private"].stat().st_mode & 0o007 == 0
     finally:
         shutil.rmtree(root)
+
+
+# --- S3 (moto's S3-compatible server on 127.0.0.1) ---------------------------------------------------------------
+
+BUCKET = "dagsmith-artifacts"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+PREFIX = "ml/keywords/manual__2026-01-02T00_00_00_00_00/train"
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[tuple[str, Any]]:
+    """moto's S3-compatible server (threaded, on a free port of 127.0.0.1) and a boto3 client for it."""
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+        yield endpoint, boto3.client("s3", endpoint_url=endpoint, **keys)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: tuple[str, Any]) -> tuple[str, Any]:
+    """The server with an empty bucket."""
+    endpoint, client = s3_server
+    if BUCKET not in {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=BUCKET)
+    for entry in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=entry["Key"])
+    return endpoint, client
+
+
+def _keys(client: Any) -> list[str]:
+    return sorted(entry["Key"] for entry in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def _tags(client: Any, key: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in client.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+
+
+def _body(client: Any, key: str) -> bytes:
+    return client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def test_s3_outputs_are_uploaded_tagged_and_described_and_inputs_downloaded(
+    s3: tuple[str, Any], tmp_path: Path
+) -> None:
+    endpoint, client = s3
+    staging = tmp_path / "staging"
+    uri = f"s3://{BUCKET}/{PREFIX}"
+    team = {"level": "groups", "groups": ["team", "ops"]}
+    private = {"level": "private", "groups": []}
+    env = _clean_env(**CREDENTIALS, DAGSMITH_ARTIFACT_ENDPOINT=endpoint, DAGSMITH_STAGING=str(staging))
+    env["DAGSMITH_ARTIFACT_ROOT"] = f"s3://{BUCKET}/ml"
+    writer = {
+        **env,
+        **output("model", str(staging / "train/model"), uri + "/model", team),
+        **output("report", str(staging / "train/report"), uri + "/report", private),
+    }
+    done = launch(["python", "-c", WRITE_BOTH], tmp_path, writer)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _keys(client) == [
+        f"{PREFIX}/model",
+        f"{PREFIX}/model.manifest.json",
+        f"{PREFIX}/report/_dagsmith_manifest.json",
+        f"{PREFIX}/report/a.txt",
+        f"{PREFIX}/report/sub/b.txt",
+    ]
+    for key in _keys(client):
+        tags = _tags(client, key)
+        assert tags["dagsmith-access"] == ("groups" if "/model" in key else "private"), key
+        assert tags["dagsmith-groups"] == ("team.ops" if "/model" in key else "")
+        assert (tags["dagsmith-project"], tags["dagsmith-pipeline"]) == ("search", "keywords")
+    manifest = json.loads(_body(client, f"{PREFIX}/model.manifest.json"))
+    check_manifest(manifest, port="model", uri=uri + "/model", access=team)
+    assert manifest["sha256"] == sha256(_body(client, f"{PREFIX}/model")) == sha256(b"weights" * 1000)
+    assert (manifest["size"], manifest["files"], manifest["kind"]) == (7000, 1, "file")
+    folder = json.loads(_body(client, f"{PREFIX}/report/_dagsmith_manifest.json"))
+    check_manifest(folder, port="report", uri=uri + "/report", access=private)
+    assert folder["sha256"] == folder_hash({"a.txt": b"alpha", "sub/b.txt": b"beta"})
+    assert not (staging / "train/model").exists(), "the staging copy is removed once stored"
+
+    # the next step: inputs downloaded (path mode); an output written by the step itself to its URI (uri mode)
+    reader = {**env, "DAGSMITH_TASK_ID": "score", "DAGSMITH_NODE_ID": "score"}
+    for port, local in (("MODEL", staging / "score/in/model"), ("REPORT", staging / "score/in/report")):
+        reader |= {f"DAGSMITH_INPUT_{port}": str(local), f"DAGSMITH_INPUT_{port}_URI": f"{uri}/{port.lower()}"}
+    scores_uri = f"s3://{BUCKET}/ml/keywords/run/score/scores"
+    reader |= output("scores", scores_uri, scores_uri, {"level": "public", "groups": []}, mode="uri")
+    read = (
+        "import os, pathlib, s3fs\n"
+        "model = pathlib.Path(os.environ['DAGSMITH_INPUT_MODEL']).read_bytes()\n"
+        "report = pathlib.Path(os.environ['DAGSMITH_INPUT_REPORT'])\n"
+        "text = (report / 'a.txt').read_text() + (report / 'sub' / 'b.txt').read_text()\n"
+        "fs = s3fs.S3FileSystem(client_kwargs={'endpoint_url': os.environ['DAGSMITH_ARTIFACT_ENDPOINT']})\n"
+        "fs.pipe_file(os.environ['DAGSMITH_OUTPUT_SCORES'], str(len(model)).encode() + text.encode())\n"
+    )
+    done = launch(["python", "-c", read], tmp_path, reader)
+    assert done.returncode == 0, done.stdout + done.stderr
+    scores_key = "ml/keywords/run/score/scores"
+    assert _body(client, scores_key) == b"7000alphabeta"
+    assert _tags(client, scores_key)["dagsmith-access"] == "public"
+    manifest = json.loads(_body(client, scores_key + ".manifest.json"))
+    assert manifest["sha256"] == sha256(b"7000alphabeta") and manifest["port"] == "scores"
+    assert not (staging / "score/in/model").exists(), "downloaded inputs are removed after the step"
+
+
+def test_s3_a_failed_step_uploads_nothing_and_a_missing_input_names_the_port(
+    s3: tuple[str, Any], tmp_path: Path
+) -> None:
+    endpoint, client = s3
+    staging = tmp_path / "staging"
+    env = _clean_env(**CREDENTIALS, DAGSMITH_ARTIFACT_ENDPOINT=endpoint, DAGSMITH_STAGING=str(staging))
+    env |= output("model", str(staging / "model"), f"s3://{BUCKET}/{PREFIX}/model", {"level": "public", "groups": []})
+    env |= output(
+        "report", str(staging / "report"), f"s3://{BUCKET}/{PREFIX}/report", {"level": "public", "groups": []}
+    )
+    done = launch(["python", "-c", WRITE_BOTH + "raise SystemExit(4)\n"], tmp_path, env)
+    assert done.returncode == 4
+    assert _keys(client) == []
+    writes_report = WRITE_BOTH.replace(
+        "pathlib.Path(os.environ['DAGSMITH_OUTPUT_MODEL']).write_bytes(b'weights' * 1000)", ""
+    )
+    done = launch(["python", "-c", writes_report], tmp_path, env)
+    assert done.returncode == 1 and "did not write output 'model'" in done.stdout
+    assert _keys(client) == []
+    env["DAGSMITH_INPUT_DATA"] = str(staging / "data")
+    env["DAGSMITH_INPUT_DATA_URI"] = f"s3://{BUCKET}/{PREFIX}/never-written"
+    done = launch(["python", "-c", "print('ran')"], tmp_path, env)
+    assert done.returncode == 1 and "input 'data': nothing is stored at" in done.stdout and "ran" not in done.stdout
