@@ -125,10 +125,10 @@ def template_issues(pipeline: Pipeline) -> Iterator[Issue]:
             yield _error(Code.INVALID_VALUE, problem, field=field)
     for node in pipeline.nodes:
         for port, output in node.outputs.items():
-            for what, template in (("path", output.path), ("naming", output.naming)):
-                problem = template_problem(template) if template is not None else None
-                if problem:
-                    yield _error(Code.INVALID_VALUE, problem, node=node.id, field=f"outputs.{port}.{what}")
+            for what, own in (("path", output.path), ("naming", output.naming)):
+                found = template_problem(own) if own is not None else None
+                if found:
+                    yield _error(Code.INVALID_VALUE, found, node=node.id, field=f"outputs.{port}.{what}")
 
 
 def stored_outputs(node: Node, catalog: Catalog = CATALOG) -> list[str]:
