@@ -1,0 +1,193 @@
+"""``dagsmith airflow up|status|logs|down`` against the real ``airflow standalone`` it starts (no mocks).
+
+One instance serves the module: a project with one pipeline whose script step runs ``python -c``. The
+printed login reaches the REST API v2, a second ``up`` finds the same process, a run triggered through
+the API succeeds (its step sees the workspace's MLflow), and ``down`` leaves no process of the group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from dagsmith.editor.airflow_local.api import Client
+from dagsmith.editor.airflow_local.instance import processes, read_state
+from dagsmith.editor.airflow_local.project import resolve
+from dagsmith.nodes import Node, Pipeline, PipelineSettings, dumps
+
+pytestmark = pytest.mark.slow
+
+STEP = (
+    "import os, pathlib; pathlib.Path('said.json').write_text("
+    "__import__('json').dumps({'cwd': os.getcwd(), 'mlflow': os.environ.get('MLFLOW_TRACKING_URI')}))"
+)
+
+
+@dataclass
+class Started:
+    project: Path
+    home: Path
+    env: dict[str, str]
+    output: str
+    url: str
+    user: str
+    password: str
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dagsmith.editor.cli", "airflow", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+    project = tmp_path_factory.mktemp("project")
+    home = tmp_path_factory.mktemp("workspace")
+    pipeline = Pipeline(
+        settings=PipelineSettings(name="Hello local", default_image="registry.example.com/x:1"),
+        nodes=[Node(id="say", type="script", params={"command": ["python", "-c", STEP], "outputs": []})],
+    )
+    (project / "hello.dagsmith.json").write_text(dumps(pipeline), encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AIRFLOW", "DAGSMITH_"))}
+    env.update(DAGSMITH_HOME=str(tmp_path_factory.mktemp("dagsmith-home")), BENTOML_DO_NOT_TRACK="true")
+    args = ("--project-dir", str(project), "--home", str(home))
+    result = cli("up", *args, "--port", str(free_port()), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    url = re.search(r"(http://127\.0\.0\.1:\d+)", result.stdout)
+    login = re.search(r"login: (\S+) / (\S+)", result.stdout)
+    assert url and login, result.stdout
+    yield Started(project, home, env, result.stdout, url.group(1), login.group(1), login.group(2))
+    cli("down", *args, env=env, timeout=120)  # a safety net; test_down_stops_every_process checks it
+
+
+def args(started: Started) -> tuple[str, ...]:
+    return ("--project-dir", str(started.project), "--home", str(started.home))
+
+
+def test_up_prints_the_ui_and_every_component_is_healthy(started: Started) -> None:
+    assert "DAGs (1): hello_local" in started.output
+    with urllib.request.urlopen(started.url + "/api/v2/monitor/health", timeout=10) as response:
+        health = json.load(response)
+    assert {name: health[name]["status"] for name in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "triggerer": "healthy",
+        "dag_processor": "healthy",
+    }
+    with urllib.request.urlopen(started.url + "/", timeout=10) as response:
+        assert response.status == 200 and "<html" in response.read().decode().lower()
+
+
+def test_the_rest_api_lists_the_project_dags_with_the_printed_login(started: Started) -> None:
+    client = Client(started.url, started.user, started.password)
+    assert client.dag_ids() == ["hello_local"]
+    assert client.import_errors() == {}
+    dag = client.get("/api/v2/dags/hello_local")
+    assert Path(dag["fileloc"]).parent == started.home / "airflow-server" / "dags"
+
+
+def test_the_api_listens_on_loopback_only(started: Started) -> None:
+    state = read_state(resolve(str(started.project), str(started.home)))
+    assert state is not None
+    listening = {
+        conn.laddr.ip
+        for pid in processes(state.pid)
+        for conn in psutil.Process(pid).net_connections("tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == state.port
+    }
+    assert listening == {"127.0.0.1"}
+
+
+def test_a_second_up_reuses_the_running_instance(started: Started) -> None:
+    project = resolve(str(started.project), str(started.home))
+    before = read_state(project)
+    result = cli("up", *args(started), env=started.env)
+    assert result.returncode == 0, result.stderr
+    assert f"Airflow is already running: {started.url}" in result.stdout
+    after = read_state(project)
+    assert before is not None and after is not None and after.pid == before.pid
+
+
+def test_status_and_logs(started: Started) -> None:
+    status = cli("status", *args(started), env=started.env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"running: {started.url}" in status.stdout and "DAGs (1): hello_local" in status.stdout
+    logs = cli("logs", *args(started), "scheduler", "-n", "5", env=started.env)
+    lines = logs.stdout.splitlines()
+    assert logs.returncode == 0 and 0 < len(lines) <= 5
+    assert all(line.startswith("scheduler ") for line in lines)
+
+
+def test_a_run_triggered_through_the_api_succeeds(started: Started) -> None:
+    client = Client(started.url, started.user, started.password)
+    client.patch("/api/v2/dags/hello_local", {"is_paused": False})
+    run = client.post("/api/v2/dags/hello_local/dagRuns", {"logical_date": None, "conf": {}})
+    deadline = time.monotonic() + 150
+    state = run["state"]
+    while state not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(1)
+        state = client.get(f"/api/v2/dags/hello_local/dagRuns/{run['dag_run_id']}")["state"]
+    assert state == "success"
+    said = json.loads((started.project / "said.json").read_text())
+    assert said["cwd"] == str(started.project)  # the step ran on this machine, in the project folder
+    assert said["mlflow"] == f"sqlite:///{started.home / 'mlflow' / 'mlflow.db'}"  # the local runs' MLflow
+    assert (started.home / "mlflow" / ".dagsmith-created").exists()  # its database was set up
+
+
+def test_down_stops_every_process(started: Started) -> None:
+    project = resolve(str(started.project), str(started.home))
+    state = read_state(project)
+    assert state is not None
+    members = processes(state.pid)
+    assert len(members) >= 5  # standalone, API server, scheduler, DAG processor, triggerer (and more)
+    result = cli("down", *args(started), env=started.env, timeout=120)
+    assert result.returncode == 0 and "stopped Airflow" in result.stdout
+    left = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            in_group = os.getpgid(process.pid) == state.pid
+        except OSError:
+            continue
+        if (in_group or process.pid in members) and process.info["status"] != psutil.STATUS_ZOMBIE:
+            left.append(process.pid)
+    assert left == []
+    assert read_state(project) is None
+    again = cli("status", *args(started), env=started.env)
+    assert again.returncode == 1 and "not running" in again.stdout
+
+
+def test_a_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DAGSMITH_"))}
+    env["DAGSMITH_HOME"] = str(tmp_path / "dagsmith-home")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("up", "--project-dir", str(tmp_path), "--home", str(tmp_path / "ws"), "--port", str(port), env=env)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
