@@ -175,6 +175,7 @@ def test_down_stops_every_process(started: Started) -> None:
         if (in_group or process.pid in members) and process.info["status"] != psutil.STATUS_ZOMBIE:
             left.append(process.pid)
     assert left == []
+    assert _with_home(started.home / "airflow-server") == []
     assert read_state(project) is None
     again = cli("status", *args(started), env=started.env)
     assert again.returncode == 1 and "not running" in again.stdout
@@ -191,3 +192,30 @@ def test_a_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_not_healthy_in_time_stops_it_and_shows_the_log(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DAGSMITH_"))}
+    env["DAGSMITH_HOME"] = str(tmp_path / "dagsmith-home")
+    home = tmp_path / "ws"
+    result = cli(
+        "up", "--project-dir", str(tmp_path), "--home", str(home), "--port", str(free_port()), "--timeout", "1", env=env
+    )
+    assert result.returncode == 1
+    assert "did not become healthy" in result.stderr and "--timeout" in result.stderr
+    assert "==== dagsmith airflow up" in result.stderr  # the end of the instance's log
+    assert "Traceback" not in result.stderr + result.stdout
+    assert read_state(resolve(str(tmp_path), str(home))) is None
+    assert _with_home(home / "airflow-server") == []
+
+
+def _with_home(airflow_home: Path) -> list[int]:
+    """Processes whose AIRFLOW_HOME is ``airflow_home`` (the instance's, whatever their group)."""
+    found = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if process.environ().get("AIRFLOW_HOME") == str(airflow_home) and process.info["status"] != "zombie":
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
