@@ -40,7 +40,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for name, error in ready.import_errors.items():
         lines = error.strip().splitlines()
         _out(f"  import error in {name}: {lines[-1] if lines else '(no message)'}")
-    _out(f"  logs: dagsmith airflow logs --project-dir {project.folder}; stop: dagsmith airflow down")
+    where = f"--project-dir {project.folder}" + (f" --home {project.workspace.root}" if args.home else "")
+    _out(f"  logs: dagsmith airflow logs {where}; stop: dagsmith airflow down {where}")
     return 0 if not ready.import_errors else 1
 
 
