@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AF2_STAMP := $(AF2)/.installed
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 
-.PHONY: run desktop test lint typecheck imports links pytest bench lock package clean
+.PHONY: run desktop test lint typecheck imports links pytest bench lock package package-test clean
 
 # The dev environment: every extra, pinned by requirements.lock (uv pip compile --all-extras).
 $(STAMP): requirements.lock pyproject.toml
@@ -55,17 +55,47 @@ test: lint typecheck imports pytest
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# A one-file desktop binary (PyInstaller through nicegui-pack) in dist/dagsmith. PyInstaller does not
-# run setuptools' editable finder either, so it reads the package through the same dagsmith/ link tree.
+# The desktop app: a PyInstaller onedir bundle (started in place, nothing unpacked per launch) in
+# dist/dagsmith/, wrapped in an installable dist/dagsmith_VERSION_ARCH.deb (packaging/linux/). PyInstaller
+# does not run setuptools' editable finder, so it reads the package through the mypy dagsmith/ link tree.
+# Local runs' packages stay out (they follow the lazy imports of the run code): the designer needs none.
 PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
 	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps \
-	nodes/examples:dagsmith/nodes/examples editor/store/migrations:dagsmith/editor/store/migrations \
-	assets:dagsmith/assets
+	codegen/CONTRACT.md:dagsmith/codegen nodes/examples:dagsmith/nodes/examples \
+	editor/store/migrations:dagsmith/editor/store/migrations assets:dagsmith/assets
+PACK_EXCLUDE := airflow mlflow bentoml feast papermill kubernetes kubernetes_validate \
+	pandas pyarrow numpy scipy sklearn matplotlib dask torch tensorflow IPython ipykernel \
+	tkinter _tkinter gi PySide6 PyQt5 PIL \
+	hypothesis pytest _pytest mypy setuptools pkg_resources _distutils_hack distutils \
+	PyQt6.QtQuick PyQt6.QtQml PyQt6.QtQuick3D PyQt6.QtMultimedia PyQt6.QtBluetooth PyQt6.QtDesigner \
+	PyQt6.QtPdf PyQt6.QtSql PyQt6.QtTest PyQt6.Qt3DCore PyQt6.QtCharts PyQt6.QtDataVisualization
+# nodes/checks.py loads kubernetes' quantity parser from its source file, not through the kubernetes package
+# (whose generated client takes seconds to import): the bundle leaves the client out and ships that one file
+# in a stand-in package (packaging/bundle/kubernetes/).
+SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DEB := dist/dagsmith_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
 package: $(STAMP) links
-	rm -f dist/dagsmith
-	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src $(BIN)/nicegui-pack --onefile --noconfirm \
-		--name dagsmith $(foreach d,$(PACK_DATA),--add-data $(d)) editor/desktop_main.py
-	test -x dist/dagsmith  # nicegui-pack exits 0 even when PyInstaller fails
+	rm -rf dist/dagsmith build/dagsmith $(DEB) dist/package-build.json
+	mkdir -p build dist && date +%s > build/package-started
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src $(BIN)/python -m PyInstaller --onedir --noconfirm \
+		--log-level WARN --name dagsmith --specpath build --distpath dist --workpath build \
+		--add-data $(SITE)/nicegui:nicegui --add-data $(CURDIR)/packaging/bundle/kubernetes:kubernetes \
+		--add-data $(SITE)/kubernetes/utils/quantity.py:kubernetes/utils \
+		--add-data $(CURDIR)/$(VENV)/share/jupyter/nbconvert/templates:share/jupyter/nbconvert/templates \
+		--collect-data cron_descriptor --collect-data nbformat \
+		$(foreach d,$(PACK_DATA),--add-data $(CURDIR)/$(d)) $(foreach m,$(PACK_EXCLUDE),--exclude-module $(m)) \
+		editor/desktop_main.py
+	test -x dist/dagsmith/dagsmith
+	date +%s > build/pyinstaller-done
+	packaging/linux/build-deb.sh dist/dagsmith $(VERSION) dist
+	started=$$(cat build/package-started); printf '{"seconds": %s, "pyinstaller_seconds": %s}\n' \
+		$$(( $$(date +%s) - started )) $$(( $$(cat build/pyinstaller-done) - started )) > dist/package-build.json
+	du -h $(DEB); cat dist/package-build.json
+
+# Build the .deb, then install it into a scratch prefix and open a pipeline in its window under Xvfb.
+package-test: package
+	DAGSMITH_PACKAGE_TEST=1 $(BIN)/pytest -q -p no:cacheprovider tests/editor/test_desktop_package.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)
