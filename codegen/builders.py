@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagsmith.nodes import CATALOG, Edge, Node, Pipeline
+from dagsmith.nodes import CATALOG, Edge, Node, Pipeline, PipelineSettings
 from dagsmith.nodes.types import (
     BentoDeploy,
     HyperparameterSearch,
@@ -22,9 +22,21 @@ from .artifacts import VALUE_TYPES, Artifacts, contract_env, step_env, xcom_valu
 from .literals import ident
 from .model import NodeTasks, PodSpec, Task
 from .pods import pod_spec, resource_dicts
+from .steps import RUNTIME_VERSION, VERSION_ENV
 from .templating import Tmpl, run_macro, uses_macros
 
 _ENV_REF = "$dagsmith_env"
+
+USER_IMAGE_STEPS = frozenset({"notebook", "hpo_trial"})
+"""Built-in steps that run the user's code, so in the user's image (which must hold ``dagsmith-steps`` too)."""
+
+DEFAULT_STEP_IMAGE = f"dagsmith/steps:{RUNTIME_VERSION}"
+"""The step image when the pipeline settings name none (``dagsmith step-image --build --tag`` builds it)."""
+
+
+def step_image(settings: PipelineSettings) -> str:
+    """The image the built-in steps run in: the pipeline's ``step_image``, else the default for this runtime."""
+    return settings.step_image or DEFAULT_STEP_IMAGE
 
 
 @dataclass
@@ -91,6 +103,11 @@ def _pod(
         literal, moved = split_config(config)
         variables["DAGSMITH_CONFIG"] = Tmpl.literal(json.dumps(literal, sort_keys=True))
         variables.update(moved)
+    if step is not None:
+        # The step runtime checks that it is the version this DAG was exported for (dagsmith_steps.__main__).
+        variables[VERSION_ENV] = Tmpl.literal(RUNTIME_VERSION)
+        if step not in USER_IMAGE_STEPS:
+            spec.image = pod.image or step_image(ctx.pipeline.settings)
     variables.update(env or {})
     spec.env, spec.secrets = step_env(ctx.pipeline.settings, pod, variables)
     spec.step = ctx.program(step) if step else None

@@ -6,7 +6,6 @@ from typing import Any, Protocol
 
 from dagsmith.nodes import Code, Issue, Pipeline, Severity, has_errors, validate
 
-from . import steps
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
 from .compat import target as target_named
 from .errors import ExportError
@@ -15,7 +14,6 @@ from .local import LocalRenderer
 from .model import DagPlan
 from .plan import build_plan
 from .safety import check_source
-from .templating import escape
 from .versioning import header_lines, seal
 
 NO_STEPS = Issue(
@@ -50,16 +48,11 @@ class TemplateRenderer:
         imports = self.target.imports(plan.names - {"k8s"})
         if "k8s" in plan.names:
             imports.append(("kubernetes.client", ["models as k8s"]))
-        programs = {constant: "\n\n\n" + steps.source(step) for constant, step in plan.programs.items()}
-        for text in programs.values():
-            if escape(text, macros=False) != text:  # cmds is a templated field
-                raise ValueError("a step program contains Jinja syntax; it would be altered by Airflow")
+        # Built-in steps are not embedded: their pods run ``python -m dagsmith_steps <step>`` in the step image.
         return {
             "plan": plan,
             "imports": sorted(imports),
             "stdlib": sorted(plan.stdlib),
-            "runtime": steps.source("runtime"),
-            "programs": programs,
             "has_pods": any(task.pod is not None for task in plan.tasks),
         }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema, load, validate
 
-from . import artifacts_cli, export_cli, run_cli
+from . import artifacts_cli, export_cli, run_cli, steps_cli
 from .airflow_local import cli as airflow_cli
 from .terminal import json_text, printable
 
@@ -188,6 +188,7 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     """Export, versions and diff (code generation), and the editor; implemented in their own modules."""
     export_cli.register(sub, COMMANDS)
     artifacts_cli.register(sub, COMMANDS)
+    steps_cli.register(sub, COMMANDS)
     run_cli.register(sub, COMMANDS)
     airflow_cli.register(sub, COMMANDS)
     p = sub.add_parser("edit", help="serve the editor in the browser (on this machine only)")

@@ -118,6 +118,14 @@ class PipelineSettings(Strict):
     max_active_runs: Annotated[int, Bounds(ge=1, le=1000)] = 1
     params: list[RuntimeParam] = Field(default_factory=list, description="Run-time parameters")
     default_image: ImageRef | None = Field(None, description="Image for steps that set none")
+    step_image: ImageRef | None = Field(
+        None,
+        description=(
+            "Image of the built-in steps (gate, register, build, deploy, ...): the dagsmith step runtime, "
+            "built with `dagsmith step-image`; empty: dagsmith/steps:<runtime version>"
+        ),
+        examples=["registry.example.com/dagsmith/steps:1.0.0"],
+    )
     default_resources: Resources = Field(default_factory=Resources)
     namespace: K8sName = Field("default", description="Kubernetes namespace of the step pods")
     artifact_root: ArtifactRoot = Field(

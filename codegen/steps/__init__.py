@@ -1,9 +1,11 @@
-"""Programs that the built-in node types run in their pods with ``python -c``.
+"""The step programs as the ``local`` target embeds them (``python -c``), and its local-only programs.
 
-Each step is a real module here (importable and testable); the DAG file embeds its source as a
-string literal, after the shared ``runtime`` module, so that images need only the libraries
-(see CONTRACT.md) and never download code at run time. Lines marked ``# dagsmith: not embedded``
-are dropped when embedding (the imports that only make the modules importable here).
+The built-in steps live in the step runtime, ``dagsmith_steps`` (``steps/dagsmith_steps/`` of this repository,
+its own distribution ``dagsmith-steps``): a Kubernetes DAG runs ``python -m dagsmith_steps <step>`` in the
+step image. A local run has no image, so the local DAG file embeds the same modules' source as string
+literals, after the shared ``runtime`` module. Lines marked ``# dagsmith: not embedded`` are dropped when
+embedding (the imports that only make the modules importable as a package). The local-only programs (the
+launcher, its helpers, the local BentoML forms) live here, next to the code that embeds them.
 
 The artifact layer (``artifact_store``) is embedded in the two programs that start a step's work: after the
 ``runtime`` (a pod's built-in step) and in the ``local_launcher`` (every local step). Each step program's
@@ -15,22 +17,12 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-STEPS = (
-    "notebook",
-    "feature_retrieval",
-    "feature_materialize",
-    "hpo_trials",
-    "hpo_trial",
-    "hpo_best",
-    "register_model",
-    "model_gate",
-    "promote_model",
-    "bentoml_build",
-    "bentoml_deploy",
-    "batch_predict",
-    "monitor",
-)
-"""Step program names (module names in this package)."""
+from dagsmith_steps import RUNTIME_VERSION, STEPS, VERSION_ENV
+
+__all__ = ["LOCAL_STEPS", "RUNTIME_VERSION", "STEPS", "VERSION_ENV", "source"]
+
+RUNTIME_PACKAGE = "dagsmith_steps"
+"""The step runtime's import package: ``STEPS``, ``runtime`` and ``artifact_store`` are its modules."""
 
 LOCAL_STEPS = ("local_launcher", "local_runtime", "bentoml_build_local", "bentoml_serve_local")
 """Programs of the ``local`` target: the launcher BashOperator starts, the local-only runtime helpers
@@ -66,7 +58,8 @@ def source(name: str) -> str:
 
 def _lines(name: str) -> list[str]:
     """The lines of module ``name`` without the marked ones."""
-    text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    package = __package__ if name in LOCAL_STEPS else RUNTIME_PACKAGE
+    text = resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
     lines: list[str] = []
     skipping = False  # inside a marked import that ruff wrapped in parentheses
     for line in text.splitlines():

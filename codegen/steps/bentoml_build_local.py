@@ -6,7 +6,7 @@ deploy step serves it from there. Package versions are not locked, so no package
 
 from __future__ import annotations
 
-from runtime import build_bento, config, log, report  # dagsmith: not embedded
+from dagsmith_steps.runtime import build_bento, config, log, report  # dagsmith: not embedded
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dagsmith_steps.runtime import config, fail, log, need, report, value  # dagsmith: not embedded
 from local_runtime import stop_server  # dagsmith: not embedded
-from runtime import config, fail, log, need, report, value  # dagsmith: not embedded
 
 
 def free_port() -> int:

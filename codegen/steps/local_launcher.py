@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from artifact_store import ArtifactError, artifact_run  # dagsmith: not embedded
+from dagsmith_steps.artifact_store import ArtifactError, artifact_run  # dagsmith: not embedded
 
 LAUNCH = 'exec "${DAGSMITH_PYTHON:-python3}" -c "$DAGSMITH_LAUNCHER"'  # = compat.LOCAL_BASH
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+={0,2}")

@@ -205,13 +205,14 @@ def differences(kubernetes: dict[str, Any], local: dict[str, Any]) -> list[str]:
         elif k8s_env[name] != local_env[name]:
             found.append(f"env {name}: {k8s_env[name]!r} on Kubernetes, {local_env[name]!r} locally")
     k8s_argv, local_argv = kubernetes["argv"], local["argv"]
-    if k8s_argv[:2] == ["python", "-c"] == local_argv[:2] and len(k8s_argv) > 2 and len(local_argv) > 2:
-        # The same step program, or its documented local form (the BentoML steps); the embedded runtime may
-        # carry local-only helpers in the local target.
-        step, local_step = step_program(k8s_argv[2]), step_program(local_argv[2])
+    if k8s_argv[:3] == ["python", "-m", "dagsmith_steps"] and local_argv[:2] == ["python", "-c"]:
+        # A pod runs the step runtime installed in its image; the local target embeds the same module's source
+        # (or its documented local form: the BentoML steps), after a runtime that may carry local-only helpers.
+        step = k8s_argv[3] if len(k8s_argv) > 3 else None
+        local_step = step_program(local_argv[2]) if len(local_argv) > 2 else None
         if step is None or LOCAL_PROGRAMS.get(step, step) != local_step:
             found.append(f"step program: {step!r} on Kubernetes, {local_step!r} locally")
-        k8s_argv, local_argv = k8s_argv[3:], local_argv[3:]
+        k8s_argv, local_argv = k8s_argv[4:], local_argv[3:]
     if k8s_argv != local_argv:
         found.append(f"command line: {k8s_argv!r} on Kubernetes, {local_argv!r} locally")
     for key in ("mapped", "pushes", "multiple_outputs", "retries", "timeout", "upstream", "trigger_rule", "xcom_args"):

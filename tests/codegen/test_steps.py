@@ -1,4 +1,5 @@
-"""The step programs, tested as they are embedded: the shared runtime followed by the step's source."""
+"""The step programs: as the local target embeds them (the runtime, then the step's source), and as the step
+runtime package ``dagsmith_steps`` runs them in a pod (``python -m dagsmith_steps <step>``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 
 from dagsmith.codegen import escape
-from dagsmith.codegen.steps import STEPS, source
+from dagsmith.codegen.steps import RUNTIME_VERSION, STEPS, source
+
+STEPS_ROOT = Path(__file__).resolve().parents[2] / "steps"
+"""The step runtime's distribution folder in this checkout (``steps/dagsmith_steps``)."""
 
 
 def program(step: str) -> str:
@@ -168,7 +172,8 @@ def test_bento_model_names_are_sanitised() -> None:
 
 @pytest.mark.slow
 def test_gate_decides_and_only_the_promote_step_moves_the_champion(tmp_path: Path) -> None:
-    """Gate and promote programs against a real MLflow store: the gate never moves the alias; promote does.
+    """Gate and promote steps (``python -m dagsmith_steps``, as in a pod) against a real MLflow store: the gate
+    never moves the alias; promote does.
 
     When the deploy branch fails the promote task does not run: after a passing gate alone the champion
     is still the version that serves.
@@ -191,7 +196,7 @@ def champion():
         return "none"
 def step(program, **env):
     env = dict(os.environ, DAGSMITH_XCOM_FILE="{tmp_path}/xcom.json", **env)
-    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "dagsmith_steps", program], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 def gate(candidate):
@@ -219,9 +224,15 @@ print("BETTER, DEPLOY FAILED", report["passed"], champion(), report["decision"][
 promote(report)
 print("BETTER, DEPLOYED", champion())
 """
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(STEPS_ROOT),  # the checkout's step runtime, as the step image installs it
+        "DAGSMITH_RUNTIME_VERSION": RUNTIME_VERSION,
+    }
     result = subprocess.run(
-        [sys.executable, "-c", script, program("model_gate"), program("promote_model")],
+        [sys.executable, "-c", script, "model_gate", "promote_model"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

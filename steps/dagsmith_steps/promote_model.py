@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import config, log, mlflow_client, need, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, log, mlflow_client, need, value  # dagsmith: not embedded
 
 
 def current_version(client: Any, name: str, alias: str) -> str | None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import config, input_path, log, need, output_path, read_table, value, write_table  # dagsmith: not embedded
+from dagsmith_steps.runtime import (  # dagsmith: not embedded
+    config,
+    input_path,
+    log,
+    need,
+    output_path,
+    read_table,
+    value,
+    write_table,
+)
 
 
 def select(frame: Any, score_column: str, threshold: float | None, top_k: int | str | None) -> Any:

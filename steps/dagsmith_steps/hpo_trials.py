@@ -9,7 +9,7 @@ import os
 import random
 from typing import Any
 
-from runtime import config, log, mlflow_client, report  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, log, mlflow_client, report  # dagsmith: not embedded
 
 
 def _grid_values(dimension: dict[str, Any]) -> list[Any]:

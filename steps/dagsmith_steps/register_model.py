@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import config, log, mlflow_client, need, report, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, log, mlflow_client, need, report, value  # dagsmith: not embedded
 
 
 def run_id_of(upstream: Any) -> str | None:

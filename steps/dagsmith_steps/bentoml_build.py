@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from runtime import build_bento, config, log, report  # dagsmith: not embedded
+from dagsmith_steps.runtime import build_bento, config, log, report  # dagsmith: not embedded
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from artifact_store import (  # dagsmith: not embedded
+from dagsmith_steps.artifact_store import (  # dagsmith: not embedded
     ARTIFACT_LAYER,
     ArtifactError,
     artifact_cleanup,

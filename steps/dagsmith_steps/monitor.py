@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from runtime import (  # dagsmith: not embedded
+from dagsmith_steps.runtime import (  # dagsmith: not embedded
     config,
     fail,
     input_path,

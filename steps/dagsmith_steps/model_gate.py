@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import config, fail, log, mlflow_client, need, report, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, fail, log, mlflow_client, need, report, value  # dagsmith: not embedded
 
 
 def decide(candidate: float, champion: float | None, cfg: dict[str, Any]) -> tuple[bool, list[str]]:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runtime import config, fail, log, need, report, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, fail, log, need, report, value  # dagsmith: not embedded
 
 FIELD_MANAGER = "dagsmith"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"

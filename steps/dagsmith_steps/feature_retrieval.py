@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import config, input_path, log, output_path, read_table, write_table  # dagsmith: not embedded
+from dagsmith_steps.runtime import (  # dagsmith: not embedded
+    config,
+    input_path,
+    log,
+    output_path,
+    read_table,
+    write_table,
+)
 
 
 def main() -> None:

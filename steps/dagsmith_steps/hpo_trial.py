@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
-from runtime import fail, log  # dagsmith: not embedded
+from dagsmith_steps.runtime import fail, log  # dagsmith: not embedded
 
 
 def trial_command(argv: list[str]) -> tuple[list[str], dict[str, Any]]:

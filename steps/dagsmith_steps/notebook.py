@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from runtime import config, log, output_path  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, log, output_path  # dagsmith: not embedded
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from runtime import config, fail, log  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, fail, log  # dagsmith: not embedded
 
 
 def parse_time(text: str, field: str) -> datetime:

@@ -13,7 +13,16 @@ import json
 import os
 from typing import Any
 
-from runtime import config, fail, log, mlflow_client, need, open_path, output_path, report  # dagsmith: not embedded
+from dagsmith_steps.runtime import (  # dagsmith: not embedded
+    config,
+    fail,
+    log,
+    mlflow_client,
+    need,
+    open_path,
+    output_path,
+    report,
+)
 
 SUCCEEDED = "FINISHED"
 """The MLflow run status of a trial whose command exited 0."""
