@@ -60,7 +60,7 @@ bench: $(STAMP)
 # does not run setuptools' editable finder, so it reads the package through the mypy dagsmith/ link tree.
 # Local runs' packages stay out (they follow the lazy imports of the run code): the designer needs none.
 PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
-	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps \
+	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps steps/dagsmith_steps:dagsmith_steps \
 	codegen/CONTRACT.md:dagsmith/codegen nodes/examples:dagsmith/nodes/examples \
 	editor/store/migrations:dagsmith/editor/store/migrations assets:dagsmith/assets
 PACK_EXCLUDE := airflow mlflow bentoml feast papermill kubernetes kubernetes_validate \
