@@ -103,6 +103,7 @@ class RunsPanel:
         self.session = session
         self.canvas = canvas
         self.live: RunHandle | None = None
+        self.listed: str | None = None  # the live run's state as the list shows it
         self.shown: dict[str, Any] | None = None  # the record shown (a live run's record has no tasks yet)
         self.tasks: list[dict[str, Any]] = []
         with ui.row().classes("w-full no-wrap items-start gap-4"):
@@ -127,12 +128,15 @@ class RunsPanel:
             history = []
             ui.notify(f"Could not read the run history: {exc}", type="warning")
         self.list.clear()
+        self.listed = None
         with self.list:
             if not history:
                 ui.item_label("No runs yet: press Run in the header.").props("caption").classes("q-pa-sm")
             for record in history[:50]:
                 live = self.live is not None and self.live.id == record.get("id") and not self.live.done
                 state = self.live.state if live and self.live is not None else str(record.get("state"))
+                if live:
+                    self.listed = state
                 took = seconds_between(record.get("started"), record.get("ended"))
                 with (
                     ui.item(on_click=lambda r=record: self.select(r["dag_id"], r["id"]))
@@ -164,8 +168,8 @@ class RunsPanel:
     # -- a run's details ----------------------------------------------------------------------------
     def show_live(self, handle: RunHandle) -> None:
         """Follow a run in progress (called on every change of its task states)."""
-        if self.live is None or self.live.id != handle.id:
-            self.live = handle
+        if self.live is None or self.live.id != handle.id or self.listed != handle.state:
+            self.live = handle  # a new run, or its state changed since it was listed (queued -> running)
             self.refresh()
         try:
             record = handle.record()

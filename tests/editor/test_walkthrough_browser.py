@@ -266,6 +266,16 @@ def states(driver: Any) -> dict[str, str]:
     )
 
 
+def listed_state(driver: Any) -> str:
+    """The state badge of the newest run in the runs tab's list ('' when none is listed)."""
+    return str(
+        driver.execute_script(
+            "const item = document.querySelector('.q-tab-panel .q-list .q-item');"
+            "return item?.querySelector('.q-badge')?.textContent.trim() ?? ''"
+        )
+    )
+
+
 def notifications(driver: Any) -> str:
     return str(driver.execute_script("return document.querySelector('.q-notifications')?.innerText ?? ''"))
 
@@ -403,16 +413,21 @@ def walk(server: str, driver: Any, home: Path, repo: Path, code: Path) -> None:
     button(driver, "Start", DIALOG).click()
     wait_for(lambda: set(states(driver)) == set(ids), "a state badge on every step", timeout=60)
     seen: list[dict[str, str]] = []
+    listed: list[str] = []  # the run's state in the runs list while a step runs
 
     def finished() -> bool:
         now = states(driver)
         if not seen or seen[-1] != now:
             seen.append(now)
+        if "running" in now.values():
+            listed.append(listed_state(driver))
         return "failed" in now.values() or set(now.values()) == {"success"}
 
     wait_for(finished, "every step to succeed", timeout=RUN_TIMEOUT, interval=0.3)
     assert set(seen[-1].values()) == {"success"}, seen[-1]
     assert any("running" in s.values() for s in seen), seen
+    # The runs list follows the live run too (it said "queued" until the run ended).
+    assert "running" in listed, f"the runs list showed {sorted(set(listed))} while steps ran"
     # The run ends (the promotion after the deploy, its record written): Stop turns back into Run, and the
     # runs panel lists the run as a success.
     wait_for(lambda: driver.find_elements(By.XPATH, "//header//button[.//span[normalize-space()='Run']]"), "the end")
