@@ -41,6 +41,27 @@ def install(deb: Path, prefix: Path) -> Path:
     return prefix / "opt" / "dagsmith" / "dagsmith"
 
 
+def example_file(exe: Path, target: Path, name: str) -> list[str]:
+    """Write the package's own keyword example, renamed ``name``, to ``target``; its node ids.
+
+    The file comes from the package, not from this checkout, so a package built from an older tree still
+    reads it.
+    """
+    source = exe.parent / "_internal" / "dagsmith" / "nodes" / "examples" / "keyword_recommendation.dagsmith.json"
+    document = json.loads(source.read_text(encoding="utf-8"))
+    document["settings"]["name"] = name
+    target.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return [node["id"] for node in document["nodes"]]
+
+
+def all_drawn(node_ids: list[str]) -> str:
+    """A JavaScript expression: whether the canvas shows a node for each of ``node_ids``."""
+    return (
+        f"{json.dumps(node_ids)}.every((id) => "
+        'document.querySelector(`.vue-flow__node[data-id="${CSS.escape(id)}"]`))'
+    )
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -15,9 +15,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from packaged_app import close, evaluate, find_deb, install, kill, launch, screenshot, wait_until, xvfb
-
-from dagsmith.nodes import load_example, save
+from packaged_app import (
+    all_drawn,
+    close,
+    evaluate,
+    example_file,
+    find_deb,
+    install,
+    kill,
+    launch,
+    screenshot,
+    wait_until,
+    xvfb,
+)
 
 pytestmark = pytest.mark.slow
 DEB = find_deb()
@@ -52,10 +62,8 @@ def test_the_package_installs_the_app_and_its_desktop_integration(exe: Path) -> 
 
 
 def test_a_double_clicked_pipeline_opens_in_the_window_and_closes_cleanly(exe: Path, tmp_path: Path) -> None:
-    pipeline = load_example("keyword_recommendation")
-    pipeline.settings.name = "Opened by double-click"
     file = tmp_path / "double-click.dagsmith.json"
-    save(pipeline, file)
+    nodes = example_file(exe, file, "Opened by double-click")
     with xvfb() as display:
         app = launch(exe, display, tmp_path / "home", str(file))
         try:
@@ -69,7 +77,7 @@ def test_a_double_clicked_pipeline_opens_in_the_window_and_closes_cleanly(exe: P
             page = wait_until(pipeline_page, timeout=60, interval=0.5)
             assert page, f"the window shows {app.pages()}\n{app.output()}"
             drawn = wait_until(
-                lambda: evaluate(page, "document.querySelectorAll('.vue-flow__node').length") == len(pipeline.nodes),
+                lambda: evaluate(page, all_drawn(nodes)) is True,
                 timeout=60,
                 interval=0.5,
             )
