@@ -46,6 +46,22 @@ class Variables:
     def get(self, key, default=""):
         return "<variable " + key + ">"
 
+    def __getitem__(self, key):
+        return "<variable " + key + ">"
+
+class Connection:
+    def __init__(self, conn_id):
+        self.host = "<host of " + conn_id + ">"
+        self.login = self.password = self.schema = self.extra = ""
+        self.port = None
+
+    def get_uri(self):
+        return "<uri of " + self.host + ">"
+
+class Connections:
+    def __getitem__(self, conn_id):
+        return Connection(conn_id)
+
 rendered = {}
 macros = {}
 for task_id in ("train", "materialize", "build", "watch__retrain"):
@@ -57,7 +73,7 @@ for task_id in ("train", "materialize", "build", "watch__retrain"):
     ti = TaskInstance(task, run_id=run.run_id)
     ti.dag_run = run
     context = ti.get_template_context()
-    context.update({"ti": FakeTI(), "task_instance": FakeTI(), "var": {"value": Variables()}})
+    context.update({"ti": FakeTI(), "task_instance": FakeTI(), "var": {"value": Variables()}, "conn": Connections()})
     env = dag.get_template_env()
     macros = {name: env.from_string("{{ " + name + " }}").render(**context)
               for name in ("ds", "ds_nodash", "ts", "ts_nodash", "logical_date", "data_interval_start",
@@ -121,8 +137,11 @@ def test_airflow2_output_loads_in_airflow2(tmp_path: Path) -> None:
     assert train["env"]["RUN_DATE"] == macros["ds"]
     assert train["env"]["DAGSMITH_LOGICAL_DATE"] == macros["ts"]
     assert train["env"]["DAGSMITH_RUN_ID"] == macros["run_id"]
-    assert train["env"]["DAGSMITH_INPUT_TRAIN_DATA"] == (
+    assert train["env"]["DAGSMITH_INPUT_TRAIN_DATA_URI"] == (
         "s3://ml-artifacts/keyword_loop/2026-01-02/manual__2026-01-02/features/features"
+    )
+    assert (
+        train["env"]["DAGSMITH_INPUT_TRAIN_DATA"] == "/tmp/dagsmith-staging/manual__2026-01-02/train/inputs/train_data"
     )
     materialize = rendered["materialize"]["env"]
     assert (materialize["DAGSMITH_CONFIG_0"], materialize["DAGSMITH_CONFIG_1"]) == (

@@ -76,6 +76,24 @@ class _Variables:
     def get(self, key: str, default: str = "") -> str:
         return f"<variable {key}>"
 
+    def __getitem__(self, key: str) -> str:  # {{ var.value['key'] }}, an env value taken from a Variable
+        return f"<variable {key}>"
+
+
+class _Connection:
+    def __init__(self, conn_id: str) -> None:
+        self.host = f"<host of {conn_id}>"
+        self.login = self.password = self.schema = self.extra = ""
+        self.port = None
+
+    def get_uri(self) -> str:
+        return f"<uri of {self.host}>"
+
+
+class _Connections:
+    def __getitem__(self, conn_id: str) -> _Connection:  # {{ conn['id'].host }}
+        return _Connection(conn_id)
+
 
 def _context() -> dict[str, Any]:
     return {
@@ -84,6 +102,7 @@ def _context() -> dict[str, Any]:
         "run_id": "scheduled__2026-01-02",
         "ti": _FakeTI(),
         "var": {"value": _Variables()},
+        "conn": _Connections(),
         "params": {},
     }
 
@@ -154,9 +173,11 @@ def test_gpu_pod_spec_is_what_the_form_said(dagbag: Any) -> None:
     assert [(t.key, t.operator, t.effect) for t in spec.tolerations] == [("nvidia.com/gpu", "Exists", "NoSchedule")]
     env = {var.name: var for var in container.env}
     assert env["EPOCHS"].value == "10"
-    assert env["DAGSMITH_INPUT_TRAIN_DATA"].value == (
+    # An object store in path mode: the step reads a local copy the runtime downloads from the stored URI.
+    assert env["DAGSMITH_INPUT_TRAIN_DATA_URI"].value == (
         "s3://ml-artifacts/keyword_loop/" + DS + "/" + RUN_KEY + "/features/features"
     )
+    assert env["DAGSMITH_INPUT_TRAIN_DATA"].value == "/tmp/dagsmith-staging/" + RUN_KEY + "/train/inputs/train_data"
     assert env["MLFLOW_TRACKING_TOKEN"].value_from.secret_key_ref.to_dict() == {
         "name": "mlflow-credentials",
         "key": "token",
@@ -194,8 +215,9 @@ def test_templated_fields_render_to_run_time_values(dagbag: Any) -> None:
     assert config == {"alias": "candidate", "artifact_path": "model", "model_name": "keyword-recommender"} | {
         "tags": {"source": "dagsmith"}
     }
-    assert register.cmds[:2] == ["python", "-c"]
-    compile(register.cmds[2], "register_model", "exec")  # the embedded program survives rendering intact
+    # The built-in step runs from the versioned step runtime in the step image, not from embedded source.
+    assert register.cmds == ["python", "-m", "dagsmith_steps", "register_model"]
+    assert env["DAGSMITH_RUNTIME_VERSION"]
 
 
 def test_hyperparameter_search_maps_gpu_trials(dagbag: Any) -> None:
@@ -205,7 +227,8 @@ def test_hyperparameter_search_maps_gpu_trials(dagbag: Any) -> None:
     assert trial.partial_kwargs["max_active_tis_per_dagrun"] == 3
     assert trial.partial_kwargs["container_resources"].limits == {"nvidia.com/gpu": "1"}
     cmds = trial.partial_kwargs["cmds"]
-    assert cmds[:2] == ["python", "-c"] and cmds[3:] == ["--", "python", "train.py", "--data", "/data"]
+    assert cmds[:4] == ["python", "-m", "dagsmith_steps", "hpo_trial"]
+    assert cmds[4:] == ["--", "python", "train.py", "--data", "/data"]
     expanded = trial.expand_input.value["arguments"]
     assert expanded.operator.task_id == "tune__trials"
     assert "nvidia.com/gpu" not in str(dag.get_task("tune__trials").container_resources)
@@ -304,7 +327,7 @@ def _run_context(dag: Any, task: Any, logical_date: dt.datetime | None) -> dict[
         start_date=RUN_AFTER,
     )
     context = dict(ti.get_template_context())
-    context.update(ti=_FakeTI(), task_instance=_FakeTI(), var={"value": _Variables()})
+    context.update(ti=_FakeTI(), task_instance=_FakeTI(), var={"value": _Variables()}, conn=_Connections())
     return context
 
 
@@ -352,8 +375,9 @@ def test_every_macro_renders_in_a_run_with_and_without_a_logical_date(
     variables = {var.name: var.value for var in pod.spec.containers[0].env}
     assert variables["DAGSMITH_RUN_ID"] == run_id
     assert variables["DAGSMITH_LOGICAL_DATE"] == values["ts"]
-    name = f"run-{values['ds_nodash']}-{values['ts_nodash']}-{values['ts']}"
     key = run_id.replace(":", "_").replace("+", "_")  # {run_id} in a path: an object-store key
+    safe_ts = values["ts"].replace(":", "_").replace("+", "_")  # {logical_date} in a path: the same rule
+    name = f"run-{values['ds_nodash']}-{values['ts_nodash']}-{safe_ts}"
     assert variables["DAGSMITH_OUTPUT_RUN"] == f"/tmp/dagsmith-artifacts/every_macro/{values['ds']}/{key}/{name}"
 
 
@@ -376,7 +400,8 @@ def test_every_sample_task_renders_in_a_run_without_a_logical_date(dag_folder: P
     env = {var.name: var.value for var in train.env_vars}
     assert env["RUN_DATE"] == "2026-03-04"
     key = run_id.replace(":", "_").replace("+", "_")
-    assert env["DAGSMITH_INPUT_TRAIN_DATA"] == f"s3://ml-artifacts/keyword_loop/2026-03-04/{key}/features/features"
+    assert env["DAGSMITH_INPUT_TRAIN_DATA_URI"] == f"s3://ml-artifacts/keyword_loop/2026-03-04/{key}/features/features"
+    assert env["DAGSMITH_INPUT_TRAIN_DATA"] == f"/tmp/dagsmith-staging/{key}/train/inputs/train_data"
     assert env["DAGSMITH_LOGICAL_DATE"] == "2026-03-04T05:06:07.890123+00:00"
     materialize = {var.name: var.value for var in loop.get_task("materialize").env_vars}
     assert (materialize["DAGSMITH_CONFIG_0"], materialize["DAGSMITH_CONFIG_1"]) == (
