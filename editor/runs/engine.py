@@ -26,7 +26,7 @@ from dagsmith.nodes import Pipeline, dumps
 
 from . import records, runner
 from .extras import missing_extras_message, needed_modules
-from .localize import LocalRunError, Setup, localize
+from .localize import LOCAL_STORE_ENV, LocalRunError, Setup, localize
 from .workspace import Services, Workspace, default_workspace, redact, worker_environment
 
 
@@ -56,15 +56,19 @@ StateCallback = Callable[[TaskEvent], None]
 EventCallback = Callable[[dict[str, Any]], None]
 
 
-def _render_into(workspace: Workspace, pipeline: Pipeline, services: Services, project_dir: Path) -> tuple[Setup, Path]:
-    """Write the pipeline's local DAG and its document into the workspace; its setup and DAG file."""
+def _render_into(
+    workspace: Workspace, pipeline: Pipeline, services: Services, project_dir: Path, *, own_store: bool = False
+) -> tuple[Setup, Path, dict[str, Any]]:
+    """Write the pipeline's local DAG and its document into the workspace; its setup, DAG file and store."""
     from dagsmith.codegen import render
 
-    local, setup = localize(pipeline, workspace, services, project_dir=project_dir)
+    local, setup = localize(pipeline, workspace, services, project_dir=project_dir, own_store=own_store)
     dag_file = workspace.dags / f"{pipeline.dag_id}.py"
     records.write_text(dag_file, render(local, target="local"))
     records.write_text(workspace.pipelines / f"{pipeline.dag_id}.dagsmith.json", dumps(pipeline))
-    return setup, dag_file
+    store = local.settings.artifact_store
+    described = {"root": local.settings.artifact_root, "endpoint_url": store.endpoint_url, "region": store.region}
+    return setup, dag_file, described
 
 
 def start_local_run(
@@ -100,9 +104,10 @@ def start_local_run(
     missing = missing_extras_message(needed_modules((pipeline, *related), mlflow=services.embedded_mlflow))
     if missing:  # before rendering: the packages to install come first
         raise LocalRunError(missing)
+    own_store = (os.environ if environ is None else environ).get(LOCAL_STORE_ENV) == "pipeline"
     for other in related:
-        _render_into(root, other, services, project)
-    setup, dag_file = _render_into(root, pipeline, services, project)
+        _render_into(root, other, services, project, own_store=own_store)
+    setup, dag_file, store = _render_into(root, pipeline, services, project, own_store=own_store)
     from dagsmith.codegen.local import task_nodes
 
     run_id = records.new_run_id()
@@ -119,6 +124,7 @@ def start_local_run(
         "requested_logical_date": logical_date,
         "services": services.describe(),
         "tracking_uri": redact(services.tracking_uri),
+        "artifact_store": store,
         "nodes": task_nodes(pipeline),
         "triggered_by": None,
         "state": "queued",

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagsmith.nodes import Pipeline, slug
+from dagsmith.nodes import Pipeline, PipelineSettings, slug
+from dagsmith.nodes.store import store_kind
 
 from .workspace import ENV_FEAST_REPO, Services, Workspace
 
@@ -66,6 +67,32 @@ def _feast_repo(node_id: str, value: Any, project_dir: Path, workspace: Workspac
     return next(entry["target"] for entry in setup.feast if entry["source"] == str(source))
 
 
+LOCAL_STORE_ENV = "DAGSMITH_LOCAL_STORE"
+"""``pipeline`` in a local run's environment: store artifacts in the pipeline's own store, not the workspace."""
+
+
+def local_artifact_root(settings: PipelineSettings, workspace: Workspace, *, own_store: bool) -> str:
+    """Where a local run stores its artifacts: the workspace's ``artifacts`` folder, or the pipeline's store.
+
+    With ``own_store`` (``DAGSMITH_LOCAL_STORE=pipeline``) an ``s3://`` or ``gs://`` root is used as the
+    settings say (endpoint, region; a secret reference's variables come from the local environment under
+    the same names), and a POSIX root must be a folder that exists on this machine (a shared folder).
+    """
+    root = settings.artifact_root
+    if not own_store:
+        return str(workspace.artifacts)
+    kind = store_kind(root)
+    if kind == "posix" and not Path(root).is_dir():
+        raise LocalRunError(
+            f"pipeline settings, artifact_root: {root} is not a folder on this machine, and "
+            f"{LOCAL_STORE_ENV}=pipeline asks to store this run's artifacts there; create it (a shared folder), "
+            f"or unset {LOCAL_STORE_ENV} to store them in the workspace"
+        )
+    if kind not in ("posix", "s3", "gcs"):
+        raise LocalRunError(f"pipeline settings, artifact_root: {root} is not a store a local run can use")
+    return root
+
+
 def localize(
     pipeline: Pipeline,
     workspace: Workspace,
@@ -73,12 +100,13 @@ def localize(
     *,
     project_dir: Path,
     keep_artifact_root: bool = False,
+    own_store: bool = False,
 ) -> tuple[Pipeline, Setup]:
     """The pipeline as it runs here, and the workspace setup it needs."""
     local = pipeline.model_copy(deep=True)
     setup = Setup()
     if not keep_artifact_root:
-        local.settings.artifact_root = str(workspace.artifacts)
+        local.settings.artifact_root = local_artifact_root(local.settings, workspace, own_store=own_store)
     for node in local.nodes:
         if node.type not in FEATURE_NODES:
             continue
