@@ -2,7 +2,8 @@
 
 Selecting a run shows its task states on the canvas. A run's details link to its MLflow runs and
 model versions (in the tracking server's UI, or in the workspace's own MLflow UI, started on request),
-its gate decisions, the Bentos it built, where it serves, and the runs it triggered.
+its gate decisions, the Bentos it built, where it serves, the runs it triggered, and the artifacts it stored
+with their manifests, to download (``run_artifacts``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..runs.records import seconds_between, task_key
 from ..runs.workspace import redact
 from ..services import UserError
 from ..session import EditorSession
+from .run_artifacts import RunArtifacts
 
 STATE_COLORS = {
     "queued": "grey-7",
@@ -218,6 +220,8 @@ class RunsPanel:
                         "log", on_click=lambda t=key, p=task["log"]: self.logs.show(f"Log of {t}", {t: Path(p)})
                     ).props("flat dense size=sm").mark(f"run-log-{key}")
             self._links(record)
+            if record.get("airflow_run_id") and state not in ("queued", "running"):
+                RunArtifacts(record)  # what the run stored, from the manifests in its store
 
     def _links(self, record: dict[str, Any]) -> None:
         found = record.get("links") or {}
