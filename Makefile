@@ -57,11 +57,12 @@ bench: $(STAMP)
 
 # The desktop app: a PyInstaller onedir bundle (started in place, nothing unpacked per launch) in
 # dist/dagsmith/, wrapped in an installable dist/dagsmith_VERSION_ARCH.deb (packaging/linux/). PyInstaller
-# does not run setuptools' editable finder, so it reads the package through the mypy dagsmith/ link tree.
+# does not run setuptools' editable finder, so it reads the package through the mypy dagsmith/ link tree
+# and the step runtime (dagsmith_steps, whose sources the local target embeds) from steps/.
 # Local runs' packages stay out (they follow the lazy imports of the run code): the designer needs none.
 PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
 	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps steps/dagsmith_steps:dagsmith_steps \
-	codegen/CONTRACT.md:dagsmith/codegen nodes/examples:dagsmith/nodes/examples \
+	codegen/CONTRACT.md:dagsmith/codegen steps/dagsmith_steps:dagsmith_steps nodes/examples:dagsmith/nodes/examples \
 	editor/store/migrations:dagsmith/editor/store/migrations assets:dagsmith/assets
 PACK_EXCLUDE := airflow mlflow bentoml feast papermill kubernetes kubernetes_validate \
 	pandas pyarrow numpy scipy sklearn matplotlib dask torch tensorflow IPython ipykernel \
@@ -78,7 +79,7 @@ DEB := dist/dagsmith_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null ||
 package: $(STAMP) links
 	rm -rf dist/dagsmith build/dagsmith $(DEB) dist/package-build.json
 	mkdir -p build dist && date +%s > build/package-started
-	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src $(BIN)/python -m PyInstaller --onedir --noconfirm \
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src:steps $(BIN)/python -m PyInstaller --onedir --noconfirm \
 		--log-level WARN --name dagsmith --specpath build --distpath dist --workpath build \
 		--add-data $(SITE)/nicegui:nicegui --add-data $(CURDIR)/packaging/bundle/kubernetes:kubernetes \
 		--add-data $(SITE)/kubernetes/utils/quantity.py:kubernetes/utils \
