@@ -29,6 +29,7 @@ from test_run_local import TARGETING, environ, run, workspace  # noqa: F401 (fix
 
 from dagsmith.codegen.store_policy import outputs_of
 from dagsmith.editor.runs import Workspace
+from dagsmith.editor.runs.artifacts import RunStore, run_artifacts, stream
 from dagsmith.nodes.fileformat import load, save
 
 pytestmark = pytest.mark.slow
@@ -169,6 +170,7 @@ def test_user_targeting_stores_its_outputs_on_an_s3_compatible_server_with_tags(
     environ: dict[str, str],  # noqa: F811
     s3_server: tuple[str, Any],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     endpoint, client = s3_server
     pipeline = load(TARGETING)
@@ -220,6 +222,14 @@ def test_user_targeting_stores_its_outputs_on_an_s3_compatible_server_with_tags(
                 "dagsmith-pipeline": "user_targeting",
             }, member
     assert seen == _stored_outputs(TARGETING) and seen >= OUTPUTS
+    # The Runs tab's list: the same artifacts from the run's store settings, each streamed as stored.
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    listed = run_artifacts(record)
+    assert {(item.node, item.port) for item in listed} == seen
+    first = next(item for item in listed if item.kind == "file")
+    key = first.uri.removeprefix(f"s3://{BUCKET}/")
+    assert b"".join(stream(RunStore.of(record), first)) == client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     run_key = record["airflow_run_id"].replace(":", "_").replace("+", "_").replace("~", "_")
     staged = Path("/tmp/dagsmith-staging") / run_key
     assert not staged.exists() or not any(item.is_file() for item in staged.rglob("*"))  # staged copies removed
