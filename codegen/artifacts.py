@@ -272,6 +272,7 @@ def contract_env(
                 env[env_name("INPUT", port.name) + suffix] = artifacts.delivered(source, source_port, node, where)
                 env[env_name("INPUT", port.name) + suffix + "_URI"] = artifacts.output_path(source, source_port)
     stored = [port for port in outputs if port.type not in VALUE_TYPES]
+    read = {edge.source_port for edge in artifacts.pipeline.edges if edge.source == node.id}
     for port in stored:
         name = env_name("OUTPUT", port.name)
         env[name] = artifacts.delivered(node, port.name, node, f"outputs/{port.name}")
@@ -279,6 +280,8 @@ def contract_env(
         env[name + "_MODE"] = Tmpl.literal(artifacts.delivery(node, port.name))
         access = artifacts.access(node, port.name)
         env[name + "_ACCESS"] = Tmpl.literal(json.dumps({"level": access.level, "groups": list(access.groups)}))
+        if port.name not in read:  # no step reads it: the runtime stores it when written, and does not require it
+            env[name + "_OPTIONAL"] = Tmpl.literal("1")
     if artifacts.staged() and (stored or any(key.startswith(PREFIX + "INPUT_") for key in env)):
         env["DAGSMITH_STAGING"] = artifacts.staging(node)
     return env

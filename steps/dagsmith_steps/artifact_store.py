@@ -30,7 +30,7 @@ ARTIFACT_LEVELS = ("private", "groups", "public")
 ARTIFACT_LAYER = "DAGSMITH_ARTIFACT_LAYER"
 """Set to ``launcher`` in the step's environment when the local launcher runs the layer around the command."""
 _ARTIFACT_CHUNK = 8 << 20
-_ARTIFACT_SUFFIXES = ("_URI", "_MODE", "_ACCESS")
+_ARTIFACT_SUFFIXES = ("_URI", "_MODE", "_ACCESS", "_OPTIONAL")
 
 
 class ArtifactError(Exception):
@@ -82,6 +82,7 @@ def artifact_ports(env: dict[str, str], kind: str) -> dict[str, dict[str, str]]:
                 "uri": uri,
                 "mode": env.get(prefix + name + "_MODE") or "path",
                 "access": env.get(prefix + name + "_ACCESS") or "",
+                "optional": env.get(prefix + name + "_OPTIONAL") or "",
             }
     return ports
 
@@ -382,7 +383,12 @@ def artifact_finish(env: dict[str, str]) -> list[str]:
     Fails, storing nothing, when an output was not written.
     """
     outputs = artifact_ports(env, "OUTPUT")
-    missing = [name for name, port in outputs.items() if not _artifact_exists(port, env)]
+    unwritten = [name for name, port in outputs.items() if not _artifact_exists(port, env)]
+    for name in unwritten:
+        if outputs[name]["optional"] == "1":  # no step reads it: nothing to store, and no reason to fail
+            print(f"[dagsmith] output {name.lower()!r} was not written; no step reads it, so nothing is stored")
+            del outputs[name]
+    missing = [name for name in unwritten if name in outputs]
     if missing:
         where = "; ".join(f"{name.lower()!r} at {outputs[name]['local']}" for name in missing)
         raise ArtifactError(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagsmith_steps
 import pytest
 
 from dagsmith.codegen.compat import LOCAL_BASH
@@ -103,7 +104,7 @@ def _top_names(text: str) -> set[str]:
 
 
 def test_the_layer_is_embedded_without_clashing_names_and_every_step_runs_inside_it() -> None:
-    layer = _top_names(Path(sys.modules["dagsmith.codegen.steps"].__file__).with_name("artifact_store.py").read_text())
+    layer = _top_names(Path(dagsmith_steps.__file__).with_name("artifact_store.py").read_text())
     assert all(name.lstrip("_").lower().startswith("artifact") for name in layer)
     runtime_only = _top_names(source("runtime")) - layer
     assert "run_step" in runtime_only and layer <= _top_names(source("runtime"))
@@ -142,6 +143,25 @@ def test_posix_store_writes_manifests_and_a_missing_output_fails_naming_the_port
     assert done.returncode == 1
     assert "did not write output 'model'" in done.stdout and "Nothing was stored" in done.stdout
     assert not (report / "_dagsmith_manifest.json").exists()
+
+
+def test_an_output_no_step_reads_may_be_left_unwritten(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    model, report = root / "keywords/run/train/model", root / "keywords/run/train/report"
+    env = _clean_env(
+        **output("model", str(model), str(model), {"level": "private", "groups": []}),
+        **output("report", str(report), str(report), {"level": "public", "groups": []}),
+        DAGSMITH_OUTPUT_REPORT_OPTIONAL="1",  # what the DAG says of an output that no edge leads from
+    )
+    writes_model = "import os, pathlib; pathlib.Path(os.environ['DAGSMITH_OUTPUT_MODEL']).write_text('w')"
+    done = launch(["python", "-c", writes_model], tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "output 'report' was not written; no step reads it" in done.stdout
+    assert Path(str(model) + ".manifest.json").is_file()
+    assert not report.exists()
+    shutil.rmtree(root)
+    done = launch(["python", "-c", "pass"], tmp_path, env)  # the output a step reads is still required
+    assert done.returncode == 1 and "did not write output 'model'" in done.stdout
 
 
 def test_a_failed_command_writes_no_manifest(tmp_path: Path) -> None:

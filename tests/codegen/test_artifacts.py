@@ -134,3 +134,26 @@ def test_dots_inside_a_segment_stay_under_the_root() -> None:
     subject.outputs["output"] = OutputSettings(path="v1..2/.{dag_id}/.", naming="{output}..x")
     sample = pipeline("p", [subject], [], artifact_root="/data/root", dag_id="d")
     assert Artifacts.of(sample, 1).output_path(subject, "output").final() == "/data/root/v1..2/.d/./output..x"
+
+
+def test_only_an_output_no_step_reads_is_optional() -> None:
+    writer = Node(
+        id="w",
+        type="script",
+        params={"script": "w.py", "outputs": [{"name": "data", "type": "dataset"}, {"name": "log", "type": "dataset"}]},
+    )
+    reader = Node(id="r", type="script", params={"script": "r.py", "inputs": [{"name": "data", "type": "dataset"}]})
+    sample = pipeline("p", [writer, reader], [])
+    sample.edges = (
+        type(sample)
+        .model_validate(
+            {"edges": [{"id": "e1", "source": "w", "source_port": "data", "target": "r", "target_port": "data"}]}
+        )
+        .edges
+    )
+    node_type = CATALOG.get("script")
+    assert node_type is not None
+    env = contract_env(Artifacts.of(sample, 1), writer, node_type, [])
+    assert "DAGSMITH_OUTPUT_DATA_OPTIONAL" not in env  # the reader needs it: the runtime requires it
+    assert env["DAGSMITH_OUTPUT_LOG_OPTIONAL"].final() == "1"  # nothing reads it: stored when written
+    assert "DAGSMITH_OUTPUT_DATA" in env and "DAGSMITH_OUTPUT_LOG" in env

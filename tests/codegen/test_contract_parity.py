@@ -315,7 +315,7 @@ def test_every_step_gets_the_artifact_store_contract_in_both_targets(both_target
                 wanted = {"DAGSMITH_PROJECT", "DAGSMITH_ARTIFACT_ROOT"}
                 for name in env:
                     if re.fullmatch(r"DAGSMITH_OUTPUT_[A-Z0-9_]+", name) and not name.endswith(
-                        ("_URI", "_MODE", "_ACCESS")
+                        ("_URI", "_MODE", "_ACCESS", "_OPTIONAL")
                     ):
                         wanted |= {name + "_URI", name + "_MODE", name + "_ACCESS"}
                 missing += [f"{target}: {dag_id}.{task_id}: {name}" for name in sorted(wanted - set(env))]
