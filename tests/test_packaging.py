@@ -6,7 +6,14 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPING = {"dagsmith.nodes": "nodes", "dagsmith.codegen": "codegen", "dagsmith.editor": "editor"}
+MAPPING = {
+    "dagsmith.nodes": "nodes",
+    "dagsmith.codegen": "codegen",
+    "dagsmith.editor": "editor",
+    # The step runtime (its own distribution, dagsmith-steps, from steps/) also ships inside dagsmith: the local
+    # target embeds its sources, and codegen pins its RUNTIME_VERSION.
+    "dagsmith_steps": "steps/dagsmith_steps",
+}
 
 
 def test_every_package_folder_is_listed() -> None:
