@@ -33,6 +33,10 @@ const COMMENT_COLOR = "#facc15";
 // Task states: the node's fill and border (dagsmith-canvas.css) and its minimap colour.
 const STATE_COLORS = { queued: "#71717a", running: "#2563eb", success: "#16a34a", failed: "#dc2626", skipped: "#a1a1aa" };
 const FOCUS_ZOOM = 1; // a node found by search is shown at least this large
+// From this many nodes on, only the nodes and edges in view are in the page (Vue Flow's
+// only-render-visible-elements): drawing all of 3,000 blocked the browser for seconds at a time, and
+// panning and zooming redrew them all. Smaller graphs keep every node in the page.
+const CULL_NODES = 500;
 // ELK's layered layout, left to right; branches get their own rows, and ports keep their order on the card.
 const ELK_OPTIONS = {
   "elk.algorithm": "layered",
@@ -77,7 +81,7 @@ export default {
       <VueFlow v-if="stylesLoaded" class="dagsmith-flow" :apply-default="false" :delete-key-code="null"
                connection-mode="strict" :nodes-draggable="!readOnlyNow" :nodes-connectable="!readOnlyNow"
                :elements-selectable="true" :zoom-on-double-click="false" :min-zoom="0.1" :max-zoom="2.5"
-               :connection-radius="24"
+               :connection-radius="24" :only-render-visible-elements="cull"
                @init="onInit" @nodes-change="onNodesChange" @edges-change="onEdgesChange"
                @nodes-initialized="onNodesInitialized" @node-drag-stop="onDragStop" @selection-drag-stop="onDragStop"
                @connect="onConnect" @connect-start="onConnectStart" @connect-end="onConnectEnd"
@@ -192,6 +196,7 @@ export default {
       active: false,
       minimap: MINIMAP,
       fitIcon: FIT_ICON,
+      cull: false, // draw only what is in view (many nodes)
     };
   },
   computed: {
@@ -260,6 +265,7 @@ export default {
 
     loadGraph(nodes, edges, viewport) {
       const selected = new Set(this.flow.getSelectedNodes.value.map((n) => n.id));
+      this.cull = nodes.length >= CULL_NODES;
       this.flow.setNodes(nodes.map((node) => ({ ...this.toFlowNode(node), selected: selected.has(node.id) })));
       const links = this.linkEdges(nodes);
       this.linked = Object.fromEntries(links.map((link) => [link.target, true]));

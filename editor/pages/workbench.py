@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from dagsmith.nodes import Issue, Pipeline, Position
 from dagsmith.nodes.fileformat import dumps_mapping, to_dict
@@ -61,10 +61,15 @@ class Workbench:
                 if node is not None:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
+        # A keystroke's work stays small on a large pipeline: validation runs in a worker thread, and the
+        # draft saver takes a shallow copy on the event loop and serialises it in its worker thread.
+        self.session.validate_in_background(
+            lambda work: background_tasks.create(work, name="dagsmith-validate", context=self.saved)
+        )
         self.drafts = DraftSaver(
-            lambda: to_dict(self.session.pipeline),
-            lambda data: self.services.save_draft(
-                self.pipeline_id, dumps_mapping(data), expected_revision=self.saved_revision
+            self.session.frozen,
+            lambda document: self.services.save_draft(
+                self.pipeline_id, dumps_mapping(to_dict(document)), expected_revision=self.saved_revision
             ),
             self.draft_saved,
             self.draft_failed,
@@ -73,6 +78,7 @@ class Workbench:
         self.saved_revision = revision
         self.conflict = False  # the draft was saved elsewhere: this page's saves stop until it is reloaded
         self.clipboard_boxes: list[Box] = []  # the copied nodes' rectangles, for placing a paste
+        self.shown_issues: list[Issue] | None = None  # the issues the canvas and problems panel show
         self.canvas: PipelineCanvas
         self.inspector: Inspector
         self.build(name)
@@ -130,7 +136,7 @@ class Workbench:
         self.canvas.on_selection_changed(self.selected)
         self.canvas.on_node_clicked(lambda e: self.clicked(e["id"]))
         self.canvas.on_state_clicked(lambda e: self.runs.open_node_log(e["id"]))
-        self.canvas.on_pane_clicked(lambda: self.inspector.select(None))
+        self.canvas.on_pane_clicked(lambda: self.show_form(None))
         self.canvas.on_copy_requested(lambda e: self.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))
         self.canvas.on_undo_requested(self.undo)
@@ -244,7 +250,14 @@ class Workbench:
 
     def selected(self, payload: SelectionChanged) -> None:
         nodes = payload.get("nodes") or []
-        self.inspector.select(nodes[0] if len(nodes) == 1 else None)
+        self.show_form(nodes[0] if len(nodes) == 1 else None)
+
+    def show_form(self, node_id: str | None) -> None:
+        """Show the form of what the canvas selected, unless it is shown already: a selection event that
+        changes nothing (e.g. the canvas's first, empty one after a large pipeline was drawn) must not
+        draw the form again under a user who is typing in it."""
+        if node_id != self.inspector.node_id or not self.inspector.forms:
+            self.inspector.select(node_id)
 
     def copy(self, node_ids: Iterable[str]) -> None:
         wanted = set(node_ids)
@@ -305,6 +318,10 @@ class Workbench:
     # -- after every change -----------------------------------------------------------------------------
     def changed(self, change: Change) -> None:
         pipeline = self.session.pipeline
+        if change.kind == "issues":  # a background validation finished: the document did not change
+            self.inspector.refresh(rebuild=False)
+            self.show_issues()
+            return
         if change.kind == "add":
             for node_id in change.node_ids:
                 node = pipeline.node(node_id)
@@ -401,6 +418,9 @@ class Workbench:
         self.canvas.show_issues(self.session.issues)
 
     def show_issues(self) -> None:
+        if self.session.issues is self.shown_issues:
+            return  # e.g. a keystroke while its validation runs in the background: nothing new to show
+        self.shown_issues = self.session.issues
         self.canvas.show_issues(self.session.issues)
         self.problems.show(self.session.issues, self.session.pipeline)
 
