@@ -347,7 +347,8 @@ class EditorSession:
         ):
             return Refusal("these ports are already connected")
         trial = self.pipeline.model_copy(update={"edges": [*self.pipeline.edges, edge]})
-        issues = validate(trial)
+        # Only the edges differ from the document: its run-time parameter issues (when current) hold for the trial.
+        issues = validate(trial, same_params_as=None if self.validation_pending else self.issues)
         problems = [i for i in issues if i.is_error and i.edge == edge_id]
         if problems:
             return Refusal(problems[0].message)

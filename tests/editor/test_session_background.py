@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from dagsmith.editor.session import Change, EditorSession
-from dagsmith.nodes import Node, Pipeline, Position, validate
+from dagsmith.editor.session import Change, EditorSession, Refusal
+from dagsmith.nodes import Node, Pipeline, Position, RuntimeParam, validate
 
 
 def pipeline(count: int = 3) -> Pipeline:
@@ -81,3 +81,18 @@ def test_small_pipelines_are_validated_at_once() -> None:
     session.set_param("s1", ("script",), None)
     assert not session.validation_pending
     assert any(i.node == "s1" and i.field == "script" for i in session.issues)
+
+
+def test_a_connection_reuses_the_parameter_issues_and_gives_those_of_a_full_validation() -> None:
+    document = pipeline(3)
+    document.settings.params = [RuntimeParam(name="unused", type="string", default="x")]
+    document.nodes[0].params["arguments"] = ["{{ params.missing }}"]
+    document.nodes[2].params = {"model_name": "m"}
+    document.nodes[2].type = "register_model"
+    session = EditorSession(document)
+    codes = {i.code.name for i in session.issues}
+    assert {"UNDEFINED_PARAM", "UNUSED_PARAM", "REQUIRED_INPUT"} <= codes
+    edge = session.request_edge("s0", "output", "s2", "run")
+    assert not isinstance(edge, Refusal)
+    assert session.issues == validate(session.pipeline)  # the same issues, in the same order
+    assert not any(i.code.name == "REQUIRED_INPUT" and i.node == "s2" for i in session.issues)
