@@ -340,12 +340,14 @@ class Form:
             merged.setdefault(local, text)
         for key, widget in self.widgets.items():
             message = merged.get(key) or None
+            # Only a changed error state touches the element: an update re-sends all its props to the browser.
             if isinstance(widget, ValidationElement):
                 widget.error = message  # NiceGUI's own error state (auto-validation is off for form widgets)
             elif message:
-                widget.props["error"] = True
-                widget.props["error-message"] = message
-            else:
+                if widget.props.get("error") is not True or widget.props.get("error-message") != message:
+                    widget.props["error"] = True
+                    widget.props["error-message"] = message
+            elif "error" in widget.props or "error-message" in widget.props:
                 widget.props.pop("error", None)
                 widget.props.pop("error-message", None)
 
