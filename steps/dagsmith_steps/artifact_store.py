@@ -280,7 +280,12 @@ def artifact_manifest(
 
 
 def _artifact_group_ids(name: str, groups: list[str], env: dict[str, str]) -> list[int]:
-    """The POSIX group ids of named groups: ``DAGSMITH_POSIX_IDS``, else the system's group database."""
+    """The POSIX group ids of named groups: ``DAGSMITH_POSIX_IDS``, else the system's group database.
+
+    Without ``DAGSMITH_POSIX_IDS`` at all (a folder of a local run's workspace: the pipeline names no shared
+    POSIX store), a group the system does not know is left out; validation requires the ids of a shared store.
+    """
+    configured = "DAGSMITH_POSIX_IDS" in env
     mapped = (json.loads(env.get("DAGSMITH_POSIX_IDS") or "{}").get("groups")) or {}
     ids = []
     for group in groups:
@@ -290,6 +295,8 @@ def _artifact_group_ids(name: str, groups: list[str], env: dict[str, str]) -> li
         try:
             ids.append(grp.getgrnam(group).gr_gid)
         except KeyError:
+            if not configured:
+                continue
             raise ArtifactError(
                 f"output {name.lower()!r}: access group {group!r} has no POSIX group id; map it in the "
                 "pipeline settings (artifact store, group ids)"
@@ -312,6 +319,13 @@ def artifact_posix_access(name: str, paths: list[Path], env: dict[str, str], acc
     """
     level = access["level"]
     group_ids = _artifact_group_ids(name, access["groups"], env) if level == "groups" else []
+    if level == "groups" and not group_ids:  # no id for any of its groups here: readable as if private
+        print(
+            f"[dagsmith] output {name.lower()!r}: no POSIX group id for {', '.join(access['groups'])} here "
+            "(no shared store is configured); stored readable by its owner and group only",
+            flush=True,
+        )
+        level = "private"
     owner_gid = (json.loads(env.get("DAGSMITH_POSIX_IDS") or "{}")).get("project_gid")
     acl = shutil.which("setfacl") is not None
     how = "mode bits"

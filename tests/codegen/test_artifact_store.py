@@ -208,6 +208,15 @@ def test_the_pod_runtime_runs_the_layer_around_a_built_in_step(
 def test_bad_access_settings_are_refused_naming_the_output(tmp_path: Path) -> None:
     model = tmp_path / "model"
     env = _clean_env(**output("model", str(model), str(model), {"level": "groups", "groups": ["no-such-group-x"]}))
+    # A local run's workspace folder: no shared store, so no ids configured; the artifact is kept private.
+    done = launch(["python", "-c", f"open({str(model)!r}, 'w').write('m')"], tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no POSIX group id for no-such-group-x here" in done.stdout
+    assert model.stat().st_mode & 0o7777 == 0o660  # owner and its group only, nothing for others
+    model.unlink()
+    Path(str(model) + ".manifest.json").unlink()
+    # A shared store configures its ids: a group missing from them is an error naming the output.
+    env["DAGSMITH_POSIX_IDS"] = json.dumps({"project_gid": os.getgid(), "groups": {}})
     done = launch(["python", "-c", f"open({str(model)!r}, 'w').write('m')"], tmp_path, env)
     assert done.returncode == 1
     assert "output 'model': access group 'no-such-group-x' has no POSIX group id" in done.stdout
