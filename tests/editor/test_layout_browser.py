@@ -31,7 +31,6 @@ pytestmark = pytest.mark.slow
 
 READABLE_PX = 9.0
 """The smallest rendered size of a node label's 13 px font that still reads well."""
-LABEL_FONT_PX = 13.0
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +90,16 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def label_px(driver: Any) -> float:
-    """The rendered size of a node label's font: its 13 px times the canvas's zoom (measured, not read from state)."""
-    scale = driver.execute_script(
+    """The rendered size of a node label's font: its computed font size times the viewport's scale, both read
+    from the page's styles (not from the canvas's state). A ratio of the label's box heights was off by up to
+    3 % (``offsetHeight`` is a whole number of pixels), enough to read a zoom of exactly the minimum as below it.
+    """
+    size = driver.execute_script(
         "const l = document.querySelector('.vue-flow__node .dagsmith-node__label');"
-        "return l.getBoundingClientRect().height / l.offsetHeight;"
+        "const v = document.querySelector('.vue-flow__viewport');"
+        "return new DOMMatrixReadOnly(getComputedStyle(v).transform).a * parseFloat(getComputedStyle(l).fontSize);"
     )
-    return float(scale) * LABEL_FONT_PX
+    return float(size)
 
 
 def header_button(driver: Any, icon: str) -> Any:
