@@ -233,7 +233,15 @@ def add_row(driver: Any, name: str) -> None:
 
     rows = len(kv_inputs(driver, name, "key"))
     button = driver.find_element(By.XPATH, f"//*[@data-field='{name}']//button[.//span[normalize-space()='add']]")
+    # While the section above it still opens, the button moves and a click lands beside it, as a person's would:
+    # aim once it has stopped.
+    last: list[Any] = [None]
 
+    def still() -> bool:
+        where, last[0] = last[0], button.rect
+        return where == last[0]
+
+    wait_for(still, "the add button to stop moving", interval=0.2)
     click(driver, button)
     wait_for(lambda: len(kv_inputs(driver, name, "key")) == rows + 1, "a new row")
 
