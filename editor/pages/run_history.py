@@ -316,6 +316,9 @@ class RunsPanel:
         }
         node = self.session.pipeline.node(node_id)
         name = node.display_name if node else node_id
+        if node is not None:  # the node's own task first, its helper tasks (joins, gate branches) after
+            main = node.task_id()
+            logs = dict(sorted(logs.items(), key=lambda item: item[0].split("[", 1)[0] != main))
         if not logs:
             ui.notify(f"{name} has no task in the run shown yet", type="info")
             return

@@ -208,42 +208,50 @@ def pan_into_view(driver: Any, *elements: Any) -> None:
     """Drag the canvas background, as a person does, until ``elements`` are all inside the visible pane.
 
     The fitted view never zooms below a readable size, so a wide pipeline can reach past the pane's edge.
+    A drag starts on an empty spot and ends inside the pane; a long way takes several drags.
     """
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     pane = driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane")
-    box = pane.rect
-    rects = [element.rect for element in elements]
-    left = min(r["x"] for r in rects)
-    right = max(r["x"] + r["width"] for r in rects)
-    top = min(r["y"] for r in rects)
-    bottom = max(r["y"] + r["height"] for r in rects)
     margin = 40
-    if (
-        left >= box["x"] + margin
-        and right <= box["x"] + box["width"] - margin
-        and (top >= box["y"] + margin and bottom <= box["y"] + box["height"] - margin)
-    ):
-        return
-    dx = int(box["x"] + box["width"] / 2 - (left + right) / 2)
-    dy = int(box["y"] + box["height"] / 2 - (top + bottom) / 2)
-    # An empty spot of the background to grab: a point where the pane itself is hit.
-    spot = driver.execute_script(
-        """const pane = arguments[0], r = pane.getBoundingClientRect();
-        for (let fy = 0.1; fy < 0.95; fy += 0.1) for (let fx = 0.1; fx < 0.95; fx += 0.1) {
-          const x = r.left + r.width * fx, y = r.top + r.height * fy;
-          if (document.elementFromPoint(x, y) === pane) return [x - r.left - r.width / 2, y - r.top - r.height / 2];
-        }
-        return null;""",
-        pane,
-    )
-    if spot is None:
-        raise BrowserCheckError("no empty spot of the canvas to drag the view by")
-    chain = ActionChains(driver).move_to_element_with_offset(pane, int(spot[0]), int(spot[1])).click_and_hold()
-    for _ in range(10):  # a drag in steps, as a hand moves
-        chain.move_by_offset(dx // 10, dy // 10)
-    chain.pause(0.1).release().perform()
+    for _ in range(4):
+        box = pane.rect
+        rects = [element.rect for element in elements]
+        left = min(r["x"] for r in rects)
+        right = max(r["x"] + r["width"] for r in rects)
+        top = min(r["y"] for r in rects)
+        bottom = max(r["y"] + r["height"] for r in rects)
+        if (
+            left >= box["x"] + margin
+            and right <= box["x"] + box["width"] - margin
+            and (top >= box["y"] + margin and bottom <= box["y"] + box["height"] - margin)
+        ):
+            return
+        limit_x, limit_y = box["width"] * 0.6, box["height"] * 0.6
+        dx = int(max(-limit_x, min(limit_x, box["x"] + box["width"] / 2 - (left + right) / 2)))
+        dy = int(max(-limit_y, min(limit_y, box["y"] + box["height"] / 2 - (top + bottom) / 2)))
+        # An empty spot of the background to grab, from which the drag ends inside the pane.
+        spot = driver.execute_script(
+            """const pane = arguments[0], dx = arguments[1], dy = arguments[2], r = pane.getBoundingClientRect();
+            for (let fy = 0.1; fy < 0.95; fy += 0.1) for (let fx = 0.05; fx < 0.96; fx += 0.05) {
+              const x = r.left + r.width * fx, y = r.top + r.height * fy;
+              const ex = x + dx, ey = y + dy;
+              if (ex < r.left + 5 || ex > r.right - 5 || ey < r.top + 5 || ey > r.bottom - 5) continue;
+              if (document.elementFromPoint(x, y) === pane) return [x - r.left - r.width / 2, y - r.top - r.height / 2];
+            }
+            return null;""",
+            pane,
+            dx,
+            dy,
+        )
+        if spot is None:
+            raise BrowserCheckError("no empty spot of the canvas to drag the view by")
+        chain = ActionChains(driver).move_to_element_with_offset(pane, int(spot[0]), int(spot[1])).click_and_hold()
+        for _ in range(10):  # a drag in steps, as a hand moves
+            chain.move_by_offset(dx // 10, dy // 10)
+        chain.pause(0.1).release().perform()
+    raise BrowserCheckError("the elements did not come into view after four drags of the canvas")
 
 
 def drag_handle(driver: Any, source: Any, target: Any) -> None:

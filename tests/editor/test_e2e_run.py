@@ -21,6 +21,7 @@ from browser import (
     chromium,
     count,
     node_selector,
+    pan_into_view,
     screenshot,
     screenshot_on_failure,
     server_log,
@@ -136,7 +137,9 @@ def walk(server: str, driver: Any, home: Path) -> None:
     screenshot(driver, "e2e-run-3-done")
 
     # 4. A node's state badge opens its log.
-    driver.find_element(By.CSS_SELECTOR, f"{node_selector('predict')} .dagsmith-state").click()
+    badge = driver.find_element(By.CSS_SELECTOR, f"{node_selector('predict')} .dagsmith-state")
+    pan_into_view(driver, badge)  # the fitted view keeps a readable zoom: the last node may lie past the edge
+    badge.click()
     wait_for(lambda: "Log of" in _text(driver, ".q-dialog"), "the log dialog")
     log = wait_for(lambda: (text := _text(driver, ".q-dialog .font-mono")) and "no log yet" not in text and text, "log")
     assert "--- target_users map_index=-1" in log, log[:500]  # the batch prediction node's task
