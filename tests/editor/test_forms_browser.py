@@ -117,11 +117,22 @@ def section(driver: Any, text: str) -> Any:
 
 
 def open_section(driver: Any, text: str) -> None:
-    header = section(driver, text)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", header)
-    if header.get_attribute("aria-expanded") != "true":
+    """Open the section titled ``text``; while the section above it opens, a click can land beside the moving
+    header, and a person clicks again: so does this, only while the section is still closed."""
+
+    def attempt() -> bool:
+        header = section(driver, text)
+        if header.get_attribute("aria-expanded") == "true":
+            return True
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", header)
         header.click()
-    wait_for(lambda: section(driver, text).get_attribute("aria-expanded") == "true", f"the section {text!r} to open")
+        try:
+            wait_for(lambda: section(driver, text).get_attribute("aria-expanded") == "true", "the click", timeout=2)
+        except BrowserCheckError:
+            return False
+        return True
+
+    wait_for(attempt, f"the section {text!r} to open", timeout=30)
 
 
 def is_open(driver: Any, text: str) -> bool:
