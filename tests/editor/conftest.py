@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from browser import BrowserCheckError, editor_server
+from browser import BrowserCheckError, chromium, editor_server
 from nicegui.testing.general_fixtures import pytest_configure  # noqa: F401  (temporary app storage)
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
@@ -36,3 +37,16 @@ def server(home: Path) -> Iterator[str]:
             yield url
     except BrowserCheckError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """Headless Chromium for a browser test module (a module may define its own, e.g. with a downloads folder)."""
+    try:
+        browser = chromium()
+    except BrowserCheckError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -7,12 +7,11 @@ preview is the same element (the form is not drawn again).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, screenshot_on_failure, wait_for, with_token
+from browser import screenshot_on_failure, wait_for, with_token
 from test_forms_browser import click_into, count, field, focused_field, open_section, select, type_keys
 
 from dagsmith.editor.services import EditorServices
@@ -33,18 +32,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def test_typing_a_path_template_updates_the_location_preview(

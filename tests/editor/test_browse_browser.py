@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, count, node_selector, screenshot_on_failure, wait_for, with_token
+from browser import count, node_selector, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
 from dagsmith.editor.store.engine import DB_FILENAME
@@ -40,18 +39,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def test_browse_mlflow_finds_the_store_of_the_projects_local_runs(

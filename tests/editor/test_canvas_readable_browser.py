@@ -8,14 +8,11 @@ that wraps does not run over the next field's label. Each test clicks and types 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import (
-    BrowserCheckError,
-    chromium,
     count,
     node_ids,
     node_selector,
@@ -51,18 +48,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -10,12 +10,11 @@ working tree was updated. The git settings are typed on the start page key by ke
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, count, screenshot_on_failure, wait_for, with_token
+from browser import count, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
 from dagsmith.editor.store.engine import DB_FILENAME
@@ -35,18 +34,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(server: str, home: Path) -> EditorServices:
     """The store the server uses (opened after the server created it)."""
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

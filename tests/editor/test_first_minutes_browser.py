@@ -8,12 +8,11 @@ Everything is clicked and typed key by key, as a person does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, count, screenshot_on_failure, wait_for, with_token
+from browser import count, screenshot_on_failure, wait_for, with_token
 from test_forms_browser import click_into, field, focused_field, inspector_title, open_section, type_keys
 
 from dagsmith.editor.services import EditorServices
@@ -34,18 +33,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(server: str, home: Path) -> EditorServices:
     """The store the server uses (opened after the server created it)."""
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

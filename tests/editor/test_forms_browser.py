@@ -8,14 +8,13 @@ text lost without Enter, and invalid JSON that was not kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import (
     BrowserCheckError,
-    chromium,
     count,
     drop_from_palette,
     node_ids,
@@ -41,18 +40,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(server: str, home: Path) -> EditorServices:
     """The store the server uses (opened after the server created it): the drafts it saved."""
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -8,12 +8,11 @@ person does and check the page and the store the server uses.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, count, screenshot_on_failure, wait_for, with_token
+from browser import count, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
 from dagsmith.editor.store.engine import DB_FILENAME
@@ -32,18 +31,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def start_page(driver: Any, server: str) -> None:

@@ -7,14 +7,11 @@ survives a reload. Each test clicks and presses keys as a person does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import (
-    BrowserCheckError,
-    chromium,
     count,
     node_ids,
     node_selector,
@@ -41,18 +38,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

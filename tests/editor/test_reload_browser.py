@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from browser import (
     BrowserCheckError,
-    chromium,
     count,
     node_selector,
     screenshot_on_failure,
@@ -45,18 +44,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(server: str, home: Path) -> EditorServices:
     """The store the server uses (opened after the server created it): the drafts it saved."""
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -7,12 +7,11 @@ typed and cleared once came back. Everything is typed key by key, as a person do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, screenshot_on_failure, wait_for, with_token
+from browser import screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
 from dagsmith.editor.store.engine import DB_FILENAME
@@ -29,18 +28,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(server: str, home: Path) -> EditorServices:
     return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def settings_field(driver: Any, name: str) -> Any:

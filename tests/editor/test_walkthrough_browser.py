@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 from browser import (
-    BrowserCheckError,
-    chromium,
     count,
     drag_handle,
     drop_from_palette,
@@ -140,18 +138,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         workspace = Workspace.at(folder)
         stop_serving(workspace.serving)
         stop_runner(workspace.root)
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium()
-    except BrowserCheckError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # ---- helpers -------------------------------------------------------------------------------------
