@@ -151,6 +151,21 @@ def wait_for(condition: Callable[[], T], what: str, timeout: float = 15, interva
         time.sleep(interval)
 
 
+def click_into(driver: Any, locate: Callable[[], Any], what: str, timeout: float = 15) -> Any:
+    """Click into the field that ``locate`` finds until it holds the focus; the focused element.
+
+    A panel that is still rendering may replace the field under the click (a stale element), so the
+    field is found again and clicked again, as a person clicks again when the first click missed.
+    """
+
+    def focused() -> Any:
+        element = locate()
+        element.click()
+        return element if driver.execute_script("return document.activeElement === arguments[0]", element) else None
+
+    return wait_for(focused, what, timeout=timeout)
+
+
 def count(driver: Any, selector: str) -> int:
     """How many elements match ``selector`` (counted in the page: one round trip)."""
     return int(driver.execute_script("return document.querySelectorAll(arguments[0]).length", selector))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from browser import (
+    click_into,
     count,
     node_ids,
     node_selector,
@@ -390,15 +391,16 @@ def test_a_long_field_error_does_not_cover_the_next_label(driver: Any, server: s
         open_pipeline(driver, server, services, named("Errors", scripts(["Fit"])))
         header_icon(driver, "settings").click()  # the pipeline settings in the inspector
         # A field of the inspector: type a value it refuses, as a person would.
-        field = wait_for(
+        click_into(
+            driver,
             lambda: driver.find_element(
                 By.XPATH,
                 "//aside//label[.//div[contains(@class,'q-field__label')][normalize-space(text())='DAG ID']]//input",
             ),
             "the DAG ID field",
         )
-        field.click()
-        field.send_keys("not a valid id!")
+        for key in "not a valid id!":
+            driver.switch_to.active_element.send_keys(key)
         message = wait_for(
             lambda: next((e for e in driver.find_elements(By.CSS_SELECTOR, ERROR_MESSAGES) if e.text), None),
             "the field's error",

@@ -121,7 +121,15 @@ def open_export(driver: Any, server: str, pipeline_id: int, nodes: int) -> str:
 def export_status(driver: Any) -> str:
     from selenium.webdriver.common.by import By
 
-    return str(driver.find_element(By.XPATH, f"{DIALOG}//div[contains(text(), '.py, ')]").text)
+    # textContent, not .text: the dialog may still be fading in, and Selenium reads hidden text as ''.
+    return str(
+        wait_for(
+            lambda: driver.find_element(By.XPATH, f"{DIALOG}//div[contains(text(), '.py, ')]").get_attribute(
+                "textContent"
+            ),
+            "the export's version line",
+        )
+    )
 
 
 def commit(driver: Any, message: str) -> str:
