@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from dagsmith.codegen.steps.artifact_store import artifact_finish
+from dagsmith_steps.artifact_store import artifact_finish
 
 SIZE = 100 * 2**20
 REPEAT = 7

@@ -33,7 +33,8 @@ _STANDALONE = ("runtime", "local_launcher")  # programs that come first and keep
 
 _MARK = "# dagsmith: not embedded"
 
-_LAYER = "artifact_store"  # embedded in the programs of _STANDALONE, never on its own
+_LAYER = ("artifact_manifest", "artifact_access", "artifact_transfer", "artifact_store")
+"""The artifact layer's modules, embedded in this order in the programs of _STANDALONE, never on their own."""
 
 _MAIN = ('if __name__ == "__main__":', "    main()")
 
@@ -45,7 +46,7 @@ def source(name: str) -> str:
         raise ValueError(f"unknown step program {name!r}")
     lines = _lines(name)
     if name in _STANDALONE:
-        layer = [line for line in _lines(_LAYER) if line != "from __future__ import annotations"]
+        layer = [line for part in _LAYER for line in _lines(part) if line != "from __future__ import annotations"]
         cut = lines.index(_MAIN[0]) if _MAIN[0] in lines else len(lines)
         lines = [*lines[:cut], "", "", *layer, "", "", *lines[cut:]]
     else:
