@@ -26,7 +26,7 @@ from dagsmith.nodes import Pipeline, dumps
 
 from . import records, runner
 from .extras import missing_extras_message, needed_modules
-from .localize import LOCAL_STORE_ENV, LocalRunError, Setup, localize
+from .localize import LocalRunError, Setup, localize
 from .workspace import Services, Workspace, default_workspace, redact, worker_environment
 
 
@@ -57,12 +57,12 @@ EventCallback = Callable[[dict[str, Any]], None]
 
 
 def _render_into(
-    workspace: Workspace, pipeline: Pipeline, services: Services, project_dir: Path, *, own_store: bool = False
+    workspace: Workspace, pipeline: Pipeline, services: Services, project_dir: Path, environ: Mapping[str, str]
 ) -> tuple[Setup, Path, dict[str, Any]]:
     """Write the pipeline's local DAG and its document into the workspace; its setup, DAG file and store."""
     from dagsmith.codegen import render
 
-    local, setup = localize(pipeline, workspace, services, project_dir=project_dir, own_store=own_store)
+    local, setup = localize(pipeline, workspace, services, project_dir=project_dir, environ=environ)
     dag_file = workspace.dags / f"{pipeline.dag_id}.py"
     records.write_text(dag_file, render(local, target="local"))
     records.write_text(workspace.pipelines / f"{pipeline.dag_id}.dagsmith.json", dumps(pipeline))
@@ -104,10 +104,10 @@ def start_local_run(
     missing = missing_extras_message(needed_modules((pipeline, *related), mlflow=services.embedded_mlflow))
     if missing:  # before rendering: the packages to install come first
         raise LocalRunError(missing)
-    own_store = (os.environ if environ is None else environ).get(LOCAL_STORE_ENV) == "pipeline"
+    chooser = os.environ if environ is None else environ  # LOCAL_STORE_ENV and the store's credentials
     for other in related:
-        _render_into(root, other, services, project, own_store=own_store)
-    setup, dag_file, store = _render_into(root, pipeline, services, project, own_store=own_store)
+        _render_into(root, other, services, project, chooser)
+    setup, dag_file, store = _render_into(root, pipeline, services, project, chooser)
     from dagsmith.codegen.local import task_nodes
 
     run_id = records.new_run_id()
@@ -125,12 +125,16 @@ def start_local_run(
         "services": services.describe(),
         "tracking_uri": redact(services.tracking_uri),
         "artifact_store": store,
+        "notices": setup.notices,
         "nodes": task_nodes(pipeline),
         "triggered_by": None,
         "state": "queued",
         "started": datetime.now(UTC).isoformat(),
     }
     records.write_json(folder / records.RECORD, record)
+    with (folder / records.EVENTS).open("a", encoding="utf-8") as events:  # the run's log shows each notice
+        for notice in setup.notices:
+            events.write(json.dumps({"kind": "log", "message": notice, "time": time.time()}) + "\n")
     env = worker_environment(root, services, project_dir=project, base=environ)
     spec = {
         "workspace": str(root.root),
