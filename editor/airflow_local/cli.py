@@ -14,7 +14,7 @@ from typing import Any
 from ..terminal import printable
 
 Commands = dict[str, Callable[[argparse.Namespace], int]]
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "standalone")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "supervisor", "standalone")
 
 
 def _out(text: str = "") -> None:

@@ -1,11 +1,13 @@
-"""One project's local Airflow 3: ``airflow standalone`` started detached, found again, stopped.
+"""One project's local Airflow 3: its components started detached, found again, stopped.
 
-Standalone runs the API server (with the UI), scheduler (LocalExecutor), DAG processor and triggerer as
-``airflow …`` children on SQLite. It starts in a process group of its own, with everything it prints in
-``standalone.log``; ``instance.json`` records its pid, port and home so that a second ``up``, ``status``,
-``logs`` and ``down`` find it. The API listens on 127.0.0.1 only. The log servers of the scheduler and
-triggerer listen on every interface (Airflow 3.3 has no setting for their host), on free ports picked at
-start, and answer only requests signed with the instance's own random secret key.
+``supervisor`` starts the API server (with the UI), scheduler (LocalExecutor), DAG processor and triggerer
+as ``airflow …`` children at once, on a SQLite database copied from a migrated template with the login
+written beforehand (``database``), which is what ``airflow standalone`` does one step after another. It
+starts in a process group of its own, with everything it prints in ``standalone.log``; ``instance.json``
+records its pid, port and home so that a second ``up``, ``status``, ``logs`` and ``down`` find it. The
+API listens on 127.0.0.1 only. The log servers of the scheduler and triggerer listen on every interface
+(Airflow 3.3 has no setting for their host), on free ports picked at start, and answer only requests
+signed with the instance's own random secret key.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from typing import Any
 from ..runs.extras import missing_extras_message
 from ..runs.localize import Setup
 from ..runs.workspace import Services, worker_environment
-from .api import ApiError, Client, login
+from .api import COMPONENTS, USER, ApiError, Client, login
+from .database import DATABASE, ensure_login, prepare, sqlite_url
 from .project import AirflowUpError, Project, render_dags
 
 DEFAULT_PORT = 8280
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 STOP_GRACE = 30.0
 TAIL = 25
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -104,7 +108,8 @@ def free_port() -> int:
 
 def _check_port(port: int) -> None:
     with socket.socket() as probe:
-        try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server binds: a closed
+        try:  # connection's TIME_WAIT left by the previous instance is no conflict, a listener still is
             probe.bind(("127.0.0.1", port))
         except OSError:
             raise AirflowUpError(
@@ -121,7 +126,11 @@ def environment(project: Project, services: Services, port: int) -> dict[str, st
         {
             "AIRFLOW_HOME": str(project.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(project.dags),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{project.home / 'airflow.db'}?timeout=60",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_url(project.home / DATABASE),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": str(max(4, os.cpu_count() or 1)),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
@@ -132,7 +141,9 @@ def environment(project: Project, services: Services, port: int) -> dict[str, st
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",  # a pipeline added to the project shows soon
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # a pipeline added to the project shows soon
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",  # and a changed one is parsed again
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "NO_COLOR": "1",
         }
     )
@@ -210,13 +221,21 @@ def up(
 def _start(project: Project, services: Services, port: int) -> State:
     import psutil
 
+    from ..store.engine import dagsmith_home
+
     _check_port(port)
     env = environment(project, services, port)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    began = time.monotonic()
+    how = prepare(airflow, project.home, dagsmith_home() / "airflow-db", env)
+    ensure_login(project.home)
     with project.log.open("ab") as log:
         log.write(f"\n==== dagsmith airflow up {datetime.now(UTC).isoformat()} port {port}\n".encode())
+        if how:
+            log.write(f"==== metadata database {how} in {time.monotonic() - began:.1f}s\n".encode())
         log.flush()
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "standalone"],
+            [sys.executable, "-m", "dagsmith.editor.airflow_local.supervisor", airflow],
             cwd=project.folder,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -245,8 +264,14 @@ def _write_state(project: Project, state: State) -> None:
 
 
 def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -> Client:
-    """Wait for every component to report healthy and for every DAG file to be parsed (or to fail)."""
+    """Wait for every component to report healthy and for every DAG file to be parsed (or to fail).
+
+    When each milestone was reached (the API answering, each component healthy, the DAGs parsed) goes
+    into the log as a ``==== timeline`` line, seconds since the wait began (``bench_airflow_up`` reads it).
+    """
     client: Client | None = None
+    began = time.monotonic()
+    seen: dict[str, float] = {}
     while True:
         if not _alive(state.pid, state.create_time):
             raise AirflowUpError(f"Airflow stopped while starting. The end of {project.log}:\n{tail(project.log)}")
@@ -258,15 +283,37 @@ def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -
         credentials = login(project.home)
         if client is None and credentials is not None:
             client = Client(state.url, *credentials)
-        if client is not None and client.healthy():
+        if client is not None and _healthy(client, seen, began):
             try:
                 listed = set(client.dag_ids())
                 failed = {name[:-3] for name in client.import_errors()}
             except ApiError:
                 listed, failed = set(), set()
             if all(dag_id in listed or dag_id in failed for dag_id in dag_ids):
+                seen.setdefault("dags parsed", time.monotonic() - began)
+                _timeline(project, seen)
                 return client
-        time.sleep(0.5)
+        time.sleep(0.25)
+
+
+def _healthy(client: Client, seen: dict[str, float], began: float) -> bool:
+    """Whether every component reports healthy; notes in ``seen`` when each first did."""
+    try:
+        health = client.health()
+    except ApiError:
+        return False
+    now = time.monotonic() - began
+    seen.setdefault("api", now)
+    for name in COMPONENTS:
+        if (health.get(name) or {}).get("status") == "healthy":
+            seen.setdefault(name, now)
+    return all(name in seen for name in COMPONENTS)
+
+
+def _timeline(project: Project, seen: dict[str, float]) -> None:
+    line = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(seen.items(), key=lambda item: item[1]))
+    with project.log.open("a", encoding="utf-8") as log:
+        log.write(f"==== timeline: {line}\n")
 
 
 def _finish_setup(jobs: list[tuple[str, subprocess.Popen[bytes]]], home: Path) -> None:

@@ -3,14 +3,19 @@
 One instance serves the module: a project with one pipeline whose script step runs ``python -c``. The
 printed login reaches the REST API v2, a second ``up`` finds the same process, a run triggered through
 the API succeeds (its step sees the workspace's MLflow), and ``down`` leaves no process of the group.
+The instance's database is a copy of the per-version template and its components start at once, without
+``airflow standalone``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +27,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dagsmith.editor.airflow_local.api import Client
+from dagsmith.editor.airflow_local.api import PASSWORDS, Client, login
+from dagsmith.editor.airflow_local.database import airflow_version, ensure_login, prepare, sqlite_url
 from dagsmith.editor.airflow_local.instance import processes, read_state
 from dagsmith.editor.airflow_local.project import resolve
 from dagsmith.nodes import Node, Pipeline, PipelineSettings, dumps
@@ -156,6 +162,52 @@ def test_a_run_triggered_through_the_api_succeeds(started: Started) -> None:
     assert said["cwd"] == str(started.project)  # the step ran on this machine, in the project folder
     assert said["mlflow"] == f"sqlite:///{started.home / 'mlflow' / 'mlflow.db'}"  # the local runs' MLflow
     assert (started.home / "mlflow" / ".dagsmith-created").exists()  # its database was set up
+
+
+def test_components_start_at_once_on_a_copied_database(started: Started) -> None:
+    home = started.home / "airflow-server"
+    log = (home / "standalone.log").read_text(encoding="utf-8")
+    assert "==== metadata database copied" in log  # not migrated in this workspace
+    template = Path(started.env["DAGSMITH_HOME"]) / "airflow-db" / airflow_version() / "airflow.db"
+    assert template.is_file() and (home / "airflow.db.version").read_text() == airflow_version()
+    assert _alembic(home / "airflow.db") == _alembic(template) != ""
+    for name in ("api-server", "dag-processor", "scheduler", "triggerer"):
+        assert f"supervisor | started {name} (pid " in log
+    state = read_state(resolve(str(started.project), str(started.home)))
+    assert state is not None
+    commands = []
+    for pid in processes(state.pid):
+        with contextlib.suppress(psutil.Error):  # a finished parse not reaped yet
+            commands.append(" ".join(psutil.Process(pid).cmdline()))
+    assert not any("standalone" in command for command in commands), commands
+    assert re.search(r"==== timeline: .*api [\d.]+s.*dags parsed [\d.]+s", log)
+
+
+def test_an_older_database_is_migrated_in_place(started: Started, tmp_path: Path) -> None:
+    template = Path(started.env["DAGSMITH_HOME"]) / "airflow-db" / airflow_version() / "airflow.db"
+    shutil.copyfile(template, tmp_path / "airflow.db")
+    (tmp_path / "airflow.db.version").write_text("3.0.0")
+    env = {key: value for key, value in started.env.items() if not key.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite_url(tmp_path / "airflow.db"))
+    airflow = str(Path(sys.executable).parent / "airflow")
+    assert prepare(airflow, tmp_path, tmp_path / "templates", env) == "migrated"
+    assert (tmp_path / "airflow.db.version").read_text() == airflow_version()
+    assert prepare(airflow, tmp_path, tmp_path / "templates", env) == ""  # current: nothing to do
+    assert not (tmp_path / "templates").exists()
+
+
+def test_the_login_is_written_once_and_private(tmp_path: Path) -> None:
+    user, password = ensure_login(tmp_path)
+    assert user == "admin" and len(password) >= 12
+    path = tmp_path / PASSWORDS
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ensure_login(tmp_path) == (user, password) == login(tmp_path)
+
+
+def _alembic(database: Path) -> str:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        row = connection.execute("select version_num from alembic_version").fetchone()
+    return str(row[0]) if row else ""
 
 
 def test_down_stops_every_process(started: Started) -> None:
