@@ -138,8 +138,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     related = tuple(load(path) for path in args.with_pipelines)
     project = Path(args.project_dir) if args.project_dir else Path(args.file).resolve().parent
-    _out(f"dagsmith run {pipeline.dag_id} --local (workspace {root.root})")
     began = time.monotonic()
+    from .airflow_local.scheduled import through_scheduler
+
+    if args.scheduler or through_scheduler():
+        return _run_scheduled(args, pipeline, project, conf, related, began=began)
+    _out(f"dagsmith run {pipeline.dag_id} --local (workspace {root.root})")
     try:
         handle = start_local_run(
             pipeline,
@@ -174,6 +178,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.cold:
         _out(f"(a runner keeps Airflow loaded for the next run here; `dagsmith run {args.file} --stop` stops it)")
     return 0 if ok and record.get("state") == "success" else 1
+
+
+def _run_scheduled(
+    args: argparse.Namespace,
+    pipeline: Any,
+    project: Path,
+    conf: dict[str, Any],
+    related: tuple[Any, ...],
+    *,
+    began: float,
+) -> int:
+    """``--scheduler``: the run goes through the project's local Airflow (``dagsmith airflow up``)."""
+    from dagsmith.codegen import ExportError
+
+    from .airflow_local.scheduled import project_for, start_scheduled_run
+    from .runs import LocalRunError
+
+    where = project_for(project, args.workspace)
+    _out(f"dagsmith run {pipeline.dag_id} --local --scheduler (Airflow of {where.folder}, home {where.home})")
+    try:
+        handle = start_scheduled_run(
+            pipeline,
+            args.workspace,
+            project_dir=project,
+            conf=conf,
+            logical_date=args.logical_date,
+            on_event=Progress(),
+            related=related,
+            source="cli",
+        )
+    except (ExportError, LocalRunError) as exc:
+        _err(f"{args.file}: {exc}")
+        return 1
+    try:
+        record = handle.wait()
+    except KeyboardInterrupt:
+        _err("stopping the run ...")
+        handle.cancel()
+        record = handle.wait()
+    _out()
+    for line in summary(record):
+        _out(line)
+    _out(f"wall time {time.monotonic() - began:.1f}s")
+    _out(f"(Airflow keeps running: `dagsmith airflow down --project-dir {where.folder}` stops it)")
+    return 0 if record.get("state") == "success" else 1
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -228,6 +277,11 @@ def register(sub: Any, commands: Commands) -> None:
     p.add_argument("--no-follow", action="store_true", help="record triggered runs, do not run them")
     p.add_argument("--parallelism", type=int, metavar="N", help="task instances running at once (default: CPUs)")
     p.add_argument("--cold", action="store_true", help="do not keep Airflow loaded in a runner for the next run")
+    p.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="run through the project's local Airflow (`dagsmith airflow up`); also DAGSMITH_LOCAL_RUNS=scheduler",
+    )
     p.add_argument(
         "--stop", action="store_true", help="stop the workspace's background processes (BentoML servers, runner)"
     )

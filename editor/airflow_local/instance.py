@@ -106,15 +106,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _check_port(port: int) -> None:
+def port_free(port: int) -> bool:
+    """Whether the API server could listen on ``port`` of 127.0.0.1 now."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server binds: a closed
         try:  # connection's TIME_WAIT left by the previous instance is no conflict, a listener still is
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise AirflowUpError(
-                f"port {port} on 127.0.0.1 is in use by another program; pick a free one with --port"
-            ) from None
+            return False
+    return True
+
+
+def _check_port(port: int) -> None:
+    if not port_free(port):
+        raise AirflowUpError(f"port {port} on 127.0.0.1 is in use by another program; pick a free one with --port")
 
 
 def environment(project: Project, services: Services, port: int) -> dict[str, str]:

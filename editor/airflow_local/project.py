@@ -9,6 +9,7 @@ home of its own in the workspace (``airflow-server/``), apart from the local run
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from ..runs.records import write_text
 from ..runs.workspace import ENV_WORKSPACE, Services, Workspace
 
 PATTERN = "*.dagsmith.json"
+RENDERED = ".rendered.json"
+"""The DAG folder's files that ``render_dags`` wrote from the project's documents (removed when stale)."""
 SKIPPED = {".git", ".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
 
 
@@ -105,7 +108,8 @@ def render_dags(project: Project, services: Services) -> tuple[list[str], Setup]
     """Write every pipeline's local DAG into the DAG folder; the dag_ids and the workspace setup they need.
 
     A file whose text did not change is left alone (the DAG processor does not parse it again); files of
-    pipelines that left the project are removed. Errors name the pipeline's file.
+    pipelines that left the project are removed (not those that a run through the scheduler wrote, see
+    ``scheduled``). Errors name the pipeline's file.
     """
     from dagsmith.codegen import ExportError, render
 
@@ -124,7 +128,12 @@ def render_dags(project: Project, services: Services) -> tuple[list[str], Setup]
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             write_text(target, text)
         written.add(target.name)
-    for stale in project.dags.glob("*.py"):
-        if stale.name not in written:
-            stale.unlink()
+    manifest = project.dags / RENDERED
+    try:
+        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        before = {path.name for path in project.dags.glob("*.py")}  # an instance from before the manifest
+    for stale in before - written:  # DAG files that runs through the scheduler wrote stay
+        (project.dags / stale).unlink(missing_ok=True)
+    write_text(manifest, json.dumps(sorted(written)))
     return sorted(name[:-3] for name in written), setup

@@ -1,0 +1,277 @@
+"""One local run through the real scheduler of the project's local Airflow, in a process of its own.
+
+``python -m dagsmith.editor.airflow_local.follow SPEC`` (started by ``scheduled.start_scheduled_run``):
+find or start the instance (``instance.up``), write the run's DAG files into its DAG folder, wait until
+the DAG processor parsed them (Airflow's own import error fails the run), trigger a run through the REST
+API v2 with the run's typed conf, and follow it: every task instance state change becomes an event in the
+run's ``events.jsonl`` (the format of the in-process runs, so that ``RunHandle``, the CLI's progress and
+the editor read it unchanged); each task's log is read from the API into the run's ``logs`` folder; the
+record gets the tasks and the values (``return_value`` XComs) at the end. SIGTERM marks the Airflow run
+failed (cancelled). Runs that the DAG triggers are run by the scheduler itself and listed in the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..runs import records
+from ..runs.worker import Events, RunCancelledError, finish_setup, start_setup
+from ..runs.workspace import Workspace
+from .api import ApiError, Client
+from .instance import DEFAULT_PORT, free_port, port_free, up
+from .project import AirflowUpError, Project
+
+POLL = 0.5
+PARSE_TIMEOUT = 180.0
+FINISHED = {"success", "failed", "upstream_failed", "skipped", "removed"}
+
+
+def _when(text: str | None) -> float:
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def wait_parsed(client: Client, dag_id: str, file: Path, since: float) -> None:
+    """Wait until the DAG processor parsed ``file`` at or after ``since``; its import error is raised."""
+    deadline = time.monotonic() + PARSE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            dag = client.get(f"/api/v2/dags/{dag_id}")
+        except ApiError:
+            dag = None
+        if dag and _when(dag.get("last_parsed_time")) >= since and Path(str(dag.get("fileloc"))).name == file.name:
+            return
+        errors = client.get("/api/v2/importErrors?limit=1000").get("import_errors", [])
+        for error in errors:
+            if Path(str(error.get("filename"))).name == file.name and _when(error.get("timestamp")) >= since:
+                raise RuntimeError(f"Airflow could not import {file.name}:\n{error.get('stack_trace')}")
+        time.sleep(POLL)
+    raise RuntimeError(f"the local Airflow did not parse {file} within {PARSE_TIMEOUT:.0f}s (see its log)")
+
+
+class Follower:
+    """Follows one Airflow DAG run: task events, logs, the record's tasks and values."""
+
+    def __init__(self, client: Client, spec: dict[str, Any], events: Events, airflow_run_id: str) -> None:
+        self.client, self.spec, self.events = client, spec, events
+        self.dag_id, self.run_id = str(spec["dag_id"]), airflow_run_id
+        self.folder = Path(spec["run_dir"])
+        self.seen: dict[tuple[str, int], tuple[str | None, int]] = {}
+        self.base = f"/api/v2/dags/{dag_id_path(self.dag_id)}/dagRuns/{urllib.parse.quote(airflow_run_id, safe='')}"
+
+    def log_path(self, task_id: str, map_index: int) -> Path:
+        """The task instance's log file in the run's folder."""
+        return self.folder / "logs" / records.log_name(task_id, map_index)
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The run's task instances as the API lists them."""
+        answer = self.client.get(self.base + "/taskInstances?limit=1000")
+        return list(answer.get("task_instances", []))
+
+    def report(self, instances: list[dict[str, Any]]) -> None:
+        """An event per task instance whose state (or try) changed; logs of the ones that ran."""
+        for ti in instances:
+            key = (str(ti["task_id"]), int(ti.get("map_index", -1)))
+            state, tries = ti.get("state"), int(ti.get("try_number") or 0)
+            if self.seen.get(key) == (state, tries):
+                continue
+            self.seen[key] = (state, tries)
+            if state == "removed":
+                continue
+            if state in FINISHED or state == "running":
+                self.fetch_log(*key, tries)
+            self.events.emit(
+                "task",
+                run=self.spec["run_id"],
+                dag_id=self.dag_id,
+                task_id=key[0],
+                map_index=key[1],
+                state=records.task_state(state),
+                airflow_state=state,
+                try_number=tries,
+                start=ti.get("start_date"),
+                end=ti.get("end_date"),
+                log=str(self.log_path(*key)),
+            )
+
+    def fetch_log(self, task_id: str, map_index: int, try_number: int) -> None:
+        """Write the task's log, as Airflow's API serves it, into the run's folder (best effort)."""
+        if try_number < 1:
+            return
+        path = f"{self.base}/taskInstances/{task_id}/logs/{try_number}?full_content=true&map_index={map_index}"
+        try:
+            answer = self.client.get(path)
+        except ApiError:
+            return
+        lines = []
+        for item in answer.get("content") or []:
+            if isinstance(item, dict):
+                event = str(item.get("event", ""))
+                stamp = item.get("timestamp")
+                lines.append(f"[{stamp}] {event}" if stamp else event)
+            else:
+                lines.append(str(item))
+        records.write_text(self.log_path(task_id, map_index), "\n".join(lines) + "\n")
+
+    def values(self) -> dict[str, Any]:
+        """Each task instance's ``return_value`` XCom, by ``task`` or ``task[i]``."""
+        found: dict[str, Any] = {}
+        try:
+            entries = self.client.get(self.base + "/taskInstances/~/xcomEntries?xcom_key=return_value&limit=1000")
+        except ApiError:
+            return found
+        for entry in entries.get("xcom_entries", []):
+            task_id, map_index = str(entry["task_id"]), int(entry.get("map_index", -1))
+            path = (
+                f"{self.base}/taskInstances/{task_id}/xcomEntries/return_value?map_index={map_index}&deserialize=true"
+            )
+            try:
+                value = self.client.get(path).get("value")
+            except ApiError:
+                continue
+            found[records.task_key(task_id, map_index)] = value
+        return found
+
+    def follow(self) -> str:
+        """Follow the run until it ends; its final state."""
+        while True:
+            run = self.client.get(self.base)
+            self.report(self.instances())
+            if run.get("state") in ("success", "failed"):
+                self.report(self.instances())
+                return str(run["state"])
+            time.sleep(POLL)
+
+    def finish(self, record: dict[str, Any], state: str) -> None:
+        """Fill the record from the finished run."""
+        tasks = []
+        for ti in sorted(self.instances(), key=lambda item: (item.get("start_date") or "~", item["task_id"])):
+            start, end = ti.get("start_date"), ti.get("end_date")
+            key = (str(ti["task_id"]), int(ti.get("map_index", -1)))
+            tasks.append(
+                {
+                    "task_id": key[0],
+                    "map_index": key[1],
+                    "node": record.get("nodes", {}).get(key[0].split("__", 1)[0]),
+                    "state": records.task_state(ti.get("state")),
+                    "airflow_state": ti.get("state"),
+                    "try_number": ti.get("try_number"),
+                    "start": start,
+                    "end": end,
+                    "duration": round(_when(end) - _when(start), 3) if start and end else None,
+                    "log": str(self.log_path(*key)),
+                }
+            )
+        values = self.values()
+        record.update(
+            state=state,
+            ended=datetime.now(UTC).isoformat(),
+            tasks=tasks,
+            values=values,
+            links=records.links(values),
+            triggered=[],
+        )
+
+
+def dag_id_path(dag_id: str) -> str:
+    """A dag_id as a path segment."""
+    return urllib.parse.quote(dag_id, safe="")
+
+
+def run(spec: dict[str, Any], events: Events, record: dict[str, Any]) -> bool:
+    """Start or find Airflow, write the DAGs, trigger and follow the run; True when it succeeded."""
+    folder = Path(spec["run_dir"])
+    project = Project(folder=Path(spec["project_dir"]), workspace=Workspace.at(spec["workspace"]))
+    began = time.time()
+    port = None if port_free(DEFAULT_PORT) else free_port()  # another project's Airflow may hold the default
+    timeout = float(spec.get("timeout", 300))
+    ready = up(project, port=port, timeout=timeout, say=lambda text: events.emit("log", message=text))
+    events.emit("setup", step="airflow", state="success", seconds=round(time.time() - began, 2))
+    client = Client(ready.state.url, ready.user, ready.password)
+    jobs = start_setup(spec, folder / "logs", events)
+    since = time.time() - 1  # the API's times have a second's resolution at worst
+    for name, text in spec["dags"].items():
+        target = project.dags / name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            records.write_text(target, text)
+        else:
+            since = min(since, target.stat().st_mtime)
+    began = time.time()
+    wait_parsed(client, spec["dag_id"], project.dags / f"{spec['dag_id']}.py", since)
+    events.emit("setup", step="dags", state="success", seconds=round(time.time() - began, 2))
+    finish_setup(jobs, events)
+    path = f"/api/v2/dags/{dag_id_path(spec['dag_id'])}"
+    paused = bool(client.get(path).get("is_paused"))
+    if paused:
+        client.patch(path, {"is_paused": False})
+    try:
+        body: dict[str, Any] = {"logical_date": spec.get("logical_date"), "conf": spec.get("conf") or {}}
+        triggered = client.post(path + "/dagRuns", body)
+        airflow_run_id = str(triggered["dag_run_id"])
+        record.update(airflow_run_id=airflow_run_id, logical_date=triggered.get("logical_date"))
+        records.write_json(folder / records.RECORD, record)
+        events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state="running", airflow_run_id=airflow_run_id)
+        follower = Follower(client, spec, events, airflow_run_id)
+        try:
+            state = follower.follow()
+        except RunCancelledError:
+            client.patch(follower.base, {"state": "failed"})
+            follower.report(follower.instances())
+            raise
+        follower.finish(record, state)
+    finally:
+        if paused:
+            client.patch(path, {"is_paused": True})
+    records.write_json(folder / records.RECORD, record)
+    events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state=record["state"], dir=str(folder))
+    return record["state"] == "success"
+
+
+def main(argv: list[str]) -> int:
+    """Run the spec in ``argv[0]``; 0 when the run succeeded."""
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    folder = Path(spec["run_dir"])
+    (folder / "pid").write_text(str(os.getpid()), encoding="utf-8")
+    events = Events(folder / records.EVENTS)
+    record: dict[str, Any] = dict(spec["record"], state="running", started=datetime.now(UTC).isoformat())
+    records.write_json(folder / records.RECORD, record)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise RunCancelledError()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 1
+    try:
+        events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state="starting")
+        code = 0 if run(spec, events, record) else 1
+    except RunCancelledError:
+        record.update(state="cancelled", ended=datetime.now(UTC).isoformat())
+        records.write_json(folder / records.RECORD, record)
+        events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state="cancelled")
+        code = 130
+    except Exception as exc:
+        traceback.print_exc()
+        error = (
+            str(exc) if isinstance(exc, RuntimeError | ApiError | AirflowUpError) else f"{type(exc).__name__}: {exc}"
+        )
+        record.update(state="failed", error=error, ended=datetime.now(UTC).isoformat())
+        records.write_json(folder / records.RECORD, record)
+        events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state="failed", error=error)
+    finally:
+        events.emit("end", run=spec["run_id"], code=code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,193 @@
+"""Local runs through the real scheduler (``dagsmith run --local --scheduler``), with no mocks.
+
+A small project (a hyper-parameter search of two trials, parallelism 2, each trial logging to MLflow, and
+a script step with a typed run-time parameter) runs through the local Airflow that the run starts
+(``dagsmith airflow up``'s instance). The trials overlap in time, as Airflow itself recorded them; the
+events, logs and record are those of the in-process runs; a typed conf reaches the step; an import error
+is Airflow's own message; the instance is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagsmith.editor.airflow_local.api import Client
+from dagsmith.editor.airflow_local.database import ensure_login
+from dagsmith.editor.airflow_local.follow import wait_parsed
+from dagsmith.editor.airflow_local.instance import down, read_state
+from dagsmith.editor.airflow_local.scheduled import project_for, start_scheduled_run
+from dagsmith.editor.runs import list_runs
+from dagsmith.nodes import Node, Pipeline, PipelineSettings, RuntimeParam, dumps
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 400
+
+TRIAL = """
+import argparse, time
+import mlflow
+parser = argparse.ArgumentParser()
+parser.add_argument("--rate", type=float)
+args = parser.parse_args()
+with mlflow.start_run():
+    time.sleep(3)
+    mlflow.log_metric("score", 1 - abs(args.rate - 0.5))
+"""
+SAY = "import json, pathlib, sys; pathlib.Path('said.json').write_text(json.dumps({'times': sys.argv[1]}))\n"
+
+
+def search() -> Pipeline:
+    return Pipeline(
+        settings=PipelineSettings(name="Tiny search", default_image="registry.example.com/x:1"),
+        nodes=[
+            Node(
+                id="search",
+                type="hyperparameter_search",
+                params={
+                    "search_space": {"rate": {"kind": "uniform", "low": 0.1, "high": 0.9}},
+                    "objective_metric": "score",
+                    "max_trials": 2,
+                    "parallelism": 2,
+                    "seed": 3,
+                    "command": ["python", "trial.py"],
+                    "experiment": "tiny-search",
+                },
+            )
+        ],
+    )
+
+
+def typed() -> Pipeline:
+    return Pipeline(
+        settings=PipelineSettings(
+            name="Typed say",
+            default_image="registry.example.com/x:1",
+            params=[RuntimeParam(name="times", type="integer", default=1)],
+        ),
+        nodes=[
+            Node(
+                id="say",
+                type="script",
+                params={"script": "say.py", "arguments": ["{{ params.times }}"], "outputs": []},
+            )
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("project")
+    (folder / "trial.py").write_text(TRIAL, encoding="utf-8")
+    (folder / "say.py").write_text(SAY, encoding="utf-8")
+    (folder / "search.dagsmith.json").write_text(dumps(search()), encoding="utf-8")
+    workspace = tmp_path_factory.mktemp("workspace")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AIRFLOW", "DAGSMITH_"))}
+    env.update(
+        DAGSMITH_HOME=str(tmp_path_factory.mktemp("dagsmith-home")), BENTOML_DO_NOT_TRACK="true", FEAST_USAGE="False"
+    )
+    yield {"folder": folder, "workspace": workspace, "env": env}
+    down(project_for(folder, workspace))
+
+
+@pytest.fixture(scope="module")
+def searched(project: dict[str, Any]) -> dict[str, Any]:
+    """The search run through the CLI with --scheduler."""
+    command = [sys.executable, "-m", "dagsmith.editor.cli", "run", str(project["folder"] / "search.dagsmith.json")]
+    command += ["--local", "--scheduler", "--workspace", str(project["workspace"])]
+    done = subprocess.run(command, env=project["env"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = list_runs(Path(project["workspace"]) / "runs", "tiny_search")[0]
+    return {"stdout": done.stdout, "record": record}
+
+
+def _spans(rows: list[tuple[str, str]]) -> list[tuple[datetime, datetime]]:
+    return sorted((datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in rows)
+
+
+def _overlap(rows: list[tuple[str, str]]) -> bool:
+    return any(later < earlier_end for (_, earlier_end), (later, _) in itertools.pairwise(_spans(rows)))
+
+
+def test_the_run_goes_through_the_real_scheduler(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    record = searched["record"]
+    assert record["state"] == "success", record.get("error")
+    assert record["through"] == "scheduler" and record["airflow_run_id"].startswith("manual__")
+    home = Path(project["workspace"]) / "airflow-server"
+    state = read_state(project_for(project["folder"], project["workspace"]))
+    assert state is not None  # the instance the run started keeps running, as `dagsmith airflow up` leaves it
+    with sqlite3.connect(home / "airflow.db") as db:  # the instance's own metadata database
+        run_type, state_of_run = db.execute(
+            "select run_type, state from dag_run where dag_id = 'tiny_search' and run_id = ?",
+            (record["airflow_run_id"],),
+        ).fetchone()
+    assert (run_type, state_of_run) == ("manual", "success")
+    assert "search__trial[0]             success" in searched["stdout"]
+    assert "MLflow runs" in searched["stdout"]
+
+
+def test_the_trials_overlap_in_time(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    record = searched["record"]
+    trials = [task for task in record["tasks"] if task["task_id"] == "search__trial"]
+    assert sorted(task["map_index"] for task in trials) == [0, 1]
+    assert _overlap([(task["start"], task["end"]) for task in trials])
+    home = Path(project["workspace"]) / "airflow-server"
+    with sqlite3.connect(home / "airflow.db") as db:  # as Airflow itself recorded them
+        rows = db.execute(
+            "select start_date, end_date from task_instance where dag_id = 'tiny_search' and run_id = ? "
+            "and task_id = 'search__trial'",
+            (record["airflow_run_id"],),
+        ).fetchall()
+    assert len(rows) == 2 and _overlap([(start, end) for start, end in rows])
+
+
+def test_events_logs_and_values_are_those_of_local_runs(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    record = searched["record"]
+    folder = Path(project["workspace"]) / "runs" / "tiny_search" / record["id"]
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    seen = {(event["task_id"], event["map_index"], event["state"]) for event in events if event["kind"] == "task"}
+    assert {("search__trial", 0, "running"), ("search__trial", 0, "success"), ("search", -1, "success")} <= seen
+    assert events[-1]["kind"] == "end" and events[-1]["code"] == 0
+    log = Path(next(task["log"] for task in record["tasks"] if task["task_id"] == "search__trial"))
+    assert "Command exited with return code 0" in log.read_text()
+    assert len(record["links"]["mlflow_runs"]) >= 2  # each trial's MLflow run, from the tasks' XComs
+
+
+def test_a_typed_conf_reaches_the_step_through_the_api(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    folder = Path(project["folder"])
+    env = project["env"]
+    handle = start_scheduled_run(
+        typed(), project["workspace"], project_dir=folder, conf={"times": 3}, environ=env, source="cli"
+    )
+    record = handle.wait(TIMEOUT)
+    assert record["state"] == "success", record.get("error")
+    assert json.loads((folder / "said.json").read_text()) == {"times": "3"}
+    with sqlite3.connect(Path(project["workspace"]) / "airflow-server" / "airflow.db") as db:
+        (conf,) = db.execute("select conf from dag_run where run_id = ?", (record["airflow_run_id"],)).fetchone()
+    assert json.loads(conf) == {"times": 3}  # typed as the parameter says (Airflow refuses "3" for an integer)
+    assert handle.tasks()["say"].state == "success"
+
+
+def test_an_import_error_is_airflows_own_message(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    where = project_for(project["folder"], project["workspace"])
+    state = read_state(where)
+    assert state is not None
+    client = Client(state.url, *ensure_login(where.home))
+    broken = where.dags / "broken_on_purpose.py"
+    since = time.time() - 1
+    broken.write_text("from airflow.sdk import DAG\nraise ValueError('broken on purpose')\n", encoding="utf-8")
+    try:
+        with pytest.raises(RuntimeError, match=r"(?s)could not import broken_on_purpose.py.*broken on purpose"):
+            wait_parsed(client, "broken_on_purpose", broken, since)
+    finally:
+        broken.unlink()
