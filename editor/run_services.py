@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -296,7 +296,11 @@ class LocalRuns:
             self.save_settings(pipeline_id, settings, dag_id=pipeline.dag_id)
             workspace = self.workspace(self.project_of(pipeline_id))
             related = self.related(pipeline_id, pipeline)
-            return start_local_run(
+            from .airflow_local.scheduled import start_scheduled_run, through_scheduler
+
+            # DAGSMITH_LOCAL_RUNS=scheduler: through the project's local Airflow (`dagsmith airflow up`)
+            start: Callable[..., RunHandle] = start_scheduled_run if through_scheduler(environ) else start_local_run
+            return start(
                 pipeline,
                 workspace.root,
                 project_dir=folder,

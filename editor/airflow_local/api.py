@@ -19,7 +19,11 @@ COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
 class ApiError(Exception):
-    """Airflow answered with an error, or did not answer."""
+    """Airflow answered with an error (``status``: its HTTP status), or did not answer (``status`` None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def login(home: Path) -> tuple[str, str] | None:
@@ -58,7 +62,7 @@ class Client:
                 text = response.read().decode()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
-            raise ApiError(f"{method} {path}: HTTP {exc.code} {detail}") from None
+            raise ApiError(f"{method} {path}: HTTP {exc.code} {detail}", exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiError(f"{method} {path}: no answer from {self.base} ({reason})") from None

@@ -26,11 +26,16 @@ from typing import Any
 from ..runs import records
 from ..runs.worker import Events, RunCancelledError, finish_setup, start_setup
 from ..runs.workspace import Workspace
-from .api import ApiError, Client
-from .instance import DEFAULT_PORT, free_port, port_free, up
+from .api import ApiError, Client, login
+from .instance import DEFAULT_PORT, free_port, port_free, read_state, up
 from .project import AirflowUpError, Project
 
 POLL = 0.5
+PATIENCE = 120.0
+"""Seconds the follower waits for an API server that does not answer (a loaded machine) before failing."""
+LOG_REFRESH = 3.0
+TIMEOUT = 20.0
+"""Seconds one API call may take (the API server shares two cores with the tasks it runs)."""
 PARSE_TIMEOUT = 180.0
 FINISHED = {"success", "failed", "upstream_failed", "skipped", "removed"}
 
@@ -42,16 +47,27 @@ def _when(text: str | None) -> float:
 
 
 def wait_parsed(client: Client, dag_id: str, file: Path, since: float) -> None:
-    """Wait until the DAG processor parsed ``file`` at or after ``since``; its import error is raised."""
+    """Wait until the DAG processor parsed ``file`` at or after ``since``; its import error is raised.
+
+    The run's copy has no schedule: a DAG that still has one is the project's file from before it.
+    """
     deadline = time.monotonic() + PARSE_TIMEOUT
     while time.monotonic() < deadline:
         try:
             dag = client.get(f"/api/v2/dags/{dag_id}")
         except ApiError:
             dag = None
-        if dag and _when(dag.get("last_parsed_time")) >= since and Path(str(dag.get("fileloc"))).name == file.name:
+        if (
+            dag
+            and _when(dag.get("last_parsed_time")) >= since
+            and Path(str(dag.get("fileloc"))).name == file.name
+            and dag.get("timetable_summary") in (None, "", "None")  # the run's manual copy, not a file before it
+        ):
             return
-        errors = client.get("/api/v2/importErrors?limit=1000").get("import_errors", [])
+        try:
+            errors = client.get("/api/v2/importErrors?limit=1000").get("import_errors", [])
+        except ApiError:  # a busy API server: ask again
+            errors = []
         for error in errors:
             if Path(str(error.get("filename"))).name == file.name and _when(error.get("timestamp")) >= since:
                 raise RuntimeError(f"Airflow could not import {file.name}:\n{error.get('stack_trace')}")
@@ -73,9 +89,20 @@ class Follower:
         """The task instance's log file in the run's folder."""
         return self.folder / "logs" / records.log_name(task_id, map_index)
 
+    def get(self, path: str) -> Any:
+        """A GET that waits out a busy API server (no answer for up to ``PATIENCE`` seconds)."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            try:
+                return self.client.get(path)
+            except ApiError as exc:
+                if exc.status is not None or time.monotonic() > deadline:
+                    raise
+            time.sleep(POLL)
+
     def instances(self) -> list[dict[str, Any]]:
         """The run's task instances as the API lists them."""
-        answer = self.client.get(self.base + "/taskInstances?limit=1000")
+        answer = self.get(self.base + "/taskInstances?limit=1000")
         return list(answer.get("task_instances", []))
 
     def report(self, instances: list[dict[str, Any]]) -> None:
@@ -127,7 +154,7 @@ class Follower:
         """Each task instance's ``return_value`` XCom, by ``task`` or ``task[i]``."""
         found: dict[str, Any] = {}
         try:
-            entries = self.client.get(self.base + "/taskInstances/~/xcomEntries?xcom_key=return_value&limit=1000")
+            entries = self.get(self.base + "/taskInstances/~/xcomEntries?xcom_key=return_value&limit=1000")
         except ApiError:
             return found
         for entry in entries.get("xcom_entries", []):
@@ -136,20 +163,27 @@ class Follower:
                 f"{self.base}/taskInstances/{task_id}/xcomEntries/return_value?map_index={map_index}&deserialize=true"
             )
             try:
-                value = self.client.get(path).get("value")
+                value = self.get(path).get("value")
             except ApiError:
                 continue
             found[records.task_key(task_id, map_index)] = value
         return found
 
     def follow(self) -> str:
-        """Follow the run until it ends; its final state."""
+        """Follow the run until it ends; its final state. Running tasks' logs are read again every few seconds."""
+        refreshed = time.monotonic()
         while True:
-            run = self.client.get(self.base)
-            self.report(self.instances())
+            run = self.get(self.base)
+            instances = self.instances()
+            self.report(instances)
             if run.get("state") in ("success", "failed"):
                 self.report(self.instances())
                 return str(run["state"])
+            if time.monotonic() - refreshed > LOG_REFRESH:
+                refreshed = time.monotonic()
+                for ti in instances:
+                    if ti.get("state") == "running":
+                        self.fetch_log(str(ti["task_id"]), int(ti.get("map_index", -1)), int(ti.get("try_number") or 0))
             time.sleep(POLL)
 
     def finish(self, record: dict[str, Any], state: str) -> None:
@@ -188,24 +222,36 @@ def dag_id_path(dag_id: str) -> str:
     return urllib.parse.quote(dag_id, safe="")
 
 
+def _running(project: Project) -> Client | None:
+    """A client of the project's instance when it runs and answers healthy (None: start it)."""
+    state = read_state(project)
+    credentials = login(project.home)
+    if state is None or credentials is None:
+        return None
+    client = Client(state.url, *credentials, timeout=TIMEOUT)
+    return client if client.healthy() else None
+
+
 def run(spec: dict[str, Any], events: Events, record: dict[str, Any]) -> bool:
     """Start or find Airflow, write the DAGs, trigger and follow the run; True when it succeeded."""
     folder = Path(spec["run_dir"])
     project = Project(folder=Path(spec["project_dir"]), workspace=Workspace.at(spec["workspace"]))
-    began = time.time()
-    port = None if port_free(DEFAULT_PORT) else free_port()  # another project's Airflow may hold the default
-    timeout = float(spec.get("timeout", 300))
-    ready = up(project, port=port, timeout=timeout, say=lambda text: events.emit("log", message=text))
-    events.emit("setup", step="airflow", state="success", seconds=round(time.time() - began, 2))
-    client = Client(ready.state.url, ready.user, ready.password)
+    client = _running(project)
+    if client is None:  # start it (as `dagsmith airflow up` does, rendering the project's pipelines)
+        began = time.time()
+        port = None if port_free(DEFAULT_PORT) else free_port()  # another project's Airflow may hold the default
+        timeout = float(spec.get("timeout", 300))
+        ready = up(project, port=port, timeout=timeout, say=lambda text: events.emit("log", message=text))
+        events.emit("setup", step="airflow", state="success", seconds=round(time.time() - began, 2))
+        client = Client(ready.state.url, ready.user, ready.password, timeout=TIMEOUT)
     jobs = start_setup(spec, folder / "logs", events)
-    since = time.time() - 1  # the API's times have a second's resolution at worst
+    since = time.time()
     for name, text in spec["dags"].items():
         target = project.dags / name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             records.write_text(target, text)
-        else:
-            since = min(since, target.stat().st_mtime)
+        if name == f"{spec['dag_id']}.py":
+            since = target.stat().st_mtime  # a parse of this text ends after it was written
     began = time.time()
     wait_parsed(client, spec["dag_id"], project.dags / f"{spec['dag_id']}.py", since)
     events.emit("setup", step="dags", state="success", seconds=round(time.time() - began, 2))

@@ -17,12 +17,10 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,93 +31,37 @@ from ..runs.workspace import Services, worker_environment
 from .api import COMPONENTS, USER, ApiError, Client, login
 from .database import DATABASE, ensure_login, prepare, sqlite_url
 from .project import AirflowUpError, Project, render_dags
+from .state import (
+    TAIL,
+    Ready,
+    State,
+    _children,
+    alive,
+    check_port,
+    free_port,
+    port_free,
+    read_state,
+    tail,
+    write_state,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "TAIL",
+    "Ready",
+    "State",
+    "down",
+    "free_port",
+    "port_free",
+    "read_state",
+    "status",
+    "tail",
+    "up",
+]
 
 DEFAULT_PORT = 8280
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 STOP_GRACE = 30.0
-TAIL = 25
-_children: dict[int, subprocess.Popen[bytes]] = {}
-"""Instances this process started (waited for on ``down``, so that none stays a zombie)."""
-
-
-@dataclass(slots=True)
-class State:
-    """What ``instance.json`` records about a running instance."""
-
-    pid: int
-    port: int
-    home: str
-    project_dir: str
-    workspace: str
-    started: str
-    create_time: float
-    dag_ids: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        """The UI (and API) address."""
-        return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass(slots=True)
-class Ready:
-    """What ``up`` reports: where the UI is, the login, and what the instance parsed."""
-
-    state: State
-    user: str
-    password: str
-    dag_ids: list[str]
-    import_errors: dict[str, str]
-    reused: bool
-    seconds: float
-
-
-def read_state(project: Project) -> State | None:
-    """The recorded instance, if it is still running (a stale record is removed)."""
-    try:
-        state = State(**json.loads(project.state.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
-    if _alive(state.pid, state.create_time):
-        return state
-    project.state.unlink(missing_ok=True)
-    return None
-
-
-def _alive(pid: int, create_time: float) -> bool:
-    import psutil
-
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
-    try:
-        process = psutil.Process(pid)
-        return abs(process.create_time() - create_time) < 1 and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_free(port: int) -> bool:
-    """Whether the API server could listen on ``port`` of 127.0.0.1 now."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server binds: a closed
-        try:  # connection's TIME_WAIT left by the previous instance is no conflict, a listener still is
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _check_port(port: int) -> None:
-    if not port_free(port):
-        raise AirflowUpError(f"port {port} on 127.0.0.1 is in use by another program; pick a free one with --port")
 
 
 def environment(project: Project, services: Services, port: int) -> dict[str, str]:
@@ -172,15 +114,6 @@ def _setup_jobs(setup: Setup, home: Path, env: dict[str, str]) -> list[tuple[str
     return started
 
 
-def tail(path: Path, lines: int = TAIL) -> str:
-    """The last ``lines`` lines of a log (empty when there is none)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def up(
     project: Project, *, port: int | None = None, timeout: float = 300.0, say: Callable[[str], None] = print
 ) -> Ready:
@@ -211,7 +144,7 @@ def up(
             down(project)
         raise
     state.dag_ids = dag_ids
-    _write_state(project, state)
+    write_state(project, state)
     return Ready(
         state=state,
         user=client.user,
@@ -228,7 +161,7 @@ def _start(project: Project, services: Services, port: int) -> State:
 
     from ..store.engine import dagsmith_home
 
-    _check_port(port)
+    check_port(port)
     env = environment(project, services, port)
     airflow = str(Path(sys.executable).parent / "airflow")
     began = time.monotonic()
@@ -258,14 +191,8 @@ def _start(project: Project, services: Services, port: int) -> State:
         started=datetime.now(UTC).isoformat(),
         create_time=psutil.Process(process.pid).create_time(),
     )
-    _write_state(project, state)
+    write_state(project, state)
     return state
-
-
-def _write_state(project: Project, state: State) -> None:
-    from ..runs.records import write_json
-
-    write_json(project.state, asdict(state), private=True)
 
 
 def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -> Client:
@@ -278,7 +205,7 @@ def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -
     began = time.monotonic()
     seen: dict[str, float] = {}
     while True:
-        if not _alive(state.pid, state.create_time):
+        if not alive(state.pid, state.create_time):
             raise AirflowUpError(f"Airflow stopped while starting. The end of {project.log}:\n{tail(project.log)}")
         if time.monotonic() > deadline:
             raise AirflowUpError(

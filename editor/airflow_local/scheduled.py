@@ -5,6 +5,11 @@ the pipeline (and the pipelines it triggers) for the local target, writes the ru
 follower process (``follow``) that runs it on the project's local Airflow (``dagsmith airflow up``'s
 instance, started when none runs) and writes the same events, logs and record as the in-process runs.
 Selected by ``--scheduler`` or ``DAGSMITH_LOCAL_RUNS=scheduler``; the in-process runs stay the default.
+
+The run's DAG is rendered without its schedule (manual runs only), as the in-process runs ignore it: the
+follower unpauses the DAG for the run (and pauses it again after), and an unpaused DAG with a schedule
+would get a scheduled run of its latest interval at once, beside the one asked for. The next
+``dagsmith airflow up`` renders the project's files with their schedules again.
 """
 
 from __future__ import annotations
@@ -42,6 +47,19 @@ def project_for(project_dir: str | os.PathLike[str], workspace: str | os.PathLik
     return Project(folder=folder, workspace=Workspace.at(root))
 
 
+def _aware(text: str | None) -> str | None:
+    """An ISO 8601 date or time as the REST API wants it: with a time zone (UTC when it has none)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise LocalRunError(
+            f"the logical date {text!r} is not ISO 8601; write e.g. 2026-01-02 or 2026-01-02T03:00"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 def start_scheduled_run(
     pipeline: Pipeline,
     workspace: str | os.PathLike[str] | None = None,
@@ -63,13 +81,12 @@ def start_scheduled_run(
     from dagsmith.codegen import render
     from dagsmith.codegen.local import task_nodes
 
+    logical_date = _aware(logical_date)
     project = project_for(project_dir or Path.cwd(), workspace)
     root = project.workspace
     root.create()
     services = Services.from_env(root, environ)
-    missing = missing_extras_message(
-        ["airflow", *needed_modules((pipeline, *related), mlflow=services.embedded_mlflow)]
-    )
+    missing = missing_extras_message(needed_modules((pipeline, *related), mlflow=services.embedded_mlflow))
     if missing:
         raise LocalRunError(missing)
     own_store = (os.environ if environ is None else environ).get(LOCAL_STORE_ENV) == "pipeline"
@@ -78,7 +95,8 @@ def start_scheduled_run(
     described: dict[str, Any] = {}
     for each in (*related, pipeline):
         local, needs = localize(each, root, services, project_dir=project.folder, own_store=own_store)
-        dags[f"{each.dag_id}.py"] = render(local, target="local")
+        manual = local.model_copy(update={"settings": local.settings.model_copy(update={"schedule": None})})
+        dags[f"{each.dag_id}.py"] = render(manual, target="local")
         records.write_text(root.pipelines / f"{each.dag_id}.dagsmith.json", dumps(each))
         if each is pipeline:
             setup = needs

@@ -28,8 +28,11 @@ from typing import IO, Any
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
 """In start order: the UI and the DAG parsing first, since ``up`` waits for them."""
 GRACE = 20.0
+FORK_ENV = "DAGSMITH_AIRFLOW_FORK"
+"""``0``: start each component as its own ``airflow COMPONENT`` process instead of forking them."""
 
 _write_lock = threading.Lock()
+_pumps: list[threading.Thread] = []
 
 
 def say(name: str, line: str) -> None:
@@ -51,6 +54,8 @@ def preload() -> Any:
     four imports of Airflow at once cost seconds of the start. None when that fails (each component is
     then started as its own ``airflow COMPONENT`` process).
     """
+    if os.environ.get(FORK_ENV, "1") == "0":
+        return None
     try:
         from airflow.cli import cli_parser
         from airflow.configuration import write_default_airflow_configuration_if_needed
@@ -153,7 +158,9 @@ def start(airflow: str, parser: Any) -> dict[str, Component]:
         started[name] = process
         streams.append((name, stream))
     for name, stream in streams:
-        threading.Thread(target=_pump, args=(name, stream), daemon=True).start()
+        pump = threading.Thread(target=_pump, args=(name, stream), daemon=True)
+        pump.start()
+        _pumps.append(pump)
         say("supervisor", f"started {name} (pid {started[name].pid})")
     return started
 
@@ -198,6 +205,9 @@ def main(argv: list[str]) -> int:
         stopping.wait(0.5)
     say("supervisor", "shutting down components")
     stop(started)
+    deadline = time.monotonic() + 3  # the components' last lines reach the log before this one
+    for pump in _pumps:  # (a component's own children may hold its pipe open: not for long)
+        pump.join(max(0.0, deadline - time.monotonic()))
     say("supervisor", "stopped")
     return code
 

@@ -271,3 +271,34 @@ def _with_home(airflow_home: Path) -> list[int]:
         except psutil.Error:
             continue
     return found
+
+
+FAKE_AIRFLOW = """#!/bin/sh
+echo "$1 says hello"
+if [ "$1" = triggerer ]; then sleep 1; echo "$1 gives up"; exit 3; fi
+trap 'echo "$1 got SIGTERM"; exit 0' TERM
+while true; do sleep 0.1; done
+"""
+
+
+def test_the_supervisor_stops_every_component_when_one_exits(tmp_path: Path) -> None:
+    """A component that dies takes the instance down (up and status then see it gone), not half of it."""
+    airflow = tmp_path / "airflow"
+    airflow.write_text(FAKE_AIRFLOW, encoding="utf-8")
+    airflow.chmod(0o755)
+    env = dict(os.environ, DAGSMITH_AIRFLOW_FORK="0")  # each component as its own `airflow NAME` process
+    done = subprocess.run(
+        [sys.executable, "-m", "dagsmith.editor.airflow_local.supervisor", str(airflow)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "triggerer  | triggerer says hello" in lines and "scheduler  | scheduler says hello" in lines
+    assert "supervisor | triggerer exited with status 3; stopping the other components" in lines
+    for name in ("api-server", "dag-processor", "scheduler"):
+        assert f"{name:10} | {name} got SIGTERM" in lines
+    assert lines[-1] == "supervisor | stopped"

@@ -4,7 +4,8 @@ A small project (a hyper-parameter search of two trials, parallelism 2, each tri
 a script step with a typed run-time parameter) runs through the local Airflow that the run starts
 (``dagsmith airflow up``'s instance). The trials overlap in time, as Airflow itself recorded them; the
 events, logs and record are those of the in-process runs; a typed conf reaches the step; an import error
-is Airflow's own message; the instance is stopped at the end.
+is Airflow's own message; the editor's Run (``LocalRuns.start``) takes the same way with the setting
+``DAGSMITH_LOCAL_RUNS=scheduler``. Every instance is stopped at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from dagsmith.editor.airflow_local.api import Client
@@ -28,7 +30,9 @@ from dagsmith.editor.airflow_local.database import ensure_login
 from dagsmith.editor.airflow_local.follow import wait_parsed
 from dagsmith.editor.airflow_local.instance import down, read_state
 from dagsmith.editor.airflow_local.scheduled import project_for, start_scheduled_run
-from dagsmith.editor.runs import list_runs
+from dagsmith.editor.run_services import RunSettings
+from dagsmith.editor.runs import TaskEvent, list_runs
+from dagsmith.editor.services import EditorServices
 from dagsmith.nodes import Node, Pipeline, PipelineSettings, RuntimeParam, dumps
 
 pytestmark = pytest.mark.slow
@@ -44,6 +48,7 @@ with mlflow.start_run():
     time.sleep(3)
     mlflow.log_metric("score", 1 - abs(args.rate - 0.5))
 """
+SLOW = "import pathlib, time; time.sleep(90); pathlib.Path('slow-done').touch()"
 SAY = "import json, pathlib, sys; pathlib.Path('said.json').write_text(json.dumps({'times': sys.argv[1]}))\n"
 
 
@@ -191,3 +196,57 @@ def test_an_import_error_is_airflows_own_message(searched: dict[str, Any], proje
             wait_parsed(client, "broken_on_purpose", broken, since)
     finally:
         broken.unlink()
+
+
+def test_the_editors_run_goes_through_the_scheduler_with_the_setting(
+    searched: dict[str, Any], project: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSMITH_HOME", project["env"]["DAGSMITH_HOME"])  # the database template is there
+    monkeypatch.delenv("DAGSMITH_WORKSPACE", raising=False)
+    services = EditorServices.open(f"sqlite:///{tmp_path / 'editor.db'}")
+    info = services.create(services.local_project().id, typed())
+    seen: list[TaskEvent] = []
+    settings = RunSettings(project_dir=str(project["folder"]), conf={"times": 2})
+    environ = dict(project["env"], DAGSMITH_LOCAL_RUNS="scheduler")
+    workspace = services.runs.workspace(info.project_id).root
+    try:
+        handle = services.runs.start(info.id, typed(), settings, on_state=seen.append, environ=environ)
+        record = handle.wait(TIMEOUT)
+        assert record["state"] == "success", record.get("error")
+        assert record["through"] == "scheduler" and Path(record["workspace"]) == workspace
+        assert ("say", "success") in {(event.node, event.state) for event in seen}  # the canvas's node states
+        assert json.loads((Path(project["folder"]) / "said.json").read_text()) == {"times": "2"}
+    finally:
+        down(project_for(project["folder"], workspace))
+
+
+def test_a_run_can_be_cancelled(searched: dict[str, Any], project: dict[str, Any]) -> None:
+    slow = Pipeline(
+        settings=PipelineSettings(name="Slow say", default_image="registry.example.com/x:1"),
+        nodes=[Node(id="wait", type="script", params={"command": ["python", "-c", SLOW], "outputs": []})],
+    )
+    handle = start_scheduled_run(slow, project["workspace"], project_dir=project["folder"], environ=project["env"])
+    deadline = time.monotonic() + TIMEOUT
+    while "wait" not in handle.tasks() or handle.tasks()["wait"].state != "running":
+        assert time.monotonic() < deadline and not handle.done, handle.record()
+        time.sleep(0.2)
+    handle.cancel()
+    record = handle.wait(120)
+    assert record["state"] == "cancelled"
+    database = Path(project["workspace"]) / "airflow-server" / "airflow.db"
+    with sqlite3.connect(database) as db:
+        (state,) = db.execute("select state from dag_run where run_id = ?", (record["airflow_run_id"],)).fetchone()
+    assert state == "failed"  # Airflow's own run stopped too
+    deadline = time.monotonic() + 60
+    while _sleeping() and time.monotonic() < deadline:  # Airflow tells the task to stop at its next heartbeat
+        time.sleep(0.5)
+    assert not _sleeping()
+
+
+def _sleeping() -> list[int]:
+    """The processes of the slow step still running."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        if process.info["status"] != psutil.STATUS_ZOMBIE and SLOW in " ".join(process.info["cmdline"] or []):
+            found.append(process.info["pid"])
+    return found
