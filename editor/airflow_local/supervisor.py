@@ -117,12 +117,12 @@ class Forked:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
-    def wait(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for it to end; ``subprocess.TimeoutExpired`` when it did not."""
-        deadline = time.monotonic() + timeout
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait (up to ``timeout`` seconds) for it to end; ``subprocess.TimeoutExpired`` when it did not."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
-            if time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
             time.sleep(0.05)
         return self.returncode or 0
 
@@ -196,11 +196,11 @@ def main(argv: list[str]) -> int:
     started = start(argv[0], parser)
     code = 0
     while not stopping.is_set():
-        ended = [(name, process.returncode) for name, process in started.items() if process.poll() is not None]
+        ended = [(name, process.poll()) for name, process in started.items() if process.poll() is not None]
         if ended:
-            name, code = ended[0]
-            say("supervisor", f"{name} exited with status {code}; stopping the other components")
-            code = code or 1
+            name, status = ended[0]
+            say("supervisor", f"{name} exited with status {status}; stopping the other components")
+            code = status or 1
             break
         stopping.wait(0.5)
     say("supervisor", "shutting down components")

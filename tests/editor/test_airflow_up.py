@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -31,6 +32,7 @@ from dagsmith.editor.airflow_local.api import PASSWORDS, Client, login
 from dagsmith.editor.airflow_local.database import airflow_version, ensure_login, prepare, sqlite_url
 from dagsmith.editor.airflow_local.instance import processes, read_state
 from dagsmith.editor.airflow_local.project import resolve
+from dagsmith.editor.airflow_local.supervisor import Forked, stop
 from dagsmith.nodes import Node, Pipeline, PipelineSettings, dumps
 
 pytestmark = pytest.mark.slow
@@ -302,3 +304,14 @@ def test_the_supervisor_stops_every_component_when_one_exits(tmp_path: Path) -> 
     for name in ("api-server", "dag-processor", "scheduler"):
         assert f"{name:10} | {name} got SIGTERM" in lines
     assert lines[-1] == "supervisor | stopped"
+
+
+def test_a_forked_component_that_ignores_sigterm_is_killed() -> None:
+    pid = os.fork()
+    if pid == 0:  # a component that will not stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(60)
+        os._exit(0)
+    component = Forked(pid)
+    stop({"scheduler": component}, grace=0.5)
+    assert component.returncode == -signal.SIGKILL
