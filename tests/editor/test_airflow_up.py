@@ -307,11 +307,16 @@ def test_the_supervisor_stops_every_component_when_one_exits(tmp_path: Path) -> 
 
 
 def test_a_forked_component_that_ignores_sigterm_is_killed() -> None:
+    ready, told = os.pipe()
     pid = os.fork()
     if pid == 0:  # a component that will not stop
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.write(told, b"x")
         time.sleep(60)
         os._exit(0)
+    os.close(told)
+    assert os.read(ready, 1) == b"x"  # it ignores SIGTERM from here on
+    os.close(ready)
     component = Forked(pid)
     stop({"scheduler": component}, grace=0.5)
     assert component.returncode == -signal.SIGKILL
