@@ -7,9 +7,10 @@ literals, after the shared ``runtime`` module. Lines marked ``# dagsmith: not em
 embedding (the imports that only make the modules importable as a package). The local-only programs (the
 launcher, its helpers, the local BentoML forms) live here, next to the code that embeds them.
 
-The artifact layer (``artifact_store``) is embedded in the two programs that start a step's work: after the
-``runtime`` (a pod's built-in step) and in the ``local_launcher`` (every local step). Each step program's
-closing ``main()`` call is embedded as ``run_step(main)``, so that the layer runs around it.
+The artifact layer (``artifact_store`` and its parts, in the order of ``_LAYER``) is embedded in the two
+programs that start a step's work: after the ``runtime`` (a pod's built-in step) and in the
+``local_launcher`` (every local step). Each step program's closing ``main()`` call is embedded as
+``run_step(main)``, so that the layer runs around it.
 """
 
 from __future__ import annotations
