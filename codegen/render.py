@@ -13,6 +13,7 @@ from .jinja import environment
 from .local import LocalRenderer
 from .model import DagPlan
 from .plan import build_plan
+from .pod_profiles import pod_profiles
 from .safety import check_source
 from .versioning import header_lines, seal
 
@@ -54,6 +55,7 @@ class TemplateRenderer:
             "imports": sorted(imports),
             "stdlib": sorted(plan.stdlib),
             "has_pods": any(task.pod is not None for task in plan.tasks),
+            "profiles": pod_profiles(plan.tasks),
         }
 
     def render(self, plan: DagPlan) -> str:

@@ -236,9 +236,15 @@ class _Checker:
             yield from self.expr(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
-                yield self.bad(node, "** arguments are not allowed")
+                if not self.is_profile(keyword.value, dotted):
+                    yield self.bad(node, "** arguments are not allowed")
             else:
                 yield from self.expr(keyword.value)
+
+    def is_profile(self, value: ast.expr, dotted: str | None) -> bool:
+        """``KubernetesPodOperator(**STEPS_POD, ...)``: shared pod settings, a mapping the file itself defined."""
+        shared = isinstance(value, ast.Name) and value.id in self.names and value.id not in self.tasks
+        return shared and dotted in ("KubernetesPodOperator", "KubernetesPodOperator.partial")
 
     def bash_command(self, node: ast.Call, dotted: str) -> Iterator[str]:
         """A BashOperator runs the launcher command and nothing else (a mapped one gets it by expand)."""

@@ -4,6 +4,7 @@ back exactly, as a literal, or (in Airflow-templated fields) after Airflow-style
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 from typing import Any
 
@@ -95,17 +96,36 @@ def _literal(node: ast.expr, constants: dict[str, Any]) -> Any:
 
 def _calls(tree: ast.Module, name: str) -> list[dict[str, Any]]:
     """The literal keyword arguments of every call to ``name`` (non-literal ones are left out)."""
-    constants = {}
+    constants: dict[str, Any] = {}
+    profiles: dict[str, dict[str, ast.expr]] = {}  # POD_DEFAULTS, <IMAGE>_POD: shared pod keyword arguments
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Dict | ast.Constant):
-            constants[statement.targets[0].id] = ast.literal_eval(statement.value)  # type: ignore[attr-defined]
+            target = statement.targets[0].id  # type: ignore[attr-defined]
+            with contextlib.suppress(ValueError):  # a profile holding Secret(...) calls is no literal
+                constants[target] = ast.literal_eval(statement.value)
+            if isinstance(statement.value, ast.Dict):
+                entries: dict[str, ast.expr] = {}
+                for key, value in zip(statement.value.keys, statement.value.values, strict=True):
+                    if key is None:
+                        assert isinstance(value, ast.Name)
+                        entries.update(profiles[value.id])
+                    else:
+                        entries[ast.literal_eval(key)] = value
+                profiles[target] = entries
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == name:
             kwargs = {}
+            arguments: list[tuple[str, ast.expr]] = []
             for keyword in node.keywords:
+                if keyword.arg is None:
+                    assert isinstance(keyword.value, ast.Name)
+                    arguments.extend(profiles[keyword.value.id].items())
+                else:
+                    arguments.append((keyword.arg, keyword.value))
+            for arg, value in arguments:
                 try:
-                    kwargs[keyword.arg] = _literal(keyword.value, constants)
+                    kwargs[arg] = _literal(value, constants)
                 except ValueError:
                     continue
             found.append(kwargs)
