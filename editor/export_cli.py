@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from dagsmith.nodes import load
+from dagsmith.nodes import Pipeline, load
 
 from .terminal import printable
 
@@ -57,7 +57,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         _out(result.describe())
     else:
         _out(str(result.paths[0]))
+    _warn_for_kubernetes(args.file, pipeline)
     return 0
+
+
+def _warn_for_kubernetes(file: str, pipeline: Pipeline) -> None:
+    """Print what would go wrong on a cluster (pod-local artifacts, the default service account) to stderr."""
+    from dagsmith.codegen.export_notices import export_warnings
+
+    for issue in export_warnings(pipeline):
+        _err(f"{file}: warning: {issue.message}")
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import run, ui
 
 from dagsmith.codegen.changes import describe_changes
+from dagsmith.codegen.export_notices import export_warnings
 from dagsmith.nodes import DocumentError
 
 from ..services import EditorServices, UserError
@@ -45,6 +46,8 @@ class ExportPanel:
                 ui.space()
                 ui.button(icon="close", on_click=self.dialog.close).props("flat round")
             self.status = ui.label().classes("text-caption").mark("export-status")
+            # What would go wrong on the cluster (pod-local artifacts, the default service account): not blocking.
+            self.warnings = ui.column().classes("w-full gap-0").mark("export-warnings")
             # What changed since the previous version, in words, above the DAG file and its text diff.
             self.changes = ui.column().classes("w-full gap-0").mark("export-changes")
             with ui.tabs() as tabs:
@@ -76,6 +79,7 @@ class ExportPanel:
             self.code.content = ""
             self.diff.content = ""
             self.changes.clear()
+            self.warnings.clear()
             self.status.set_text(f"Cannot export yet: {exc}")
             return
         self.source = preview.source
@@ -85,6 +89,16 @@ class ExportPanel:
         lines = len(preview.source.splitlines())
         self.status.set_text(f"{preview.dag_id}.py, version v{preview.version}, {lines} lines{since}")
         self.show_changes(preview.previous_version, preview.version)
+        self.show_warnings()
+
+    def show_warnings(self) -> None:
+        """The Kubernetes export warnings of the working copy, each naming the setting to fill in."""
+        self.warnings.clear()
+        with self.warnings:
+            for issue in export_warnings(self.session.pipeline):
+                with ui.row().classes("items-start no-wrap").props("data-dagsmith=export-warning"):
+                    ui.icon("warning", color="warning")
+                    ui.label(issue.message).classes("text-body2")
 
     def show_changes(self, previous: int | None, version: int) -> None:
         """The plain-language list of what changed since the previous saved version's document."""
