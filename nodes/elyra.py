@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, slug
+from .elyra_format import (
+    MAX_VERSION,
+    MIN_VERSION,
+    ElyraImportError,
+    Names,
+    as_list,
+    as_map,
+    as_text,
+    coord,
+    no_constant,
+    numbered,
+    primary_flow,
+)
 from .elyra_params import (
     CUSTOM_POD_KEYS,
     EMPTY,
@@ -32,27 +44,14 @@ from .elyra_params import (
     convert_pod,
     merge_pods,
 )
-from .fileformat import FORMAT, DocumentError, read_limited
+from .fileformat import DocumentError, read_limited
 
-MIN_VERSION = 3
-MAX_VERSION = 8
 NOTE_ID = "elyra-unmapped-settings"
 """Id of the canvas note that keeps pipeline settings the import could not map."""
 
 _UI_KEYS = frozenset({"ui_data", "label", "component_source", "component_parameters", "invalidNodeError"})
 _PROPERTY_KEYS = frozenset({"name", "runtime", "runtime_type", "description", "pipeline_defaults"})
 _CUSTOM_POD_FIELDS = ("volumes", "tolerations", "labels", "annotations", "shm_size")
-_TASK_ID_LIMIT = 200
-"""``slug`` cuts task ids at this length: a number appended to a longer label would be cut off."""
-
-
-class ElyraImportError(Exception):
-    """A file that is not an Elyra pipeline this importer reads; the message says why (and where)."""
-
-    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def import_elyra(data: dict[str, Any], *, default_name: str = "imported") -> tup
     Raises ElyraImportError when ``data`` is not an Elyra pipeline of version 3 to 8.
     """
     with _collector_paused():
-        return _Importer(data, _primary(data)).run(default_name)
+        return _Importer(data, primary_flow(data)).run(default_name)
 
 
 @contextmanager
@@ -97,7 +96,7 @@ def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
         raise ElyraImportError(str(exc)) from None
     try:
         with _collector_paused():
-            data = json.loads(text, parse_constant=_no_constant)
+            data = json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise ElyraImportError(
             f"{path}:{exc.lineno}:{exc.colno}: malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
@@ -113,111 +112,12 @@ def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
         raise ElyraImportError(f"{path}: {exc}") from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _primary(data: Any) -> dict[str, Any]:
-    """The primary pipeline of an Elyra file of a supported version; raises ElyraImportError otherwise."""
-    if not isinstance(data, dict):
-        raise ElyraImportError(f"not an Elyra pipeline: expected a JSON object at the top, found {type(data).__name__}")
-    if data.get("format") == FORMAT:
-        raise ElyraImportError("this is already a dagsmith pipeline; open it directly instead of importing it")
-    if data.get("doc_type") != "pipeline" or not isinstance(data.get("pipelines"), list):
-        raise ElyraImportError(
-            'not an Elyra pipeline: expected "doc_type": "pipeline" and a "pipelines" list at the top '
-            "(Elyra saves these as .pipeline files)"
-        )
-    flows = [p for p in data["pipelines"] if isinstance(p, dict)]
-    flow = next((p for p in flows if p.get("id") == data.get("primary_pipeline")), flows[0] if flows else None)
-    if flow is None:
-        raise ElyraImportError("the Elyra file contains no pipeline")
-    app = flow.get("app_data")
-    raw = app.get("version") if isinstance(app, dict) else None
-    version = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-    if isinstance(raw, (float, str)) and not isinstance(raw, bool):
-        try:
-            number = float(raw)
-            version = int(number) if number.is_integer() else None
-        except ValueError:
-            version = None
-    supported = f"this importer reads Elyra pipeline versions {MIN_VERSION} to {MAX_VERSION}"
-    if version is None:
-        raise ElyraImportError(
-            f"the pipeline has no valid Elyra version (app_data.version is {raw!r}); {supported}. "
-            "Open and save the file in Elyra 3 or later, then import it again"
-        )
-    if version < MIN_VERSION:
-        raise ElyraImportError(
-            f"Elyra pipeline version {version} is too old; {supported}. "
-            "Open and save the file in Elyra 3 or later to migrate it, then import it again"
-        )
-    if version > MAX_VERSION:
-        raise ElyraImportError(f"Elyra pipeline version {version} is newer than this importer knows; {supported}")
-    return flow
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _coord(value: Any) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else 0.0
-
-
-class _Names:
-    """Names made unique in one namespace, in time linear in their number.
-
-    A fallback that is taken gets ``-2``, ``-3``, ...; the search for a fallback resumes where the last
-    search for the same fallback stopped (names are never released, so the skipped ones are still taken).
-    """
-
-    def __init__(self) -> None:
-        self.taken: set[str] = set()
-        self.next: dict[str, int] = {}
-
-    def pick(self, wanted: Any, fallback: str) -> str:
-        """``wanted`` when it is a new non-empty string, else ``fallback`` made unique; recorded as taken."""
-        if isinstance(wanted, str) and wanted and wanted not in self.taken:
-            self.taken.add(wanted)
-            return wanted
-        count = self.next.get(fallback, 1)
-        result = fallback if count == 1 else f"{fallback}-{count}"
-        while result in self.taken:
-            count += 1
-            result = f"{fallback}-{count}"
-        self.next[fallback] = count
-        self.taken.add(result)
-        return result
-
-
-def _numbered(name: str, count: int) -> str:
-    """``"name count"``, with ``name`` shortened until the number survives in the task id (cut at 200)."""
-    label = f"{name} {count}"
-    if len(slug(label)) >= _TASK_ID_LIMIT:
-        name = name[: _TASK_ID_LIMIT - 10]
-        label = f"{name} {count}"
-        while len(slug(label)) >= _TASK_ID_LIMIT and name:
-            name = name[:-10]
-            label = f"{name.rstrip()} {count}"
-    return label
-
-
 class _Importer:
     """One conversion: collects nodes, edges, comments and the report lines."""
 
     def __init__(self, data: dict[str, Any], flow: dict[str, Any]) -> None:
         self.flow = flow
-        self.app = _map(flow.get("app_data"))
+        self.app = as_map(flow.get("app_data"))
         self.others = {
             p["id"]: p
             for p in data["pipelines"]
@@ -227,13 +127,13 @@ class _Importer:
         self.loose: dict[str, Any] = {}  # pipeline settings kept in the canvas note
         self.nodes: list[dict[str, Any]] = []
         self.raw: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
-        self.node_ids = _Names()
+        self.node_ids = Names()
         self.defaults_pod: dict[str, Any] = {}
         self.used_subflows: set[str] = set()
 
     def run(self, default_name: str) -> tuple[Pipeline, ImportReport]:
         settings = self.settings(default_name)
-        for index, raw in enumerate(_list(self.flow.get("nodes"))):
+        for index, raw in enumerate(as_list(self.flow.get("nodes"))):
             self.add_node(index, raw)
         edges = self.edges()
         comments = self.comments()
@@ -253,11 +153,11 @@ class _Importer:
         self.lines.append(f"pipeline: {reason}; kept in the canvas note {NOTE_ID!r}")
 
     def settings(self, default_name: str) -> PipelineSettings:
-        props = _map(self.app.get("properties"))
-        values: dict[str, Any] = {"name": _text(props.get("name")) or _text(self.app.get("name")) or default_name}
-        if _text(props.get("description")):
-            values["description"] = _text(props.get("description"))
-        defaults = _map(props.get("pipeline_defaults"))
+        props = as_map(self.app.get("properties"))
+        values: dict[str, Any] = {"name": as_text(props.get("name")) or as_text(self.app.get("name")) or default_name}
+        if as_text(props.get("description")):
+            values["description"] = as_text(props.get("description"))
+        defaults = as_map(props.get("pipeline_defaults"))
         converted = convert_pod(defaults)
         for key, reason in converted.problems:
             self.lines.append(f"pipeline defaults: {key}: {reason}; kept in the canvas note {NOTE_ID!r}")
@@ -286,8 +186,8 @@ class _Importer:
         if not isinstance(raw, Mapping):
             self.keep(f"node_{index + 1}", raw, f"entry {index + 1} of the node list is not a node")
             return
-        app = _map(raw.get("app_data"))
-        ui = _map(app.get("ui_data"))
+        app = as_map(raw.get("app_data"))
+        ui = as_map(app.get("ui_data"))
         params = app.get("component_parameters")
         if not isinstance(params, Mapping):  # before version 4 the parameters sat directly in app_data
             params = {key: value for key, value in app.items() if key not in _UI_KEYS}
@@ -296,11 +196,13 @@ class _Importer:
             self.lines.append(
                 f"node {index + 1}: its id {raw.get('id')!r} is missing or repeated; it is now {node_id!r}"
             )
-        op, kind = _text(raw.get("op")), _text(raw.get("type")) or "execution_node"
-        label = _text(app.get("label")) or _text(ui.get("label")) or PurePosixPath(_text(params.get("filename"))).name
+        op, kind = as_text(raw.get("op")), as_text(raw.get("type")) or "execution_node"
+        label = (
+            as_text(app.get("label")) or as_text(ui.get("label")) or PurePosixPath(as_text(params.get("filename"))).name
+        )
         if kind == "super_node" and not label:
             subflow = self.subflow(raw)
-            label = _text(_map(_map(subflow).get("app_data")).get("name")) or "Super node"
+            label = as_text(as_map(as_map(subflow).get("app_data")).get("name")) or "Super node"
         who = f"node {label or node_id!r}"
         unmapped: dict[str, Any] = {}
         if kind == "execution_node" and op in (NOTEBOOK_OP, PYTHON_OP, R_OP):
@@ -312,7 +214,7 @@ class _Importer:
             "id": node_id,
             "type": node_type,
             "label": label,
-            "position": {"x": _coord(ui.get("x_pos")), "y": _coord(ui.get("y_pos"))},
+            "position": {"x": coord(ui.get("x_pos")), "y": coord(ui.get("y_pos"))},
             "params": node_params,
             "unmapped": unmapped,
         }
@@ -330,7 +232,7 @@ class _Importer:
         self, raw: Mapping[str, Any], params: Mapping[str, Any], *, who: str, unmapped: dict[str, Any]
     ) -> dict[str, Any]:
         """A node dagsmith has no type for -> ``script`` parameters; the rest goes to ``unmapped``."""
-        op, kind = _text(raw.get("op")), _text(raw.get("type")) or "execution_node"
+        op, kind = as_text(raw.get("op")), as_text(raw.get("type")) or "execution_node"
         converted = convert_pod(params, CUSTOM_POD_KEYS)
         custom_defaults = {k: v for k, v in self.defaults_pod.items() if k in _CUSTOM_POD_FIELDS}
         pod = merge_pods(converted.pod, custom_defaults)
@@ -338,15 +240,15 @@ class _Importer:
         rest = {key: value for key, value in params.items() if key not in CUSTOM_POD_KEYS}
         if rest:
             unmapped["component_parameters"] = rest
-        source = _map(raw.get("app_data")).get("component_source")
+        source = as_map(raw.get("app_data")).get("component_source")
         if source:
             unmapped["component_source"] = source
         if kind == "super_node":
             subflow = self.subflow(raw)
-            unmapped["subflow"] = subflow if subflow is not None else dict(_map(raw.get("subflow_ref")))
+            unmapped["subflow"] = subflow if subflow is not None else dict(as_map(raw.get("subflow_ref")))
             inner = [
-                _text(_map(n.get("app_data")).get("label")) or _text(n.get("id"))
-                for n in _list(_map(subflow).get("nodes"))
+                as_text(as_map(n.get("app_data")).get("label")) or as_text(n.get("id"))
+                for n in as_list(as_map(subflow).get("nodes"))
                 if isinstance(n, Mapping) and n.get("type") != "binding"
             ]
             what = (
@@ -368,7 +270,7 @@ class _Importer:
 
     def subflow(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         """The nested pipeline a super node shows, when the file has it."""
-        ref = _map(raw.get("subflow_ref")).get("pipeline_id_ref")
+        ref = as_map(raw.get("subflow_ref")).get("pipeline_id_ref")
         if not isinstance(ref, str):
             return None
         self.used_subflows.add(ref)
@@ -385,7 +287,7 @@ class _Importer:
                 count, label = last.get(node.display_name, 1), ""
                 while not label or slug(label) in taken:  # a numbered label always slugs to a non-empty id
                     count += 1
-                    label = _numbered(node.display_name, count)
+                    label = numbered(node.display_name, count)
                 last[node.display_name] = count
                 renamed = node.model_copy(update={"label": label})
                 task_id = renamed.task_id()
@@ -405,23 +307,23 @@ class _Importer:
             if isinstance(raw.get("id"), str):
                 by_raw_id.setdefault(raw["id"], node)
         edges: list[Edge] = []
-        names = _Names()
+        names = Names()
         for raw, target in self.raw:
-            for port in _list(raw.get("inputs")):
-                for link in _list(_map(port).get("links")):
-                    ref = _map(link).get("node_id_ref")
+            for port in as_list(raw.get("inputs")):
+                for link in as_list(as_map(port).get("links")):
+                    ref = as_map(link).get("node_id_ref")
                     source = by_raw_id.get(ref) if isinstance(ref, str) else None
                     if source is None:
                         target["unmapped"].setdefault("links", []).append(link)
                         self.lines.append(
                             f"node {target['label'] or target['id']!r}: a link from the unknown node "
-                            f"{_map(link).get('node_id_ref')!r}; kept under 'unmapped.links'"
+                            f"{as_map(link).get('node_id_ref')!r}; kept under 'unmapped.links'"
                         )
                         continue
                     outputs = source["params"]["outputs"]
                     if not outputs:
                         outputs.append({"name": "done", "type": "any", "description": "Finished (run order only)"})
-                    edge_id = names.pick(_map(link).get("id"), f"link-{source['id']}-{target['id']}")
+                    edge_id = names.pick(as_map(link).get("id"), f"link-{source['id']}-{target['id']}")
                     edges.append(
                         Edge(
                             id=edge_id,
@@ -436,21 +338,21 @@ class _Importer:
     def comments(self) -> list[Comment]:
         """Canvas comments with the nodes they are attached to."""
         result = []
-        names = _Names()
-        for index, raw in enumerate(_list(_map(self.app.get("ui_data")).get("comments"))):
+        names = Names()
+        for index, raw in enumerate(as_list(as_map(self.app.get("ui_data")).get("comments"))):
             if not isinstance(raw, Mapping):
                 self.keep(f"comment_{index + 1}", raw, f"comment {index + 1} is not a comment object")
                 continue
             refs = [
-                _map(ref).get("node_ref") if isinstance(ref, Mapping) else ref
-                for ref in _list(raw.get("associated_id_refs"))
+                as_map(ref).get("node_ref") if isinstance(ref, Mapping) else ref
+                for ref in as_list(raw.get("associated_id_refs"))
             ]
             content = raw.get("content")
             result.append(
                 Comment(
                     id=names.pick(raw.get("id"), f"comment-{index + 1}"),
-                    text=content if isinstance(content, str) else _text(content),
-                    position=Position(x=_coord(raw.get("x_pos")), y=_coord(raw.get("y_pos"))),
+                    text=content if isinstance(content, str) else as_text(content),
+                    position=Position(x=coord(raw.get("x_pos")), y=coord(raw.get("y_pos"))),
                     nodes=[ref for ref in refs if isinstance(ref, str) and ref],
                 )
             )
@@ -467,4 +369,12 @@ class _Importer:
         return Comment(id=NOTE_ID, text=text, position=Position(x=x, y=y))
 
 
-__all__ = ["ElyraImportError", "ImportReport", "import_elyra", "import_elyra_file"]
+__all__ = [
+    "MAX_VERSION",
+    "MIN_VERSION",
+    "NOTE_ID",
+    "ElyraImportError",
+    "ImportReport",
+    "import_elyra",
+    "import_elyra_file",
+]
