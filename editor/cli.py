@@ -148,6 +148,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}; choose another -o path") from None
     for line in report.unmapped:
         _warn(f"not mapped: {line}")
+    for line in report.warnings:
+        _warn(f"warning: {line}")
     _say(f"wrote {out} ({len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges, {len(report.unmapped)} unmapped)")
     return EXIT_OK
 

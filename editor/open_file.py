@@ -64,4 +64,5 @@ def open_file(services: EditorServices, file: Path) -> Opened:
     except UserError as exc:
         return Opened(notices=[("negative", f"Could not open {file}: {exc}")])
     notices = [("warning", f"Not mapped: {line}") for line in imported.unmapped]
+    notices += [("warning", line) for line in imported.warnings]
     return Opened(f"/pipeline/{created.id}", notices)

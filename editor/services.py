@@ -73,6 +73,7 @@ class Imported:
 
     pipeline: Pipeline
     unmapped: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # what would behave differently unless a setting is filled in
 
 
 class EditorServices:
@@ -189,7 +190,7 @@ class EditorServices:
                 pipeline, report = import_elyra(data, default_name=Path(name).name.removesuffix(".pipeline"))
             except ElyraImportError as exc:
                 raise UserError(f"{name}: {exc}") from None
-            imported = Imported(pipeline, report.unmapped)
+            imported = Imported(pipeline, report.unmapped, report.warnings)
         else:
             try:
                 imported = Imported(parse(content, source=name), ())

@@ -44,6 +44,7 @@ from .elyra_params import (
     convert_pod,
     merge_pods,
 )
+from .elyra_storage import declares_outputs, object_storage_warning
 from .fileformat import DocumentError, read_limited
 
 NOTE_ID = "elyra-unmapped-settings"
@@ -56,9 +57,14 @@ _CUSTOM_POD_FIELDS = ("volumes", "tolerations", "labels", "annotations", "shm_si
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What an import could not map or had to change, one readable line each (empty: all mapped)."""
+    """What an import could not map or had to change, one readable line each (empty: all mapped).
+
+    ``warnings``: what the imported pipeline would do differently from the Elyra one unless a setting is
+    filled in (output files that lived in Elyra's object storage), each naming the setting.
+    """
 
     unmapped: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def import_elyra(data: dict[str, Any], *, default_name: str = "imported") -> tuple[Pipeline, ImportReport]:
@@ -130,6 +136,7 @@ class _Importer:
         self.node_ids = Names()
         self.defaults_pod: dict[str, Any] = {}
         self.used_subflows: set[str] = set()
+        self.producers: list[str] = []  # ids of generic nodes whose output files Elyra kept in object storage
 
     def run(self, default_name: str) -> tuple[Pipeline, ImportReport]:
         settings = self.settings(default_name)
@@ -144,7 +151,10 @@ class _Importer:
         if self.loose:
             comments.append(self.note(nodes))
         pipeline = Pipeline(settings=settings, nodes=nodes, edges=edges, comments=comments)
-        return pipeline, ImportReport(tuple(self.lines))
+        prefix = as_map(as_map(self.app.get("properties")).get("pipeline_defaults")).get("cos_object_prefix")
+        labels = {node.id: node.display_name for node in nodes}  # as renamed for unique task ids
+        storage = object_storage_warning([labels[node_id] for node_id in self.producers], settings, prefix)
+        return pipeline, ImportReport(tuple(self.lines), (storage,) if storage else ())
 
     # -- pipeline settings --------------------------------------------------------------------------
     def keep(self, key: str, value: Any, reason: str) -> None:
@@ -207,6 +217,8 @@ class _Importer:
         unmapped: dict[str, Any] = {}
         if kind == "execution_node" and op in (NOTEBOOK_OP, PYTHON_OP, R_OP):
             node_type, node_params, converted = convert_generic(op, params, self.defaults_pod)
+            if declares_outputs(params):
+                self.producers.append(node_id)
             self.take(converted, who, unmapped)
         else:
             node_type, node_params = "script", self.foreign(raw, params, who=who, unmapped=unmapped)

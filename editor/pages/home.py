@@ -61,6 +61,8 @@ def home_page(services: EditorServices) -> None:
                     return
                 for line in imported.unmapped:
                     ui.notify(f"Not mapped: {line}", type="warning", multi_line=True)
+                for line in imported.warnings:
+                    ui.notify(line, type="warning", multi_line=True)
                 ui.navigate.to(f"/pipeline/{info.id}")
 
             # A plain button opens the file chooser; the uploader itself (whose header only shows "0.0B / 0.00%")
