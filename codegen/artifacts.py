@@ -78,11 +78,19 @@ class Artifacts:
     nodes: dict[str, Node] = field(default_factory=dict)
     _paths: dict[tuple[str, str], Tmpl] = field(default_factory=dict)
     _names: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _read: dict[str, set[str]] = field(default_factory=dict)  # node id -> its output ports an edge leaves from
 
     @classmethod
     def of(cls, pipeline: Pipeline, version: int) -> Artifacts:
         """The resolver for ``pipeline`` at ``version``."""
         return cls(pipeline, version, pipeline.node_map())
+
+    def read_ports(self, node: Node) -> set[str]:
+        """The output ports of ``node`` that some step reads (indexed once: linear in the edges, not quadratic)."""
+        if not self._read:
+            for edge in self.pipeline.edges:
+                self._read.setdefault(edge.source, set()).add(edge.source_port)
+        return self._read.get(node.id, set())
 
     def output_path(self, node: Node, port: str) -> Tmpl:
         """The path or URI that ``node`` writes its output ``port`` to, with run-time macros."""
@@ -272,7 +280,7 @@ def contract_env(
                 env[env_name("INPUT", port.name) + suffix] = artifacts.delivered(source, source_port, node, where)
                 env[env_name("INPUT", port.name) + suffix + "_URI"] = artifacts.output_path(source, source_port)
     stored = [port for port in outputs if port.type not in VALUE_TYPES]
-    read = {edge.source_port for edge in artifacts.pipeline.edges if edge.source == node.id}
+    read = artifacts.read_ports(node)
     for port in stored:
         name = env_name("OUTPUT", port.name)
         env[name] = artifacts.delivered(node, port.name, node, f"outputs/{port.name}")
