@@ -14,6 +14,7 @@ from .local import LocalRenderer
 from .model import DagPlan
 from .plan import build_plan
 from .pod_profiles import pod_profiles
+from .run_roots import EnvValues, run_roots
 from .safety import check_source
 from .versioning import header_lines, seal
 
@@ -56,6 +57,7 @@ class TemplateRenderer:
             "stdlib": sorted(plan.stdlib),
             "has_pods": any(task.pod is not None for task in plan.tasks),
             "profiles": pod_profiles(plan.tasks),
+            "env_value": EnvValues(run_roots(plan.tasks)),
         }
 
     def render(self, plan: DagPlan) -> str:

@@ -203,6 +203,8 @@ class _Checker:
                 yield self.bad(node, "only <task>.output['key'] may be subscripted")
         elif isinstance(node, ast.Call):
             yield from self.call(node)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            yield from self.concatenation(node)  # ARTIFACTS_RUN + "/n0/output": a constant and a string
         else:
             yield self.bad(node, f"{type(node).__name__} expressions are not allowed")
 

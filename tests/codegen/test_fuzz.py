@@ -89,8 +89,12 @@ def _literal(node: ast.expr, constants: dict[str, Any]) -> Any:
                 assert isinstance(value, ast.Name)
                 merged.update(constants[value.id])
             else:
-                merged[ast.literal_eval(key)] = ast.literal_eval(value)
+                merged[ast.literal_eval(key)] = _literal(value, constants)
         return merged
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # ARTIFACTS_RUN + "/n0/output"
+        return _literal(node.left, constants) + _literal(node.right, constants)
+    if isinstance(node, ast.Name) and isinstance(constants.get(node.id), str):
+        return constants[node.id]
     return ast.literal_eval(node)
 
 

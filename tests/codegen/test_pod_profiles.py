@@ -1,4 +1,5 @@
-"""Shared pod settings are written once (POD_DEFAULTS, <IMAGE>_POD) and change no pod Airflow builds."""
+"""Shared pod settings (POD_DEFAULTS, <IMAGE>_POD) and run roots (ARTIFACTS_RUN) are written once and change
+no pod Airflow builds."""
 
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ def _inlined(source: str) -> str:
                 else:
                     keywords.append(ast.keyword(arg=ast.literal_eval(key), value=value))
             profiles[name] = keywords
+    strings = {
+        statement.targets[0].id: statement.value.value  # type: ignore[attr-defined]
+        for statement in tree.body
+        if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
+    }
+
+    class Fold(ast.NodeTransformer):
+        """``ARTIFACTS_RUN + "/n0/output"`` -> the string it makes."""
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            if isinstance(node.left, ast.Name) and isinstance(node.right, ast.Constant):
+                return ast.Constant(strings[node.left.id] + node.right.value)
+            return node
+
+    tree = ast.fix_missing_locations(Fold().visit(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             expanded: list[ast.keyword] = []
@@ -60,9 +76,10 @@ def _inlined(source: str) -> str:
 
 
 def test_profiles_change_no_pod(tmp_path: Path) -> None:
-    """Each pod (the mapped trials too) is the same whether its settings come from a profile or inline."""
+    """Each pod (the mapped trials too) is the same with shared settings and run roots as with all inline."""
     source = render(mlops_loop())
-    assert "**STEPS_POD" in source and "**POD_DEFAULTS" in source
+    assert "**STEPS_POD" in source and "**POD_DEFAULTS" in source and "ARTIFACTS_RUN + " in source
+    assert "ARTIFACTS_RUN + " not in _inlined(source) and "**STEPS_POD" not in _inlined(source)
     pods = {}
     for name, text in (("profiles", source), ("inline", _inlined(source))):
         folder = tmp_path / name
@@ -114,3 +131,24 @@ def test_only_the_files_own_mappings_may_be_unpacked_into_a_pod() -> None:
         raise AssertionError("a literal ** mapping passed the allow-list check")
     shared = "SHARED = {'get_logs': True}\n"
     check_source(header + imports + shared + body.replace("**{}", "**SHARED"))
+
+
+def test_run_roots_are_written_once_and_each_path_adds_its_own_part() -> None:
+    text = render(mlops_loop())
+    run_key = "{{ run_id | replace(':', '_') | replace('+', '_') | replace('~', '_') }}"
+    # The run key is spelled out only in the two root constants (staging folder, artifact store).
+    assert text.count(run_key) == 2
+    assert f'STAGING_RUN = "/tmp/dagsmith-staging/{run_key}"\n' in text
+    assert '"DAGSMITH_OUTPUT_FEATURES_URI": ARTIFACTS_RUN + "/features/features",' in text
+    assert '"DAGSMITH_STAGING": STAGING_RUN + "/features",' in text
+
+
+def test_the_allow_list_admits_only_a_constant_joined_with_a_string() -> None:
+    head = "from airflow.sdk import DAG\nROOT = 'x'\n"
+    check_source(head + "with DAG(dag_id='x', doc_md=ROOT + '/y') as dag:\n    pass\n")
+    try:
+        check_source(head + "with DAG(dag_id='x', doc_md=ROOT + len('y')) as dag:\n    pass\n")
+    except UnsafeCodeError as exc:
+        assert "only names and strings may be joined with +" in str(exc)
+    else:
+        raise AssertionError("a call joined with + passed the allow-list check")
