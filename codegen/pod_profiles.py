@@ -40,6 +40,7 @@ SETTINGS: tuple[str, ...] = (
 
 BASE = "POD_DEFAULTS"
 _RENDERED_IN_PLACE = ("resources", "volumes")
+_ALWAYS = ("image", "namespace", "get_logs")  # written even when empty, as before profiles existed
 
 
 def _value(pod: PodSpec, setting: str) -> object:
@@ -53,6 +54,16 @@ def _value(pod: PodSpec, setting: str) -> object:
     if setting == "get_logs":
         return True
     return getattr(pod, setting)
+
+
+def _present(pod: PodSpec, setting: str) -> bool:
+    """Whether ``setting`` writes anything for ``pod`` (an empty list, dict or None writes nothing)."""
+    if setting in _ALWAYS:
+        return True
+    value = _value(pod, setting)
+    if isinstance(value, tuple):
+        return any(part not in (None, [], {}) for part in value)
+    return value not in (None, [], {}, "")
 
 
 def _key(pod: PodSpec, setting: str) -> str | None:
@@ -82,9 +93,10 @@ class PodProfiles:
     covered: dict[str, set[str]] = field(default_factory=dict)  # task var -> settings the profile writes
 
     def own(self, task: Task) -> list[str]:
-        """The shareable settings ``task`` writes itself, in order."""
+        """The shareable settings ``task`` writes itself, in order (those its pod has: the others write nothing)."""
         covered = self.covered.get(task.var, set())
-        return [setting for setting in SETTINGS if setting not in covered]
+        pod = task.pod
+        return [s for s in SETTINGS if s not in covered and pod is not None and _present(pod, s)]
 
 
 def _group_name(pod: PodSpec, settings: list[str], taken: set[str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from dagsmith.nodes import Code, Issue, Pipeline, Severity, has_errors, validate
+from dagsmith.nodes import Code, Issue, Pipeline, Severity, content_hash, has_errors, validate
 
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
 from .compat import target as target_named
@@ -84,7 +84,8 @@ def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") ->
         raise ExportError(issues)
     if not pipeline.nodes:
         raise ExportError([NO_STEPS])
-    body = RENDERERS[chosen.name].render(build_plan(pipeline, version=version))
-    text = seal(header_lines(pipeline, version=version, target=chosen.name), body)
+    digest = content_hash(pipeline)  # the header and the DAG's doc both name it: hash the document once
+    body = RENDERERS[chosen.name].render(build_plan(pipeline, version=version, digest=digest))
+    text = seal(header_lines(pipeline, version=version, target=chosen.name, digest=digest), body)
     check_source(text)
     return text

@@ -28,8 +28,9 @@ class Header:
     content_hash: str
 
 
-def header_lines(pipeline: Pipeline, *, version: int, target: str) -> list[str]:
-    """The header comment lines (without the checksum line, which ``seal`` adds).
+def header_lines(pipeline: Pipeline, *, version: int, target: str, digest: str | None = None) -> list[str]:
+    """The header comment lines (without the checksum line, which ``seal`` adds); ``digest``: the
+    document's ``content_hash`` when the caller has it already.
 
     User text appears only through ``repr``, so a newline in a pipeline name cannot end the comment.
     """
@@ -38,7 +39,7 @@ def header_lines(pipeline: Pipeline, *, version: int, target: str) -> list[str]:
         "# Do not edit by hand: change the pipeline in dagsmith and export again.",
         f"# dag_id: {pipeline.dag_id}",
         f"# version: {version}",
-        f"# content-hash: {content_hash(pipeline)}",
+        f"# content-hash: {digest or content_hash(pipeline)}",
     ]
 
 

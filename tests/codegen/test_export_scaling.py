@@ -39,3 +39,28 @@ def test_the_contract_env_reads_the_edge_list_once_not_per_node() -> None:
     # The result is still right: every output but the last one's is read by the next step.
     assert all("DAGSMITH_OUTPUT_DATA_OPTIONAL" not in env for env in envs[:-1])
     assert envs[-1]["DAGSMITH_OUTPUT_DATA_OPTIONAL"].final() == "1"
+
+
+def test_an_export_hashes_the_document_once(monkeypatch: Any) -> None:
+    """The header and the DAG's doc both name the content hash: one canonical JSON dump, not two."""
+    import importlib
+
+    from dagsmith.nodes import content_hash
+
+    plan, render, versioning = (
+        importlib.import_module(f"dagsmith.codegen.{name}") for name in ("plan", "render", "versioning")
+    )
+
+    calls: list[int] = []
+
+    def counted(document: Any) -> str:
+        calls.append(1)
+        return content_hash(document)
+
+    for module in (plan, render, versioning):
+        if hasattr(module, "content_hash"):
+            monkeypatch.setattr(module, "content_hash", counted)
+    sample = pipeline("hashed", [node("n0", "script", inputs=[])], [])
+    text = render.render(sample)
+    assert len(calls) == 1
+    assert f"# content-hash: {content_hash(sample)}" in text and f"content hash {content_hash(sample)}" in text
