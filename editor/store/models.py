@@ -2,8 +2,10 @@
 
 Tables: ``user``, ``project`` (with the git repository and branch exports go to), ``project_member``
 (a user's role in a project), ``pipeline``, ``draft`` (the working copy, one per pipeline),
-``version`` (immutable snapshots), ``review`` (four-eyes approval of a version) and ``export``
-(where a version was exported to). Rows are internal; the store hands out the records in ``records``.
+``version`` (immutable snapshots), ``review`` (four-eyes approval of a version), ``export``
+(where a version was exported to), and the team server's sign-in tables: ``user_login`` (password
+hash, disabled), ``auth_session``, ``api_token`` and ``login_failure``. Rows are internal; the store hands
+out the records in ``records``.
 """
 
 from __future__ import annotations
@@ -200,6 +202,54 @@ class ExportRow(_Table, table=True):
     dag_path: str = Field(sa_type=String(1000), nullable=False)
     exported_by: int = Field(foreign_key="user.id", nullable=False)
     exported_at: dt.datetime = _when()
+
+
+class LoginRow(_Table, table=True):
+    """How a user signs in to a team server: the argon2 hash of their password, and whether they may."""
+
+    __tablename__ = "user_login"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    password_hash: str | None = Field(default=None, sa_type=String(255), description="argon2id; None: no password")
+    disabled: bool = Field(default=False, nullable=False)
+    org_admin: bool = Field(default=False, nullable=False, description="Manages projects and members")
+    changed_at: dt.datetime = _when()
+
+
+class SessionRow(_Table, table=True):
+    """A signed-in browser: the SHA-256 of its cookie's secret (never the secret itself)."""
+
+    __tablename__ = "auth_session"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    user_id: int = Field(foreign_key="user.id", nullable=False, index=True, ondelete="CASCADE")
+    created_at: dt.datetime = _when()
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class ApiTokenRow(_Table, table=True):
+    """A user's API token for the CLI and CI: only its SHA-256 is stored; revoked tokens stay for the record."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", nullable=False, index=True, ondelete="CASCADE")
+    name: str = Field(sa_type=String(100), nullable=False)
+    token_hash: str = Field(sa_type=String(64), unique=True, nullable=False)
+    created_at: dt.datetime = _when()
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginFailureRow(_Table, table=True):
+    """A failed sign-in, kept for a while to rate-limit guessing (by name and by address, on every replica)."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(sa_type=String(64), nullable=False, index=True)
+    address: str = Field(sa_type=String(64), nullable=False, index=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
 
 
 @event.listens_for(VersionRow, "before_update")
