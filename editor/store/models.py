@@ -4,7 +4,8 @@ Tables: ``user``, ``project`` (with the git repository and branch exports go to)
 (a user's role in a project), ``pipeline``, ``draft`` (the working copy, one per pipeline),
 ``version`` (immutable snapshots), ``review`` (four-eyes approval of a version), ``export``
 (where a version was exported to), and the team server's sign-in tables: ``user_login`` (password
-hash, disabled), ``auth_session``, ``api_token`` and ``login_failure``. Rows are internal; the store hands
+hash, disabled), ``auth_session``, ``api_token`` and ``login_failure``, and ``deployment`` (an Airflow that
+runs the project's DAGs, with a reference to its credential, never the secret). Rows are internal; the store hands
 out the records in ``records``.
 """
 
@@ -250,6 +251,27 @@ class LoginFailureRow(_Table, table=True):
     user_name: str = Field(sa_type=String(64), nullable=False, index=True)
     address: str = Field(sa_type=String(64), nullable=False, index=True)
     at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class DeploymentRow(_Table, table=True):
+    """An Airflow that runs a project's exported DAGs: its API and where its credential is (never the secret)."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        CheckConstraint("api_version IN ('auto', 'v2', 'v1')", name="api_version"),
+        CheckConstraint("auth IN ('token', 'password', 'none')", name="auth"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", nullable=False, index=True, ondelete="CASCADE")
+    name: str = Field(sa_type=String(64), nullable=False)
+    api_url: str = Field(sa_type=String(1000), nullable=False, description="e.g. https://airflow.example.com")
+    api_version: str = Field(default="auto", sa_type=String(8), nullable=False, description="auto, v2 or v1")
+    auth: str = Field(default="token", sa_type=String(16), nullable=False, description="token, password or none")
+    user: str = Field(default="", sa_type=String(200), nullable=False, description="User name (password auth)")
+    secret_ref: str = Field(default="", sa_type=String(500), nullable=False, description="env:NAME or file:PATH")
+    created_at: dt.datetime = _when()
 
 
 @event.listens_for(VersionRow, "before_update")
