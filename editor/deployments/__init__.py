@@ -1,0 +1,29 @@
+"""The Airflow deployments a project names, and the pipeline being edited on each of them.
+
+``config``: the deployments in the store (URL, API version, a reference to the credential, never the
+secret); ``client``: Airflow's stable REST API v2 (Airflow 3) and v1 (Airflow 2) in one shape;
+``service``: one pipeline on one deployment (deployed version, runs and node states, logs, trigger,
+clear, pause); ``cli``: ``dagsmith deployments`` and ``dagsmith remote``.
+"""
+
+from __future__ import annotations
+
+from .client import AirflowApi, Credentials, DeploymentError, NotDeployedError, RunInfo, TaskInfo
+from .config import Deployment, Deployments, connect
+from .service import DeployedStatus, RemotePipeline, conf_from, latest_export
+
+__all__ = [
+    "AirflowApi",
+    "Credentials",
+    "DeployedStatus",
+    "Deployment",
+    "DeploymentError",
+    "Deployments",
+    "NotDeployedError",
+    "RemotePipeline",
+    "RunInfo",
+    "TaskInfo",
+    "conf_from",
+    "connect",
+    "latest_export",
+]
