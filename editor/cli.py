@@ -18,6 +18,7 @@ from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema,
 
 from . import artifacts_cli, export_cli, run_cli, steps_cli
 from .airflow_local import cli as airflow_cli
+from .deployments import cli as deployments_cli
 from .terminal import json_text, printable
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
@@ -193,6 +194,7 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     steps_cli.register(sub, COMMANDS)
     run_cli.register(sub, COMMANDS)
     airflow_cli.register(sub, COMMANDS)
+    deployments_cli.register(sub, COMMANDS)
     p = sub.add_parser("edit", help="serve the editor in the browser (on this machine only)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")

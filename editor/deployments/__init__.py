@@ -4,26 +4,6 @@
 secret); ``client``: Airflow's stable REST API v2 (Airflow 3) and v1 (Airflow 2) in one shape;
 ``service``: one pipeline on one deployment (deployed version, runs and node states, logs, trigger,
 clear, pause); ``cli``: ``dagsmith deployments`` and ``dagsmith remote``.
+
+Nothing is imported here, so that the command line starts fast; import the submodules.
 """
-
-from __future__ import annotations
-
-from .client import AirflowApi, Credentials, DeploymentError, NotDeployedError, RunInfo, TaskInfo
-from .config import Deployment, Deployments, connect
-from .service import DeployedStatus, RemotePipeline, conf_from, latest_export
-
-__all__ = [
-    "AirflowApi",
-    "Credentials",
-    "DeployedStatus",
-    "Deployment",
-    "DeploymentError",
-    "Deployments",
-    "NotDeployedError",
-    "RemotePipeline",
-    "RunInfo",
-    "TaskInfo",
-    "conf_from",
-    "connect",
-    "latest_export",
-]
