@@ -87,7 +87,7 @@ def _detail(raw: str) -> str:
         answer = json.loads(raw)
     except ValueError:
         return raw.strip()[:300]
-    detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+    detail = (answer.get("detail") or answer.get("title") or answer) if isinstance(answer, dict) else answer
     if isinstance(detail, dict):
         detail = detail.get("reason") or detail.get("message") or json.dumps(detail)
     if isinstance(detail, list):  # FastAPI's validation errors
