@@ -74,14 +74,19 @@ def run_editor(
     app.on_startup(gc.freeze)
     app.add_middleware(LocalEditorGuard, token=token, port=port, allowed_hosts=configured_hosts(allow_hosts))
     start = editor_url(host, port, token)
+    opened_file = None
     if file is not None:
         opened = open_file(services, file)
         start = urlunsplit(urlsplit(start)._replace(path=opened.path))
         _notify_first_page(opened.notices)
+        opened_file = file if opened.path != "/" else None
     if native:
+        from .desktop.app_window import prepare_window
+
         os.environ.setdefault("PYWEBVIEW_GUI", "qt")
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
         app.native.window_args["url"] = start  # NiceGUI would open http://HOST:PORT, which has no token
+        prepare_window(services, host, port, opened_file=opened_file)  # File menu, geometry, one instance
         app.on_shutdown(close_window)
     ui.run(
         host=host,

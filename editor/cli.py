@@ -19,6 +19,7 @@ from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema,
 from . import artifacts_cli, export_cli, run_cli, steps_cli
 from .airflow_local import cli as airflow_cli
 from .deployments import cli as deployments_cli
+from .team import cli as team_cli
 from .terminal import json_text, printable
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
@@ -195,6 +196,7 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     run_cli.register(sub, COMMANDS)
     airflow_cli.register(sub, COMMANDS)
     deployments_cli.register(sub, COMMANDS)
+    team_cli.register(sub, COMMANDS)
     p = sub.add_parser("edit", help="serve the editor in the browser (on this machine only)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -231,7 +233,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise UsageError(
             f"refusing --host {args.host}: the local editor runs commands as you, so it listens on this machine "
             "only (127.0.0.1, ::1 or localhost). Opening it to other machines is team mode's job "
-            "(`dagsmith serve`, not built yet); meanwhile reach it through an SSH tunnel: "
+            "(`dagsmith serve`, with sign-in and project roles); or reach this editor through an SSH tunnel: "
             f"ssh -L {args.port}:127.0.0.1:{args.port} THIS-HOST"
         )
     from .app import run_editor
@@ -251,11 +253,21 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def cmd_desktop(args: argparse.Namespace) -> int:
     """Open the editor in a native window (which gets the per-launch token), on FILE's pipeline when given."""
+    from .desktop.launch import claim_or_hand_over
+    from .errors import UserError
+
+    file = Path(args.file).expanduser().resolve() if args.file else None
+    try:
+        first = claim_or_hand_over(file)  # one app at a time: the running one opens FILE (or comes to the front)
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+    if not first:
+        _say(f"dagsmith is already open: {'opened ' + str(file) + ' there' if file else 'brought it to the front'}")
+        return EXIT_OK
     from nicegui import native
 
     from .app import run_editor
 
-    file = Path(args.file).expanduser().resolve() if args.file else None
     run_editor(native=True, port=args.port or native.find_open_port(), allow_hosts=args.allow_host, file=file)
     return EXIT_OK
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from nicegui import background_tasks, ui
 
 from dagsmith.nodes import Issue, Pipeline, Position
-from dagsmith.nodes.fileformat import dumps_mapping, to_dict
 
 from ..canvas import (
     EdgeRequested,
@@ -26,19 +25,17 @@ from ..canvas import (
     needs_layout,
 )
 from ..canvas.placement import Box, free_point, node_box, relative_boxes
-from ..runs import RunHandle
-from ..services import DraftConflictError, EditorServices, UserError
+from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
+from .bottom_panels import BottomPanels
 from .canvas_hint import EmptyCanvasHint
-from .drafts import DraftSaver
 from .export_panel import ExportPanel
 from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
+from .live_merge import LiveMerge
 from .palette import Palette
-from .problems import ProblemsPanel
-from .run_history import RunsPanel
-from .run_panel import RunControls
 from .theme import remember_choice, remembered_choice, remembering_dark_mode
+from .title import pipeline_title
 
 PALETTE_COOKIE = "dagsmith_palette"
 INSPECTOR_COOKIE = "dagsmith_inspector"
@@ -61,28 +58,24 @@ class Workbench:
                 if node is not None:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
+        self.session.guard = services.edit_guard(pipeline_id)  # a team server's role check before each change
         # A keystroke's work stays small on a large pipeline: validation runs in a worker thread, and the
         # draft saver takes a shallow copy on the event loop and serialises it in its worker thread.
         self.session.validate_in_background(
             lambda work: background_tasks.create(work, name="dagsmith-validate", context=self.saved)
         )
-        self.drafts = DraftSaver(
-            self.session.frozen,
-            lambda document: self.services.save_draft(
-                self.pipeline_id, dumps_mapping(to_dict(document)), expected_revision=self.saved_revision
-            ),
-            self.draft_saved,
-            self.draft_failed,
-            on_saved_elsewhere=self.saved_elsewhere,
-        )
-        self.saved_revision = revision
-        self.conflict = False  # the draft was saved elsewhere: this page's saves stop until it is reloaded
+        # Saves the draft against the revision this page knows; another tab's saves are merged in live.
+        self.live = LiveMerge(services, pipeline_id, self.session, revision, on_saved=self.draft_saved,
+                              on_failed=self.draft_failed)  # fmt: skip
+        self.drafts = self.live.drafts
         self.clipboard_boxes: list[Box] = []  # the copied nodes' rectangles, for placing a paste
         self.shown_issues: list[Issue] | None = None  # the issues the canvas and problems panel show
         self.canvas: PipelineCanvas
         self.inspector: Inspector
         self.build(name)
-        self.drafts.context = self.saved
+        self.drafts.context = self.live.context = self.saved
+        self.live.canvas, self.live.inspector = self.canvas, self.inspector
+        self.live.on_merged = self.show_name
         # The other pages of this pipeline here wait for this page's saves when they open, and hear of them.
         self.drafts.join(services.store, pipeline_id)
         ui.context.client.on_delete(self.drafts.leave)
@@ -96,6 +89,7 @@ class Workbench:
             palette_toggle = ui.button(icon="menu").props("flat dense color=white").mark("toggle-palette")
             ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
             self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
+            ui.page_title(pipeline_title(name, dirty=False))  # the desktop window's title too
             ui.space()
             self.undo_button = ui.button(icon="undo", on_click=self.undo).props("flat color=white").mark("undo")
             self.undo_button.props("aria-label=Undo").tooltip("Undo (Ctrl+Z)")
@@ -121,13 +115,20 @@ class Workbench:
                 "open-export"
             )
             inspector_toggle = ui.button(icon="vertical_split").props("flat dense color=white").mark("toggle-inspector")
-        with ui.page_sticky("top", y_offset=8).style("z-index: 1500"):  # above the canvas, below dialogs
-            self.notice = ui.element("div")  # says when another tab or window saved this pipeline
         self.build_panels(palette_toggle, inspector_toggle)
         with ui.column().classes("w-full no-wrap gap-0").style("height: calc(100vh - 64px)"):
             EmptyCanvasHint(self.session)  # "Drag a step from the palette…" over the canvas while it is empty
             self.canvas = PipelineCanvas().classes("w-full").style("flex: 1 1 auto; min-height: 300px").mark("canvas")
-            self.build_bottom()
+            self.bottom = BottomPanels(
+                self.services,
+                self.pipeline_id,
+                self.session,
+                self.canvas,
+                run_slot=self.run_slot,
+                on_pick=self.pick_issue,
+            )
+            self.runs = self.bottom.runs
+            self.run_controls = self.bottom.run_controls
         self.canvas.on_ready(self.reload_canvas)
         self.canvas.on_node_dropped(lambda e: self.add(e["kind"], e["x"], e["y"]))
         self.canvas.on_node_moved(self.moved)
@@ -149,7 +150,7 @@ class Workbench:
         self.notebooks = NotebookView()
         self.inspector.on_view_notebook = self.view_notebook
         self.inspector.project_roots = self.project_roots
-        self.inspector.browser.run_workspace = self.run_workspace  # Browse MLflow reads the runs' MLflow
+        self.inspector.browser.run_workspace = self.bottom.run_workspace  # Browse MLflow reads the runs' MLflow
         self.update_buttons()
 
     def build_panels(self, palette_toggle: ui.button, inspector_toggle: ui.button) -> None:
@@ -166,33 +167,6 @@ class Workbench:
         ):
             button.props(f"aria-label='Show or hide the {what}'").tooltip(f"Show or hide the {what}")
             button.on_click(lambda d=drawer, c=cookie: self.toggle_panel(d, c))
-
-    def build_bottom(self) -> None:
-        """The problems and runs tabs under the canvas, and the Run button (in the header's slot)."""
-        with (
-            ui.tabs()
-            .props("dense align=left")
-            .classes("w-full")
-            .style("border-top: 1px solid rgba(128,128,128,.3)") as tabs
-        ):
-            problems_tab = ui.tab("problems", label="Problems").mark("tab-problems")
-            self.runs_tab = ui.tab("runs", label="Runs").mark("tab-runs")
-        with ui.tab_panels(tabs, value=problems_tab).classes("w-full") as self.bottom:
-            with ui.tab_panel(problems_tab).classes("q-pa-none"):
-                with ui.scroll_area().classes("w-full").style("height: 190px"):
-                    self.problems = ProblemsPanel(self.pick_issue)
-            with ui.tab_panel(self.runs_tab).classes("q-pa-none"):
-                with ui.scroll_area().classes("w-full").style("height: 190px"):
-                    self.runs = RunsPanel(self.services.runs, self.pipeline_id, self.session, self.canvas)
-        with self.run_slot:
-            self.run_controls = RunControls(
-                self.services.runs,
-                self.pipeline_id,
-                self.session,
-                self.canvas,
-                on_progress=self.run_progress,
-                on_end=self.runs.ended,
-            )
 
     # -- canvas requests --------------------------------------------------------------------------------
     def clicked(self, item_id: str) -> None:
@@ -214,11 +188,6 @@ class Workbench:
         """Where the project's files live locally (notebooks, Feast repositories): its git checkout."""
         checkout = self.services.project_checkout(self.services.store.get_pipeline(self.pipeline_id).project_id)
         return [checkout] if checkout else []
-
-    def run_workspace(self) -> Path:
-        """The folder the Run button's runs use (their MLflow database is there)."""
-        runs = self.services.runs
-        return runs.workspace(runs.project_of(self.pipeline_id)).root
 
     async def view_notebook(self, notebook: str) -> None:
         await self.notebooks.show(notebook, self.project_roots())
@@ -303,12 +272,6 @@ class Workbench:
             self.inspector.select(None)
             self.inspector.focus(issue.field.removeprefix("settings."))
 
-    def run_progress(self, handle: RunHandle) -> None:
-        """A run goes on: show it in the runs tab."""
-        if self.runs.live is None:
-            self.bottom.set_value(self.runs_tab)
-        self.runs.show_live(handle)
-
     async def open_export(self) -> None:
         await self.export.open()
 
@@ -318,7 +281,8 @@ class Workbench:
     # -- after every change -----------------------------------------------------------------------------
     def changed(self, change: Change) -> None:
         pipeline = self.session.pipeline
-        if change.kind == "issues":  # a background validation finished: the document did not change
+        if change.kind in ("issues", "merge"):  # a background validation finished, or another tab's changes
+            # were merged in (``LiveMerge`` showed them, and saves what this page adds to them)
             self.inspector.refresh(rebuild=False)
             self.show_issues()
             return
@@ -358,45 +322,22 @@ class Workbench:
         self.show_issues()
         self.update_buttons()
         self.saved.set_text("saving…")
+        ui.page_title(pipeline_title(pipeline.settings.name, dirty=True))
         self.drafts.request()
 
     async def draft_current(self) -> None:
         """Wait for the draft to hold this page's document (before a version is made from it)."""
-        await self.drafts.flush()
-        if self.conflict:
-            raise UserError(
-                "this pipeline was changed in another tab or window; reload the page before saving a version"
-            )
+        await self.live.settled()
+
+    def show_name(self) -> None:
+        self.title.set_text(self.session.pipeline.settings.name)
 
     def draft_saved(self, revision: int) -> None:
-        self.saved_revision = revision
         if not self.drafts.pending:
             self.saved.set_text("saved")
-
-    def saved_elsewhere(self, revision: int) -> None:
-        """Another page of this pipeline saved the draft: say so at once, with a button to reload this page."""
-        if revision == self.saved_revision or self.notice.default_slot.children:
-            return
-        with self.notice:
-            with (
-                ui.row()
-                .classes("items-center no-wrap gap-2 q-px-md q-py-xs rounded-borders shadow-2 bg-warning text-black")
-                .props("data-dagsmith=changed-elsewhere role=alert")
-            ):
-                ui.icon("sync_problem")
-                ui.label(
-                    "Changed in another tab or window. Reload to see those changes: edits made here now "
-                    "would not be saved."
-                )
-                ui.button("Reload", on_click=ui.navigate.reload).props("flat dense no-caps")
+            ui.page_title(pipeline_title(self.session.pipeline.settings.name, dirty=False))
 
     def draft_failed(self, error: Exception) -> None:
-        if isinstance(error, DraftConflictError):
-            self.saved.set_text("not saved: changed elsewhere")
-            if not self.conflict:  # say it once, not after every change
-                ui.notify(str(error).capitalize(), type="negative", multi_line=True, timeout=0, close_button=True)
-            self.conflict = True
-            return
         self.saved.set_text("not saved")
         ui.notify(
             f"The draft could not be saved ({type(error).__name__}: {error}). Your changes stay in this page; "
@@ -406,11 +347,7 @@ class Workbench:
         )
 
     def reload_edges_if_ports_changed(self, change: Change) -> None:
-        # Edge colours follow port types: re-add the edges touching the changed nodes.
-        nodes = {n["id"]: n for n in (canvas_node(node) for node in self.session.pipeline.nodes)}
-        for edge in self.session.pipeline.edges:
-            if edge.source in change.node_ids or edge.target in change.node_ids:
-                self.canvas.add_edge(canvas_edge(edge, nodes.get(edge.source)))
+        self.live.reload_edges(change.node_ids)  # edge colours follow port types
 
     def reload_canvas(self) -> None:
         # Only the canvas: the problems panel is already current (built in __init__, or by changed()).
@@ -422,7 +359,7 @@ class Workbench:
             return  # e.g. a keystroke while its validation runs in the background: nothing new to show
         self.shown_issues = self.session.issues
         self.canvas.show_issues(self.session.issues)
-        self.problems.show(self.session.issues, self.session.pipeline)
+        self.bottom.problems.show(self.session.issues, self.session.pipeline)
 
     def update_buttons(self) -> None:
         self.undo_button.set_enabled(self.session.can_undo)

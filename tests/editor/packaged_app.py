@@ -132,8 +132,9 @@ class App:
         return self.log.read_text(errors="replace") if self.log.is_file() else ""
 
 
-def launch(exe: Path, display: str, home: Path, *args: str) -> App:
-    """Start ``exe desktop ARGS`` on ``display`` with ``home`` as DAGSMITH_HOME and a fixed token."""
+def launch(exe: Path, display: str, home: Path, *args: str, extra_env: dict[str, str] | None = None) -> App:
+    """Start ``exe desktop ARGS`` on ``display`` with ``home`` as DAGSMITH_HOME and a fixed token
+    (``extra_env``: more variables for the app)."""
     port, devtools, token = free_port(), free_port(), secrets.token_urlsafe(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
     env.update(
@@ -143,6 +144,7 @@ def launch(exe: Path, display: str, home: Path, *args: str) -> App:
         QT_QPA_PLATFORM="xcb",
         QTWEBENGINE_REMOTE_DEBUGGING=f"127.0.0.1:{devtools}",
     )
+    env.update(extra_env or {})
     home.mkdir(parents=True, exist_ok=True)
     log = home / "desktop.log"
     with log.open("wb") as out:
