@@ -18,7 +18,7 @@ from ..open_file import open_file
 from ..pages.drafts import saves_settled
 from ..services import EditorServices
 from ..store import NotFound
-from .state import add_recent
+from .state import add_recent, recent_files
 
 OPEN_DIALOG, SAVE_DIALOG = 10, 30
 """pywebview's FileDialog.OPEN and FileDialog.SAVE (the same numbers in every backend)."""
@@ -89,6 +89,12 @@ class DesktopCommands:
             return "focused"
         raise ValueError(f"unknown desktop command {name!r}")
 
+    @staticmethod
+    def dialog_folder() -> str:
+        """Where the dialogs start: the folder of the file opened last, else the home folder."""
+        recent = recent_files()
+        return str(recent[0].parent if recent else Path.home())
+
     def show(self, path: str) -> None:
         """Load ``path`` (an editor page) into the window and bring the window to the front."""
         window = self.window()
@@ -112,7 +118,9 @@ class DesktopCommands:
         window = self.window()
         if window is None:
             return "no window"
-        file = _chosen(await window.create_file_dialog(OPEN_DIALOG, file_types=PIPELINE_FILES))
+        file = _chosen(
+            await window.create_file_dialog(OPEN_DIALOG, directory=self.dialog_folder(), file_types=PIPELINE_FILES)
+        )
         return self.open(file) if file is not None else "cancelled"
 
     def new(self) -> str:
@@ -164,7 +172,10 @@ class DesktopCommands:
         dag_id, number = saved
         target = _chosen(
             await window.create_file_dialog(
-                SAVE_DIALOG, save_filename=f"{dag_id}.py", file_types=("Python files (*.py)",)
+                SAVE_DIALOG,
+                directory=self.dialog_folder(),
+                save_filename=f"{dag_id}.py",
+                file_types=("Python files (*.py)",),
             )
         )
         if target is None:

@@ -191,3 +191,39 @@ def test_window_geometry_is_remembered_and_sigterm_closes_cleanly(tmp_path: Path
             kill(app)
     saved = json.loads((home / "desktop" / "window.json").read_text())
     assert (saved["width"], saved["height"], saved["x"], saved["y"]) == (1000, 700, 40, 30)
+
+
+def test_open_and_export_go_through_the_native_dialogs(tmp_path: Path) -> None:
+    chosen = pipeline_file(tmp_path / "chosen.dagsmith.json", "Chosen in the dialog")
+    exported = tmp_path / "exported" / "dag_file.py"
+    exported.parent.mkdir()
+    with xvfb() as display:
+        menu_dump = tmp_path / "menu.json"  # written once the menu's shortcuts are set: keys work from then on
+        app = launch(EXE, display, tmp_path / "home", extra_env={"DAGSMITH_DESKTOP_MENU_DUMP": str(menu_dump)})
+        try:
+            assert wait_until(app.answers, timeout=90), app.output()
+            wid = wait_until(lambda: window_titled(display, "dagsmith"), timeout=60, interval=0.5)
+            assert wid
+            assert wait_until(menu_dump.is_file, timeout=30, interval=0.2), app.output()
+            # Ctrl+O: Qt's open dialog; a path typed there opens that pipeline in the window.
+            press(display, wid, "ctrl+o")
+            dialog = wait_until(lambda: window_titled(display, "Open file"), timeout=30, interval=0.5)
+            assert dialog, f"no open dialog\n{app.output()}"
+            x11(display, "xdotool", "windowfocus", "--sync", dialog, "type", "--delay", "5", str(chosen))
+            x11(display, "xdotool", "key", "Return")
+            shown = wait_until(lambda: window_titled(display, "Chosen in the dialog — dagsmith"), timeout=30)
+            assert shown, f"the chosen file is not shown\n{app.output()}"
+            # Ctrl+E: a version is saved and its DAG file written where the save dialog says.
+            press(display, shown, "ctrl+e")
+            dialog = wait_until(lambda: window_titled(display, "Save file"), timeout=30, interval=0.5)
+            assert dialog, f"no save dialog\n{app.output()}"
+            x11(display, "xdotool", "windowfocus", "--sync", dialog, "key", "ctrl+a")
+            x11(display, "xdotool", "type", "--delay", "5", str(exported))
+            x11(display, "xdotool", "key", "Return")
+            assert wait_until(exported.is_file, timeout=30, interval=0.2), app.output()
+            source = exported.read_text()
+            assert 'dag_id="chosen_in_the_dialog"' in source and "version 1," in source
+            assert compile(source, str(exported), "exec")
+            assert close(app) == []
+        finally:
+            kill(app)
