@@ -29,6 +29,7 @@ from ..services import EditorServices
 from ..session import Change, EditorSession, Refusal
 from .bottom_panels import BottomPanels
 from .canvas_hint import EmptyCanvasHint
+from .deployments_panel import DeploymentsTab
 from .export_panel import ExportPanel
 from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
@@ -129,6 +130,14 @@ class Workbench:
             )
             self.runs = self.bottom.runs
             self.run_controls = self.bottom.run_controls
+            self.remote = DeploymentsTab(  # the "Airflow" tab: this pipeline on the project's deployments
+                self.bottom.runs_tab,
+                self.bottom.panels,
+                services=self.services,
+                pipeline_id=self.pipeline_id,
+                session=self.session,
+                canvas=self.canvas,
+            )
         self.canvas.on_ready(self.reload_canvas)
         self.canvas.on_node_dropped(lambda e: self.add(e["kind"], e["x"], e["y"]))
         self.canvas.on_node_moved(self.moved)
@@ -136,7 +145,7 @@ class Workbench:
         self.canvas.on_delete_requested(lambda e: self.session.delete(e.get("node_ids", ()), e.get("edge_ids", ())))
         self.canvas.on_selection_changed(self.selected)
         self.canvas.on_node_clicked(lambda e: self.clicked(e["id"]))
-        self.canvas.on_state_clicked(lambda e: self.runs.open_node_log(e["id"]))
+        self.canvas.on_state_clicked(lambda e: self.remote.state_clicked(e["id"], self.runs.open_node_log))
         self.canvas.on_pane_clicked(lambda: self.show_form(None))
         self.canvas.on_copy_requested(lambda e: self.copy(e.get("node_ids", ())))
         self.canvas.on_paste_requested(lambda e: self.paste(e["x"], e["y"]))

@@ -1,0 +1,343 @@
+"""The "Airflow" tab under the canvas: the pipeline being edited on the project's deployments.
+
+For the deployment chosen: which version of the DAG it runs (from the deployed file's header) and whether
+that is behind the latest export; the DAG's runs; the selected run's task states on the canvas (the badges
+local runs use, refreshed every few seconds while the run goes on); each node's log from its badge;
+trigger with the pipeline's typed params; clear the failed tasks; pause or unpause. Every API call runs off
+the event loop, and every failure is a message in the panel, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from nicegui import run, ui
+
+from ..canvas import PipelineCanvas
+from ..deployments.client import DeploymentError, RunInfo
+from ..deployments.config import Deployment, Deployments, connect
+from ..deployments.service import RemotePipeline, latest_export
+from ..services import EditorServices
+from ..session import EditorSession
+
+LIVE_SECONDS = 3.0
+FINISHED = {"success", "failed"}
+T = TypeVar("T")
+
+
+class DeploymentsPanel:
+    """The pipeline on one deployment at a time."""
+
+    def __init__(
+        self, services: EditorServices, pipeline_id: int, session: EditorSession, canvas: PipelineCanvas
+    ) -> None:
+        self.services = services
+        self.pipeline_id = pipeline_id
+        self.session = session
+        self.canvas = canvas
+        self.remote: RemotePipeline | None = None
+        self.run_id: str | None = None
+        self.run_state: str | None = None
+        self.showing = False  # whether the canvas shows this panel's run states (a badge click opens its log)
+        project_id = services.store.get_pipeline(pipeline_id).project_id
+        self.deployments = Deployments(services.store, services.user)
+        self.project_id = project_id
+        with ui.row().classes("w-full items-center gap-2"):
+            self.choice = ui.select([], label="Deployment", on_change=lambda: self.connect()).props("dense")
+            self.choice.classes("min-w-[160px]").mark("deployment-choice")
+            ui.button(icon="refresh", on_click=self.refresh).props("flat dense round").tooltip("Refresh")
+            self.status = ui.label().classes("text-caption").mark("deployment-status")
+            ui.space()
+            self.pause_button = ui.button("Pause", on_click=self.toggle_pause).props("flat dense no-caps")
+            self.pause_button.mark("deployment-pause")
+            self.clear_button = ui.button("Clear failed", icon="restart_alt", on_click=self.clear_failed)
+            self.clear_button.props("flat dense no-caps").mark("deployment-clear")
+            ui.button("Trigger", icon="play_arrow", on_click=self.open_trigger).props("dense no-caps").mark(
+                "deployment-trigger"
+            )
+        self.error = ui.label().classes("text-negative text-caption").props("role=alert").mark("deployment-error")
+        self.list = ui.list().props("dense separator").classes("w-full").mark("deployment-runs")
+        self.timer = ui.timer(LIVE_SECONDS, self.follow, active=False)
+        self.trigger_dialog = TriggerDialog(self.trigger)
+        self.log_dialog = RemoteLogDialog()
+        self.load_deployments()
+
+    # -- deployments ---------------------------------------------------------------------------------
+    def load_deployments(self) -> None:
+        try:
+            names = [d.name for d in self.deployments.list(self.project_id)]
+        except Exception as exc:
+            self.error.set_text(str(exc))
+            return
+        self.choice.set_options(names, value=None)  # connected when the tab is first shown (``activate``)
+        if not names:
+            project = self.services.store.get_project(self.project_id).name
+            self.status.set_text(
+                "No Airflow deployment yet. Add one: dagsmith deployments add NAME --url URL "
+                f"--secret env:VAR --project {json.dumps(project)}"
+            )
+
+    async def activate(self) -> None:
+        """The tab is shown: connect to the first deployment the first time, else refresh."""
+        if self.choice.value is None and self.choice.options:
+            self.choice.set_value(self.choice.options[0])  # its change handler connects
+        else:
+            await self.refresh()
+
+    def deployment(self) -> Deployment | None:
+        name = self.choice.value
+        return self.deployments.get(self.project_id, name) if name else None
+
+    async def call(self, work: Callable[[], T]) -> T | None:
+        """``work`` off the event loop; a failure is shown in the panel and gives None."""
+        try:
+            result = await run.io_bound(work)
+        except DeploymentError as exc:
+            self.error.set_text(str(exc))
+            return None
+        except Exception as exc:
+            self.error.set_text(f"{type(exc).__name__}: {exc}")
+            return None
+        self.error.set_text("")
+        return result
+
+    async def connect(self) -> None:
+        self.remote, self.run_id = None, None
+        self.list.clear()
+        try:
+            deployment = self.deployment()
+        except DeploymentError as exc:
+            self.error.set_text(str(exc))
+            return
+        if deployment is None:
+            return
+        latest = latest_export(self.services.store, self.pipeline_id)
+        self.remote = await self.call(lambda: RemotePipeline(connect(deployment), self.session.pipeline, latest=latest))
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """The deployed version, paused or not, and the runs."""
+        if self.remote is None:
+            if self.choice.value:
+                await self.connect()
+            return
+        remote = self.remote
+        remote.pipeline = self.session.pipeline  # the nodes as edited now
+        status = await self.call(remote.status)
+        if status is None:
+            self.status.set_text("")
+            return
+        self.status.set_text(status.describe())
+        self.pause_button.set_text("Unpause" if status.paused else "Pause")
+        runs = await self.call(lambda: remote.runs(15))
+        self.show_runs(runs or [])
+        if self.run_id is None and runs:
+            await self.select(runs[0].run_id)
+
+    def show_runs(self, runs: list[RunInfo]) -> None:
+        self.list.clear()
+        with self.list:
+            for item in runs:
+                with ui.item(on_click=lambda r=item.run_id: self.select(r)).props("clickable").mark("deployment-run"):
+                    with ui.item_section():
+                        ui.item_label(item.run_id).classes("text-caption")
+                        ui.item_label(f"{item.state} · {item.when[:19]} · conf {item.conf}").props("caption")
+
+    # -- a run on the canvas -------------------------------------------------------------------------
+    async def select(self, run_id: str) -> None:
+        self.run_id = run_id
+        await self.follow()
+
+    async def follow(self) -> None:
+        """Show the selected run's node states; keep following while it goes on."""
+        remote, run_id = self.remote, self.run_id
+        if remote is None or run_id is None:
+            self.timer.deactivate()
+            return
+        found = await self.call(lambda: (remote.api.run(remote.dag_id, run_id), remote.tasks(run_id)))
+        if found is None:
+            self.timer.deactivate()
+            return
+        info, tasks = found
+        self.canvas.set_states(remote.node_states(tasks))
+        self.showing = True
+        self.run_state = info.state
+        if info.state in FINISHED:
+            self.timer.deactivate()
+        else:
+            self.timer.activate()
+
+    async def open_node_log(self, node_id: str) -> None:
+        """The logs of a node's tasks in the selected run (its state badge was clicked)."""
+        remote, run_id = self.remote, self.run_id
+        if remote is None or run_id is None:
+            return
+        logs = await self.call(lambda: remote.node_logs(run_id, node_id))
+        node = self.session.pipeline.node(node_id)
+        name = node.display_name if node else node_id
+        if logs is None:
+            return
+        if not logs:
+            ui.notify(f"{name} has no task in run {run_id}", type="info")
+            return
+        self.log_dialog.show(f"Log of {name} on {remote.api.name}", logs)
+
+    # -- actions -------------------------------------------------------------------------------------
+    def open_trigger(self) -> None:
+        if self.remote is None:
+            self.error.set_text("choose a deployment first (none is connected)")
+            return
+        self.trigger_dialog.open(self.session.pipeline.settings.params)
+
+    async def trigger(self, values: dict[str, Any]) -> str | None:
+        remote = self.remote
+        if remote is None:
+            return "no deployment is connected"
+        remote.pipeline = self.session.pipeline
+        try:
+            started = await run.io_bound(lambda: remote.trigger(values))
+        except DeploymentError as exc:
+            return str(exc)
+        if started is None:
+            return "the deployment gave no run back; refresh the runs"
+        ui.notify(f"Triggered {started.run_id} on {remote.api.name}", type="positive")
+        self.run_id = started.run_id
+        await self.refresh()
+        await self.follow()
+        return None
+
+    async def clear_failed(self) -> None:
+        remote, run_id = self.remote, self.run_id
+        if remote is None or run_id is None:
+            self.error.set_text("select a run first")
+            return
+        cleared = await self.call(lambda: remote.clear(run_id))
+        if cleared:
+            ui.notify(f"Cleared {', '.join(cleared)}: the scheduler runs them again", type="positive")
+            await self.follow()
+
+    async def toggle_pause(self) -> None:
+        remote = self.remote
+        if remote is None:
+            return
+        pause = self.pause_button.text == "Pause"
+        paused = await self.call(lambda: remote.set_paused(pause))
+        if paused is not None:
+            self.pause_button.set_text("Unpause" if paused else "Pause")
+            await self.refresh()
+
+
+class TriggerDialog:
+    """The run-time params of the pipeline as typed inputs; the error names the param."""
+
+    def __init__(self, on_trigger: Callable[[dict[str, Any]], Any]) -> None:
+        self.on_trigger = on_trigger
+        self.inputs: dict[str, Any] = {}
+        self.dialog = ui.dialog().mark("trigger-dialog")
+        with self.dialog, ui.card().style("min-width: 360px"):
+            ui.label("Trigger a run on the deployment").classes("text-h6")
+            self.form = ui.column().classes("w-full")
+            self.error = ui.label().classes("text-negative").props("role=alert").mark("trigger-error")
+            with ui.row():
+                ui.button("Trigger", on_click=self.submit).mark("trigger-start")
+                ui.button("Cancel", on_click=self.dialog.close).props("flat")
+
+    def open(self, params: list[Any]) -> None:
+        self.form.clear()
+        self.inputs = {}
+        self.error.set_text("")
+        with self.form:
+            for param in params:
+                label = f"{param.name} ({param.type})"
+                value = param.default
+                widget: Any
+                if param.type == "boolean":
+                    widget = ui.checkbox(label, value=bool(value))
+                elif param.enum:
+                    widget = ui.select([*param.enum], label=label, value=value if value in param.enum else None)
+                elif param.type in ("array", "object"):
+                    widget = ui.textarea(label, value="" if value is None else json.dumps(value))
+                else:
+                    widget = ui.input(label, value="" if value is None else str(value))
+                widget.classes("w-full").mark(f"trigger-param-{param.name}")
+                self.inputs[param.name] = widget
+            if not params:
+                ui.label("The pipeline has no run-time params.").classes("text-caption")
+        self.dialog.open()
+
+    async def submit(self) -> None:
+        values = {name: widget.value for name, widget in self.inputs.items() if widget.value not in (None, "")}
+        message = await self.on_trigger(values)
+        if message:
+            self.error.set_text(message)
+        else:
+            self.dialog.close()
+
+
+class RemoteLogDialog:
+    """A node's task logs as the deployment returned them."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, str] = {}
+        self.dialog = ui.dialog().props("full-width").mark("remote-log-dialog")
+        with self.dialog, ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center"):
+                self.title = ui.label().classes("text-h6")
+                self.choice = ui.select([], on_change=lambda: self.refresh()).props("dense")
+                ui.space()
+                ui.button(icon="close", on_click=self.dialog.close).props("flat round")
+            with ui.scroll_area().classes("w-full").style("height: 60vh"):
+                self.text = ui.label().classes("font-mono text-xs whitespace-pre-wrap").mark("remote-log-text")
+
+    def show(self, title: str, logs: dict[str, str]) -> None:
+        self.logs = logs
+        self.title.set_text(title)
+        self.choice.set_options(list(logs), value=next(iter(logs), None))
+        self.choice.set_visibility(len(logs) > 1)
+        self.refresh()
+        self.dialog.open()
+
+    def refresh(self) -> None:
+        self.text.set_text(self.logs.get(self.choice.value or "", "") or "(no log)")
+
+
+class DeploymentsTab:
+    """The "Airflow" tab added beside the problems and runs tabs under the canvas.
+
+    Added after ``beside`` (a tab of the bottom ``ui.tabs``), with its panel in ``panels`` (their
+    ``ui.tab_panels``). A state badge clicked on the canvas opens the remote log while this tab is shown and
+    its run's states are on the canvas; else ``fallback``.
+    """
+
+    def __init__(
+        self,
+        beside: ui.tab,
+        panels: ui.tab_panels,
+        *,
+        services: EditorServices,
+        pipeline_id: int,
+        session: EditorSession,
+        canvas: PipelineCanvas,
+    ) -> None:
+        self.panels = panels
+        tabs = beside.parent_slot.parent if beside.parent_slot else None
+        if not isinstance(tabs, ui.tabs):
+            raise TypeError("the Airflow tab goes beside a tab of a ui.tabs")
+        with tabs:
+            self.tab = ui.tab("airflow", label="Airflow").mark("tab-airflow")
+        with panels, ui.tab_panel(self.tab).classes("q-pa-none"):
+            with ui.scroll_area().classes("w-full").style("height: 190px"):
+                self.panel = DeploymentsPanel(services, pipeline_id, session, canvas)
+        panels.on_value_change(lambda e: self.panel.activate() if self.shown(e.value) else None)
+
+    def shown(self, value: Any) -> bool:
+        """Whether ``value`` (the panels' value: a tab or its name) is this tab."""
+        return value is self.tab or value == "airflow"
+
+    def state_clicked(self, node_id: str, fallback: Callable[[str], Any]) -> Any:
+        """A node's state badge was clicked: its log on the deployment, or ``fallback`` (the local run's log)."""
+        if self.shown(self.panels.value) and self.panel.showing:
+            return self.panel.open_node_log(node_id)
+        return fallback(node_id)
