@@ -20,15 +20,27 @@ from dagsmith.nodes.types import (
 
 from .artifacts import VALUE_TYPES, Artifacts, contract_env, step_env, xcom_value
 from .literals import ident
-from .model import NodeTasks, PodSpec, Task
+from .model import NodeTasks, PodSpec, Task, Templated
 from .pods import pod_spec, resource_dicts
 from .steps import RUNTIME_VERSION, VERSION_ENV
 from .templating import Tmpl, run_macro, uses_macros
 
 _ENV_REF = "$dagsmith_env"
 
-USER_IMAGE_STEPS = frozenset({"notebook", "hpo_trial"})
-"""Built-in steps that run the user's code, so in the user's image (which must hold ``dagsmith-steps`` too)."""
+USER_IMAGE_STEPS = frozenset({"exec", "notebook", "hpo_trial"})
+"""Steps that run the user's code, so in the user's image (which must hold ``dagsmith-steps`` too)."""
+
+USER_IMAGE_BOOT = (
+    "import importlib.util, runpy, sys; "
+    'importlib.util.find_spec("dagsmith_steps") or sys.exit('
+    '"[dagsmith] error: this image has no dagsmith step runtime (Python package dagsmith_steps), which runs '
+    "the step and stores its artifacts; install it in the step's image: pip install "
+    f"'dagsmith-steps=={RUNTIME_VERSION}' (from the steps/ folder of a dagsmith checkout), or build the image "
+    'FROM the step image (dagsmith step-image)"); '
+    'runpy.run_module("dagsmith_steps", run_name="__main__", alter_sys=True)'
+)
+"""What a pod in the user's image runs instead of ``python -m dagsmith_steps``: the same, but an image without
+the runtime fails with a line that says what to install (``python -m`` would only say "No module named")."""
 
 DEFAULT_STEP_IMAGE = f"dagsmith/steps:{RUNTIME_VERSION}"
 """The step image when the pipeline settings name none (``dagsmith step-image --build --tag`` builds it)."""
@@ -108,6 +120,8 @@ def _pod(
         variables[VERSION_ENV] = Tmpl.literal(RUNTIME_VERSION)
         if step not in USER_IMAGE_STEPS:
             spec.image = pod.image or step_image(ctx.pipeline.settings)
+        else:
+            spec.boot = USER_IMAGE_BOOT
     variables.update(env or {})
     spec.env, spec.secrets = step_env(ctx.pipeline.settings, pod, variables)
     spec.step = ctx.program(step) if step else None
@@ -136,10 +150,15 @@ def _reports_values(instance: NodeType, node: Node) -> bool:
 
 
 def script(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
-    """The user's Python file (``python FILE``) or command, with its arguments."""
+    """The user's Python file (``python FILE``) or command, with its arguments, run by the ``exec`` step.
+
+    The step runtime fetches the inputs before the command and stores the outputs after it, on every target
+    (``python -m dagsmith_steps exec -- COMMAND``; locally the same step's embedded source).
+    """
     assert isinstance(instance, Script)
-    spec = _pod(ctx, node, instance, pushes=_reports_values(instance, node))
-    spec.cmds = ["python", instance.script] if instance.script else list(instance.command)
+    spec = _pod(ctx, node, instance, step="exec", pushes=_reports_values(instance, node))
+    command: list[Templated] = ["python", instance.script] if instance.script else list(instance.command)
+    spec.cmds = ["--", *command]
     spec.arguments = list(instance.arguments)
     return _single(_pod_task(node, spec))
 

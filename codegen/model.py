@@ -44,6 +44,7 @@ class PodSpec:
     image: str
     namespace: str
     step: str | None = None  # name of the embedded step program constant, run with python -c
+    boot: str | None = None  # user-image steps: python -c text that starts the runtime, or says what to install
     cmds: list[Templated] = field(default_factory=list)
     arguments: list[Templated] = field(default_factory=list)
     env: dict[str, Templated] = field(default_factory=dict)
@@ -57,6 +58,8 @@ class PodSpec:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     service_account: str | None = None
+    fs_group: int | None = None  # shared POSIX store: the project's gid (pod securityContext.fsGroup)
+    supplemental_groups: list[int] = field(default_factory=list)  # and the gids of the groups the node runs as
     image_pull_policy: str | None = None
     startup_timeout_seconds: int | None = None
     retries: int | None = None

@@ -29,6 +29,7 @@ SETTINGS: tuple[str, ...] = (
     "labels",
     "annotations",
     "service_account",
+    "security_context",
     "image_pull_policy",
     "startup_timeout_seconds",
     "retries",
@@ -51,6 +52,8 @@ def _value(pod: PodSpec, setting: str) -> object:
         return (pod.volumes, pod.mounts)
     if setting == "pool":
         return (pod.pool, pod.pool_slots)
+    if setting == "security_context":
+        return (pod.fs_group, pod.supplemental_groups)
     if setting == "get_logs":
         return True
     return getattr(pod, setting)

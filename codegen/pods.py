@@ -34,6 +34,22 @@ def _artifact_store_volumes(settings: PipelineSettings, spec: PodSpec) -> None:
         spec.mounts.append(MountSpec(ARTIFACT_VOLUME, GCS_KEY_DIR, read_only=True))
 
 
+def _posix_identity(settings: PipelineSettings, node: Node, spec: PodSpec) -> None:
+    """On a shared POSIX store, the pod's processes belong to the project's group (which owns every artifact and
+    the root, so that they may write) and to the group of each access group the node runs as.
+
+    ``fsGroup`` is the project's gid with ``OnRootMismatch``, so the kubelet does not walk the shared volume on
+    every start (the root already belongs to that group: ``dagsmith artifacts policy``).
+    """
+    store = settings.artifact_store
+    if store_kind(settings.artifact_root) != "posix" or not store.pvc or store.project_gid is None:
+        return
+    access = node.access or settings.default_access
+    groups = [store.group_gids[g] for g in access.groups if g in store.group_gids] if access.level == "groups" else []
+    spec.fs_group = store.project_gid
+    spec.supplemental_groups = sorted({store.project_gid, *groups})
+
+
 def service_account(settings: PipelineSettings, access: Access | None) -> str | None:
     """The service account for an access permission, from the pipeline's mapping (None if unmapped).
 
@@ -102,6 +118,7 @@ def pod_spec(settings: PipelineSettings, node: Node, pod: PodSettings, *, gpu: b
         if merged.gpu and merged.gpu_resource and settings.cluster.gpu_pool:
             spec.pool, spec.pool_slots = settings.cluster.gpu_pool, merged.gpu
     _artifact_store_volumes(settings, spec)
+    _posix_identity(settings, node, spec)
     if not gpu:
         return spec
     claims: dict[str, str] = {}

@@ -18,6 +18,7 @@ K8S_MODELS = frozenset(
     {
         "V1EmptyDirVolumeSource",
         "V1PersistentVolumeClaimVolumeSource",
+        "V1PodSecurityContext",
         "V1SecretVolumeSource",
         "V1ResourceRequirements",
         "V1Toleration",

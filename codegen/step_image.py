@@ -56,6 +56,15 @@ LABEL org.opencontainers.image.title="dagsmith step runtime" \\
       org.opencontainers.image.version="{RUNTIME_VERSION}" \\
       io.dagsmith.runtime-version="{RUNTIME_VERSION}"
 WORKDIR /work
+
+# User images need the runtime too: script, notebook and hyper-parameter trial steps run the user's code in the
+# user's image through it (python -m dagsmith_steps exec|notebook|hpo_trial), which fetches the step's inputs
+# from the artifact store and stores its outputs with their manifests and access. Build them FROM this image,
+# or install the runtime into them from the same steps/ folder, with the store's extra (s3 or gcs):
+#   COPY pyproject.toml /tmp/dagsmith-steps/pyproject.toml
+#   COPY dagsmith_steps /tmp/dagsmith-steps/dagsmith_steps
+#   RUN pip install --no-cache-dir "/tmp/dagsmith-steps[s3]" && rm -rf /tmp/dagsmith-steps
+# Without it such a step fails at once with a line that says what to install.
 """
 
 

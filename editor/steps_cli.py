@@ -62,7 +62,11 @@ def cmd_step_image(args: argparse.Namespace) -> int:
 
 def register(sub: Any, commands: Commands) -> None:
     """Add ``step-image`` to the CLI."""
-    p = sub.add_parser("step-image", help="print or build the image the built-in steps run in (dagsmith-steps)")
+    p = sub.add_parser(
+        "step-image",
+        help="print or build the image the built-in steps run in (dagsmith-steps; user images that run script, "
+        "notebook or trial steps need it installed too: see the Dockerfile's comment)",
+    )
     how = p.add_mutually_exclusive_group()
     how.add_argument("--print", dest="build", action="store_false", help="print the Dockerfile (the default)")
     how.add_argument("--build", dest="build", action="store_true", help="build the image with docker or podman")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from dagsmith_steps import RUNTIME_VERSION, STEPS, VERSION_ENV
+from dagsmith_steps import RUNTIME_VERSION, STEPS, VERSION_ENV, step_module
 
 __all__ = ["LOCAL_STEPS", "RUNTIME_VERSION", "STEPS", "VERSION_ENV", "source"]
 
@@ -61,7 +61,7 @@ def source(name: str) -> str:
 def _lines(name: str) -> list[str]:
     """The lines of module ``name`` without the marked ones."""
     package = __package__ if name in LOCAL_STEPS else RUNTIME_PACKAGE
-    text = resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    text = resources.files(package).joinpath(f"{step_module(name)}.py").read_text(encoding="utf-8")
     lines: list[str] = []
     skipping = False  # inside a marked import that ruff wrapped in parentheses
     for line in text.splitlines():

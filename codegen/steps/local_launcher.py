@@ -95,7 +95,12 @@ def main() -> None:
         try:
             code = artifact_run(argv, env, cwd=workdir)
         except ArtifactError as error:
-            _say("error: " + str(error))
+            _say(
+                "error: node "
+                + repr(env.get("DAGSMITH_NODE_ID") or env.get("DAGSMITH_TASK_ID", ""))
+                + ": "
+                + str(error)
+            )
             sys.exit(1)
         if code != 0:
             _say("the step exited with status " + str(code))

@@ -17,6 +17,7 @@ VERSION_ENV = "DAGSMITH_RUNTIME_VERSION"
 """The variable through which a DAG tells the step which runtime version it was exported for."""
 
 STEPS = (
+    "exec",
     "notebook",
     "feature_retrieval",
     "feature_materialize",
@@ -31,4 +32,12 @@ STEPS = (
     "batch_predict",
     "monitor",
 )
-"""Step names (module names in this package): ``python -m dagsmith_steps <step>``."""
+"""Step names (module names in this package, but see ``STEP_MODULES``): ``python -m dagsmith_steps <step>``."""
+
+STEP_MODULES = {"exec": "exec_step"}
+"""Steps whose module has another name (``exec`` would shadow the builtin of that name)."""
+
+
+def step_module(step: str) -> str:
+    """The module (in this package) that holds step ``step``."""
+    return STEP_MODULES.get(step, step)

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from dagsmith_steps import RUNTIME_VERSION, STEPS, VERSION_ENV
+from dagsmith_steps import RUNTIME_VERSION, STEPS, VERSION_ENV, step_module
 
 USAGE = "usage: python -m dagsmith_steps <step> [arguments...]; steps: " + ", ".join(STEPS)
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     from dagsmith_steps.runtime import run_step
 
-    module = importlib.import_module("dagsmith_steps." + args[0])
+    module = importlib.import_module("dagsmith_steps." + step_module(args[0]))
     sys.argv = [sys.argv[0], *args[1:]]
     run_step(module.main)  # a failing step exits non-zero from inside (runtime.fail)
     return 0

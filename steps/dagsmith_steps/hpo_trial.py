@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
-from dagsmith_steps.runtime import fail, log  # dagsmith: not embedded
+from dagsmith_steps.runtime import fail, log, run_command  # dagsmith: not embedded
 
 
 def trial_command(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
@@ -56,7 +55,7 @@ def main() -> None:
     env["DAGSMITH_TRIAL_INDEX"] = str(spec["index"])
     env["DAGSMITH_TRIAL_PARAMS"] = json.dumps(spec["params"])
     log("trial " + str(spec["index"]) + ": " + " ".join(command))
-    code = subprocess.call(command, env=env)
+    code = run_command(command, env)  # SIGTERM reaches the trial's command
     if os.environ.get("MLFLOW_TRACKING_URI"):
         close_run(spec["run_id"], code == 0)
     sys.exit(code)

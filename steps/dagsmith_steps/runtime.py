@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -89,7 +91,47 @@ def run_step(main: Any) -> None:
         if layered:
             artifact_finish(dict(os.environ))
     except ArtifactError as error:
-        fail(str(error))
+        fail(
+            "node "
+            + repr(os.environ.get("DAGSMITH_NODE_ID") or os.environ.get("DAGSMITH_TASK_ID", ""))
+            + ": "
+            + str(error)
+        )
+
+
+_FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP")
+
+
+def run_command(argv: list[str], env: dict[str, str], cwd: str | None = None) -> int:
+    """Run a child command with its output streaming to this task's log; its exit status (128 + N for signal N).
+
+    SIGTERM, SIGINT and SIGHUP that reach this process are passed to the child, so Airflow's kill or timeout
+    (a pod's delete, a local task's terminate) stops the user's code; as a container's first process this
+    program would otherwise ignore them. ``python`` or ``python3`` as the command means this interpreter.
+    """
+    if argv and argv[0] in ("python", "python3"):
+        argv = [sys.executable, *argv[1:]]
+    try:
+        child = subprocess.Popen(argv, env=env, cwd=cwd)
+    except OSError as error:
+        log("error: cannot start " + repr(argv[0]) + ": " + str(error))
+        return 127
+
+    def forward(signum: int, _frame: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {}
+    for name in _FORWARDED:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, forward)
+    try:
+        code = child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 128 - code if code < 0 else code
 
 
 def config() -> dict[str, Any]:

@@ -17,6 +17,8 @@ from test_k8s_schema import LOADER, schema_errors
 
 from dagsmith.codegen import render
 from dagsmith.codegen.artifacts import Artifacts, contract_env, shared_env
+from dagsmith.codegen.builders import USER_IMAGE_BOOT
+from dagsmith.codegen.steps import RUNTIME_VERSION
 from dagsmith.nodes import CATALOG, OutputSettings, Pipeline, load_example
 
 RUN_KEY = "{{ run_id | replace(':', '_') | replace('+', '_') | replace('~', '_') }}"
@@ -87,11 +89,21 @@ def test_a_posix_store_gives_final_paths_and_the_group_ids() -> None:
     assert "DAGSMITH_ARTIFACT_ENDPOINT" not in shared
 
 
+def _posix_with_a_group() -> Pipeline:
+    """The keyword example on a shared volume, with its deploy node running as the analysts group."""
+    data = _keyword(**POSIX).model_dump(mode="json")
+    data["settings"]["service_accounts"]["groups"] = {"analysts": "ml-analysts"}
+    for node in data["nodes"]:
+        if node["id"] == "deploy":
+            node["access"] = {"level": "groups", "groups": ["analysts"]}
+    return Pipeline.model_validate(data)
+
+
 @pytest.fixture(scope="module")
 def pods(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """store -> (task id -> the pod Airflow 3 builds) for the keyword example on each kind of store."""
     folder = tmp_path_factory.mktemp("store_dags")
-    variants = {"s3": load_example("keyword_recommendation"), "posix": _keyword(**POSIX), "gcs": _keyword(**GCS)}
+    variants = {"s3": load_example("keyword_recommendation"), "posix": _posix_with_a_group(), "gcs": _keyword(**GCS)}
     for kind, pipeline in variants.items():
         data = pipeline.model_dump(mode="json")
         data["settings"]["dag_id"] = f"keyword_{kind}"
@@ -148,6 +160,38 @@ def test_every_pod_reaches_the_object_store_with_secret_references_only(pods: di
         assert key_file == "/var/run/secrets/dagsmith/gcs/key.json", task
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
         assert volumes["dagsmith-artifacts"]["secret"]["secretName"] == "ml-gcs"
+
+
+def test_a_pod_on_a_shared_volume_runs_in_the_projects_group_and_its_access_groups(
+    pods: dict[str, dict[str, Any]],
+) -> None:
+    """POSIX enforcement needs the pod's processes in the project's group (it owns the root and every artifact)
+    and in the group of each access group the node runs as; object stores need neither."""
+    for task, pod in pods["posix"].items():
+        wanted = [5000, 5001] if task == "deploy" else [5000]  # the deploy node runs as the analysts group
+        context = pod["spec"]["securityContext"]
+        assert context == {"fsGroup": 5000, "fsGroupChangePolicy": "OnRootMismatch", "supplementalGroups": wanted}
+    assert all(not pod["spec"].get("securityContext") for pod in pods["s3"].values())
+
+
+def test_a_script_pod_runs_the_users_command_through_the_step_runtime(pods: dict[str, dict[str, Any]]) -> None:
+    """Issue 10: the user's script in its own image, inside the artifact layer (inputs fetched, outputs stored)."""
+    train = pods["s3"]["train"]["spec"]["containers"][0]
+    command = [*train["command"], *(train.get("args") or [])]
+    assert command[:5] == ["python", "-c", USER_IMAGE_BOOT, "exec", "--"]
+    pipeline = load_example("keyword_recommendation")
+    node = pipeline.node_map()["train"].params
+    assert command[5:7] == ["python", node["script"]] and len(command[7:]) == len(node["arguments"])
+    assert train["image"] == pipeline.settings.default_image  # the user's image, not the step image
+    env = _env_of(pods["s3"]["train"])
+    assert env["DAGSMITH_RUNTIME_VERSION"] == RUNTIME_VERSION
+    fetched = [name.removesuffix("_URI") for name in env if name.startswith("DAGSMITH_INPUT_") and "_URI" in name]
+    assert fetched, "the train step reads the features"
+    for name in fetched:  # the runtime downloads each input from the store to the staging path before the command
+        assert env[name + "_URI"].startswith("s3://") and env[name].startswith("/tmp/dagsmith-staging/")
+    for kind in ("posix", "gcs"):
+        container = pods[kind]["train"]["spec"]["containers"][0]
+        assert container["command"][:4] == ["python", "-c", USER_IMAGE_BOOT, "exec"], kind
 
 
 def test_the_local_target_reads_the_gcs_key_from_its_own_environment() -> None:

@@ -24,6 +24,7 @@ import pytest
 from codegen_support import sample_pipelines
 
 from dagsmith.codegen import render, steps
+from dagsmith.codegen.builders import USER_IMAGE_BOOT
 from dagsmith.codegen.local import LOCAL_PROGRAMS
 from dagsmith.editor.runs.workspace import Services, Workspace, worker_environment
 
@@ -42,6 +43,7 @@ KUBERNETES_ONLY = (
     "labels",
     "annotations",
     "service_account",
+    "security_context",
     "image_pull_policy",
     "startup_timeout",
     "secrets",
@@ -205,9 +207,11 @@ def differences(kubernetes: dict[str, Any], local: dict[str, Any]) -> list[str]:
         elif k8s_env[name] != local_env[name]:
             found.append(f"env {name}: {k8s_env[name]!r} on Kubernetes, {local_env[name]!r} locally")
     k8s_argv, local_argv = kubernetes["argv"], local["argv"]
-    if k8s_argv[:3] == ["python", "-m", "dagsmith_steps"] and local_argv[:2] == ["python", "-c"]:
-        # A pod runs the step runtime installed in its image; the local target embeds the same module's source
-        # (or its documented local form: the BentoML steps), after a runtime that may carry local-only helpers.
+    starts = (["python", "-m", "dagsmith_steps"], ["python", "-c", USER_IMAGE_BOOT])
+    if k8s_argv[:3] in starts and local_argv[:2] == ["python", "-c"]:
+        # A pod runs the step runtime installed in its image (in the user's image through a start that names what
+        # to install when it is missing); the local target embeds the same module's source (or its documented
+        # local form: the BentoML steps), after a runtime that may carry local-only helpers.
         step = k8s_argv[3] if len(k8s_argv) > 3 else None
         local_step = step_program(local_argv[2]) if len(local_argv) > 2 else None
         if step is None or LOCAL_PROGRAMS.get(step, step) != local_step:

@@ -13,6 +13,7 @@ import pytest
 from sample_pipelines import KINDS, node, pipeline
 
 from dagsmith.codegen import MACROS, render
+from dagsmith.codegen.builders import USER_IMAGE_BOOT
 from dagsmith.nodes import OutputSettings
 
 DS = "{{ ds if ds is defined else dag_run.run_after | ds }}"
@@ -227,7 +228,7 @@ def test_hyperparameter_search_maps_gpu_trials(dagbag: Any) -> None:
     assert trial.partial_kwargs["max_active_tis_per_dagrun"] == 3
     assert trial.partial_kwargs["container_resources"].limits == {"nvidia.com/gpu": "1"}
     cmds = trial.partial_kwargs["cmds"]
-    assert cmds[:4] == ["python", "-m", "dagsmith_steps", "hpo_trial"]
+    assert cmds[:4] == ["python", "-c", USER_IMAGE_BOOT, "hpo_trial"]  # the user's image: checks for the runtime
     assert cmds[4:] == ["--", "python", "train.py", "--data", "/data"]
     expanded = trial.expand_input.value["arguments"]
     assert expanded.operator.task_id == "tune__trials"

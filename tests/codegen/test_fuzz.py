@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from test_templating import expected, rendered
 
 from dagsmith.codegen import check_source, read_header, render
+from dagsmith.codegen.builders import USER_IMAGE_BOOT
 from dagsmith.nodes import Pipeline, validate
 
 SPECIALS = st.sampled_from(
@@ -95,6 +96,8 @@ def _literal(node: ast.expr, constants: dict[str, Any]) -> Any:
         return _literal(node.left, constants) + _literal(node.right, constants)
     if isinstance(node, ast.Name) and isinstance(constants.get(node.id), str):
         return constants[node.id]
+    if isinstance(node, ast.List):  # cmds=["python", "-c", DAGSMITH_STEPS_BOOT, ...]
+        return [_literal(item, constants) for item in node.elts]
     return ast.literal_eval(node)
 
 
@@ -196,7 +199,8 @@ def test_fuzzed_text_reads_back_exactly(texts: list[str]) -> None:
     script, register, watch = (document["nodes"][i] for i in range(3))
     train = pods[next(task for task in pods if task.endswith("one"))]
     assert train["task_display_name"] == script["label"]
-    assert _live(train["cmds"]) == ["python", _meant(script["params"]["script"])]
+    start = ["python", "-c", USER_IMAGE_BOOT, "exec", "--"]  # the user's script runs through the step runtime
+    assert _live(train["cmds"]) == [*start, "python", _meant(script["params"]["script"])]
     assert _live(train["arguments"]) == _meant(script["params"]["arguments"])
     env = _live(train["env_vars"])
     assert env["FUZZ_ENV"] == _meant(texts[1])

@@ -342,8 +342,10 @@ def test_fuzzed_text_reaches_the_local_steps_exactly(texts: list[str], ending: s
     env = envs[next(task for task in envs if task.endswith("one"))]
     raw = [value for value in env.values() if isinstance(value, str)]
     assert not any(value.endswith((".sh", ".bash")) for value in raw)  # never loaded as a template file
-    argv = [_live(env[f"DAGSMITH_ARG_{index}"]) for index in range(int(env["DAGSMITH_ARGC"]))]
-    assert argv == ["python", _meant(script["params"]["script"]), *_meant(script["params"]["arguments"])]
+    # python -c STEP_EXEC (the embedded exec step, a constant of the file) -- the user's command line
+    assert [env["DAGSMITH_ARG_0"], env["DAGSMITH_ARG_1"], "DAGSMITH_ARG_2" in env] == ["python", "-c", False]
+    argv = [_live(env[f"DAGSMITH_ARG_{index}"]) for index in range(3, int(env["DAGSMITH_ARGC"]))]
+    assert argv == ["--", "python", _meant(script["params"]["script"]), *_meant(script["params"]["arguments"])]
     assert _live(env["FUZZ_ENV"]) == _meant(texts[1])
     watch = document["nodes"][2]
     (conf,) = [

@@ -61,7 +61,9 @@ def test_an_unknown_step_is_named_with_the_usage(tmp_path: Path) -> None:
 def test_kubernetes_dags_run_the_pinned_runtime_and_embed_no_program() -> None:
     pipeline = load_example("keyword_recommendation")
     text = render(pipeline, target="airflow3")
-    assert "DAGSMITH_RUNTIME" + " = " not in text and '"-c"' not in text
+    assert "DAGSMITH_RUNTIME" + " = " not in text
+    # the only python -c starts the runtime in the user's image (the script step), embedding no program
+    assert text.count('"-c"') == text.count('"-c",\n            DAGSMITH_STEPS_BOOT,\n            "exec",') == 1
     assert f'"DAGSMITH_RUNTIME_VERSION": "{RUNTIME_VERSION}"' in text
     assert f'image="{DEFAULT_STEP_IMAGE}"' in text and DEFAULT_STEP_IMAGE.endswith(RUNTIME_VERSION)
     assert '"dagsmith_steps",\n            "register_model",' in text
@@ -77,6 +79,8 @@ def test_the_dockerfile_installs_this_checkouts_runtime_with_its_extras() -> Non
     assert text.splitlines()[6] == "FROM python:3.11-slim"
     assert 'pip install --no-cache-dir "/tmp/dagsmith-steps[all]"' in text
     assert f'test "$(python -m dagsmith_steps --version)" = "{RUNTIME_VERSION}"' in text
+    # user images (script, notebook, trials) run the user's code through the runtime: it says how to install it
+    assert '#   RUN pip install --no-cache-dir "/tmp/dagsmith-steps[s3]"' in text and "User images" in text
     context = build_context()
     for line in text.splitlines():
         if line.startswith("COPY "):
