@@ -1,65 +1,48 @@
 """The editing session: Python owns the pipeline; every change is one undoable step, then re-validated.
 
 The canvas and the forms only ask; ``EditorSession`` decides, changes the document and tells its
-listeners what changed. It imports no UI, so every interaction is testable without a browser.
-
-Typing must never wait for the server, so an edit's own work is small: an undo step keeps only what the
-edit replaces (the node, or the settings), and the document's objects are replaced, never changed in place,
-so ``frozen()`` (a shallow copy) can be read in a worker thread while editing goes on. On a large pipeline
-(``validate_in_background``) validation runs in a worker thread after the change, coalesced with the
-changes that follow; its issues are published with a ``Change("issues")`` when they arrive.
+listeners what changed. It imports no UI, so every interaction is testable without a browser. How a
+change is recorded (undo), validated (in the background on large pipelines) and announced lives in
+``session_core.SessionCore``; this module holds the edits themselves.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from dagsmith.nodes import CATALOG, Comment, Edge, Issue, Node, Pipeline, Position, validate
+from dagsmith.nodes import CATALOG, Comment, Edge, Node, Pipeline, Position, validate
 from dagsmith.nodes.document import slug
 
-Path = Sequence[str | int]
-Listener = Callable[["Change"], None]
-Starter = Callable[[Coroutine[Any, Any, None]], Any]
-"""Starts a coroutine as a background task (the page's, so its updates reach the right browser)."""
-MAX_UNDO = 200
-BACKGROUND_NODES = 100
-"""From this many nodes on, a full validation takes long enough (tens of milliseconds and more) to delay
-the next keystroke: with ``validate_in_background`` it then runs in a worker thread."""
+from .session_core import (
+    BACKGROUND_NODES,
+    MAX_UNDO,
+    Change,
+    Guard,
+    Listener,
+    Path,
+    Refusal,
+    SessionCore,
+    Starter,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What a step changed, so that views update only what they must."""
-
-    # "add", "connect", "delete" (nodes/edges), "graph", "node", "settings", "layout", "reload";
-    # "issues": only the issues changed (a background validation finished)
-    kind: str
-    node_ids: tuple[str, ...] = ()
-    description: str = ""
-    edge_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a request was refused, in words for the user."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """What an undo (or redo) step puts back: the whole document, one node, or the pipeline settings."""
-
-    kind: str  # "pipeline", "node", "settings"
-    data: dict[str, Any]
-    node_id: str = ""
+__all__ = [
+    "BACKGROUND_NODES",
+    "MAX_UNDO",
+    "Change",
+    "EditorSession",
+    "Guard",
+    "Listener",
+    "Path",
+    "Refusal",
+    "SessionCore",
+    "Starter",
+]
 
 
 @dataclass(slots=True)
@@ -68,155 +51,12 @@ class _Clipboard:
     edges: list[dict[str, Any]] = field(default_factory=list)
 
 
-class EditorSession:
+class EditorSession(SessionCore):
     """One open pipeline with undo/redo, live validation and change notifications."""
 
     def __init__(self, pipeline: Pipeline | None = None) -> None:
-        self.pipeline = pipeline if pipeline is not None else Pipeline()
-        self.issues: list[Issue] = validate(self.pipeline)
-        self._undo: list[tuple[_Saved, str]] = []
-        self._redo: list[tuple[_Saved, str]] = []
-        self._listeners: list[Listener] = []
+        super().__init__(pipeline)
         self._clipboard = _Clipboard()
-        self._last_coalesce: str | None = None
-        self._start: Starter | None = None  # set by validate_in_background
-        self._background_nodes = BACKGROUND_NODES
-        self._generation = 0  # counts changes; background issues are published only for the latest
-        self._validated = 0  # the generation ``issues`` belong to
-        self._validating = False
-
-    # -- plumbing --------------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` after every change (after validation ran)."""
-        self._listeners.append(listener)
-
-    def validate_in_background(self, start: Starter, *, min_nodes: int = BACKGROUND_NODES) -> None:
-        """From ``min_nodes`` nodes on, validate after a change in a worker thread (started with ``start``),
-        coalescing the changes made meanwhile; listeners hear ``Change("issues")`` when the issues arrive."""
-        self._start = start
-        self._background_nodes = min_nodes
-
-    @property
-    def validation_pending(self) -> bool:
-        """True while ``issues`` do not describe the document yet (a background validation is due or running)."""
-        return self._validated != self._generation
-
-    def frozen(self) -> Pipeline:
-        """The document as it is now, safe to read in a worker thread while editing goes on.
-
-        Shallow copies (milliseconds at thousands of nodes): edits replace a node's fields, the settings and
-        the lists' items instead of changing them in place.
-        """
-        p = self.pipeline
-        return p.model_copy(
-            update={
-                "nodes": [node.model_copy() for node in p.nodes],
-                "edges": list(p.edges),
-                "comments": [comment.model_copy() for comment in p.comments],
-            }
-        )
-
-    def _snapshot(self) -> _Saved:
-        return _Saved("pipeline", self.pipeline.model_dump(mode="python"))
-
-    def _node_snapshot(self, node: Node) -> _Saved:
-        return _Saved("node", node.model_dump(mode="python"), node.id)
-
-    def _settings_snapshot(self) -> _Saved:
-        return _Saved("settings", self.pipeline.settings.model_dump(mode="python"))
-
-    def _restore(self, saved: _Saved) -> _Saved:
-        """Put ``saved`` back; what it replaced (for the opposite step)."""
-        if saved.kind == "node":
-            node = self.pipeline.node(saved.node_id)
-            if node is not None:
-                self.pipeline.nodes[self.pipeline.nodes.index(node)] = Node.model_validate(saved.data)
-                return self._node_snapshot(node)
-        elif saved.kind == "settings":
-            current = self._settings_snapshot()
-            self.pipeline.settings = type(self.pipeline.settings).model_validate(saved.data)
-            return current
-        current = self._snapshot()
-        if saved.kind == "pipeline":
-            self.pipeline = Pipeline.model_validate(saved.data)
-        return current
-
-    def _commit(
-        self,
-        before: _Saved,
-        change: Change,
-        *,
-        coalesce: str | None = None,
-        issues: list[Issue] | None = None,
-    ) -> None:
-        # Consecutive edits of the same field (typing) form one undo step.
-        if not (coalesce and self._last_coalesce == coalesce and self._undo):
-            self._undo.append((before, change.description))
-            del self._undo[:-MAX_UNDO]
-        self._last_coalesce = coalesce
-        self._redo.clear()
-        self._changed(change, issues)
-
-    def _changed(self, change: Change, issues: list[Issue] | None = None) -> None:
-        self._generation += 1
-        if issues is not None:
-            self.issues, self._validated = issues, self._generation
-        elif self._start is not None and len(self.pipeline.nodes) >= self._background_nodes:
-            self._validate_later()
-        else:
-            self.issues, self._validated = validate(self.pipeline), self._generation
-        self._notify(change)
-
-    def _notify(self, change: Change) -> None:
-        for listener in list(self._listeners):
-            listener(change)
-
-    def _validate_later(self) -> None:
-        if self._validating or self._start is None:
-            return  # the running validation goes on with the newest document
-        self._validating = True
-        self._start(self._validate_until_current())
-
-    async def _validate_until_current(self) -> None:
-        """Validate the newest document in a worker thread until no change came in meanwhile; publish that."""
-        try:
-            while self.validation_pending:
-                generation = self._generation
-                issues = await asyncio.to_thread(validate, self.frozen())
-                if generation == self._generation:
-                    self.issues, self._validated = issues, generation
-                    self._notify(Change("issues"))
-        finally:
-            self._validating = False
-
-    @property
-    def can_undo(self) -> bool:
-        """True when there is a step to undo."""
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        """True when there is an undone step to redo."""
-        return bool(self._redo)
-
-    def undo(self) -> str | None:
-        """Undo the last step; its description, or None when there was nothing to undo."""
-        if not self._undo:
-            return None
-        state, description = self._undo.pop()
-        self._last_coalesce = None
-        self._redo.append((self._restore(state), description))
-        self._changed(Change("reload", description=f"undo {description}"))
-        return description
-
-    def redo(self) -> str | None:
-        """Redo the last undone step; its description, or None."""
-        if not self._redo:
-            return None
-        state, description = self._redo.pop()
-        self._undo.append((self._restore(state), description))
-        self._changed(Change("reload", description=f"redo {description}"))
-        return description
 
     def replace(self, pipeline: Pipeline, description: str = "open") -> None:
         """Replace the whole document (open a file, start from a template) as one undoable step."""
@@ -420,23 +260,6 @@ class EditorSession:
             )
         self._commit(before, Change("graph", tuple(renamed.values()), "paste"))
         return list(renamed.values())
-
-    # -- queries -----------------------------------------------------------------------------------------
-    def issues_by_node(self) -> dict[str, list[Issue]]:
-        """Issues grouped by node id (for the canvas highlight)."""
-        result: dict[str, list[Issue]] = {}
-        for issue in self.issues:
-            if issue.node is not None:
-                result.setdefault(issue.node, []).append(issue)
-        return result
-
-    def field_errors(self, node_id: str | None) -> dict[str, str]:
-        """Error messages by field path for one node's form (None: the settings form)."""
-        result: dict[str, str] = {}
-        for issue in self.issues:
-            if issue.node == node_id and issue.field is not None and issue.is_error:
-                result.setdefault(issue.field, issue.message)
-        return result
 
 
 def _set_path(container: dict[str, Any], path: Path, value: Any) -> None:

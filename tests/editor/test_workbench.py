@@ -252,21 +252,21 @@ async def test_versions_follow_the_pages_own_saves(user: User, services: EditorS
     assert page.bench.saved.text == "saved"
 
 
-async def test_a_draft_changed_in_another_tab_is_not_overwritten(user: User, services: EditorServices) -> None:
+async def test_a_draft_changed_elsewhere_is_merged_not_overwritten(user: User, services: EditorServices) -> None:
     page = await open_bench(user, services)
-    other = services.open_draft(page.bench.pipeline_id)[1]
+    pipeline_id = page.bench.pipeline_id
+    other = services.open_draft(pipeline_id)[1]
     other.settings.description = "from the other tab"
-    services.save_draft(page.bench.pipeline_id, other)  # another tab saved meanwhile
+    services.save_draft(pipeline_id, other)  # another editor process saved meanwhile: this page was not told
     page.trigger("nodeDropped", {"kind": "script", "x": 0, "y": 0})
-    await page.bench.drafts.flush()
-    await user.should_see("This pipeline was changed in another tab or window")
-    assert page.bench.saved.text == "not saved: changed elsewhere"
-    stored = services.open_draft(page.bench.pipeline_id)[1]
-    assert stored.settings.description == "from the other tab" and stored.nodes == []  # not overwritten
-    assert len(page.pipeline.nodes) == 1  # this page keeps its change (download it, then reload)
+    await page.bench.live.settled()  # this page's save was refused: it merged the draft, then saved again
+    stored = services.open_draft(pipeline_id)[1]
+    assert stored.settings.description == "from the other tab", "the other tab's change was overwritten"
+    assert [n.type for n in stored.nodes] == ["script"], "this page's change was not saved"
+    assert page.pipeline.settings.description == "from the other tab"
+    assert page.bench.saved.text == "saved"
     await page.bench.export.save_version()
-    await user.should_see("reload the page before saving a version")
-    assert services.latest_version(page.bench.pipeline_id) is None
+    assert services.latest_version(pipeline_id) == 1
 
 
 async def test_comments_are_added_edited_attached_and_deleted(user: User, services: EditorServices) -> None:

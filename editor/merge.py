@@ -1,0 +1,112 @@
+"""A three-way merge of pipeline documents: another tab's saved draft into this tab's document.
+
+Documents are ``fileformat.to_dict`` mappings. What only one side changed is taken from that side; what
+both changed to different values keeps this tab's value and is reported as a conflict. Lists whose items
+all carry an ``id`` (nodes, edges, comments) are merged item by item; other lists are single values. A
+``protected`` path (the field this tab's user is typing in) is merged the same way, but any change the other
+side made to it is reported: the page leaves the field's text as the user has it, and their next keystroke
+sends it.
+
+Paths are tuples of keys; an item of an id list is addressed by its id (``("nodes", "train", "label")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+Key = str | int
+Path = tuple[Key, ...]
+
+
+class _Missing:
+    """The value of a key or item that a version does not have."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(slots=True)
+class Merged:
+    """The merged document and the paths where both sides changed a value differently (this tab's kept)."""
+
+    document: Any
+    conflicts: list[Path] = field(default_factory=list)
+
+
+def merge(base: Any, mine: Any, theirs: Any, *, protected: Collection[Path] = ()) -> Merged:
+    """Merge ``theirs`` (saved elsewhere since ``base``) into ``mine`` (this tab's document, also from ``base``)."""
+    merger = _Merger(tuple(protected))
+    return Merged(merger.merge(base, mine, theirs, ()), merger.conflicts)
+
+
+@dataclass(slots=True)
+class _Merger:
+    protected: tuple[Path, ...]
+    conflicts: list[Path] = field(default_factory=list)
+
+    def merge(self, base: Any, mine: Any, theirs: Any, path: Path) -> Any:
+        if path in self.protected and theirs not in (mine, base):
+            self.conflicts.append(path)  # the user's text stays on screen; the notice says why
+            return theirs if mine == base else mine
+        if theirs in (mine, base):
+            return mine
+        # Above a protected field, look inside: the field's own change is reported, though only one side changed.
+        if mine == base and not any(p[: len(path)] == path for p in self.protected):
+            return theirs
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            old = base if isinstance(base, dict) else {}
+            result: dict[str, Any] = {}
+            for key in [*theirs, *(k for k in mine if k not in theirs)]:
+                value = self.merge(
+                    old.get(key, MISSING), mine.get(key, MISSING), theirs.get(key, MISSING), (*path, key)
+                )
+                if value is not MISSING:
+                    result[key] = value
+            return result
+        if _id_list(mine) and _id_list(theirs) and (base is MISSING or _id_list(base)):
+            return self.merge_items(base if isinstance(base, list) else [], mine, theirs, path)
+        if mine == base:
+            return theirs
+        self.conflicts.append(path)  # both changed it: this tab's value is kept
+        return mine
+
+    def merge_items(self, base: list[Any], mine: list[Any], theirs: list[Any], path: Path) -> list[Any]:
+        """Items by id, in ``theirs``' order, then the items only this tab added."""
+        old = {item["id"]: item for item in base}
+        ours = {item["id"]: item for item in mine}
+        others = {item["id"]: item for item in theirs}
+        order = [*others, *(i for i in ours if i not in others and i not in old)]
+        order += [i for i in ours if i not in others and i in old]  # deleted there; kept only if changed here
+        result = []
+        for item_id in order:
+            value = self.merge(old.get(item_id, MISSING), ours.get(item_id, MISSING), others.get(item_id, MISSING),
+                               (*path, item_id))  # fmt: skip
+            if value is not MISSING:
+                result.append(value)
+        return result
+
+
+def _id_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str) for item in value)
+
+
+def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
+    """The paths of the values that differ between two documents (as deep as dicts and id lists go)."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = [*old, *(k for k in new if k not in old)]
+        return [p for k in keys for p in changed_paths(old.get(k, MISSING), new.get(k, MISSING), (*path, k))]
+    if _id_list(old) and _id_list(new):
+        before = {item["id"]: item for item in old}
+        after = {item["id"]: item for item in new}
+        if list(before) != list(after) and set(before) == set(after):
+            return [path]  # only the order changed
+        ids = [*before, *(i for i in after if i not in before)]
+        return [p for i in ids for p in changed_paths(before.get(i, MISSING), after.get(i, MISSING), (*path, i))]
+    return [path]

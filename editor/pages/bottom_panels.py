@@ -1,0 +1,68 @@
+"""Under the canvas: the problems and runs tabs; and the Run button (in the header's slot) wired to them.
+
+A run's progress switches to the runs tab the first time it reports, and its end lands in the runs list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from nicegui import ui
+
+from dagsmith.nodes import Issue
+
+from ..canvas import PipelineCanvas
+from ..runs import RunHandle
+from ..services import EditorServices
+from ..session import EditorSession
+from .problems import ProblemsPanel
+from .run_history import RunsPanel
+from .run_panel import RunControls
+
+
+class BottomPanels:
+    """The problems and runs tabs under the canvas, and the Run button built into ``run_slot``."""
+
+    def __init__(
+        self,
+        services: EditorServices,
+        pipeline_id: int,
+        session: EditorSession,
+        canvas: PipelineCanvas,
+        *,
+        run_slot: ui.element,
+        on_pick: Callable[[Issue], None],
+    ) -> None:
+        self.services = services
+        self.pipeline_id = pipeline_id
+        with (
+            ui.tabs()
+            .props("dense align=left")
+            .classes("w-full")
+            .style("border-top: 1px solid rgba(128,128,128,.3)") as tabs
+        ):
+            problems_tab = ui.tab("problems", label="Problems").mark("tab-problems")
+            self.runs_tab = ui.tab("runs", label="Runs").mark("tab-runs")
+        with ui.tab_panels(tabs, value=problems_tab).classes("w-full") as self.panels:
+            with ui.tab_panel(problems_tab).classes("q-pa-none"):
+                with ui.scroll_area().classes("w-full").style("height: 190px"):
+                    self.problems = ProblemsPanel(on_pick)
+            with ui.tab_panel(self.runs_tab).classes("q-pa-none"):
+                with ui.scroll_area().classes("w-full").style("height: 190px"):
+                    self.runs = RunsPanel(services.runs, pipeline_id, session, canvas)
+        with run_slot:
+            self.run_controls = RunControls(
+                services.runs, pipeline_id, session, canvas, on_progress=self.run_progress, on_end=self.runs.ended
+            )
+
+    def run_progress(self, handle: RunHandle) -> None:
+        """A run goes on: show it in the runs tab."""
+        if self.runs.live is None:
+            self.panels.set_value(self.runs_tab)
+        self.runs.show_live(handle)
+
+    def run_workspace(self) -> Path:
+        """The folder the Run button's runs use (their MLflow database is there)."""
+        runs = self.services.runs
+        return runs.workspace(runs.project_of(self.pipeline_id)).root

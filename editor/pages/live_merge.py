@@ -1,0 +1,301 @@
+"""Two tabs on one pipeline: the other tab's saved changes appear in this one live, merged into its document.
+
+When another page saves the draft (announced at once by the pages' group, see ``drafts``), or when this
+page's save is refused because the draft changed elsewhere (another editor process), this page reads the
+saved draft and merges it (``editor.merge``): the base is the draft this page last saved or loaded, so what
+only the other tab changed is taken, what only this tab changed stays, and a value both changed keeps this
+tab's (a non-blocking notice says which). The field the user is typing in is never written under them:
+the browser says which field has the focus, and that field keeps this tab's text.
+
+The canvas updates only what changed (the nodes, or the graph when nodes, edges or comments came or went),
+keeping the viewport and selection; the form's fields get their new values in place, so focus, caret and
+open sections stay. Only a change the form cannot show in place (a list item added, the node deleted) draws
+it again, and then the focus and caret are put back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from dagsmith.nodes import Pipeline
+from dagsmith.nodes.fileformat import DocumentError, dumps_mapping, from_dict, to_dict
+
+from ..canvas import PipelineCanvas, canvas_edge, canvas_node
+from ..merge import Path, changed_paths, merge
+from ..services import DraftConflictError, EditorServices, UserError
+from ..session import EditorSession
+from .drafts import DraftSaver
+from .inspector import Inspector
+
+log = logging.getLogger(__name__)
+
+NODE_FIELDS = ("label", "outputs", "access")
+"""A node form's fields that are the node's own; the others are its parameters."""
+
+FOCUSED = """
+const el = document.activeElement;
+const field = el && el.closest ? el.closest('[data-field]') : null;
+if (!field) return null;
+const input = el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' ? el : null;
+return {field: field.getAttribute('data-field'), start: input ? input.selectionStart : null,
+        end: input ? input.selectionEnd : null};
+"""
+
+REFOCUS = """
+const [name, start, end] = [%s, %s, %s];
+const field = document.querySelector(`[data-field="${CSS.escape(name)}"]`);
+const input = field && (field.matches('input, textarea') ? field : field.querySelector('input, textarea'));
+if (input) { input.focus(); if (start !== null) input.setSelectionRange(start, end); }
+"""
+
+
+class LiveMerge:
+    """This page's side of the draft: saves it against the revision it knows and merges the other tabs' saves."""
+
+    def __init__(
+        self,
+        services: EditorServices,
+        pipeline_id: int,
+        session: EditorSession,
+        revision: int | None,
+        *,
+        on_saved: Callable[[int], None],
+        on_failed: Callable[[Exception], None],
+    ) -> None:
+        self.services = services
+        self.pipeline_id = pipeline_id
+        self.session = session
+        self.revision = revision  # the draft revision ``base`` is; saves refuse to overwrite a newer one
+        self.base: Pipeline = session.frozen()  # the document as last saved or loaded
+        self._saved: dict[int, Pipeline] = {}  # documents saved by the worker thread, by revision
+        self._lock = asyncio.Lock()
+        self._pulls: set[asyncio.Task[None]] = set()
+        self._on_saved = on_saved
+        self._on_failed = on_failed
+        self.canvas: PipelineCanvas | None = None
+        self.inspector: Inspector | None = None
+        self.context: Any = None  # an element of the page: where the merges' updates go
+        self.on_merged: Callable[[], None] | None = None  # the page's header (its title)
+        self.drafts: DraftSaver[Pipeline] = DraftSaver(
+            session.frozen, self.save, self.saved, self.failed, on_saved_elsewhere=self.saved_elsewhere
+        )
+
+    # -- saving ---------------------------------------------------------------------------------------------
+    def save(self, document: Pipeline) -> int:
+        """Save ``document`` as the draft (in the saver's worker thread); its revision."""
+        text = dumps_mapping(to_dict(document))
+        revision = self.services.save_draft(self.pipeline_id, text, expected_revision=self.revision)
+        self._saved[revision] = document
+        return revision
+
+    def saved(self, revision: int) -> None:
+        document = self._saved.pop(revision, None)
+        if self.revision is None or revision > self.revision:
+            self.revision = revision
+            if document is not None:
+                self.base = document
+        self._on_saved(revision)
+
+    def failed(self, error: Exception) -> None:
+        if isinstance(error, DraftConflictError):  # saved elsewhere (e.g. another editor process): merge it
+            self.pull()
+            return
+        self._on_failed(error)
+
+    def saved_elsewhere(self, revision: int) -> None:
+        if revision != self.revision:
+            self.pull()
+
+    async def settled(self) -> None:
+        """Wait until the draft holds this page's document: its saves, and the merges they led to, are done."""
+        while True:
+            await self.drafts.flush()
+            if self._pulls:  # a merge under way ends first (and may ask for one more save)
+                await asyncio.wait(set(self._pulls))
+            elif not self.drafts.busy:
+                return
+
+    # -- merging --------------------------------------------------------------------------------------------
+    def pull(self) -> None:
+        """Merge the saved draft into this page soon (one merge at a time)."""
+        task = background_tasks.create(self._pull(), name="dagsmith-merge-draft", context=self.context)
+        self._pulls.add(task)
+        task.add_done_callback(self._pulls.discard)
+
+    async def _pull(self) -> None:
+        async with self._lock:
+            focused = await self._focused()
+            try:
+                _, theirs, revision = await asyncio.to_thread(self.services.open_draft, self.pipeline_id)
+            except UserError as exc:
+                self._on_failed(exc)
+                return
+            if self.revision is not None and revision < self.revision:
+                return  # older than what this page saved since
+            protected = [self._document_path(focused["field"])] if focused else []
+            mine = to_dict(self.session.pipeline)
+            result = merge(to_dict(self.base), mine, to_dict(theirs), protected=protected)
+            try:
+                merged = from_dict(result.document)
+            except DocumentError as exc:
+                log.warning("could not merge pipeline %s's draft: %s", self.pipeline_id, exc)
+                self._on_failed(DraftConflictError(str(exc)))
+                return
+            self.revision, self.base = revision, theirs
+            changed = changed_paths(mine, result.document)
+            if changed:
+                self.session.take_remote(merged, _node_ids(changed))
+                self._show(changed, focused, protected[0] if protected else None)
+            if result.document != to_dict(theirs):
+                self.drafts.request()  # this page's own changes, on top of the other tab's
+            for path in result.conflicts:
+                ui.notify(
+                    f"{_describe(path)} was also changed in another tab or window: your text here is kept.",
+                    type="warning",
+                    position="bottom-right",
+                )
+
+    async def _focused(self) -> dict[str, Any] | None:
+        """The form field that has the focus in this page, and its caret (None: no field)."""
+        try:
+            found = await ui.run_javascript(FOCUSED, timeout=2.0)
+        except Exception:  # the page is gone or slow: no field is protected, the merge goes on
+            return None
+        return found if isinstance(found, dict) and isinstance(found.get("field"), str) else None
+
+    def _document_path(self, field: str) -> Path:
+        """The document path of a form's ``data-field`` (a dotted path, as the inspector names fields)."""
+        parts: tuple[str, ...] = tuple(field.split("."))
+        node_id = self.inspector.node_id if self.inspector is not None else None
+        if node_id is None:
+            return ("settings", *parts)
+        if parts[0] in NODE_FIELDS:
+            return ("nodes", node_id, *parts)
+        return ("nodes", node_id, "params", *parts)
+
+    # -- showing ----------------------------------------------------------------------------------------
+    def _show(self, changed: list[Path], focused: dict[str, Any] | None, typing: Path | None) -> None:
+        if self.on_merged is not None:
+            self.on_merged()
+        if self.canvas is not None:
+            self._show_canvas(changed)
+        if self.inspector is not None and not self._show_form(changed, typing):
+            self.inspector.refresh(rebuild=True)
+            if focused:
+                ui.run_javascript(REFOCUS % (json.dumps(focused["field"]), _js(focused["start"]), _js(focused["end"])))
+
+    def _show_canvas(self, changed: list[Path]) -> None:
+        assert self.canvas is not None
+        pipeline = self.session.pipeline
+        if any(p[0] != "nodes" or len(p) <= 2 for p in changed if p[0] != "settings"):
+            # Nodes, edges or comments came or went: draw the graph again (view and selection are kept).
+            self.canvas.load_pipeline(pipeline, viewport=self.canvas.viewport)
+            self.canvas.show_issues(self.session.issues)
+            return
+        ids = _node_ids(changed)
+        for node in pipeline.nodes:
+            if node.id in ids:
+                self.canvas.update_node(canvas_node(node))
+        self.reload_edges(ids)
+
+    def reload_edges(self, node_ids: Iterable[str]) -> None:
+        """Draw the edges touching these nodes again (their colours follow the port types)."""
+        assert self.canvas is not None
+        ids = set(node_ids)
+        nodes = {n["id"]: n for n in (canvas_node(node) for node in self.session.pipeline.nodes)}
+        for edge in self.session.pipeline.edges:
+            if edge.source in ids or edge.target in ids:
+                self.canvas.add_edge(canvas_edge(edge, nodes.get(edge.source)))
+
+    def _show_form(self, changed: list[Path], typing: Path | None) -> bool:
+        """Give the form's fields their merged values in place, except the field the user is typing in (it
+        keeps their text, and their next keystroke sends it); False when the form must be drawn again."""
+        assert self.inspector is not None
+        inspector = self.inspector
+        node_id = inspector.node_id
+        root: Path = ("settings",) if node_id is None else ("nodes", node_id)
+        mine = [p[len(root) :] for p in changed if p[: len(root)] == root]
+        if not mine:
+            return True
+        if node_id is not None and (not mine[0] or inspector.session.pipeline.node(node_id) is None):
+            return False  # the node itself came or went
+        widgets: dict[Path, tuple[Any, Any]] = {}
+        for form in inspector.forms:
+            for widget in form.widgets.values():
+                name = widget.props.get("data-field")
+                if isinstance(name, str):
+                    name = json.loads(name) if name.startswith('"') else name
+                    widgets[self._document_path(name)[len(root) :]] = (form, widget)
+        data = _form_data(inspector.session.pipeline, node_id)
+        updates = []
+        for path in mine:
+            if path[:1] == ("position",) or (typing and (*root, *path)[: len(typing)] == typing):
+                continue  # not in the form, or the user's own text
+            found = widgets.get(path)
+            if found is None or not _simple(found[1]):
+                return False  # a list grew, a key/value row changed, a field came or went
+            updates.append((*found, _value_at(data, path)))
+        for form, widget, value in updates:
+            handler, form.on_change = form.on_change, _ignore  # the merged value is in the document already
+            try:
+                widget.set_value(_widget_value(widget, value))
+            finally:
+                form.on_change = handler
+        inspector.show_errors()
+        return True
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+def _js(value: Any) -> str:
+    return "null" if value is None else json.dumps(value)
+
+
+def _node_ids(changed: list[Path]) -> list[str]:
+    return list(dict.fromkeys(str(p[1]) for p in changed if p[0] == "nodes" and len(p) > 1))
+
+
+def _describe(path: Path) -> str:
+    if path[:1] == ("nodes",) and len(path) > 2:
+        where = [str(p) for p in path[2:] if p != "params"]
+        return f"The field {'.'.join(where)} of node {path[1]}"
+    return f"The setting {'.'.join(str(p) for p in path[1:])}"
+
+
+def _form_data(pipeline: Pipeline, node_id: str | None) -> dict[str, Any]:
+    document = to_dict(pipeline)
+    if node_id is None:
+        return dict(document["settings"])
+    node = next(n for n in document["nodes"] if n["id"] == node_id)
+    return dict(node)
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _simple(widget: Any) -> bool:
+    return isinstance(widget, ui.switch | ui.number | ui.select | ui.input_chips | ui.input)
+
+
+def _widget_value(widget: Any, value: Any) -> Any:
+    """A document value as the widget holds it (the form's own conversion, the other way)."""
+    if isinstance(widget, ui.switch):
+        return bool(value)
+    if isinstance(widget, ui.number | ui.select):
+        return value
+    if isinstance(widget, ui.input_chips):
+        return [str(item) for item in value] if isinstance(value, list) else []
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
