@@ -79,11 +79,14 @@ DEB := dist/dagsmith_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null ||
 package: $(STAMP) links
 	rm -rf dist/dagsmith build/dagsmith $(DEB) dist/package-build.json
 	mkdir -p build dist && date +%s > build/package-started
+	# "Set up local runs" installs requirements.lock and this wheel of dagsmith into <DAGSMITH_HOME>/runenv.
+	rm -rf build/wheels && $(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w build/wheels .
 	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=.cache/mypy-src:steps $(BIN)/python -m PyInstaller --onedir --noconfirm \
 		--log-level WARN --name dagsmith --specpath build --distpath dist --workpath build \
 		--add-data $(SITE)/nicegui:nicegui --add-data $(CURDIR)/packaging/bundle/kubernetes:kubernetes \
 		--add-data $(SITE)/kubernetes/utils/quantity.py:kubernetes/utils \
 		--add-data $(CURDIR)/$(VENV)/share/jupyter/nbconvert/templates:share/jupyter/nbconvert/templates \
+		--add-data $(CURDIR)/requirements.lock:. --add-data $(CURDIR)/build/wheels:wheels \
 		--collect-data cron_descriptor --collect-data nbformat \
 		$(foreach d,$(PACK_DATA),--add-data $(CURDIR)/$(d)) $(foreach m,$(PACK_EXCLUDE),--exclude-module $(m)) \
 		editor/desktop_main.py

@@ -253,10 +253,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def cmd_desktop(args: argparse.Namespace) -> int:
     """Open the editor in a native window (which gets the per-launch token), on FILE's pipeline when given."""
-    from .desktop.launch import claim_or_hand_over
+    from .desktop.launch import claim_or_hand_over, restart_in_run_env
     from .errors import UserError
 
     file = Path(args.file).expanduser().resolve() if args.file else None
+    # Once "Set up local runs" made the run environment, the packaged app starts from there (runenv.py).
+    hosts = [option for host in args.allow_host for option in ("--allow-host", host)]
+    restart_in_run_env(["desktop", *([str(file)] if file else []), "--port", str(args.port), *hosts])
     try:
         first = claim_or_hand_over(file)  # one app at a time: the running one opens FILE (or comes to the front)
     except UserError as exc:

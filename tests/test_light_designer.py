@@ -97,6 +97,7 @@ def test_the_desktop_app_says_it_leaves_local_runs_out(monkeypatch: pytest.Monke
     message = extras.missing_extras_message(["airflow"])
     assert message is not None
     assert "desktop app does not include" in message
+    assert "File → Set up local runs" in message
     assert "pip install 'dagsmith[airflow]'" in message
 
 

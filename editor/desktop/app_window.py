@@ -12,6 +12,7 @@ from nicegui.native import native
 from ..services import EditorServices
 from .commands import DesktopCommands
 from .instance import CONTROL_ENV, ControlServer
+from .setup_dialog import set_up_local_runs
 from .state import add_recent, load_geometry, recent_files
 from .window import FOCUS_METHOD, file_menu, window_started
 
@@ -51,6 +52,7 @@ def prepare_window(services: EditorServices, host: str, port: int, *, opened_fil
         f"http://{host}:{port}",
         notify=notify_open_pages,
         focus=focus_window,
+        more={"setup-runs": set_up_local_runs},
     )
 
     async def start() -> None:

@@ -8,7 +8,7 @@ user as notifications on the window's page; nothing raises to the caller but une
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -64,12 +64,15 @@ class DesktopCommands:
         *,
         notify: Notify,
         focus: Callable[[], None],
+        more: dict[str, Callable[[], Awaitable[str]]] | None = None,
     ) -> None:
+        """``more``: further commands by name (e.g. ``setup-runs``, which needs the page's widgets)."""
         self.services = services
         self.window = window
         self.base_url = base_url.rstrip("/")
         self.notify = notify
         self.focus = focus
+        self.more = more or {}
 
     async def handle(self, message: dict[str, Any]) -> str:
         """Run the command ``message`` names; a short text saying what happened (for the sender)."""
@@ -84,6 +87,8 @@ class DesktopCommands:
             return await self.save_version()
         if name == "export":
             return await self.export()
+        if isinstance(name, str) and name in self.more:
+            return await self.more[name]()
         if name == "focus":
             self.focus()
             return "focused"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import IO
 
 from ..errors import UserError
 from .instance import claim, hand_over, read_published
+from .runenv import IN_RUNENV, reexec_argv
 
 _held: list[IO[str]] = []
 """The instance lock of this process (held until it exits)."""
@@ -32,3 +35,18 @@ def claim_or_hand_over(file: Path | None) -> bool:
     if not reply.get("ok"):
         raise UserError(f"the running dagsmith app could not do it: {reply.get('message')}")
     return False
+
+
+def restart_in_run_env(argv: list[str]) -> None:
+    """Start ``dagsmith ARGV`` from the run environment instead, once "Set up local runs" made it and this
+    environment lacks Airflow (the packaged app): replaces this process; returns when there is nothing to do."""
+    command = reexec_argv(argv)
+    if command is None:
+        return
+    env = {**os.environ, IN_RUNENV: "1"}
+    # PyInstaller's bootloader points LD_LIBRARY_PATH at the bundle; the run environment needs the original.
+    if "LD_LIBRARY_PATH_ORIG" in env:
+        env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG")
+    elif getattr(sys, "frozen", False):
+        env.pop("LD_LIBRARY_PATH", None)
+    os.execve(command[0], command, env)

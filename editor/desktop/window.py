@@ -52,7 +52,8 @@ def quit_app() -> None:
 
 
 def file_menu(recent: list[Path]) -> list[Any]:
-    """The window's menu bar: File with New, Open…, Open recent, Save version, Export…, Quit."""
+    """The window's menu bar: File with New, Open…, Open recent, Save version, Export…, Set up local runs…,
+    Quit."""
     from webview.menu import Menu, MenuAction, MenuSeparator
 
     recent_items: list[Any] = [
@@ -65,6 +66,8 @@ def file_menu(recent: list[Path]) -> list[Any]:
         MenuSeparator(),
         MenuAction("Save version", partial(command, "save-version")),
         MenuAction("Export…", partial(command, "export")),
+        MenuSeparator(),
+        MenuAction("Set up local runs…", partial(command, "setup-runs")),
         MenuSeparator(),
         MenuAction("Quit", quit_app),
     ]

@@ -59,7 +59,8 @@ def missing_extras_message(modules: Iterable[str]) -> str | None:
     if getattr(sys, "frozen", False):  # the packaged desktop app leaves them out to stay small
         return (
             f"local runs need {', '.join(missing)}, which the desktop app does not include (it designs, "
-            "validates and exports without them). To run pipelines on this machine, install dagsmith with "
+            "validates and exports without them). To run pipelines on this machine, choose File → Set up "
+            "local runs (it installs them once, then restart dagsmith), or install dagsmith with "
             f"pip install 'dagsmith[{spec}]' and start it with 'dagsmith desktop' from that environment."
         )
     return (

@@ -115,6 +115,7 @@ def test_title_menu_shortcuts_and_a_second_launch_handing_its_file_over(tmp_path
                 "": "",
                 "Save version": "Ctrl+S",
                 "Export…": "Ctrl+E",
+                "Set up local runs…": "",
                 "Quit": "Ctrl+Q",
             }
             # A change shows the dirty marker until its save lands, then the plain title again.

@@ -56,6 +56,9 @@ def test_the_package_installs_the_app_and_its_desktop_integration(exe: Path) -> 
     # The designer's package carries none of the run-only packages.
     bundled = {path.name.split(".")[0] for path in (exe.parent / "_internal").iterdir()}
     assert not bundled & {"airflow", "mlflow", "bentoml", "feast", "pandas", "pyarrow"}
+    # What "Set up local runs" installs into the run environment: the pinned lock and a wheel of dagsmith.
+    assert (exe.parent / "_internal" / "requirements.lock").is_file()
+    assert list((exe.parent / "_internal" / "wheels").glob("dagsmith-*-py3-none-any.whl"))
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "desktop" in result.stdout
