@@ -192,11 +192,9 @@ class AirflowApi:
     def _json(self, status: int, text: str, what: str) -> Any:
         if status in (401, 403):
             refused = status == 401 or "jwt" in text.lower() or "not authenticated" in text.lower()
-            hint = (
-                "check the token or password the deployment refers to (dagsmith deployments list shows where it is)"
-                if refused
-                else "the deployment's user may not do this; ask its Airflow admin for the permission"
-            )
+            check = "check the token or password the deployment refers to (dagsmith deployments list shows where it is)"
+            # Airflow 2 answers a wrong password with 403 too: it cannot be told from a missing permission.
+            hint = check if refused else f"{check}, or ask the Airflow admin to let its user do this"
             raise DeploymentError(
                 f"deployment {self.name!r}: Airflow refused {what} (HTTP {status}: {_detail(text)}); {hint}", status
             )
