@@ -27,7 +27,8 @@ def version_error(wanted: str) -> str | None:
         + wanted
         + "; rebuild the step image with `dagsmith step-image --build --tag <image>` from a dagsmith checkout "
         "at the version that exported the DAG (or re-export the DAG with this dagsmith), and set the pipeline's "
-        "step_image setting to that image"
+        "step_image setting to that image (a script, notebook or trial step runs in its node's own image: install "
+        "dagsmith-steps " + wanted + " there)"
     )
 
 

@@ -10,10 +10,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from test_k8s_schema import LOADER, schema_errors
+from test_k8s_schema import LOADER, PYTHONS, schema_errors
 
 from dagsmith.codegen import render
 from dagsmith.codegen.artifacts import Artifacts, contract_env, shared_env
@@ -172,6 +173,28 @@ def test_a_pod_on_a_shared_volume_runs_in_the_projects_group_and_its_access_grou
         context = pod["spec"]["securityContext"]
         assert context == {"fsGroup": 5000, "fsGroupChangePolicy": "OnRootMismatch", "supplementalGroups": wanted}
     assert all(not pod["spec"].get("securityContext") for pod in pods["s3"].values())
+
+
+def test_airflow2_builds_the_same_valid_security_context(tmp_path: Path) -> None:
+    """The Airflow 2 target writes the same ``V1PodSecurityContext``; its pods pass the schema check too."""
+    python = PYTHONS["airflow2"]
+    assert python.exists(), f"{python} is missing: run `make test` (it builds .venv-airflow2)"
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "posix.py").write_text(render(_posix_with_a_group(), target="airflow2"), encoding="utf-8")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [str(python), "-c", LOADER, str(folder)], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stderr[-4000:]
+    loaded = json.loads(lines[0].removeprefix("RESULT "))
+    assert loaded["errors"] == {} and loaded["pods"]
+    for name, pod in loaded["pods"].items():
+        assert schema_errors(pod) is None, name
+        groups = [5000, 5001] if name.endswith(".deploy") else [5000]
+        assert pod["spec"]["securityContext"]["supplementalGroups"] == groups, name
+        assert pod["spec"]["securityContext"]["fsGroup"] == 5000
 
 
 def test_a_script_pod_runs_the_users_command_through_the_step_runtime(pods: dict[str, dict[str, Any]]) -> None:

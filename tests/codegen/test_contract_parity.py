@@ -298,6 +298,22 @@ def test_the_differences_found_are_reported() -> None:
     ]
 
 
+def test_a_user_step_in_its_own_image_is_compared_with_its_local_program() -> None:
+    """A script pod starts the runtime's ``exec`` step through the boot text; locally the same step is embedded."""
+    pod = {"env": {}, "secrets": [], "mapped": False, "pushes": False, "multiple_outputs": False, "retries": 0}
+    pod |= {"timeout": None, "upstream": [], "trigger_rule": "all_success", "xcom_args": []}
+    kubernetes = {**pod, "argv": ["python", "-c", USER_IMAGE_BOOT, "exec", "--", "python", "train.py", "--x=1"]}
+    program = "\n\n\n".join(("RUNTIME", steps.source("exec")))
+    local = {**pod, "argv": ["python", "-c", program, "--", "python", "train.py", "--x=1"]}
+    assert differences(kubernetes, local) == []
+    notebook = {**local, "argv": ["python", "-c", "RUNTIME\n\n\n" + steps.source("notebook"), *local["argv"][3:]]}
+    assert differences(kubernetes, notebook) == ["step program: 'exec' on Kubernetes, 'notebook' locally"]
+    bare = {**local, "argv": ["python", "train.py", "--x=1"]}  # a script run without the runtime: no layer
+    assert differences(kubernetes, bare) == [
+        f"command line: {kubernetes['argv']!r} on Kubernetes, {bare['argv']!r} locally"
+    ]
+
+
 def test_the_kubernetes_only_settings_are_documented() -> None:
     text = CONTRACT.read_text(encoding="utf-8")
     section = text.split("### Kubernetes-only settings", 1)

@@ -202,3 +202,9 @@ def test_the_local_target_runs_the_same_step_inside_the_launchers_layer(s3: tupl
     assert f"{PREFIX}/model.manifest.json" in _keys(client)
     done = launch(["python", "-c", program, "--", "python", "-c", "raise SystemExit(6)"], tmp_path, env)
     assert done.returncode == 6
+
+
+def test_a_user_image_with_another_runtime_version_says_where_to_install_the_right_one(tmp_path: Path) -> None:
+    done = run_pod(pod_command("python", "-c", "print('ran')"), _clean_env(DAGSMITH_RUNTIME_VERSION="0.0.1"), tmp_path)
+    assert done.returncode == 3 and "ran" not in done.stdout
+    assert "runs in its node's own image: install dagsmith-steps 0.0.1 there" in done.stderr
