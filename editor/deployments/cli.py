@@ -61,9 +61,7 @@ class _Context:
         raise DeploymentError(f"--deployment: name the deployment (the project {self.project.name!r} has: {names})")
 
     def pipeline(self, text: str) -> tuple[Pipeline, int | None]:
-        """The pipeline and its latest exported version (None for a file outside the store)."""
-        from .service import latest_export
-
+        """The pipeline and its id in the store (None for a file whose dag_id the project does not have)."""
         infos = self.store.list_pipelines(self.project.id)
         path = Path(text)
         if text.endswith(".json") or path.is_file():
@@ -72,10 +70,10 @@ class _Context:
             except DocumentError as exc:
                 raise DeploymentError(str(exc)) from None
             same = [i for i in infos if i.dag_id == pipeline.dag_id]
-            return pipeline, latest_export(self.store, same[0].id) if same else None
+            return pipeline, same[0].id if same else None
         for info in infos:
             if text in (info.dag_id, info.name):
-                return self.store.get_draft(info.id).pipeline(), latest_export(self.store, info.id)
+                return self.store.get_draft(info.id).pipeline(), info.id
         names = ", ".join(sorted(i.dag_id for i in infos)) or "none"
         raise DeploymentError(
             f"pipeline {text!r}: not a dag_id or name of the project {self.project.name!r}'s pipelines ({names}), "
@@ -84,11 +82,14 @@ class _Context:
 
     def remote(self, args: argparse.Namespace) -> Any:
         from .config import connect
-        from .service import RemotePipeline
+        from .service import RemotePipeline, latest_export, version_hashes
 
         deployment = self.deployments.get(self.project.id, self.deployment_name(args.deployment))
-        pipeline, latest = self.pipeline(args.pipeline)
-        return RemotePipeline(connect(deployment), pipeline, latest=latest)
+        pipeline, pipeline_id = self.pipeline(args.pipeline)
+        if pipeline_id is None:
+            return RemotePipeline(connect(deployment), pipeline)
+        latest, hashes = latest_export(self.store, pipeline_id), version_hashes(self.store, pipeline_id)
+        return RemotePipeline(connect(deployment), pipeline, latest=latest, hashes=hashes)
 
 
 # -- deployments ---------------------------------------------------------------------------------------

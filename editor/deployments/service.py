@@ -7,6 +7,7 @@ the version header of the generated file (``codegen.versioning``) rather than Ai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,13 @@ class DeployedStatus:
     content_hash: str | None
     latest_export: int | None
     """The newest exported version of the pipeline (None: not known, e.g. a document outside the store)."""
+    recorded_hash: str | None = None
+    """The content hash the store has for the deployed version number (None: not known)."""
+
+    @property
+    def mismatch(self) -> bool:
+        """Whether the deployed file's content hash differs from the version of that number recorded here."""
+        return bool(self.recorded_hash and self.content_hash and self.recorded_hash != self.content_hash)
 
     @property
     def behind(self) -> bool:
@@ -51,6 +59,11 @@ class DeployedStatus:
             runs += f", newer than the latest export recorded here (v{self.latest_export})"
         elif self.latest_export is not None:
             runs += " (the latest export)"
+        if self.mismatch:
+            runs += (
+                f", but its content differs from v{self.version} recorded here (exported from another copy of "
+                "the pipeline, or changed outside dagsmith); export the version you want to that deployment"
+            )
         paused = "paused" if self.paused else "active"
         return f"{self.deployment}: {self.dag_id} {runs}; {paused}"
 
@@ -65,6 +78,14 @@ def latest_export(store: Store, pipeline_id: int) -> int | None:
         if store.list_exports(pipeline_id, version.number):
             return version.number
     return None
+
+
+def version_hashes(store: Store, pipeline_id: int) -> dict[int, str]:
+    """Each saved version's content hash by number (what a deployed file's header should repeat)."""
+    try:
+        return {version.number: version.content_hash for version in store.list_versions(pipeline_id)}
+    except NotFound:
+        return {}
 
 
 def conf_from(pipeline: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +114,16 @@ def conf_from(pipeline: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
 class RemotePipeline:
     """A pipeline's DAG on one deployment."""
 
-    def __init__(self, api: AirflowApi, pipeline: Pipeline, *, latest: int | None = None) -> None:
+    def __init__(
+        self,
+        api: AirflowApi,
+        pipeline: Pipeline,
+        *,
+        latest: int | None = None,
+        hashes: Mapping[int, str] | None = None,
+    ) -> None:
         self.api = api
+        self.hashes = dict(hashes or {})
         self.pipeline = pipeline
         self.dag_id = pipeline.dag_id
         self.latest = latest
@@ -122,6 +151,7 @@ class RemotePipeline:
             version=header.version if header else None,
             content_hash=header.content_hash if header else None,
             latest_export=self.latest,
+            recorded_hash=self.hashes.get(header.version) if header else None,
         )
 
     def runs(self, limit: int = 25) -> list[RunInfo]:

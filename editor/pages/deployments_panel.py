@@ -18,7 +18,7 @@ from nicegui import run, ui
 from ..canvas import PipelineCanvas
 from ..deployments.client import DeploymentError, RunInfo
 from ..deployments.config import Deployment, Deployments, connect
-from ..deployments.service import RemotePipeline, latest_export
+from ..deployments.service import RemotePipeline, latest_export, version_hashes
 from ..services import EditorServices
 from ..session import EditorSession
 
@@ -113,8 +113,11 @@ class DeploymentsPanel:
             return
         if deployment is None:
             return
-        latest = latest_export(self.services.store, self.pipeline_id)
-        self.remote = await self.call(lambda: RemotePipeline(connect(deployment), self.session.pipeline, latest=latest))
+        store, pipeline_id = self.services.store, self.pipeline_id
+        latest, hashes = latest_export(store, pipeline_id), version_hashes(store, pipeline_id)
+        self.remote = await self.call(
+            lambda: RemotePipeline(connect(deployment), self.session.pipeline, latest=latest, hashes=hashes)
+        )
         await self.refresh()
 
     async def refresh(self) -> None:

@@ -29,6 +29,7 @@ from dagsmith.editor.deployments.service import RemotePipeline, conf_from
 from dagsmith.editor.store import PermissionDenied, Store, open_store
 from dagsmith.nodes import Node, Pipeline, PipelineSettings
 from dagsmith.nodes.document import RuntimeParam
+from dagsmith.nodes.fileformat import content_hash
 
 USER, PASSWORD = "ops", "s3cret-pw"
 RUN = "manual__2026-12-01T10:00:00+00:00"
@@ -179,6 +180,16 @@ def test_v1_is_detected_and_the_deployed_version_read_through_the_file_token(air
     assert (status.version, status.behind, status.paused) == (4, False, False)
     assert ("GET", "/api/v1/dagSources/Ii9k", None) in fake.requests
     assert RemotePipeline(v1(url), pipeline(), latest=6).status().behind is True
+
+
+def test_a_deployed_file_whose_content_differs_from_the_recorded_version_is_a_mismatch(
+    airflow2: tuple[str, Airflow2],
+) -> None:
+    url, _ = airflow2
+    same = RemotePipeline(v1(url), pipeline(), latest=4, hashes={4: content_hash(pipeline())}).status()
+    assert (same.mismatch, same.describe()) == (False, "prod2: remote_demo v4 (the latest export); active")
+    other = RemotePipeline(v1(url), pipeline(), latest=4, hashes={4: "0123456789abcdef"}).status()
+    assert other.mismatch and "but its content differs from v4 recorded here" in other.describe()
 
 
 def test_v1_runs_states_trigger_logs_clear_and_pause(airflow2: tuple[str, Airflow2]) -> None:
