@@ -70,6 +70,11 @@ def _resolve(value: Any) -> Any:
     return value
 
 
+def _stop(signum: int, _frame: Any) -> None:
+    log("stopped by " + signal.Signals(signum).name + "; no output is stored")
+    sys.exit(128 + signum)
+
+
 def run_step(main: Any) -> None:
     """Run the step's ``main`` inside the artifact layer: inputs fetched before it, outputs stored after it.
 
@@ -77,6 +82,10 @@ def run_step(main: Any) -> None:
     launcher, which runs the layer around the whole command (``DAGSMITH_ARTIFACT_LAYER``), it only runs ``main``.
     """
     layered = os.environ.get(ARTIFACT_LAYER) != "launcher"
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # As a container's first process the step would ignore SIGTERM (the pod's delete on Airflow's kill or
+        # timeout) until SIGKILL; stop as a failed step instead, cleaning up and storing nothing.
+        signal.signal(signal.SIGTERM, _stop)
     try:
         if layered:
             artifact_prepare(dict(os.environ))

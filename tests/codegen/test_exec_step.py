@@ -25,6 +25,7 @@ from test_artifact_store import (
     _body,
     _clean_env,
     _keys,
+    _pod_program,
     _tags,
     check_manifest,
     folder_hash,
@@ -208,3 +209,30 @@ def test_a_user_image_with_another_runtime_version_says_where_to_install_the_rig
     done = run_pod(pod_command("python", "-c", "print('ran')"), _clean_env(DAGSMITH_RUNTIME_VERSION="0.0.1"), tmp_path)
     assert done.returncode == 3 and "ran" not in done.stdout
     assert "runs in its node's own image: install dagsmith-steps 0.0.1 there" in done.stderr
+
+
+def test_a_built_in_step_stops_on_sigterm_and_stores_nothing(tmp_path: Path) -> None:
+    """A notebook or other built-in step is its pod's first process, which would ignore SIGTERM by default."""
+    model, ready = tmp_path / "model", tmp_path / "ready"
+    env = _clean_env(**output("model", str(model), str(model), PRIVATE))
+    body = (
+        "    import time\n"
+        "    open(output_path('model'), 'w').write('m')\n"
+        f"    open({str(ready)!r}, 'w').write('1')\n"
+        "    while True:\n"
+        "        time.sleep(1)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", _pod_program(body)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        _wait_for(ready, process)
+        assert process.poll() is None, "the step ended before the signal"
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM; no output is stored" in out
+    assert not Path(str(model) + ".manifest.json").exists()
