@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from dagsmith.nodes import CATALOG, Comment, Edge, Node, Pipeline, Position, validate
 from dagsmith.nodes.document import slug
+from dagsmith.nodes.friendly import friendly_message
 
 from .session_core import (
     BACKGROUND_NODES,
@@ -147,13 +148,14 @@ class EditorSession(SessionCore):
             return Refusal(f"there is no node {node_id!r}")
         data = node.model_dump(mode="json")
         _set_path(data, path, value)
+        where = ".".join(map(str, path))
         try:
             updated = Node.model_validate(data)
         except ValidationError as exc:
-            return Refusal(exc.errors(include_url=False)[0]["msg"])
+            return self._refuse(node_id, where, exc)
+        self.refused.pop((node_id, where), None)
         before = self._node_snapshot(node)
         self.pipeline.nodes[self.pipeline.nodes.index(node)] = updated
-        where = ".".join(map(str, path))
         self._commit(
             before, Change("node", (node_id,), f"edit {updated.display_name}.{where}"), coalesce=f"{node_id}:{where}"
         )
@@ -165,15 +167,25 @@ class EditorSession(SessionCore):
             return Refusal("no setting named")
         data = self.pipeline.settings.model_dump(mode="json")
         _set_path(data, path, value)
+        where = ".".join(map(str, path))
         try:
             settings = type(self.pipeline.settings).model_validate(data)
         except ValidationError as exc:
-            return Refusal(exc.errors(include_url=False)[0]["msg"])
+            return self._refuse(None, f"settings.{where}", exc)
+        self.refused.pop((None, f"settings.{where}"), None)
         before = self._settings_snapshot()
         self.pipeline.settings = settings
-        where = ".".join(map(str, path))
         self._commit(before, Change("settings", description=f"edit settings.{where}"), coalesce=f"settings:{where}")
         return None
+
+    def _refuse(self, node_id: str | None, field: str, exc: ValidationError) -> Refusal:
+        """A value the document cannot hold: the plain-language message, kept for the field (``refused``)."""
+        err = exc.errors(include_url=False)[0]
+        message = friendly_message(err) or err["msg"]
+        self.refused[(node_id, field)] = message
+        self._notify(Change("issues"))  # the form shows it under the field; the document did not change
+        where = f"node {node_id}" if node_id else "the pipeline settings"
+        return Refusal(f"{field.removeprefix('settings.')} of {where}: {message}")
 
     # -- edges ---------------------------------------------------------------------------------------
     def request_edge(self, source: str, source_port: str, target: str, target_port: str) -> Edge | Refusal:

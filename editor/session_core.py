@@ -74,6 +74,9 @@ class SessionCore:
         self._generation = 0  # counts changes; background issues are published only for the latest
         self._validated = 0  # the generation ``issues`` belong to
         self._validating = False
+        self.refused: dict[tuple[str | None, str], str] = {}
+        """Values a form sent that the document cannot hold (a fraction in a whole-number setting): the message
+        by (node id or None for the settings, field path), shown under the field until it holds a good value."""
         self.guard: Guard | None = None  # set by a team server: checks the user's role before each change
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -162,6 +165,8 @@ class SessionCore:
 
     def _changed(self, change: Change, issues: list[Issue] | None = None) -> None:
         self._generation += 1
+        if change.kind in ("reload", "merge"):
+            self.refused.clear()  # the forms show the document's values again
         if issues is not None:
             self.issues, self._validated = issues, self._generation
         elif self._start is not None and len(self.pipeline.nodes) >= self._background_nodes:
@@ -241,7 +246,7 @@ class SessionCore:
 
     def field_errors(self, node_id: str | None) -> dict[str, str]:
         """Error messages by field path for one node's form (None: the settings form)."""
-        result: dict[str, str] = {}
+        result = {field: message for (node, field), message in self.refused.items() if node == node_id}
         for issue in self.issues:
             if issue.node == node_id and issue.field is not None and issue.is_error:
                 result.setdefault(issue.field, issue.message)
