@@ -110,3 +110,27 @@ def test_the_desktop_starts_from_the_run_environment_once_it_is_ready(monkeypatc
     monkeypatch.delenv(runenv.IN_RUNENV)
     monkeypatch.setattr(runenv, "has_airflow", lambda: True)
     assert runenv.reexec_argv(["desktop"]) is None
+
+
+def test_every_package_of_the_source_is_in_the_wheel_the_run_environment_installs() -> None:
+    """pyproject.toml lists dagsmith's packages one by one: a sub-package left out is missing from the wheel
+    (and from ``pip install dagsmith``), and the run environment's ``dagsmith`` fails on import."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    tracked = subprocess.run(
+        ["git", "ls-files", "*/__init__.py"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    folders = {folder: name for name, folder in config["package-dir"].items()}
+    missing = []
+    for init in tracked:
+        folder = str(Path(init).parent)
+        for root, name in folders.items():
+            if folder == root or folder.startswith(root + "/"):
+                package = name + folder[len(root) :].replace("/", ".")
+                if package not in listed:
+                    missing.append(package)
+    assert missing == [], f"add {missing} to [tool.setuptools] packages in pyproject.toml"
