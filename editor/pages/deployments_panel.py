@@ -21,6 +21,7 @@ from ..deployments.config import Deployment, Deployments, connect
 from ..deployments.service import RemotePipeline, latest_export, version_hashes
 from ..services import EditorServices
 from ..session import EditorSession
+from .deployment_dialogs import AddDeploymentDialog, RemoteLogDialog, TriggerDialog
 
 LIVE_SECONDS = 3.0
 FINISHED = {"success", "failed"}
@@ -44,10 +45,14 @@ class DeploymentsPanel:
         project_id = services.store.get_pipeline(pipeline_id).project_id
         self.deployments = Deployments(services.store, services.user)
         self.project_id = project_id
+        self.add_dialog: AddDeploymentDialog
         with ui.row().classes("w-full items-center gap-2"):
             self.choice = ui.select([], label="Deployment", on_change=lambda: self.connect()).props("dense")
             self.choice.classes("min-w-[160px]").mark("deployment-choice")
             ui.button(icon="refresh", on_click=self.refresh).props("flat dense round").tooltip("Refresh")
+            ui.button(icon="add", on_click=lambda: self.add_dialog.open()).props("flat dense round").mark(
+                "add-deployment"
+            ).tooltip("Add an Airflow deployment to the project")
             self.status = ui.label().classes("text-caption").mark("deployment-status")
             ui.space()
             self.pause_button = ui.button("Pause", on_click=self.toggle_pause).props("flat dense no-caps")
@@ -62,6 +67,7 @@ class DeploymentsPanel:
         self.timer = ui.timer(LIVE_SECONDS, self.follow, active=False)
         self.trigger_dialog = TriggerDialog(self.trigger)
         self.log_dialog = RemoteLogDialog()
+        self.add_dialog = AddDeploymentDialog(self.add)
         self.load_deployments()
 
     # -- deployments ---------------------------------------------------------------------------------
@@ -75,9 +81,18 @@ class DeploymentsPanel:
         if not names:
             project = self.services.store.get_project(self.project_id).name
             self.status.set_text(
-                "No Airflow deployment yet. Add one: dagsmith deployments add NAME --url URL "
+                "No Airflow deployment yet. Add one with + or: dagsmith deployments add NAME --url URL "
                 f"--secret env:VAR --project {json.dumps(project)}"
             )
+
+    def add(self, name: str, url: str, *, api_version: str, auth: str, user: str, secret_ref: str) -> Deployment:
+        """Add a deployment (the dialog shows the error naming the field) and connect to it."""
+        added = self.deployments.add(
+            self.project_id, name, url, api_version=api_version, auth=auth, user=user, secret_ref=secret_ref
+        )
+        self.load_deployments()
+        self.choice.set_value(added.name)  # its change handler connects
+        return added
 
     async def activate(self) -> None:
         """The tab is shown: connect to the first deployment the first time, else refresh."""
@@ -118,7 +133,8 @@ class DeploymentsPanel:
         self.remote = await self.call(
             lambda: RemotePipeline(connect(deployment), self.session.pipeline, latest=latest, hashes=hashes)
         )
-        await self.refresh()
+        if self.remote is not None:  # else ``call`` showed why (refresh would only connect again)
+            await self.refresh()
 
     async def refresh(self) -> None:
         """The deployed version, paused or not, and the runs."""
@@ -230,80 +246,6 @@ class DeploymentsPanel:
         if paused is not None:
             self.pause_button.set_text("Unpause" if paused else "Pause")
             await self.refresh()
-
-
-class TriggerDialog:
-    """The run-time params of the pipeline as typed inputs; the error names the param."""
-
-    def __init__(self, on_trigger: Callable[[dict[str, Any]], Any]) -> None:
-        self.on_trigger = on_trigger
-        self.inputs: dict[str, Any] = {}
-        self.dialog = ui.dialog().mark("trigger-dialog")
-        with self.dialog, ui.card().style("min-width: 360px"):
-            ui.label("Trigger a run on the deployment").classes("text-h6")
-            self.form = ui.column().classes("w-full")
-            self.error = ui.label().classes("text-negative").props("role=alert").mark("trigger-error")
-            with ui.row():
-                ui.button("Trigger", on_click=self.submit).mark("trigger-start")
-                ui.button("Cancel", on_click=self.dialog.close).props("flat")
-
-    def open(self, params: list[Any]) -> None:
-        self.form.clear()
-        self.inputs = {}
-        self.error.set_text("")
-        with self.form:
-            for param in params:
-                label = f"{param.name} ({param.type})"
-                value = param.default
-                widget: Any
-                if param.type == "boolean":
-                    widget = ui.checkbox(label, value=bool(value))
-                elif param.enum:
-                    widget = ui.select([*param.enum], label=label, value=value if value in param.enum else None)
-                elif param.type in ("array", "object"):
-                    widget = ui.textarea(label, value="" if value is None else json.dumps(value))
-                else:
-                    widget = ui.input(label, value="" if value is None else str(value))
-                widget.classes("w-full").mark(f"trigger-param-{param.name}")
-                self.inputs[param.name] = widget
-            if not params:
-                ui.label("The pipeline has no run-time params.").classes("text-caption")
-        self.dialog.open()
-
-    async def submit(self) -> None:
-        values = {name: widget.value for name, widget in self.inputs.items() if widget.value not in (None, "")}
-        message = await self.on_trigger(values)
-        if message:
-            self.error.set_text(message)
-        else:
-            self.dialog.close()
-
-
-class RemoteLogDialog:
-    """A node's task logs as the deployment returned them."""
-
-    def __init__(self) -> None:
-        self.logs: dict[str, str] = {}
-        self.dialog = ui.dialog().props("full-width").mark("remote-log-dialog")
-        with self.dialog, ui.card().classes("w-full"):
-            with ui.row().classes("w-full items-center"):
-                self.title = ui.label().classes("text-h6")
-                self.choice = ui.select([], on_change=lambda: self.refresh()).props("dense")
-                ui.space()
-                ui.button(icon="close", on_click=self.dialog.close).props("flat round")
-            with ui.scroll_area().classes("w-full").style("height: 60vh"):
-                self.text = ui.label().classes("font-mono text-xs whitespace-pre-wrap").mark("remote-log-text")
-
-    def show(self, title: str, logs: dict[str, str]) -> None:
-        self.logs = logs
-        self.title.set_text(title)
-        self.choice.set_options(list(logs), value=next(iter(logs), None))
-        self.choice.set_visibility(len(logs) > 1)
-        self.refresh()
-        self.dialog.open()
-
-    def refresh(self) -> None:
-        self.text.set_text(self.logs.get(self.choice.value or "", "") or "(no log)")
 
 
 class DeploymentsTab:
