@@ -9,13 +9,28 @@ from nicegui import Client, ui
 
 from .runenv import SetupError, default_plan, run_env_dir, run_env_python, set_up
 
+_running: list[bool] = []
+"""Non-empty while a setup runs (the menu item chosen twice starts one setup)."""
+
 
 async def set_up_local_runs() -> str:
     """Show the progress on the window's page and create the run environment (once)."""
     clients = [client for client in Client.instances.values() if client.has_socket_connection]
     if not clients:
         return "no window"
-    with clients[0]:
+    if _running:
+        with clients[0]:
+            ui.notify("Local runs are being set up already; see the progress dialog.", type="info")
+        return "running already"
+    _running.append(True)
+    try:
+        return await _set_up(clients[0])
+    finally:
+        _running.clear()
+
+
+async def _set_up(client: Client) -> str:
+    with client:
         with ui.dialog().props("persistent") as dialog, ui.card().classes("w-96"):
             ui.label("Set up local runs").classes("text-h6")
             status = ui.label("Starting…").mark("runenv-status")
