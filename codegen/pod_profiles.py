@@ -14,9 +14,13 @@ only when it holds no template text: one shared object rendered for several task
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
+
+from pydantic import BaseModel
 
 from .model import PodSpec, Task
+from .templating import escape
 
 SETTINGS: tuple[str, ...] = (
     "image",
@@ -69,10 +73,37 @@ def _present(pod: PodSpec, setting: str) -> bool:
     return value not in (None, [], {}, "")
 
 
+def _strings(value: object) -> Iterator[str]:
+    """Every string inside ``value`` (dataclasses, pydantic models, mappings and sequences walked)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, BaseModel):
+        yield from _strings(value.model_dump())
+    elif is_dataclass(value) and not isinstance(value, type):
+        for item in fields(value):
+            yield from _strings(getattr(value, item.name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _strings(item)
+
+
 def _key(pod: PodSpec, setting: str) -> str | None:
-    """A comparable key for the setting's value, or None when the setting must stay on its task."""
-    text = repr(_value(pod, setting))
-    if setting in _RENDERED_IN_PLACE and any(mark in text for mark in ("{{", "{%", "{#")):
+    """A comparable key for the setting's value, or None when the setting must stay on its task.
+
+    A setting rendered in place stays on its task when the text written for it holds template text:
+    template marks, or a string that the ``tpl`` filter writes as template text (a carriage return, a
+    trailing newline, a template-file ending), since rendering one shared object would change it for
+    the tasks rendered after the first.
+    """
+    value = _value(pod, setting)
+    text = repr(value)
+    if setting in _RENDERED_IN_PLACE and (
+        any(mark in text for mark in ("{{", "{%", "{#")) or any(escape(part) != part for part in _strings(value))
+    ):
         return None
     return text
 

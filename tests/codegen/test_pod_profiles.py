@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sample_pipelines import mlops_loop
 from test_k8s_schema import LOADER
 
@@ -104,11 +105,19 @@ def test_profiles_change_no_pod(tmp_path: Path) -> None:
     assert pods["profiles"] == pods["inline"]
 
 
-def test_settings_with_template_text_stay_on_their_task() -> None:
+@pytest.mark.parametrize(
+    "sub_path",
+    [
+        "runs/{{ ds }}",
+        "runs/x\n",  # no template marks typed, but the tpl filter writes a trailing newline as template text
+        "runs/a\rb",  # a carriage return likewise
+    ],
+)
+def test_settings_with_template_text_stay_on_their_task(sub_path: str) -> None:
     """Airflow renders volumes in place: a shared volume object with template text would be rendered twice."""
     pod = {
         "image": "img:1",
-        "volumes": [{"pvc": "data", "mount_path": "/data", "sub_path": "runs/{{ ds }}"}],
+        "volumes": [{"pvc": "data", "mount_path": "/data", "sub_path": sub_path}],
     }
     nodes = [
         {"id": name, "type": "script", "params": {"script": f"{name}.py", "pod": pod}}
