@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -96,6 +97,10 @@ class EditorServices:
         from .run_services import LocalRuns
 
         return LocalRuns(self)
+
+    def edit_guard(self, pipeline_id: int) -> Callable[[], None] | None:
+        """What an editing session checks before each change (None: the local editor's user may edit anything)."""
+        return None
 
     def project_checkout(self, project_id: int) -> Path | None:
         """The project's git checkout on this machine (its repository when that is a local folder)."""
