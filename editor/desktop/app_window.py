@@ -31,6 +31,21 @@ def notify_open_pages(kind: str, message: str) -> None:
                 ui.notify(message, type=kind, multi_line=True, close_button=True)  # type: ignore[arg-type]
 
 
+_next_page: list[tuple[str, str]] = []
+
+
+def notify_next_page(kind: str, message: str) -> None:
+    """Show ``message`` on the next page that connects (the one the window is loading)."""
+    _next_page.append((kind, message))
+
+
+def _tell_waiting(client: Client) -> None:
+    with client:
+        while _next_page:
+            kind, message = _next_page.pop(0)
+            ui.notify(message, type=kind, multi_line=True, timeout=0, close_button=True)  # type: ignore[arg-type]
+
+
 def prepare_window(services: EditorServices, host: str, port: int, *, opened_file: Path | None = None) -> None:
     """Before ``ui.run(native=True)``: the File menu, the remembered geometry, the window process's start
     function, and the control channel (served once the app runs) that the menu and later launches use."""
@@ -53,7 +68,9 @@ def prepare_window(services: EditorServices, host: str, port: int, *, opened_fil
         notify=notify_open_pages,
         focus=focus_window,
         more={"setup-runs": set_up_local_runs},
+        notify_next_page=notify_next_page,
     )
+    app.on_connect(_tell_waiting)
 
     async def start() -> None:
         await control.serve(commands.handle)

@@ -65,14 +65,17 @@ class DesktopCommands:
         notify: Notify,
         focus: Callable[[], None],
         more: dict[str, Callable[[], Awaitable[str]]] | None = None,
+        notify_next_page: Notify | None = None,
     ) -> None:
-        """``more``: further commands by name (e.g. ``setup-runs``, which needs the page's widgets)."""
+        """``more``: further commands by name (e.g. ``setup-runs``, which needs the page's widgets);
+        ``notify_next_page``: tell the user on the page the window loads next (default: ``notify``)."""
         self.services = services
         self.window = window
         self.base_url = base_url.rstrip("/")
         self.notify = notify
         self.focus = focus
         self.more = more or {}
+        self.notify_next_page = notify_next_page or notify
 
     async def handle(self, message: dict[str, Any]) -> str:
         """Run the command ``message`` names; a short text saying what happened (for the sender)."""
@@ -110,8 +113,8 @@ class DesktopCommands:
     def open(self, file: Path) -> str:
         """Import ``file`` (or find its earlier import) and show its pipeline."""
         opened = open_file(self.services, file)
-        for kind, text in opened.notices:
-            self.notify(kind, text)
+        for kind, text in opened.notices:  # import notes land on the pipeline's page, once it loaded
+            (self.notify if opened.path == "/" else self.notify_next_page)(kind, text)
         if opened.path == "/":
             self.focus()
             return opened.notices[0][1] if opened.notices else f"{file} did not open"

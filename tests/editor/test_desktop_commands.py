@@ -210,3 +210,21 @@ def test_new_creates_a_blank_pipeline_and_shows_it(services: EditorServices) -> 
     assert draft.settings.name == "New pipeline" and draft.nodes == []
     with pytest.raises(ValueError, match="unknown desktop command"):
         asyncio.run(run.handle({"command": "format-disk"}))
+
+
+def test_import_notes_of_an_opened_file_wait_for_the_page_it_opens(services: EditorServices) -> None:
+    elyra = Path(__file__).resolve().parents[1] / "nodes" / "elyra_fixtures" / "v8_kubernetes_settings.pipeline"
+    window = FakeWindow()
+    now: list[tuple[str, str]] = []
+    later: list[tuple[str, str]] = []
+    run = DesktopCommands(
+        services,
+        lambda: window,
+        "http://127.0.0.1:1",
+        notify=lambda kind, text: now.append((kind, text)),
+        focus=lambda: None,
+        notify_next_page=lambda kind, text: later.append((kind, text)),
+    )
+    asyncio.run(run.handle({"command": "open", "path": str(elyra)}))
+    assert window.loaded and now == []
+    assert later and all(kind == "warning" for kind, _ in later)
