@@ -331,12 +331,18 @@ class Workbench:
         self.show_issues()
         self.update_buttons()
         self.saved.set_text("saving…")
-        ui.page_title(pipeline_title(pipeline.settings.name, dirty=True))
+        self.show_title(dirty=True)
         self.drafts.request()
 
     async def draft_current(self) -> None:
         """Wait for the draft to hold this page's document (before a version is made from it)."""
         await self.live.settled()
+
+    def show_title(self, *, dirty: bool) -> None:
+        """The page's (and the desktop window's) title; inside this page's slot, since a change may come
+        from a background task (validation, another tab's merge) that has no slot of its own."""
+        with self.saved:
+            ui.page_title(pipeline_title(self.session.pipeline.settings.name, dirty=dirty))
 
     def show_name(self) -> None:
         self.title.set_text(self.session.pipeline.settings.name)
@@ -344,7 +350,7 @@ class Workbench:
     def draft_saved(self, revision: int) -> None:
         if not self.drafts.pending:
             self.saved.set_text("saved")
-            ui.page_title(pipeline_title(self.session.pipeline.settings.name, dirty=False))
+            self.show_title(dirty=False)
 
     def draft_failed(self, error: Exception) -> None:
         self.saved.set_text("not saved")
