@@ -19,6 +19,8 @@ def claim_or_hand_over(file: Path | None) -> bool:
     """True when this process is now the one desktop app (it goes on to open its window); False when an app
     was running already and took ``file`` (or just came to the front). UserError when a running app does
     not answer."""
+    if _held:  # this process is the app already (a second `desktop` command in the same process)
+        return True
     lock = claim()
     if lock is not None:
         _held.append(lock)

@@ -75,6 +75,7 @@ def test_the_desktop_command_passes_the_file_to_the_window(monkeypatch: pytest.M
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(app, "run_editor", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("DAGSMITH_HOME", str(tmp_path / "home"))  # the desktop's instance lock goes there
     monkeypatch.chdir(tmp_path)
     assert run(["desktop", "mine.dagsmith.json", "--port", "9999"]) == 0
     assert run(["desktop"]) == 0
