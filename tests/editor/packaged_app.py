@@ -160,6 +160,15 @@ def launch(exe: Path, display: str, home: Path, *args: str, extra_env: dict[str,
     return App(process, port, devtools, token, log)
 
 
+def run_again(exe: Path, display: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``exe ARGS`` to the end as a second launch would (same DAGSMITH_HOME and display)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
+    env.update(DISPLAY=display, DAGSMITH_HOME=str(home), QT_QPA_PLATFORM="xcb")
+    return subprocess.run(
+        [str(exe), *args], env=env, cwd=home, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def wait_until(check: Any, timeout: float, interval: float = 0.05) -> Any:
     """Call ``check`` until it returns something truthy (returned) or ``timeout`` seconds pass (None)."""
     deadline = time.monotonic() + timeout

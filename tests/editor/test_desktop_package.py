@@ -24,6 +24,7 @@ from packaged_app import (
     install,
     kill,
     launch,
+    run_again,
     screenshot,
     wait_until,
     xvfb,
@@ -95,6 +96,17 @@ def test_a_double_clicked_pipeline_opens_in_the_window_and_closes_cleanly(exe: P
             assert width >= 800 and height >= 500, (width, height)
             assert len(colors) > 50, "the window is blank"
             assert app.process.poll() is None
+            # A second double-click: that launch hands its file to the running app and exits.
+            other = tmp_path / "second.dagsmith.json"
+            example_file(exe, other, "Second double-click")
+            second = run_again(exe, display, tmp_path / "home", "desktop", str(other))
+            assert second.returncode == 0 and "already open" in second.stdout, second.stderr
+            shown = wait_until(
+                lambda: any(page.get("title") == "Second double-click — dagsmith" for page in app.pages()),
+                timeout=60,
+                interval=0.5,
+            )
+            assert shown, app.pages()
             left = close(app)
             assert app.process.poll() is not None, "the app did not quit"
             assert left == [], f"processes left behind: {left}"
