@@ -1,0 +1,72 @@
+"""What each role may do in a project, checked on the server for every action; the table is the documentation.
+
+The store's roles rank viewer < editor < maintainer < owner, each able to do what the ones before can.
+In the issue's words a *reviewer* is the store's ``maintainer`` (approves others' versions, commits to the
+project's repository) and a project *admin* its ``owner`` (members, review rule).
+
+``authorize`` is the one check: the editor's services (``TeamServices``) call it when a pipeline is
+opened, saved, run, exported or committed, and the editing session calls it (through its ``guard``) before
+each canvas or form change, so a forged websocket event from a viewer is refused and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..store import PermissionDenied, Role, Store
+
+if TYPE_CHECKING:
+    from .accounts import Identity
+
+log = logging.getLogger("dagsmith.team.access")
+
+ACTIONS: dict[str, tuple[Role, str]] = {
+    "open": (Role.VIEWER, "open its pipelines"),
+    "browse": (Role.VIEWER, "list its pipelines"),
+    "download": (Role.VIEWER, "download its documents and DAG files"),
+    "edit": (Role.EDITOR, "edit its pipelines"),
+    "run": (Role.EDITOR, "run its pipelines"),
+    "export": (Role.EDITOR, "export its pipelines"),
+    "commit": (Role.MAINTAINER, "commit DAGs to its repository"),
+    "review": (Role.MAINTAINER, "review its versions"),
+    "manage": (Role.OWNER, "manage its members and settings"),
+}
+"""Action -> (the lowest role allowed, what it does, for messages). Anything not here is refused."""
+
+
+def authorize(store: Store, identity: Identity, project_id: int, action: str) -> Role | None:
+    """The user's role when they may do ``action`` in the project; raises ``PermissionDenied`` (logged) if not.
+
+    Organisation admins may ``manage`` any project (then the role returned is None); everything else
+    needs membership.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; add it to ACTIONS in {__name__} with the role it needs")
+    if action == "manage" and identity.org_admin:
+        return None
+    role, doing = ACTIONS[action]
+    try:
+        return store.require_role(identity.name, project_id, role, doing=doing)
+    except PermissionDenied:
+        log.warning("refused: %r may not %s (%s) in project %s", identity.name, action, doing, project_id)
+        raise
+
+
+def project_of(store: Store, pipeline_id: int) -> int:
+    """The project a pipeline belongs to (``NotFound`` when there is no such pipeline)."""
+    return store.get_pipeline(pipeline_id).project_id
+
+
+def edit_guard(store: Store, identity: Identity, pipeline_id: int) -> Callable[[], None]:
+    """The check an editing session runs before each change: the user may still edit this pipeline.
+
+    Asked again at every change, so a role taken away while a page is open stops its next edit.
+    """
+    project_id = project_of(store, pipeline_id)
+
+    def check() -> None:
+        authorize(store, identity, project_id, "edit")
+
+    return check

@@ -1,0 +1,84 @@
+"""Starting the team server (``dagsmith serve``): the editor's pages behind sign-in, for many users.
+
+Unlike ``dagsmith edit`` it listens where it is told (behind a load balancer or a TLS proxy), keeps its
+state in PostgreSQL (SQLite only for a trial), and every page, socket.io event and API route needs a
+signed-in user whose project role allows the action.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import gc
+import logging
+
+from ..store import open_store
+from .accounts import Accounts
+from .settings import TeamSettings
+
+log = logging.getLogger("dagsmith.team")
+TRIAL_WARNING = (
+    "dagsmith serve runs on SQLite: a trial only (one machine, one replica, one writer at a time); "
+    "use PostgreSQL (DAGSMITH_DATABASE_URL=postgresql+psycopg://...) for a team"
+)
+
+
+def report_team_exception(exception: Exception) -> None:
+    """A refused action (role, session) is told to the user and logged as a warning; anything else as usual."""
+    from nicegui import ui
+
+    from ..app import report_exception
+    from ..errors import UserError
+
+    if not isinstance(exception, PermissionError | UserError):
+        report_exception(exception)
+        return
+    log.warning("refused: %s", exception)
+    with contextlib.suppress(RuntimeError):  # no client left to tell
+        ui.notify(str(exception), type="warning", multi_line=True)
+
+
+def open_accounts(settings: TeamSettings) -> Accounts:
+    """The store (migrated) and its accounts, as the settings say."""
+    store = open_store(settings.database_url, local_user=False)
+    return Accounts(
+        store,
+        login_attempts=settings.login_attempts,
+        login_window=dt.timedelta(minutes=settings.login_window_minutes),
+    )
+
+
+def run_team_server(settings: TeamSettings) -> None:
+    """Open the store, register the pages, the sign-in guard and the API, and serve (loads NiceGUI only now)."""
+    from nicegui import app, core, ui
+
+    from ..app import FAVICON
+    from ..pages import register_pages
+    from .api import register_api
+    from .guard import TeamGuard, identify_cookie
+    from .identity import guard_socketio
+    from .services import TeamServices
+
+    if settings.is_sqlite:
+        log.warning("%s", TRIAL_WARNING)
+    accounts = open_accounts(settings)
+    services = TeamServices(accounts.store)
+    register_pages(services)
+    register_api(app, services, accounts)
+    app.on_exception(report_team_exception)
+    app.on_shutdown(services.runs.close)
+    app.on_shutdown(accounts.store.close)
+    app.on_startup(gc.freeze)
+    app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
+    guard_socketio(core.sio, functools.partial(identify_cookie, accounts, settings))
+    ui.run(
+        host=settings.host,
+        port=settings.port,
+        title="dagsmith",
+        reload=False,
+        show=False,
+        show_welcome_message=False,
+        storage_secret=None,
+        favicon=FAVICON if FAVICON.is_file() else "🛠",
+    )
