@@ -7,9 +7,35 @@ keeps its state in PostgreSQL. NiceGUI is imported only when the server starts.
 
 from __future__ import annotations
 
-from .access import ACTIONS, authorize
-from .accounts import Account, Accounts, ApiToken, Identity, LoginRefused
-from .settings import SettingsError, TeamSettings, load_settings
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .access import ACTIONS, authorize
+    from .accounts import Account, Accounts, ApiToken, Identity, LoginRefused
+    from .settings import SettingsError, TeamSettings, load_settings
+
+# Imported on first use: every CLI command registers the team commands, and most of them must start
+# without the store (sqlmodel) or argon2.
+_HOMES = {
+    "ACTIONS": "access",
+    "authorize": "access",
+    "Account": "accounts",
+    "Accounts": "accounts",
+    "ApiToken": "accounts",
+    "Identity": "accounts",
+    "LoginRefused": "accounts",
+    "SettingsError": "settings",
+    "TeamSettings": "settings",
+    "load_settings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIONS",

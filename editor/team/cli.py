@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store import Role, StoreError
 from ..terminal import printable
 from .settings import SettingsError, TeamSettings, configured_database, load_settings
 
@@ -77,7 +76,8 @@ def register(sub: Any, commands: Commands) -> None:
     p = projects.add_parser("grant", help="give a user a role in a project (or change it)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("user", metavar="USER")
-    p.add_argument("role", choices=[role.value for role in Role])
+    # No choices from the store's Role here: the CLI starts without importing the store (sqlmodel).
+    p.add_argument("role", metavar="ROLE", help="viewer, editor, maintainer or owner")
     for parser in projects.choices.values():
         parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings ([server]); or DAGSMITH_CONFIG")
     commands.update(serve=cmd_serve, users=cmd_users, projects=cmd_projects)
@@ -107,6 +107,8 @@ def _accounts(args: argparse.Namespace) -> Accounts:
 
 
 def _password(args: argparse.Namespace) -> str:
+    from ..store import StoreError
+
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("password: ")
@@ -117,6 +119,8 @@ def _password(args: argparse.Namespace) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """``dagsmith users ACTION``: add, list, disable, enable, reset-password, token, tokens, revoke-token."""
+    from ..store import StoreError
+
     command = f"users {args.users_command}"
     try:
         accounts = _accounts(args)
@@ -159,6 +163,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def cmd_projects(args: argparse.Namespace) -> int:
     """``dagsmith projects create|grant``: team projects and their members, as the database's operator."""
+    from ..store import Role, StoreError
+
     command = f"projects {args.projects_command}"
     try:
         accounts = _accounts(args)
@@ -173,6 +179,8 @@ def cmd_projects(args: argparse.Namespace) -> int:
         project = next((p for p in store.list_projects() if args.project in (p.name, str(p.id))), None)
         if project is None:
             return _fail(command, f"there is no project {args.project!r}; `dagsmith projects create` makes one")
+        if args.role not in {role.value for role in Role}:
+            return _fail(command, f"there is no role {args.role!r}; use viewer, editor, maintainer or owner")
         owner = next(m.user for m in store.list_members(project.id) if m.role is Role.OWNER)
         store.add_member(project.id, args.user, Role(args.role), by=owner)
         _say(f"{args.user} is now {args.role} of {project.name!r}")
