@@ -161,23 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ExportError, LocalRunError) as exc:
         _err(f"{args.file}: {exc}")
         return 1
-    try:
-        record = handle.wait()
-    except KeyboardInterrupt:
-        _err("stopping the run ...")
-        handle.cancel()
-        record = handle.wait()
-    _out()
-    ok = True
-    for run in list(handle.runs):
-        current = handle.record(run)
-        ok = ok and current.get("state") == "success"
-        for line in summary(current):
-            _out(line)
-    _out(f"wall time {time.monotonic() - began:.1f}s")
-    if not args.cold:
-        _out(f"(a runner keeps Airflow loaded for the next run here; `dagsmith run {args.file} --stop` stops it)")
-    return 0 if ok and record.get("state") == "success" else 1
+    keeps = f"(a runner keeps Airflow loaded for the next run here; `dagsmith run {args.file} --stop` stops it)"
+    return _wait_and_report(handle, began, "" if args.cold else keeps)
 
 
 def _run_scheduled(
@@ -211,6 +196,14 @@ def _run_scheduled(
     except (ExportError, LocalRunError) as exc:
         _err(f"{args.file}: {exc}")
         return 1
+    return _wait_and_report(
+        handle, began, f"(Airflow keeps running: `dagsmith airflow down --project-dir {where.folder}` stops it)"
+    )
+
+
+def _wait_and_report(handle: Any, began: float, note: str) -> int:
+    """Wait for the run (Ctrl+C cancels it), print the summary of it and of each run it followed, the wall
+    time and ``note`` (when not empty); the exit status: 0 when every run succeeded."""
     try:
         record = handle.wait()
     except KeyboardInterrupt:
@@ -218,11 +211,16 @@ def _run_scheduled(
         handle.cancel()
         record = handle.wait()
     _out()
-    for line in summary(record):
-        _out(line)
+    ok = True
+    for run in list(handle.runs):
+        current = handle.record(run)
+        ok = ok and current.get("state") == "success"
+        for line in summary(current):
+            _out(line)
     _out(f"wall time {time.monotonic() - began:.1f}s")
-    _out(f"(Airflow keeps running: `dagsmith airflow down --project-dir {where.folder}` stops it)")
-    return 0 if record.get("state") == "success" else 1
+    if note:
+        _out(note)
+    return 0 if ok and record.get("state") == "success" else 1
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
