@@ -17,6 +17,9 @@ from nicegui.testing.general_fixtures import pytest_configure  # noqa: F401  (te
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
 
+from dagsmith.editor.services import EditorServices
+from dagsmith.editor.store.engine import DB_FILENAME
+
 BROWSER_RERUNS = 1
 
 
@@ -51,6 +54,12 @@ def server(home: Path) -> Iterator[str]:
             yield url
     except BrowserCheckError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def services(server: str, home: Path) -> EditorServices:
+    """The store the browser test module's server uses (opened after the server created it): what it saved."""
+    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 @pytest.fixture(scope="module")

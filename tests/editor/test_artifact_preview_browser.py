@@ -15,7 +15,6 @@ from browser import screenshot_on_failure, wait_for, with_token
 from test_forms_browser import click_into, count, field, focused_field, open_section, select, type_keys
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 
 pytestmark = pytest.mark.slow
@@ -27,11 +26,6 @@ RUN_KEY = "manual__2026-01-02T03_04_05_00_00"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("preview-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def test_typing_a_path_template_updates_the_location_preview(

@@ -17,7 +17,6 @@ import pytest
 from browser import count, node_selector, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import load_example
 
 pytestmark = pytest.mark.slow
@@ -34,11 +33,6 @@ client.create_registered_model(sys.argv[2])
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("browse-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def test_browse_mlflow_finds_the_store_of_the_projects_local_runs(

@@ -24,7 +24,6 @@ from browser import (
 
 from dagsmith.editor.runs.records import write_json
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 from dagsmith.nodes.fileformat import load
 
@@ -44,11 +43,6 @@ STATE_COLOURS = {
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("readable-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------

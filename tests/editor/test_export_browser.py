@@ -17,7 +17,6 @@ import pytest
 from browser import count, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import load_example
 
 pytestmark = pytest.mark.slow
@@ -28,12 +27,6 @@ DIALOG = "//div[contains(@class,'q-dialog')]"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("export-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    """The store the server uses (opened after the server created it)."""
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------

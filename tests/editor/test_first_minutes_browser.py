@@ -16,7 +16,6 @@ from browser import count, screenshot_on_failure, wait_for, with_token
 from test_forms_browser import click_into, field, focused_field, inspector_title, open_section, type_keys
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Pipeline, PipelineSettings, Resources, load_example
 
 pytestmark = pytest.mark.slow
@@ -27,12 +26,6 @@ DIALOG = ".q-dialog"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("first-minutes-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    """The store the server uses (opened after the server created it)."""
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------

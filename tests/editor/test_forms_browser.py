@@ -25,7 +25,6 @@ from browser import (
 )
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 
 pytestmark = pytest.mark.slow
@@ -34,12 +33,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("forms-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    """The store the server uses (opened after the server created it): the drafts it saved."""
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------

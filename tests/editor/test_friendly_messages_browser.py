@@ -16,7 +16,6 @@ from browser import BrowserCheckError, screenshot_on_failure, wait_for
 from test_forms_browser import field, field_error, open_pipeline, open_section, select
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node
 
 pytestmark = pytest.mark.slow
@@ -29,11 +28,6 @@ BACKSPACE = "\ue003"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("friendly-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def type_into(driver: Any, name: str, text: str) -> Any:

@@ -15,7 +15,6 @@ import pytest
 from browser import count, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Pipeline, dumps
 
 pytestmark = pytest.mark.slow
@@ -26,11 +25,6 @@ SEARCH = 'input[placeholder="Search pipelines by name or dag_id"]'
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("home-manage")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def start_page(driver: Any, server: str) -> None:

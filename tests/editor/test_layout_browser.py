@@ -21,7 +21,6 @@ from browser import (
 )
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 
 pytestmark = pytest.mark.slow
@@ -33,11 +32,6 @@ READABLE_PX = 9.0
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("layout-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from browser import (
 )
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 
 pytestmark = pytest.mark.slow
@@ -35,12 +34,6 @@ ALSO_CHANGED = "also changed in another tab"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("live-merge-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    """The store the server uses (opened after the server created it): the drafts it saved."""
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 @pytest.fixture

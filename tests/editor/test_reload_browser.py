@@ -39,12 +39,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("reload-home")
 
 
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    """The store the server uses (opened after the server created it): the drafts it saved."""
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
-
-
 # ---- helpers -------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from browser import BrowserCheckError, chromium, count, screenshot_on_failure, w
 
 from dagsmith.editor.runs.records import write_json
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Node, Pipeline
 
 pytestmark = pytest.mark.slow
@@ -34,11 +33,6 @@ RUN_KEY = "manual__2026-01-05T05_00_00_00_00"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 @pytest.fixture(scope="module")

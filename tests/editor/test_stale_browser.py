@@ -14,7 +14,6 @@ import pytest
 from browser import screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 from dagsmith.nodes import Pipeline, PipelineSettings
 
 pytestmark = pytest.mark.slow
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stale-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def settings_field(driver: Any, name: str) -> Any:

@@ -18,7 +18,6 @@ import pytest
 from browser import ROOT, screenshot_on_failure, wait_for, with_token
 
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store.engine import DB_FILENAME
 
 sys.path.insert(0, str(ROOT / "bench"))
 from synthetic import synthetic_pipeline  # bench/ is not a package
@@ -32,11 +31,6 @@ TEXT = "hello"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("typing-big-home")
-
-
-@pytest.fixture(scope="module")
-def services(server: str, home: Path) -> EditorServices:
-    return EditorServices.open(f"sqlite:///{home / DB_FILENAME}")
 
 
 def field(driver: Any, name: str) -> Any:
