@@ -84,6 +84,16 @@ class _Checker:
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.tasks: set[str] = set()
+        self.dicts: set[str] = set()  # top-level names bound to a dict literal: the only ones ``**`` may unpack
+        self.strings: set[str] = set()  # top-level names bound to a string: the only ones ``+`` may join
+
+    def bind(self, name: str, kind: set[str] | None = None) -> None:
+        """Record a binding of ``name``; a later binding of the same name replaces what it was."""
+        self.names.add(name)
+        self.dicts.discard(name)
+        self.strings.discard(name)
+        if kind is not None:
+            kind.add(name)
 
     def bad(self, node: ast.AST, what: str) -> str:
         return f"line {getattr(node, 'lineno', '?')}: {what}"
@@ -100,14 +110,14 @@ class _Checker:
             for alias in stmt.names:
                 if stmt.level or alias.name not in allowed:
                     yield self.bad(stmt, f"import of {stmt.module}.{alias.name} is not allowed")
-                self.names.add(alias.asname or alias.name)
+                self.bind(alias.asname or alias.name)
         elif isinstance(stmt, ast.Import) and top:
             for alias in stmt.names:
                 if alias.name not in ALLOWED_IMPORTS or alias.asname:
                     yield self.bad(stmt, f"import of {alias.name} is not allowed")
-                self.names.add(alias.name)
+                self.bind(alias.name)
         elif isinstance(stmt, ast.Assign):
-            yield from self.assign(stmt)
+            yield from self.assign(stmt, top=top)
         elif isinstance(stmt, ast.With) and top:
             yield from self.with_dag(stmt)
         elif isinstance(stmt, ast.Expr) and not top:
@@ -117,7 +127,7 @@ class _Checker:
         else:
             yield self.bad(stmt, f"{type(stmt).__name__} statements are not allowed here")
 
-    def assign(self, stmt: ast.Assign) -> Iterator[str]:
+    def assign(self, stmt: ast.Assign, *, top: bool) -> Iterator[str]:
         if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
             yield self.bad(stmt, "only single-name assignments are allowed")
             return
@@ -128,23 +138,29 @@ class _Checker:
             yield self.bad(stmt, f"assignment to an unsafe name: {exc}")
         if name == LOCAL_BASH_NAME and not (isinstance(stmt.value, ast.Constant) and stmt.value.value == LOCAL_BASH):
             yield self.bad(stmt, f"{LOCAL_BASH_NAME} must be the launcher command, exactly")
-        if isinstance(stmt.value, ast.BinOp):
-            yield from self.concatenation(stmt.value)
+        value = stmt.value
+        if isinstance(value, ast.BinOp):
+            yield from self.concatenation(value)
         else:
-            yield from self.expr(stmt.value)
-        if isinstance(stmt.value, ast.Call):
-            self.tasks.add(name)
-        self.names.add(name)
+            yield from self.expr(value)
+        if isinstance(value, ast.Call):
+            self.bind(name, self.tasks)
+        elif top and isinstance(value, ast.Dict):
+            self.bind(name, self.dicts)
+        elif top and (_is_str(value) or (isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add))):
+            self.bind(name, self.strings)  # a string, or strings joined (checked above)
+        else:
+            self.bind(name)
 
     def concatenation(self, node: ast.expr) -> Iterator[str]:
-        """``NAME + "text"``: a step program built from the shared runtime and the step's code."""
+        """``ARTIFACTS_RUN + "/n0/output"``: string literals and the file's own top-level string constants."""
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             yield from self.concatenation(node.left)
             yield from self.concatenation(node.right)
-        elif isinstance(node, ast.Name) and node.id in self.names and node.id not in self.tasks:
+        elif isinstance(node, ast.Name) and node.id in self.strings:
             return
         elif not _is_str(node):
-            yield self.bad(node, "only names and strings may be joined with +")
+            yield self.bad(node, "only string literals and the file's own string constants may be joined with +")
 
     def with_dag(self, stmt: ast.With) -> Iterator[str]:
         item = stmt.items[0] if len(stmt.items) == 1 else None
@@ -156,7 +172,7 @@ class _Checker:
         if item.optional_vars is not None:
             if not (isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == "dag"):
                 yield self.bad(stmt, "the DAG may only be bound to 'dag'")
-            self.names.add("dag")
+            self.bind("dag")
         for inner in stmt.body:
             yield from self.statement(inner, top=False)
 
@@ -181,9 +197,8 @@ class _Checker:
                 yield from self.expr(element)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
-                shared = isinstance(value, ast.Name) and value.id in self.names and value.id not in self.tasks
-                if key is None and shared:
-                    continue  # {**SHARED, ...}: a mapping the file itself defined
+                if key is None and self.is_own_dict(value):
+                    continue  # {**POD_DEFAULTS, ...}: a dict the file itself defined at the top
                 if key is None or not _is_str(key):
                     yield self.bad(node, "dict keys must be string literals")
                 yield from self.expr(value)
@@ -239,15 +254,19 @@ class _Checker:
             yield from self.expr(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
-                if not self.is_profile(keyword.value, dotted):
-                    yield self.bad(node, "** arguments are not allowed")
+                if not (
+                    dotted in ("KubernetesPodOperator", "KubernetesPodOperator.partial")
+                    and self.is_own_dict(keyword.value)
+                ):
+                    yield self.bad(
+                        node, "** arguments are not allowed (only a pod task may unpack the file's own dicts)"
+                    )
             else:
                 yield from self.expr(keyword.value)
 
-    def is_profile(self, value: ast.expr, dotted: str | None) -> bool:
-        """``KubernetesPodOperator(**STEPS_POD, ...)``: shared pod settings, a mapping the file itself defined."""
-        shared = isinstance(value, ast.Name) and value.id in self.names and value.id not in self.tasks
-        return shared and dotted in ("KubernetesPodOperator", "KubernetesPodOperator.partial")
+    def is_own_dict(self, value: ast.expr) -> bool:
+        """``**STEPS_POD``: a name the file bound, at its top level, to a dict literal (which was checked)."""
+        return isinstance(value, ast.Name) and value.id in self.dicts
 
     def bash_command(self, node: ast.Call, dotted: str) -> Iterator[str]:
         """A BashOperator runs the launcher command and nothing else (a mapped one gets it by expand)."""

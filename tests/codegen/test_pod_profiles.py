@@ -158,6 +158,6 @@ def test_the_allow_list_admits_only_a_constant_joined_with_a_string() -> None:
     try:
         check_source(head + "with DAG(dag_id='x', doc_md=ROOT + len('y')) as dag:\n    pass\n")
     except UnsafeCodeError as exc:
-        assert "only names and strings may be joined with +" in str(exc)
+        assert "may be joined with +" in str(exc)
     else:
         raise AssertionError("a call joined with + passed the allow-list check")

@@ -59,7 +59,7 @@ def test_the_grammar_it_allows() -> None:
         ("X = not True\n", "unary operator"),
         ("__builtins__ = 1\n", "unsafe name"),
         ("X = STEP.format()\n", "STEP.format"),
-        ("STEP2 = STEP + eval\n", "only names and strings"),
+        ("STEP2 = STEP + eval\n", "only string literals and the file's own string constants"),
         ("X = undefined_name\n", "not defined"),
         ("exec('1')\n", "Expr statements"),
         ("if True:\n    pass\n", "If statements"),
@@ -92,3 +92,62 @@ def test_only_one_with_block_bound_to_dag() -> None:
         check_source(HEAD + DAG_OPEN.replace("as dag", "as other"))
     with pytest.raises(UnsafeCodeError, match="with-block"):
         check_source(HEAD + "with open('x') as dag:\n    pass\n")
+
+
+UNPACKED = "    c_task = KubernetesPodOperator(task_id='c', **{name})\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "name"),
+    [
+        ("", "timezone"),  # an imported module
+        ("", "KubernetesPodOperator"),  # an imported class
+        ("", "dag"),  # the DAG itself
+        ("", "STEP"),  # a string constant, not a dict
+        ("F = operator.truth\n", "F"),  # a name bound to an attribute
+        ("N = None\n", "N"),  # a name bound to a constant that is no dict
+        ("P = {'image': 'x'}\nP = operator.truth\n", "P"),  # a dict name bound again to something else
+        ("P = {'image': 'x'}\nfrom airflow.sdk import DAG as P\n", "P"),  # ... or to an import
+    ],
+)
+def test_only_the_files_own_top_level_dicts_may_be_unpacked(before: str, name: str) -> None:
+    """``**NAME`` admits a name the file bound at its top level to a dict literal, and nothing else."""
+    with pytest.raises(UnsafeCodeError, match="\\*\\* arguments are not allowed"):
+        check_source(HEAD + before + DAG_OPEN + UNPACKED.format(name=name))
+    with pytest.raises(UnsafeCodeError, match="dict keys must be string literals"):
+        check_source(HEAD + before + "X = {**" + name + ", 'a': 1}\n")
+
+
+def test_a_dict_bound_inside_the_dag_block_may_not_be_unpacked() -> None:
+    inner = "    p_dict = {'image': 'x'}\n" + UNPACKED.format(name="p_dict")
+    with pytest.raises(UnsafeCodeError, match="\\*\\* arguments are not allowed"):
+        check_source(HEAD + DAG_OPEN + inner)
+
+
+def test_the_files_own_dicts_may_be_unpacked() -> None:
+    shared = "BASE = {'namespace': 'ml'}\nPROFILE = {**BASE, 'image': 'x'}\n"
+    check_source(HEAD + shared + DAG_OPEN + UNPACKED.format(name="PROFILE"))
+
+
+@pytest.mark.parametrize(
+    ("before", "joined"),
+    [
+        ("", "timezone + 'a'"),
+        ("", "operator.truth + 'a'"),
+        ("D = {'a': 'b'}\n", "D + 'a'"),  # a dict constant is no string
+        ("F = operator.truth\n", "F + 'a'"),
+        ("N = 1\n", "N + 'a'"),
+        ("S = 'x'\nS = operator.truth\n", "S + 'a'"),  # a string name bound again to something else
+    ],
+)
+def test_only_the_files_own_string_constants_may_be_joined(before: str, joined: str) -> None:
+    with pytest.raises(UnsafeCodeError, match="may be joined with \\+"):
+        check_source(HEAD + before + "X = " + joined + "\n")
+    with pytest.raises(UnsafeCodeError, match="may be joined with \\+"):
+        check_source(HEAD + before + DAG_OPEN.replace("retries=-1", "doc=" + joined))
+
+
+def test_the_files_own_string_constants_may_be_joined() -> None:
+    check_source(
+        HEAD + "ROOT = 'a' + '/b'\nX = ROOT + STEP + '/c'\n" + DAG_OPEN.replace("retries=-1", "doc=ROOT + '/d'")
+    )
