@@ -9,8 +9,10 @@ s3fs or gcsfs is imported only when the store is a bucket. Embedded after ``arti
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
+import mimetypes
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -23,7 +25,6 @@ from dagsmith_steps.artifact_manifest import (  # dagsmith: not embedded
     ArtifactError,
     _artifact_files,
     _artifact_path,
-    artifact_hash_file,
     artifact_is_remote,
     artifact_manifest,
     artifact_ports,
@@ -108,7 +109,10 @@ def _artifact_write_options(uri: str, tags: dict[str, str]) -> dict[str, Any]:
 
 
 _ARTIFACT_PART = 50 << 20
-"""The part size of a multipart upload to S3 (s3fs's own for ``put_file``); a file under two parts is one PUT."""
+"""The part size of a multipart upload to S3 or a resumable one to GCS (s3fs's and gcsfs's own for ``put_file``).
+
+A file under two parts is one PUT to S3; under one part, one upload to GCS. A multiple of 256 KiB, as GCS needs.
+"""
 _ARTIFACT_MAX_PARTS = 10_000
 
 
@@ -169,18 +173,45 @@ def _artifact_upload_s3(fs: Any, local: Path, uri: str, options: dict[str, Any])
     return digest.hexdigest(), size
 
 
-def _artifact_upload(fs: Any, local: Path, uri: str, options: dict[str, Any]) -> tuple[str, int]:
-    """Upload one file with its tags or metadata; its sha256 and size, hashed while it is sent.
+def _artifact_upload_stream(fs: Any, local: Path, uri: str, options: dict[str, Any]) -> tuple[str, int]:
+    """Upload one file to GCS (or another fsspec store) reading it once: each chunk read is hashed while sent.
 
-    S3 reads the file once (``_artifact_upload_s3``); another store's ``put_file`` (multipart when large)
-    runs while a thread hashes the file from the page cache.
+    The requests are gcsfs's own: one upload with the metadata when the file is under one part (``pipe_file``),
+    else a resumable upload of ``_ARTIFACT_PART`` chunks (a write-mode file) created with the metadata, and
+    cancelled, storing nothing, when a chunk fails. The content type is the one ``put_file`` would give.
     """
+    size = local.stat().st_size
+    digest = hashlib.sha256()
+    if uri.split("://", 1)[0] in ("gs", "gcs"):
+        options = {**options, "content_type": mimetypes.guess_type(local.name)[0] or "application/octet-stream"}
+    with local.open("rb") as handle, concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher:
+        if size < _ARTIFACT_PART:
+            body = handle.read()
+            hashed = hasher.submit(digest.update, body)  # releases the GIL: the send goes on meanwhile
+            fs.pipe_file(uri, body, **options)
+            hashed.result()
+        else:
+            target = fs.open(uri, "wb", block_size=_ARTIFACT_PART, **options)
+            try:
+                while chunk := handle.read(_ARTIFACT_PART):
+                    hashed = hasher.submit(digest.update, chunk)
+                    target.write(chunk)  # a full part is sent now, the last at close
+                    hashed.result()
+                target.close()  # sends the last chunk, which completes the upload
+            except BaseException:
+                with contextlib.suppress(Exception):  # the step's error is the one to report
+                    target.discard()  # cancels the resumable upload (unfinished, it stores nothing anyway)
+                target.closed = True  # nothing may commit what was sent
+                raise
+    fs.invalidate_cache(uri)
+    return digest.hexdigest(), size
+
+
+def _artifact_upload(fs: Any, local: Path, uri: str, options: dict[str, Any]) -> tuple[str, int]:
+    """Upload one file with its tags or metadata, reading it once; its sha256 and size, hashed while sent."""
     if hasattr(fs, "call_s3"):
         return _artifact_upload_s3(fs, local, uri, options)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        hashed = pool.submit(artifact_hash_file, local)
-        fs.put_file(str(local), uri, **options)
-        return hashed.result()
+    return _artifact_upload_stream(fs, local, uri, options)
 
 
 def _artifact_remote_entries(fs: Any, uri: str, tags: dict[str, str]) -> tuple[bool, list[tuple[str, str, int]]]:

@@ -5,11 +5,14 @@ steps reach it through ``STORAGE_EMULATOR_HOST``, which gcsfs honours, and the t
 through the emulator's JSON API (objects, their metadata and bytes) with no GCS client of its own. Outputs are uploaded
 with their metadata (GCS has no object tags) in the upload request, each with a manifest beside it; inputs
 are downloaded for the next step; a uri-mode output written by the step itself gets its metadata afterwards.
+An output file is read once, hashed while it is sent (in this process, its opens counted): one upload
+under a part, else a resumable upload that a failed chunk leaves uncommitted.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -153,3 +156,96 @@ def test_gcs_a_missing_input_names_the_port_and_a_failed_step_stores_nothing(gcs
     done = launch(["python", "-c", code], tmp_path, failing)
     assert done.returncode == 4
     assert _keys(endpoint, "ml/failed/") == []
+
+
+_OPENED: list[str] = []
+_WATCHING: list[str] = []  # the path whose opens are counted, while a test watches
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _WATCHING and str(args[0]) == _WATCHING[0]:
+        _OPENED.append(str(args[1]))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def in_process(gcs: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The emulator for gcsfs in this process (no cached filesystem aimed elsewhere), 256 KiB parts."""
+    import gcsfs
+    from dagsmith_steps import artifact_transfer
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs)
+    monkeypatch.setattr(artifact_transfer, "_ARTIFACT_PART", 2**18)  # GCS's smallest chunk: resumable above it
+    gcsfs.GCSFileSystem.clear_instance_cache()
+    yield gcs
+    gcsfs.GCSFileSystem.clear_instance_cache()
+
+
+def _finish_env(local: Path, uri: str, staging: Path) -> dict[str, str]:
+    team = {"level": "groups", "groups": ["team"]}
+    return _clean_env(DAGSMITH_STAGING=str(staging)) | output("model", str(local), uri, team)
+
+
+@pytest.mark.parametrize("size", [100_000, 3 * 2**18 + 7, 4 * 2**18], ids=["one-upload", "resumable", "whole-parts"])
+def test_gcs_an_output_is_read_once_hashed_while_sent_with_its_metadata(
+    in_process: str, tmp_path: Path, size: int
+) -> None:
+    from dagsmith_steps.artifact_store import artifact_finish
+
+    endpoint = in_process
+    data = os.urandom(size)
+    local = tmp_path / "model.json"
+    local.write_bytes(data)
+    key = f"ml/keywords/once/{size}/model"
+    _OPENED.clear()
+    _WATCHING[:] = [str(local)]
+    try:
+        artifact_finish(_finish_env(local, f"gs://{BUCKET}/{key}", tmp_path / "elsewhere"))
+    finally:
+        _WATCHING.clear()
+    assert len(_OPENED) == 1, f"the output was opened {len(_OPENED)} times ({_OPENED}); one read is enough"
+    assert _body(endpoint, key) == data
+    stored = _object(endpoint, key)
+    assert stored["contentType"] == "application/json"  # the type put_file would have given it
+    assert stored["metadata"] == {
+        "dagsmith-access": "groups",
+        "dagsmith-groups": "team",
+        "dagsmith-project": "search",
+        "dagsmith-pipeline": "keywords",
+    }
+    manifest = json.loads(_body(endpoint, key + ".manifest.json"))
+    assert (manifest["sha256"], manifest["size"]) == (sha256(data), size)
+
+
+def test_gcs_a_failed_chunk_stores_nothing_even_when_the_file_is_closed_later(
+    in_process: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gcsfs
+    from dagsmith_steps.artifact_store import artifact_finish
+
+    local = tmp_path / "model.bin"
+    local.write_bytes(os.urandom(5 * 2**18))
+    uploads: list[Any] = []  # the write-mode files that began a resumable upload
+    sent: list[int] = []
+    begin, send = gcsfs.core.GCSFile._initiate_upload, gcsfs.core.GCSFile._upload_chunk
+
+    def record(self: Any) -> None:
+        uploads.append(self)
+        begin(self)
+
+    def fail_second(self: Any, final: bool = False) -> Any:
+        sent.append(len(sent))
+        if len(sent) == 2:  # once: a later close could still send and commit
+            raise OSError("connection reset while sending a chunk")
+        return send(self, final)
+
+    monkeypatch.setattr(gcsfs.core.GCSFile, "_initiate_upload", record)
+    monkeypatch.setattr(gcsfs.core.GCSFile, "_upload_chunk", fail_second)
+    key = "ml/keywords/failed-chunk/model"
+    with pytest.raises(OSError, match="connection reset"):
+        artifact_finish(_finish_env(local, f"gs://{BUCKET}/{key}", tmp_path / "elsewhere"))
+    assert len(uploads) == 1 and len(sent) == 2, "one resumable upload; its first chunk sent, the second failed"
+    uploads[0].close()  # as a finalizer would: it must not complete the upload with what was sent
+    assert _keys(in_process, "ml/keywords/failed-chunk/") == []
