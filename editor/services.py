@@ -39,6 +39,9 @@ from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError,
 if TYPE_CHECKING:
     from .run_services import LocalRuns
 
+ExportGate = Callable[..., int | None]
+"""``gate(pipeline_id, number, *, branch)``: the approving review's id (None: not protected), or raises UserError."""
+
 LOCAL_PROJECT = "Local"
 MAX_ID = 2**31 - 1
 """The largest row id either database holds (ids are INTEGER: 32 bits on PostgreSQL); larger ones exist nowhere."""
@@ -79,6 +82,9 @@ class Imported:
 
 class EditorServices:
     """The editor's application services over one store."""
+
+    export_gate: ExportGate | None = None
+    """Asked before a commit to the project's branch: the approving review's id, or raises (team server)."""
 
     def __init__(self, store: Store, *, user: str = "local") -> None:
         self.store = store
@@ -307,6 +313,7 @@ class EditorServices:
         if not project.git_repo:
             raise UserError("this project has no git repository; set one in the project settings first")
         number = self.save_version(pipeline_id, pipeline, message, write_draft=write_draft)
+        review_id = self.export_gate(pipeline_id, number, branch=project.git_branch) if self.export_gate else None
         try:
             self.store.check_export(pipeline_id, number, by=self.user, production=True)
             result = export_to_git(
@@ -330,6 +337,7 @@ class EditorServices:
             dag_path=result.paths[0] if result.paths else "",
             branch=project.git_branch,
             git_commit=result.commit,
+            review_id=review_id,
         )
         return number, result
 

@@ -5,7 +5,8 @@ Tables: ``user``, ``project`` (with the git repository and branch exports go to)
 ``version`` (immutable snapshots), ``review`` (four-eyes approval of a version), ``export``
 (where a version was exported to), and the team server's sign-in tables: ``user_login`` (password
 hash, disabled), ``auth_session``, ``api_token`` and ``login_failure``, and ``deployment`` (an Airflow that
-runs the project's DAGs, with a reference to its credential, never the secret). Rows are internal; the store hands
+runs the project's DAGs, with a reference to its credential, never the secret), and for four-eyes review:
+``protected_target``, ``review_comment`` and ``notification``. Rows are internal; the store hands
 out the records in ``records``.
 """
 
@@ -186,6 +187,9 @@ class ReviewRow(_Table, table=True):
     decided_by: int | None = Field(default=None, foreign_key="user.id")
     decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     comment: str = Field(default="", sa_type=Text, nullable=False)
+    content_hash: str | None = Field(
+        default=None, sa_type=String(64), description="What was reviewed: the document and the files it runs"
+    )
 
 
 class ExportRow(_Table, table=True):
@@ -203,6 +207,7 @@ class ExportRow(_Table, table=True):
     dag_path: str = Field(sa_type=String(1000), nullable=False)
     exported_by: int = Field(foreign_key="user.id", nullable=False)
     exported_at: dt.datetime = _when()
+    review_id: int | None = Field(default=None, foreign_key="review.id", description="The approval it needed")
 
 
 class LoginRow(_Table, table=True):
@@ -272,6 +277,51 @@ class DeploymentRow(_Table, table=True):
     user: str = Field(default="", sa_type=String(200), nullable=False, description="User name (password auth)")
     secret_ref: str = Field(default="", sa_type=String(500), nullable=False, description="env:NAME or file:PATH")
     created_at: dt.datetime = _when()
+
+
+class ProtectedTargetRow(_Table, table=True):
+    """A git branch or deployment of a project that takes only exports another reviewer approved."""
+
+    __tablename__ = "protected_target"
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "name"),
+        CheckConstraint("kind IN ('branch', 'deployment')", name="kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", nullable=False, index=True, ondelete="CASCADE")
+    kind: str = Field(sa_type=String(16), nullable=False, description="branch or deployment")
+    name: str = Field(sa_type=String(255), nullable=False)
+    created_by: int = Field(foreign_key="user.id", nullable=False)
+    created_at: dt.datetime = _when()
+
+
+class ReviewCommentRow(_Table, table=True):
+    """A reviewer's or author's comment on a review: on the whole change, a node, or a line of a file."""
+
+    __tablename__ = "review_comment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", nullable=False, index=True, ondelete="CASCADE")
+    author: int = Field(foreign_key="user.id", nullable=False)
+    node_id: str | None = Field(default=None, sa_type=String(100))
+    file: str | None = Field(default=None, sa_type=String(1000), description="A notebook, script or the DAG file")
+    line: int | None = Field(default=None)
+    body: str = Field(sa_type=Text, nullable=False)
+    created_at: dt.datetime = _when()
+
+
+class NotificationRow(_Table, table=True):
+    """Something a user should see in the app (a review asked of them, decided or commented on)."""
+
+    __tablename__ = "notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", nullable=False, index=True, ondelete="CASCADE")
+    review_id: int | None = Field(default=None, foreign_key="review.id", ondelete="CASCADE")
+    message: str = Field(sa_type=Text, nullable=False)
+    created_at: dt.datetime = _when()
+    read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 @event.listens_for(VersionRow, "before_update")

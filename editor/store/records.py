@@ -141,6 +141,7 @@ class Review:
     decided_by: str | None
     decided_at: dt.datetime | None
     comment: str
+    content_hash: str | None = None  # what the reviewer saw: the document and the files it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ class Export:
     dag_path: str
     exported_by: str
     exported_at: dt.datetime
+    review_id: int | None = None  # the approval a protected target needed
 
     @classmethod
     def from_row(cls, row: ExportRow, exported_by: str) -> Export:
@@ -173,4 +175,5 @@ class Export:
             row.dag_path,
             exported_by,
             row.exported_at,
+            row.review_id,
         )

@@ -35,6 +35,7 @@ def _review_record(session: Session, row: ReviewRow) -> Review:
         _name(session, row.decided_by),
         row.decided_at,
         row.comment,
+        row.content_hash,
     )
 
 
@@ -100,8 +101,12 @@ class ReviewMixin(StoreBase):
         dag_path: str,
         branch: str | None = None,
         git_commit: str | None = None,
+        review_id: int | None = None,
     ) -> Export:
-        """Note that the version was exported (after the export succeeded); checks as ``check_export`` does."""
+        """Note that the version was exported (after the export succeeded); checks as ``check_export`` does.
+
+        ``review_id``: the approval the export needed (a protected branch or deployment).
+        """
         with self._write() as session:
             version, user = self._check_export(session, pipeline_id, number, by=by, production=production)
             assert version.id is not None and user.id is not None
@@ -114,6 +119,7 @@ class ReviewMixin(StoreBase):
                 git_commit=git_commit,
                 dag_path=dag_path,
                 exported_by=user.id,
+                review_id=review_id,
             )
             session.add(row)
             session.flush()

@@ -26,6 +26,7 @@ from .engine import IMMEDIATE, database_url, make_engine, upgrade
 from .errors import Conflict, NotFound, SchemaError, StoreError
 from .manage import ManageMixin
 from .models import DraftRow, MemberRow, PipelineRow, ProjectRow, Role, UserRow, VersionRow, utcnow
+from .protection import ProtectionMixin
 from .records import LOCAL_USER, Draft, PipelineInfo, Project, Version, VersionSummary
 from .reviews import ReviewMixin
 
@@ -114,7 +115,7 @@ def _version_record(row: VersionRow, created_by: str) -> Version:
     )
 
 
-class Store(AccessMixin, ReviewMixin, ManageMixin):
+class Store(AccessMixin, ReviewMixin, ManageMixin, ProtectionMixin):
     """Service API over the database; safe to share between threads. Close it when done."""
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from dagsmith.nodes import Pipeline, PipelineSettings, dumps, load_example, pars
 TABLES = {"user", "project", "project_member", "pipeline", "draft", "version", "review", "export"}
 TABLES |= {"user_login", "auth_session", "api_token", "login_failure"}  # the team server's sign-in
 TABLES |= {"deployment"}  # the Airflow deployments a project names
+TABLES |= {"protected_target", "review_comment", "notification"}  # four-eyes review before production
 
 
 def url_for(path: Path) -> str:
@@ -87,7 +88,7 @@ def test_upgrade_creates_every_table_from_an_empty_database(db: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == head_revision()
     engine.dispose()
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_models_and_migrations_do_not_drift(db: str) -> None:
