@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..store import StoreError
 from .accounts import Accounts
 from .identity import current_identity
+from .review_api import register_reviews
 from .services import NoAccessError, RoleError, TeamServices
 
 PREFIX = "/api/v1"
@@ -98,5 +99,6 @@ def build_router(services: TeamServices, accounts: Accounts) -> APIRouter:
 
 
 def register_api(app: FastAPI, services: TeamServices, accounts: Accounts) -> None:
-    """Mount the v1 API on NiceGUI's app."""
+    """Mount the v1 API on NiceGUI's app (with the review routes, which also install the export gate)."""
     app.include_router(build_router(services, accounts))
+    register_reviews(app, services)
