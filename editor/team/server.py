@@ -58,6 +58,7 @@ def run_team_server(settings: TeamSettings) -> None:
     from .api import register_api
     from .guard import TeamGuard, identify_cookie
     from .identity import guard_socketio
+    from .review_page import register_review_pages
     from .services import TeamServices
 
     if settings.is_sqlite:
@@ -66,6 +67,7 @@ def run_team_server(settings: TeamSettings) -> None:
     services = TeamServices(accounts.store)
     register_pages(services)
     register_api(app, services, accounts)
+    register_review_pages(services)
     app.on_exception(report_team_exception)
     app.on_shutdown(services.runs.close)
     app.on_shutdown(accounts.store.close)
