@@ -18,6 +18,7 @@ import nbformat
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from test_store_postgres import postgres_url  # noqa: F401 (the fixture, started only by the PostgreSQL test)
 
 from dagsmith.editor.errors import UserError
 from dagsmith.editor.store import Role, Store, alembic_config, open_store
@@ -78,15 +79,15 @@ class Team:
             return changed
 
 
-@pytest.fixture
-def team(tmp_path: Path) -> Iterator[Team]:
-    repo = tmp_path / "repo"
+def build_team(url: str, root: Path) -> Team:
+    """The project, its repository (``root/repo``), users and pipelines in the store at ``url``."""
+    repo = root / "repo"
     (repo / "notebooks").mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     (repo / NOTEBOOK).write_text(notebook("x = 1", "model = fit(x)", output="ok\n"))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "notebook")
-    store = open_store(f"sqlite:///{tmp_path / 'team.db'}", local_user=False)
+    store = open_store(url, local_user=False)
     for name in ("alice", "bob", "ed", "eve"):
         store.create_user(name)
     project = store.create_project("Team", by="alice", git_repo=str(repo), git_branch="main")
@@ -102,8 +103,14 @@ def team(tmp_path: Path) -> Iterator[Team]:
     with made.as_("alice"):
         reviews.protect(project.id, "branch", "main")
     made.write_notebook("x = 2", "model = fit(x)")  # the change under review: one cell edited
+    return made
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[Team]:
+    made = build_team(f"sqlite:///{tmp_path / 'team.db'}", tmp_path)
     yield made
-    store.close()
+    made.store.close()
 
 
 def requested(team: Team, author: str = "alice") -> int:
@@ -335,3 +342,25 @@ def test_migration_0004_down_and_up_keeps_reviews_and_exports(team: Team) -> Non
         assert (export.git_commit, export.review_id, export.exported_by) == (made, None, "bob")
         assert [r.status.value for r in store.list_reviews(team.pipeline, number)] == ["approved"]
         assert store.protected_targets(team.project) == []
+
+
+@pytest.mark.slow
+def test_the_rules_hold_on_postgresql(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+    team = build_team(postgres_url, tmp_path)
+    try:
+        assert team.store.engine.dialect.name == "postgresql"
+        review = requested(team)
+        with team.as_("alice"), pytest.raises(RoleError, match="four-eyes"):
+            team.reviews.approve(review, content_hash=team.reviews.open(review).content.content_hash)
+        with pytest.raises(ApprovalRequired):
+            commit(team)
+        approved(team, review)
+        number, made = commit(team)
+        with team.as_("bob"):
+            (row,) = team.reviews.export_log(team.pipeline)
+        assert (row.version, row.export.review_id, row.export.git_commit) == (number, review, made)
+        team.write_notebook("x = 5", "model = fit(x)")
+        with pytest.raises(ApprovalRequired):
+            commit(team)
+    finally:
+        team.store.close()
