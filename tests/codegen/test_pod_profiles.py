@@ -3,20 +3,25 @@ no pod Airflow builds."""
 
 from __future__ import annotations
 
-import ast
+import importlib
 import json
 import os
+import re
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from codegen_support import sample_pipelines
 from sample_pipelines import mlops_loop
-from test_k8s_schema import LOADER
+from test_k8s_schema import LOADER, PYTHONS
 
 from dagsmith.codegen import render
+from dagsmith.codegen.pod_profiles import PodProfiles
 from dagsmith.codegen.safety import UnsafeCodeError, check_source
 from dagsmith.nodes import Pipeline
+
+RENDER_MODULE = importlib.import_module("dagsmith.codegen.render")
 
 
 def test_the_loop_writes_its_shared_pod_settings_once() -> None:
@@ -28,81 +33,74 @@ def test_the_loop_writes_its_shared_pod_settings_once() -> None:
     assert text.count('deploy_target="AWS_ACCESS_KEY_ID"') == 1
     assert text.count('\n    "namespace": "ml",\n') == 1 and "namespace=" not in text
     assert text.count('"get_logs": True') == 1 and "get_logs=" not in text
-    # The built-in steps share their image, service account and resources; the deployer, under its own
-    # account, writes its image and account itself (a task never gets one keyword twice).
-    assert text.count('"image": "dagsmith/steps:1.0.0"') == 1 and text.count('image="dagsmith/steps:1.0.0"') == 1
-    assert text.count("**STEPS_POD,") >= 8 and text.count('"service_account_name": "ml-runner"') == 1
-    assert 'service_account_name="ml-deployer"' in text
+    # The built-in steps share their image and resources (DAGSMITH_STEPS_POD), and all but the deployer their
+    # service account (DAGSMITH_STEPS_ML_RUNNER_POD); the deployer, under its own account, unpacks the image's
+    # profile and writes only its account itself (a task never gets one keyword twice).
+    assert text.count('"image": "dagsmith/steps:1.0.0"') == 1 and "image=" not in text
+    assert text.count("**DAGSMITH_STEPS_ML_RUNNER_POD,") >= 8 and text.count('"service_account_name": "ml-runner"') == 2
+    deploy = text[text.index("    deploy = KubernetesPodOperator(") :]
+    deploy = deploy[: deploy.index("\n    )\n")]
+    assert "**DAGSMITH_STEPS_POD," in deploy and 'service_account_name="ml-deployer"' in deploy
+    assert "container_resources=" not in deploy and "secrets=" not in deploy
 
 
-def _inlined(source: str) -> str:
-    """``source`` with every ``**PROFILE`` argument replaced by the profile's own keyword arguments."""
-    tree = ast.parse(source)
-    profiles: dict[str, list[ast.keyword]] = {}
-    for statement in tree.body:
-        if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Dict):
-            name = statement.targets[0].id  # type: ignore[attr-defined]
-            keywords: list[ast.keyword] = []
-            for key, value in zip(statement.value.keys, statement.value.values, strict=True):
-                if key is None:
-                    keywords.extend(profiles.get(value.id, []))  # type: ignore[attr-defined]
-                else:
-                    keywords.append(ast.keyword(arg=ast.literal_eval(key), value=value))
-            profiles[name] = keywords
-    strings = {
-        statement.targets[0].id: statement.value.value  # type: ignore[attr-defined]
-        for statement in tree.body
-        if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
-    }
-
-    class Fold(ast.NodeTransformer):
-        """``ARTIFACTS_RUN + "/n0/output"`` -> the string it makes."""
-
-        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-            if isinstance(node.left, ast.Name) and isinstance(node.right, ast.Constant):
-                return ast.Constant(strings[node.left.id] + node.right.value)
-            return node
-
-    tree = ast.fix_missing_locations(Fold().visit(tree))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            expanded: list[ast.keyword] = []
-            for keyword in node.keywords:
-                if keyword.arg is None and isinstance(keyword.value, ast.Name) and keyword.value.id in profiles:
-                    expanded.extend(profiles[keyword.value.id])
-                else:
-                    expanded.append(keyword)
-            node.keywords = expanded
-    return ast.unparse(tree)
+PAIR_LOADER = f"""
+import sys
+LOADER = {LOADER!r}
+for folder in sys.argv[1:]:
+    sys.argv = ["loader", folder]
+    exec(LOADER, {{}})
+"""
+"""The pods of each folder named on the command line, one RESULT line per folder, in one Airflow process."""
 
 
-def test_profiles_change_no_pod(tmp_path: Path) -> None:
-    """Each pod (the mapped trials too) is the same with shared settings and run roots as with all inline."""
-    source = render(mlops_loop())
-    assert "**STEPS_POD" in source and "**POD_DEFAULTS" in source and "ARTIFACTS_RUN + " in source
-    assert "ARTIFACTS_RUN + " not in _inlined(source) and "**STEPS_POD" not in _inlined(source)
-    pods = {}
-    for name, text in (("profiles", source), ("inline", _inlined(source))):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "loop.py").write_text(text, encoding="utf-8")
-        env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "ignore"}
-        result = subprocess.run(
-            [sys.executable, "-c", LOADER, str(folder)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+def _render_inline(pipeline: Pipeline, target: str) -> str:
+    """``pipeline`` rendered as before shared settings existed: no profile dicts, no run roots, all inline.
+
+    The same renderer with the sharing switched off, so that the pods built from it are an independent
+    reference: a profile that lost, added or changed a setting makes a pod differ."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RENDER_MODULE, "pod_profiles", lambda tasks: PodProfiles())
+        patch.setattr(RENDER_MODULE, "run_roots", lambda tasks: {})
+        return render(pipeline, target=target)
+
+
+@pytest.mark.parametrize("target", sorted(PYTHONS))
+def test_profiles_change_no_pod(target: str, tmp_path: Path) -> None:
+    """Every sample pod (every node type, the loop with its mapped trials, every example) is the same, in the
+    target's Airflow, whether its settings come from shared dicts and run roots or are all written inline."""
+    python = PYTHONS[target]
+    assert python.exists(), f"{python} is missing: run `make test` (it builds .venv-airflow2)"
+    folders = {name: tmp_path / name for name in ("shared", "inline")}
+    for stem, pipeline in sample_pipelines().items():
+        texts = {"shared": render(pipeline, target=target), "inline": _render_inline(pipeline, target)}
+        assert "**" not in texts["inline"].replace("**DAGSMITH_ENV", "") and "_RUN + " not in texts["inline"]
+        for name, text in texts.items():
+            folders[name].mkdir(exist_ok=True)
+            (folders[name] / f"{stem}.py").write_text(text, encoding="utf-8")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [str(python), "-c", PAIR_LOADER, str(folders["shared"]), str(folders["inline"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and len(lines) == 2, result.stderr[-4000:]
+    pods = []
+    for line in lines:
         loaded = json.loads(line.removeprefix("RESULT "))
         assert loaded["errors"] == {}
         for pod in loaded["pods"].values():
             pod["metadata"]["name"] = "pod"  # dry_run names each pod with a random suffix
-        pods[name] = loaded["pods"]
-    assert len(pods["profiles"]) >= 10 and any(task.endswith("tune__trial") for task in pods["profiles"])
-    assert pods["profiles"] == pods["inline"]
+        pods.append(loaded["pods"])
+    shared, inline = pods
+    assert len(shared) >= 50 and any(task.endswith("tune__trial") for task in shared)
+    assert sorted(shared) == sorted(inline)
+    differing = [task for task in shared if shared[task] != inline[task]]
+    assert differing == [], f"pods that shared settings changed: {differing[:5]}"
 
 
 @pytest.mark.parametrize(
@@ -161,3 +159,75 @@ def test_the_allow_list_admits_only_a_constant_joined_with_a_string() -> None:
         assert "may be joined with +" in str(exc)
     else:
         raise AssertionError("a call joined with + passed the allow-list check")
+
+
+def _scripts(*pods: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"id": name, "type": "script", "params": {"script": f"{name}.py", "pod": pod}} for name, pod in pods]
+
+
+TRAINER = {
+    "image": "registry.io/ml/trainer:1.4",
+    "resources": {"gpu": 1, "gpu_resource": "nvidia.com/gpu", "memory_limit": "8Gi"},
+}
+PREP = {"image": "registry.io/ml/prep:2", "resources": {"cpu_request": "2"}}
+
+
+def _unpacked(text: str) -> dict[str, str]:
+    """task id -> the profile dict its task unpacks."""
+    found = re.findall(r'task_id="([^"]+)",\n(?:        task_display_name=[^\n]*\n)?        \*\*([A-Z0-9_]+),', text)
+    return dict(found)
+
+
+def _export(nodes: list[dict[str, Any]]) -> str:
+    return render(Pipeline.model_validate({"settings": {"name": "profiles"}, "nodes": nodes}))
+
+
+def test_profile_names_say_what_they_hold() -> None:
+    text = _export(_scripts(("train", TRAINER), ("tune", TRAINER), ("prep", PREP), ("clean", PREP)))
+    assert _unpacked(text) == {
+        "train": "ML_TRAINER_GPU_POD",
+        "tune": "ML_TRAINER_GPU_POD",
+        "prep": "ML_PREP_POD",
+        "clean": "ML_PREP_POD",
+    }
+    assert 'ML_TRAINER_GPU_POD = {\n    **POD_DEFAULTS,\n    "image": "registry.io/ml/trainer:1.4",' in text
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        # Another team's image of the same name, placed first: before, it took TRAINER_POD and ours became
+        # TRAINER_POD_2.
+        _scripts(
+            ("other", {**TRAINER, "image": "other.io/team/trainer:9"}),
+            ("other2", {**TRAINER, "image": "other.io/team/trainer:9"}),
+        ),
+        _scripts(("single", {"image": "registry.io/ml/eval:1"})),
+        _scripts(
+            ("cpu_trainer", {"image": "registry.io/ml/trainer:1.5"}), ("cpu_2", {"image": "registry.io/ml/trainer:1.5"})
+        ),
+    ],
+)
+def test_adding_an_unrelated_node_renames_no_profile(added: list[dict[str, Any]]) -> None:
+    nodes = _scripts(("train", TRAINER), ("tune", TRAINER), ("prep", PREP), ("clean", PREP))
+    before = _unpacked(_export(nodes))
+    after = _unpacked(_export(added + nodes))
+    assert {task: after[task] for task in before} == before
+
+
+def test_images_that_read_the_same_get_their_tag_then_a_content_hash() -> None:
+    tags = _export(
+        _scripts(
+            *((f"a{i}", {"image": "r.io/ml/trainer:1"}) for i in range(2)),
+            *((f"b{i}", {"image": "r.io/ml/trainer:2"}) for i in range(2)),
+        )
+    )
+    assert set(_unpacked(tags).values()) == {"ML_TRAINER_1_POD", "ML_TRAINER_2_POD"}
+    digests = [f"r.io/ml/trainer@sha256:{digit * 64}" for digit in "ab"]
+    nodes = _scripts(
+        *((f"a{i}", {"image": digests[0]}) for i in range(2)), *((f"b{i}", {"image": digests[1]}) for i in range(2))
+    )
+    names = _unpacked(_export(nodes))
+    assert names["a0"] != names["b0"] and all(re.fullmatch(r"ML_TRAINER_POD_[0-9A-F]{6}", n) for n in names.values())
+    after = _unpacked(_export(_scripts(("single", {"image": "r.io/ml/eval:1"})) + nodes))
+    assert {task: after[task] for task in names} == names

@@ -58,6 +58,11 @@ def test_an_unknown_step_is_named_with_the_usage(tmp_path: Path) -> None:
     assert step(["--version"], tmp_path).stdout.strip() == RUNTIME_VERSION
 
 
+def _pins_image(text: str, image: str) -> bool:
+    """Whether a pod task of ``text`` names ``image``: itself, or in the shared pod settings it unpacks."""
+    return f'image="{image}"' in text or f'"image": "{image}"' in text
+
+
 def test_kubernetes_dags_run_the_pinned_runtime_and_embed_no_program() -> None:
     pipeline = load_example("keyword_recommendation")
     text = render(pipeline, target="airflow3")
@@ -65,12 +70,12 @@ def test_kubernetes_dags_run_the_pinned_runtime_and_embed_no_program() -> None:
     # the only python -c starts the runtime in the user's image (the script step), embedding no program
     assert text.count('"-c"') == text.count('"-c",\n            DAGSMITH_STEPS_BOOT,\n            "exec",') == 1
     assert f'"DAGSMITH_RUNTIME_VERSION": "{RUNTIME_VERSION}"' in text
-    assert f'image="{DEFAULT_STEP_IMAGE}"' in text and DEFAULT_STEP_IMAGE.endswith(RUNTIME_VERSION)
+    assert _pins_image(text, DEFAULT_STEP_IMAGE) and DEFAULT_STEP_IMAGE.endswith(RUNTIME_VERSION)
     assert '"dagsmith_steps",\n            "register_model",' in text
-    assert 'image="registry.example.com/ml/runtime:2026.11"' in text  # the user's script keeps its image
+    assert _pins_image(text, "registry.example.com/ml/runtime:2026.11")  # the user's script keeps its image
     custom = pipeline.model_copy(deep=True)
     custom.settings.step_image = "registry.example.com/platform/dagsmith-steps:1.0.0"
-    assert 'image="registry.example.com/platform/dagsmith-steps:1.0.0"' in render(custom, target="airflow3")
+    assert _pins_image(render(custom, target="airflow3"), "registry.example.com/platform/dagsmith-steps:1.0.0")
     assert DEFAULT_STEP_IMAGE not in render(custom, target="airflow3")
 
 
