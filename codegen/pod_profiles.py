@@ -1,9 +1,10 @@
 """Pod settings that several KubernetesPodOperator tasks share, written once as module-level dicts.
 
-``POD_DEFAULTS`` holds the settings every pod task of the file has alike (namespace, secrets, ...); a
-profile such as ``STEPS_POD`` (``{**POD_DEFAULTS, ...}``) adds what a group of tasks has alike (image,
-service account, resources). A task unpacks its profile (``**STEPS_POD``) and writes only what is its
-own, so no keyword is given twice. The values are the same literals the task would otherwise carry,
+``POD_DEFAULTS`` holds the settings every pod task of the file has alike (namespace, secrets, ...); an
+image's profile such as ``DAGSMITH_STEPS_POD`` (``{**POD_DEFAULTS, ...}``) adds what that image's tasks have
+alike (image, resources, ...), and a group within the image (``{**DAGSMITH_STEPS_POD, ...}``) what it has
+alike besides (``DAGSMITH_STEPS_ML_RUNNER_POD``: a service account). A task unpacks the deepest profile that
+covers it and writes only what is its own, so no keyword is given twice. Names come from the content only. The values are the same literals the task would otherwise carry,
 written through the same filters, so the pods Airflow builds do not change.
 
 A setting that Airflow renders by changing a Kubernetes object in place (resources, volumes) is shared
