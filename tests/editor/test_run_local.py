@@ -61,8 +61,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 @pytest.fixture(scope="module")
 def environ(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of the runs: every service in the workspace, nothing from the developer's setup."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AIRFLOW", "DAGSMITH_"))}
+    """The environment of the runs: every service in the workspace, nothing from the developer's setup.
+
+    No cloud credentials or settings of this machine reach a step. The store is chosen as by default (no
+    ``DAGSMITH_LOCAL_STORE``): ``test_run_local_store.py`` runs with this environment on real stores.
+    """
+    dropped = ("MLFLOW_", "AIRFLOW", "DAGSMITH_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(dropped)}
     env.update(
         DAGSMITH_HOME=str(tmp_path_factory.mktemp("dagsmith-home")),
         MLFLOW_TRACKING_URI=workspace.mlflow_uri,
@@ -72,6 +77,13 @@ def environ(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> d
         DAGSMITH_RUNNER_IDLE="300",  # the module stops it; this is the safety net
     )
     return env
+
+
+@pytest.fixture(scope="module")
+def workspace_environ(environ: dict[str, str]) -> dict[str, str]:
+    """This module's runs: the examples name a bucket (``s3://ml-artifacts``), and whatever this machine can
+    reach (a developer's own AWS profile or gcloud login included), their artifacts stay in the workspace."""
+    return {**environ, "DAGSMITH_LOCAL_STORE": "workspace"}
 
 
 def run(path: Path, workspace: Workspace, environ: dict[str, str], **options: Any) -> tuple[RunHandle, list[TaskEvent]]:
@@ -113,7 +125,7 @@ ROW_LOW = {"clicks_7d": 1.0, "searches_7d": 30.0, "ctr_7d": 0.02, "popularity": 
 
 @pytest.fixture(scope="module")
 def keyword_first(
-    workspace: Workspace, environ: dict[str, str]
+    workspace: Workspace, workspace_environ: dict[str, str]
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """The first keyword run, through the CLI: no champion yet, so the candidate is promoted and served."""
     done = subprocess.run(
@@ -129,7 +141,7 @@ def keyword_first(
             "--logical-date",
             "2026-01-01",
         ],
-        env=environ,
+        env=workspace_environ,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -141,11 +153,11 @@ def keyword_first(
 
 @pytest.fixture(scope="module")
 def keyword_second(
-    keyword_first: Any, workspace: Workspace, environ: dict[str, str]
+    keyword_first: Any, workspace: Workspace, workspace_environ: dict[str, str]
 ) -> tuple[RunHandle, list[TaskEvent], dict[str, Any]]:
     """The second keyword run with a deliberately worse candidate (45% of its labels flipped)."""
     before = serving(workspace, "keyword-api")
-    handle, seen = run(KEYWORD, workspace, environ, conf={"label_noise": 0.45}, logical_date="2026-01-02")
+    handle, seen = run(KEYWORD, workspace, workspace_environ, conf={"label_noise": 0.45}, logical_date="2026-01-02")
     return handle, seen, before
 
 
@@ -158,6 +170,15 @@ def test_cli_prints_progress_and_a_summary(keyword_first: Any) -> None:
     assert "model version: keyword-recommender v1 @candidate @champion (from register)" in out
     assert "serving keyword-api at http://127.0.0.1:" in out
     assert record["state"] == "success" and record["logical_date"].startswith("2026-01-01")
+
+
+def test_the_artifacts_stay_in_the_workspace_whatever_this_machine_can_reach(
+    keyword_first: Any, workspace: Workspace
+) -> None:
+    _, record = keyword_first
+    assert record["artifact_store"]["root"] == str(workspace.artifacts)
+    assert record["notices"] == [], "the workspace is chosen (DAGSMITH_LOCAL_STORE), not a fallback from the bucket"
+    assert list(workspace.artifacts.rglob("*.manifest.json")), "the run's outputs were stored in the workspace"
 
 
 def test_first_run_registers_promotes_and_serves(keyword_first: Any, workspace: Workspace) -> None:
@@ -215,9 +236,9 @@ def test_states_and_logs_reach_the_caller(keyword_second: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def monitored(keyword_second: Any, workspace: Workspace, environ: dict[str, str]) -> RunHandle:
+def monitored(keyword_second: Any, workspace: Workspace, workspace_environ: dict[str, str]) -> RunHandle:
     """The monitor sees today's traffic drift (preferences inverted): the online NDCG falls, it retrains."""
-    handle, _ = run(MONITOR, workspace, environ, conf={"drift": 1.0}, logical_date="2026-01-03")
+    handle, _ = run(MONITOR, workspace, workspace_environ, conf={"drift": 1.0}, logical_date="2026-01-03")
     return handle
 
 
@@ -243,8 +264,8 @@ def test_the_monitor_triggers_a_retraining_run(monitored: RunHandle, workspace: 
 
 
 @pytest.fixture(scope="module")
-def article(workspace: Workspace, environ: dict[str, str]) -> RunHandle:
-    handle, _ = run(ARTICLE, workspace, environ, logical_date="2026-01-04", parallelism=4)
+def article(workspace: Workspace, workspace_environ: dict[str, str]) -> RunHandle:
+    handle, _ = run(ARTICLE, workspace, workspace_environ, logical_date="2026-01-04", parallelism=4)
     return handle
 
 
@@ -297,8 +318,10 @@ def test_the_best_trial_is_registered_and_served(article: RunHandle, workspace: 
     assert post(url + "/recommend", {"reader": reader, "articles": articles, "k": 2}) == ["kernels", "gardening"]
 
 
-def test_user_targeting_writes_the_list_where_the_pipeline_says(workspace: Workspace, environ: dict[str, str]) -> None:
-    handle, _ = run(TARGETING, workspace, environ, logical_date="2026-01-05")
+def test_user_targeting_writes_the_list_where_the_pipeline_says(
+    workspace: Workspace, workspace_environ: dict[str, str]
+) -> None:
+    handle, _ = run(TARGETING, workspace, workspace_environ, logical_date="2026-01-05")
     record = handle.record()
     assert record["state"] == "success", record.get("error")
     listing = workspace.artifacts / "targeting" / "2026-01-05" / "target-users-20260105"
@@ -310,7 +333,7 @@ def test_user_targeting_writes_the_list_where_the_pipeline_says(workspace: Works
     assert str(client(workspace).get_model_version_by_alias("user-targeting", "champion").version) == "1"
 
 
-def test_a_run_can_be_cancelled(workspace: Workspace, environ: dict[str, str], tmp_path: Path) -> None:
+def test_a_run_can_be_cancelled(workspace: Workspace, workspace_environ: dict[str, str], tmp_path: Path) -> None:
     from dagsmith.nodes import Node, Pipeline, PipelineSettings
 
     (tmp_path / "wait.py").write_text(
@@ -321,7 +344,9 @@ def test_a_run_can_be_cancelled(workspace: Workspace, environ: dict[str, str], t
         nodes=[Node(id="wait", type="script", params={"script": "wait.py", "outputs": []})],
     )
     started: list[TaskEvent] = []
-    handle = start_local_run(pipeline, workspace.root, project_dir=tmp_path, environ=environ, on_state=started.append)
+    handle = start_local_run(
+        pipeline, workspace.root, project_dir=tmp_path, environ=workspace_environ, on_state=started.append
+    )
     deadline = time.monotonic() + TIMEOUT
     running = False
     while not (running and (tmp_path / "pid").exists()) and time.monotonic() < deadline:
