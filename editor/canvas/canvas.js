@@ -91,8 +91,71 @@ function onPaletteDragStart(event) {
   }
 }
 
+// A node's card is its own component, so that Vue Flow's node wrapper drawing again (once the node is
+// measured, on selection, while dragging) does not draw the card and its handles again: the card is
+// drawn again only when its own data, issues, state or the connection being dragged change. At 200 nodes
+// the second pass drew every card and 3-4 Handle components per card anew.
+const StepCard = {
+  name: "DagsmithStepCard",
+  components: { Handle },
+  inject: ["canvas"],
+  props: { id: String, data: Object },
+  template: `
+    <div class="dagsmith-node" :class="canvas.nodeClasses(id)" :style="{ '--dagsmith-family': canvas.familyColor(data.family) }">
+      <Handle v-if="canvas.linked[id]" id="__comment" type="target" position="top" class="dagsmith-link-handle"
+              :connectable="false" />
+      <div class="dagsmith-node__header">
+        <span class="dagsmith-node__title">{{ data.title }}</span>
+        <span v-if="canvas.states[id]" class="dagsmith-state nodrag" :class="'dagsmith-state--' + canvas.states[id]"
+              role="button" :title="'Task ' + canvas.states[id] + ': click for its log'"
+              @click.stop="canvas.$emit('stateClicked', { id })">{{ canvas.states[id] }}</span>
+      </div>
+      <div class="dagsmith-node__label" :title="data.label">{{ data.label }}</div>
+      <div class="dagsmith-node__ports">
+        <div class="dagsmith-node__column">
+          <div v-for="port in data.inputs" :key="port.name" class="dagsmith-port dagsmith-port--input"
+               :title="canvas.portTitle(port, 'input')">
+            <Handle :id="port.name" type="target" position="left" class="dagsmith-handle"
+                    :class="canvas.handleClasses(port, 'target')" :style="{ '--dagsmith-port': canvas.portColor(port.type) }" />
+            <span class="dagsmith-port__name">{{ port.name }}</span>
+          </div>
+        </div>
+        <div class="dagsmith-node__column dagsmith-node__column--outputs">
+          <div v-for="port in data.outputs" :key="port.name" class="dagsmith-port dagsmith-port--output"
+               :title="canvas.portTitle(port, 'output')">
+            <span class="dagsmith-port__name">{{ port.name }}</span>
+            <Handle :id="port.name" type="source" position="right" class="dagsmith-handle"
+                    :class="canvas.handleClasses(port, 'source')" :style="{ '--dagsmith-port': canvas.portColor(port.type) }" />
+          </div>
+        </div>
+      </div>
+      <div v-if="canvas.nodeIssues(id).length" class="dagsmith-badge" :title="canvas.issueText(canvas.nodeIssues(id))">
+        {{ canvas.nodeIssues(id).length }}
+      </div>
+    </div>
+  `,
+};
+const CommentCard = {
+  name: "DagsmithCommentCard",
+  components: { Handle },
+  inject: ["canvas"],
+  props: { id: String, data: Object },
+  template: `
+    <div class="dagsmith-comment" :class="canvas.nodeClasses(id)">
+      <Handle id="__link" type="source" position="bottom" class="dagsmith-link-handle" :connectable="false" />
+      <div class="dagsmith-comment__text">{{ data.label }}</div>
+      <div v-if="canvas.nodeIssues(id).length" class="dagsmith-badge" :title="canvas.issueText(canvas.nodeIssues(id))">
+        {{ canvas.nodeIssues(id).length }}
+      </div>
+    </div>
+  `,
+};
+
 export default {
-  components: { Background, ControlButton, Controls, Handle, MiniMap, VueFlow },
+  components: { Background, CommentCard, ControlButton, Controls, MiniMap, StepCard, VueFlow },
+  provide() {
+    return { canvas: this };
+  },
   template: `
     <div class="dagsmith-canvas-root" :class="{ 'dagsmith-dark': isDark, 'dagsmith-read-only': readOnlyNow }"
          @dragover="onDragOver" @drop="onDrop" @pointerdown.capture="active = true" @pointermove="onPointerMove">
@@ -104,49 +167,8 @@ export default {
                @nodes-initialized="onNodesInitialized" @node-drag-stop="onDragStop" @selection-drag-stop="onDragStop"
                @connect="onConnect" @connect-start="onConnectStart" @connect-end="onConnectEnd"
                @node-click="onNodeClick" @pane-click="$emit('paneClicked')" @viewport-change="onViewportChange">
-        <template #node-step="{ id, data }">
-          <div class="dagsmith-node" :class="nodeClasses(id)" :style="{ '--dagsmith-family': familyColor(data.family) }">
-            <Handle v-if="linked[id]" id="__comment" type="target" position="top" class="dagsmith-link-handle"
-                    :connectable="false" />
-            <div class="dagsmith-node__header">
-              <span class="dagsmith-node__title">{{ data.title }}</span>
-              <span v-if="states[id]" class="dagsmith-state nodrag" :class="'dagsmith-state--' + states[id]"
-                    role="button" :title="'Task ' + states[id] + ': click for its log'"
-                    @click.stop="$emit('stateClicked', { id })">{{ states[id] }}</span>
-            </div>
-            <div class="dagsmith-node__label" :title="data.label">{{ data.label }}</div>
-            <div class="dagsmith-node__ports">
-              <div class="dagsmith-node__column">
-                <div v-for="port in data.inputs" :key="port.name" class="dagsmith-port dagsmith-port--input"
-                     :title="portTitle(port, 'input')">
-                  <Handle :id="port.name" type="target" position="left" class="dagsmith-handle"
-                          :class="handleClasses(port, 'target')" :style="{ '--dagsmith-port': portColor(port.type) }" />
-                  <span class="dagsmith-port__name">{{ port.name }}</span>
-                </div>
-              </div>
-              <div class="dagsmith-node__column dagsmith-node__column--outputs">
-                <div v-for="port in data.outputs" :key="port.name" class="dagsmith-port dagsmith-port--output"
-                     :title="portTitle(port, 'output')">
-                  <span class="dagsmith-port__name">{{ port.name }}</span>
-                  <Handle :id="port.name" type="source" position="right" class="dagsmith-handle"
-                          :class="handleClasses(port, 'source')" :style="{ '--dagsmith-port': portColor(port.type) }" />
-                </div>
-              </div>
-            </div>
-            <div v-if="nodeIssues(id).length" class="dagsmith-badge" :title="issueText(nodeIssues(id))">
-              {{ nodeIssues(id).length }}
-            </div>
-          </div>
-        </template>
-        <template #node-comment="{ id, data }">
-          <div class="dagsmith-comment" :class="nodeClasses(id)">
-            <Handle id="__link" type="source" position="bottom" class="dagsmith-link-handle" :connectable="false" />
-            <div class="dagsmith-comment__text">{{ data.label }}</div>
-            <div v-if="nodeIssues(id).length" class="dagsmith-badge" :title="issueText(nodeIssues(id))">
-              {{ nodeIssues(id).length }}
-            </div>
-          </div>
-        </template>
+        <template #node-step="{ id, data }"><StepCard :id="id" :data="data" /></template>
+        <template #node-comment="{ id, data }"><CommentCard :id="id" :data="data" /></template>
         <Background :gap="20" :pattern-color="isDark ? '#3f3f46' : '#d4d4d8'" />
         <MiniMap pannable zoomable :width="minimap.width" :height="minimap.height" :node-color="miniMapColor"
                  :node-stroke-color="isDark ? '#e4e4e7' : '#3f3f46'" :node-stroke-width="2" :node-border-radius="4"

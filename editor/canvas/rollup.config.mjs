@@ -29,6 +29,41 @@ const copyStylesheets = {
   },
 };
 
+// Vue Flow's minimap draws its node rectangles in the same render as its viewBox and mask, which follow
+// the viewport: every pan or zoom frame built all the rectangles again, and each MiniMapNode drew again
+// (its event handlers are new closures each time). At 1,000 nodes that was 1,000 component renders per
+// frame. The patch moves the rectangles into a child component of their own, drawn again only when the
+// nodes (or the colours) change. Exact text replacements of the pinned version: the build fails if the
+// text is not there, so a version bump cannot silently drop the patch.
+const MINIMAP_NODES_START = "(openBlock(true), createElementBlock(Fragment, null, renderList(unref(getNodesInitialized), (node) => {";
+const MINIMAP_NODES_END = "}), 128)),\n            createElementVNode(\"path\", {";
+const MINIMAP_SETUP_END = "    return (_ctx, _cache) => {\n      return openBlock(), createBlock(unref(Panel), {";
+const patchMinimap = {
+  name: "patch-minimap",
+  transform(code, id) {
+    if (!id.replace(/\\/g, "/").endsWith("@vue-flow/minimap/dist/vue-flow-minimap.mjs")) return null;
+    const start = code.indexOf(MINIMAP_NODES_START);
+    const end = code.indexOf(MINIMAP_NODES_END, start);
+    const setupEnd = code.indexOf(MINIMAP_SETUP_END);
+    if (start < 0 || end < 0 || setupEnd < 0 || setupEnd > start) {
+      this.error("patch-minimap: @vue-flow/minimap changed; update the patch in rollup.config.mjs");
+    }
+    const nodes = code
+      .slice(start, end + "}), 128))".length)
+      .replace('"border-radius": _ctx.nodeBorderRadius', '"border-radius": __props.nodeBorderRadius')
+      .replace('"stroke-width": _ctx.nodeStrokeWidth', '"stroke-width": __props.nodeStrokeWidth');
+    if (nodes.includes("_ctx.")) this.error("patch-minimap: the node list reads the render context");
+    const layer = `    const miniMapNodes = __minimapRaw({ name: "MiniMapNodes", render: () => ${nodes} });\n`;
+    const patched =
+      code.slice(0, setupEnd) +
+      layer +
+      code.slice(setupEnd, start) +
+      "__minimapH(miniMapNodes)," +
+      code.slice(end + "}), 128)),".length);
+    return { code: `import { h as __minimapH, markRaw as __minimapRaw } from "vue";\n${patched}`, map: null };
+  },
+};
+
 export default {
   input: "./src/index.mjs",
   external: ["vue"],
@@ -42,6 +77,7 @@ export default {
     // Vue Flow's isDev() reads process.env.NODE_ENV, which does not exist in the browser.
     replace({ preventAssignment: true, values: { "process.env.NODE_ENV": JSON.stringify("production") } }),
     nodeResolve({ browser: true }),
+    patchMinimap,
     commonjs({ ignore: ["web-worker"] }), // elkjs is CommonJS; its bundled build never needs web-worker
     terser({ mangle: true }),
     copyStylesheets,
