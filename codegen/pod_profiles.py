@@ -4,8 +4,9 @@
 image's profile such as ``DAGSMITH_STEPS_POD`` (``{**POD_DEFAULTS, ...}``) adds what that image's tasks have
 alike (image, resources, ...), and a group within the image (``{**DAGSMITH_STEPS_POD, ...}``) what it has
 alike besides (``DAGSMITH_STEPS_ML_RUNNER_POD``: a service account). A task unpacks the deepest profile that
-covers it and writes only what is its own, so no keyword is given twice. Names come from the content only. The values are the same literals the task would otherwise carry,
-written through the same filters, so the pods Airflow builds do not change.
+covers it and writes only what is its own, so no keyword is given twice. Names come from the content only.
+The values are the same literals the task would otherwise carry, written through the same filters, so the
+pods Airflow builds do not change.
 
 A setting that Airflow renders by changing a Kubernetes object in place (resources, volumes) is shared
 only when it holds no template text: one shared object rendered for several tasks in one process (as in
@@ -43,8 +44,10 @@ SETTINGS: tuple[str, ...] = (
     "timeout_minutes",
     "pool",
     "get_logs",
+    "arguments",
 )
-"""The shareable settings, in the order a task writes its keyword arguments (``pod_settings.jinja2``)."""
+"""The shareable settings, in the order a task writes its keyword arguments (``pod_settings.jinja2``), except
+``arguments``, which a task writes after its ``cmds`` (``pod.jinja2``)."""
 
 BASE = "POD_DEFAULTS"
 _RENDERED_IN_PLACE = ("resources", "volumes")
@@ -104,11 +107,21 @@ def _key(pod: PodSpec, setting: str) -> str | None:
     """
     value = _value(pod, setting)
     text = repr(value)
-    if setting in _RENDERED_IN_PLACE and (
-        any(mark in text for mark in ("{{", "{%", "{#")) or any(escape(part) != part for part in _strings(value))
-    ):
-        return None
+    if setting in _RENDERED_IN_PLACE:
+        templated = _HOLDS_TEMPLATE_TEXT.get(text)
+        if templated is None:  # the repr names every field, so equal texts hold equal strings
+            if len(_HOLDS_TEMPLATE_TEXT) > 4096:
+                _HOLDS_TEMPLATE_TEXT.clear()
+            marks = any(mark in text for mark in ("{{", "{%", "{#"))
+            templated = _HOLDS_TEMPLATE_TEXT[text] = marks or any(escape(part) != part for part in _strings(value))
+        if templated:
+            return None
     return text
+
+
+_HOLDS_TEMPLATE_TEXT: dict[str, bool] = {}
+"""``repr`` of a setting's value -> whether it holds template text (so pods with the same volumes, resources
+check them once); cleared when it grows large."""
 
 
 @dataclass(slots=True)
@@ -265,6 +278,9 @@ def pod_profiles(tasks: list[Task]) -> PodProfiles:
     if len(pods) < 2:
         return result
     keys = {task.var: {setting: _key(pod, setting) for setting in SETTINGS} for task, pod in pods}
+    for task, _ in pods:
+        if task.kind == "mapped_pod":
+            keys[task.var]["arguments"] = None  # a mapped pod gets its arguments from expand(), never a profile
     common = _shared(list(SETTINGS), pods, keys)
     rest = [setting for setting in SETTINGS if setting not in common]
     base = Profile(BASE, common, pods[0][1]) if common else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dagsmith.nodes.param_refs import PARAM_MACRO
 
@@ -103,6 +104,7 @@ def _escape_keep_macros(text: str) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=16384)  # many values repeat across the tasks of one file (and across exports)
 def _finish(text: str) -> str:
     if text.endswith("\n"):
         body = text[:-1]  # Jinja drops one trailing newline; an expression keeps it
@@ -123,6 +125,11 @@ def escape(text: str, *, macros: bool = True) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"escape() takes a str, not {type(text).__name__}")
+    return _escaped(text, macros)
+
+
+@lru_cache(maxsize=16384)
+def _escaped(text: str, macros: bool) -> str:
     return _finish(_escape_keep_macros(text) if macros else _escape_literal(text))
 
 

@@ -65,6 +65,29 @@ def _render_inline(pipeline: Pipeline, target: str) -> str:
         return render(pipeline, target=target)
 
 
+ARGUMENTS = ["--date", "{{ ds }}", "--epochs", "{{ params.epochs }}", "--config=conf.json"]
+
+
+def _shared_arguments() -> Pipeline:
+    """Three scripts with the same templated arguments (which their profile then holds) and one without."""
+    nodes = [
+        {
+            "id": name,
+            "type": "script",
+            "params": {"script": f"{name}.py", "arguments": arguments, "pod": {"image": "i:1"}},
+        }
+        for name, arguments in (("one", ARGUMENTS), ("two", ARGUMENTS), ("three", ARGUMENTS), ("four", []))
+    ]
+    params = [{"name": "epochs", "type": "integer", "default": 3}]
+    return Pipeline.model_validate({"settings": {"name": "shared arguments", "params": params}, "nodes": nodes})
+
+
+def test_arguments_that_tasks_share_are_written_once() -> None:
+    text = render(_shared_arguments())
+    assert text.count('"--epochs",') == 1 and "arguments=" not in text
+    assert text.count("**I_ARGUMENTS_POD,") == 3  # the fourth script has no arguments
+
+
 @pytest.mark.parametrize("target", sorted(PYTHONS))
 def test_profiles_change_no_pod(target: str, tmp_path: Path) -> None:
     """Every sample pod (every node type, the loop with its mapped trials, every example) is the same, in the
@@ -72,7 +95,7 @@ def test_profiles_change_no_pod(target: str, tmp_path: Path) -> None:
     python = PYTHONS[target]
     assert python.exists(), f"{python} is missing: run `make test` (it builds .venv-airflow2)"
     folders = {name: tmp_path / name for name in ("shared", "inline")}
-    for stem, pipeline in sample_pipelines().items():
+    for stem, pipeline in {**sample_pipelines(), "shared_arguments": _shared_arguments()}.items():
         texts = {"shared": render(pipeline, target=target), "inline": _render_inline(pipeline, target)}
         assert "**" not in texts["inline"].replace("**DAGSMITH_ENV", "") and "_RUN + " not in texts["inline"]
         for name, text in texts.items():
@@ -98,6 +121,7 @@ def test_profiles_change_no_pod(target: str, tmp_path: Path) -> None:
         pods.append(loaded["pods"])
     shared, inline = pods
     assert len(shared) >= 50 and any(task.endswith("tune__trial") for task in shared)
+    assert {"shared_arguments.one", "shared_arguments.three"} <= set(shared)
     assert sorted(shared) == sorted(inline)
     differing = [task for task in shared if shared[task] != inline[task]]
     assert differing == [], f"pods that shared settings changed: {differing[:5]}"
