@@ -31,6 +31,14 @@ ENV = {
     "DAGSMITH_ARTIFACT_ENDPOINT": "http://minio.storage.svc:9000",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+STEPS_BOOT = (  # starts the step runtime in the user's image, saying what to install when it lacks it
+    "import importlib.util, runpy, sys; "
+    'importlib.util.find_spec("dagsmith_steps") or sys.exit("[dagsmith] error: this image has no dagsmith step '
+    "runtime (Python package dagsmith_steps), which runs the step and stores its artifacts; install it in the "
+    "step's image: pip install 'dagsmith-steps==1.0.0' (from the steps/ folder of a dagsmith checkout), or build "
+    'the image FROM the step image (dagsmith step-image)"); '
+    'runpy.run_module("dagsmith_steps", run_name="__main__", alter_sys=True)'
+)
 MLFLOW = {"MLFLOW_TRACKING_URI": "{{ var.value.get('dagsmith_mlflow_tracking_uri', '') }}"}
 STORE_SECRETS = [
     Secret("env", "AWS_ACCESS_KEY_ID", "ml-artifacts-s3", "access_key_id"),
@@ -122,7 +130,7 @@ with DAG(
         task_display_name="Train",
         namespace="ml-pipelines",
         image="registry.example.com/ml/runtime:2026.11",
-        cmds=["python", "train_keyword.py"],
+        cmds=["python", "-c", STEPS_BOOT, "exec", "--", "python", "train_keyword.py"],
         arguments=["--epochs", "{{ params.epochs }}", "--lr", "{{ params.learning_rate }}"],
         env_vars={
             **ENV,
@@ -132,6 +140,7 @@ with DAG(
             "DAGSMITH_INPUT_FEATURES": f"{STAGING}/train/inputs/features",
             "DAGSMITH_INPUT_FEATURES_URI": f"{STORE}/features/features",
             "DAGSMITH_STAGING": f"{STAGING}/train",
+            "DAGSMITH_RUNTIME_VERSION": "1.0.0",
             **MLFLOW,
         },
         secrets=[Secret("env", "MLFLOW_TRACKING_TOKEN", "mlflow-credentials", "token"), *STORE_SECRETS],
