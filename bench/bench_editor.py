@@ -326,34 +326,43 @@ def bench_big(driver: Any, base: str, pipeline_id: int, edges: int) -> None:
         f"open {BIG_SIZE}-node pipeline, navigation to drawn: median {ready:.3f} s  target {BIG_TARGET_S:.1f} s  "
         f"ratio {ready / BIG_TARGET_S:.2f}  (runs: {each})"
     )
+    for label, gesture in (("pan (drag)", "drag"), ("zoom (wheel)", "wheel")):
+        frames = move_view(driver, gesture)
+        print(
+            f"{label} at {BIG_SIZE} nodes: {frames['fps']:.1f} frames/s  target ≥ {FPS_TARGET:.0f}  "
+            f"ratio {frames['fps'] / FPS_TARGET:.2f}  "
+            f"(longest frame {frames['worst']:.1f} ms, {frames['events']} events)"
+        )
+
+
+def move_view(driver: Any, gesture: str, seconds: float = 2) -> dict[str, float]:
+    """Drag the pane back and forth (``drag``) or turn the wheel in and out (``wheel``) for ``seconds``,
+    with real mouse events at the pane's centre: ``{fps, worst, events}`` counted in the page."""
     driver.set_script_timeout(30)
     pane = driver.execute_script("const r = document.querySelector('.vue-flow__pane').getBoundingClientRect();"
                                  "return [r.left, r.top, r.width, r.height]")  # fmt: skip
     cx, cy = pane[0] + pane[2] / 2, pane[1] + pane[3] / 2
-    for label, gesture in (("pan (drag)", "drag"), ("zoom (wheel)", "wheel")):
-        driver.execute_script(
-            "const s = new Function('seconds', 'done', arguments[0]); window.__frames = null;"
-            "s(2, (r) => { window.__frames = r; });",
-            FRAMES,
-        )
+    driver.execute_script(
+        "const s = new Function('seconds', 'done', arguments[0]); window.__frames = null;"
+        "s(arguments[1], (r) => { window.__frames = r; });",
+        FRAMES,
+        seconds,
+    )
+    if gesture == "drag":
+        mouse(driver, "mousePressed", cx, cy, button="left", clickCount=1)
+    step = 0
+    while not driver.execute_script("return window.__frames"):
+        step += 1
         if gesture == "drag":
-            mouse(driver, "mousePressed", cx, cy, button="left", clickCount=1)
-        step = 0
-        while not driver.execute_script("return window.__frames"):
-            step += 1
-            if gesture == "drag":
-                dx = 150 * ((step // 20) % 2 * 2 - 1)  # back and forth
-                mouse(driver, "mouseMoved", cx + dx * (step % 20) / 20, cy, button="left", buttons=1)
-            else:
-                delta = 40 if (step // 15) % 2 else -40
-                mouse(driver, "mouseWheel", cx, cy, deltaX=0, deltaY=delta)
-        if gesture == "drag":
-            mouse(driver, "mouseReleased", cx, cy, button="left", clickCount=1)
-        frames = driver.execute_script("return window.__frames")
-        print(
-            f"{label} at {BIG_SIZE} nodes: {frames['fps']:.1f} frames/s  target ≥ {FPS_TARGET:.0f}  "
-            f"ratio {frames['fps'] / FPS_TARGET:.2f}  (longest frame {frames['worst']:.1f} ms, {step} events)"
-        )
+            dx = 150 * ((step // 20) % 2 * 2 - 1)  # back and forth
+            mouse(driver, "mouseMoved", cx + dx * (step % 20) / 20, cy, button="left", buttons=1)
+        else:
+            delta = 40 if (step // 15) % 2 else -40
+            mouse(driver, "mouseWheel", cx, cy, deltaX=0, deltaY=delta)
+    if gesture == "drag":
+        mouse(driver, "mouseReleased", cx, cy, button="left", clickCount=1)
+    frames: dict[str, float] = driver.execute_script("return window.__frames")
+    return {**frames, "events": step}
 
 
 def main() -> int:

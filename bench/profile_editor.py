@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_editor import BIG_SIZE, FRAMES, SIZE, mouse, open_pipeline, prepare
+from bench_editor import BIG_SIZE, SIZE, move_view, open_pipeline, prepare
 from browser import chromium, editor_server, with_token
 
 TOP = 15
@@ -101,22 +101,11 @@ def main() -> int:
 
 
 def wheel(driver: Any) -> None:
-    pane = driver.execute_script(
-        "const r = document.querySelector('.vue-flow__pane').getBoundingClientRect();"
-        "return [r.left + r.width / 2, r.top + r.height / 2]"
+    frames = move_view(driver, "wheel")
+    print(
+        f"zoom: {frames['fps']:.1f} frames/s, longest frame {frames['worst']:.1f} ms, "
+        f"{frames['events']:.0f} wheel events"
     )
-    driver.set_script_timeout(30)
-    driver.execute_script(
-        "const s = new Function('seconds', 'done', arguments[0]); window.__frames = null;"
-        "s(2, (r) => { window.__frames = r; });",
-        FRAMES,
-    )
-    step = 0
-    while not driver.execute_script("return window.__frames"):
-        step += 1
-        mouse(driver, "mouseWheel", pane[0], pane[1], deltaX=0, deltaY=40 if (step // 15) % 2 else -40)
-    frames = driver.execute_script("return window.__frames")
-    print(f"zoom: {frames['fps']:.1f} frames/s, longest frame {frames['worst']:.1f} ms, {step} wheel events")
 
 
 if __name__ == "__main__":
