@@ -12,8 +12,10 @@ Paths are tuples of keys; an item of an id list is addressed by its id (``("node
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 Key = str | int
@@ -110,3 +112,49 @@ def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
         ids = [*before, *(i for i in after if i not in before)]
         return [p for i in ids for p in changed_paths(before.get(i, MISSING), after.get(i, MISSING), (*path, i))]
     return [path]
+
+
+def keep_both_added(base: Any, mine: Any, theirs: Any) -> Any:
+    """``mine`` with the nodes, edges and comments it added under an id the other side also added since
+    ``base`` (for something else) given fresh ids, so that ``merge`` keeps both instead of folding them into one.
+
+    Two editors that add a node of the same kind at once both name it ``script_1``; two new edges both get
+    ``e7``. A renamed node also gets a label of its own (its Airflow task id comes from the label), and this
+    side's edges and comments follow it to its new id.
+    """
+    renamed: dict[str, dict[str, str]] = {}
+    for key in ("nodes", "edges", "comments"):
+        old = {item["id"] for item in base.get(key, [])}
+        added = {item["id"]: item for item in theirs.get(key, []) if item["id"] not in old}
+        clashes = [item["id"] for item in mine.get(key, []) if item["id"] in added and item != added[item["id"]]]
+        if clashes:
+            taken = {item["id"] for side in (base, mine, theirs) for item in side.get(key, [])}
+            renamed[key] = {}
+            for item_id in clashes:
+                stem = item_id.rstrip("0123456789")
+                stem = stem if stem.endswith("_") or key != "nodes" else stem + "_"
+                fresh = next(f"{stem}{i}" for i in count(1) if f"{stem}{i}" not in taken)
+                taken.add(fresh)
+                renamed[key][item_id] = fresh
+    if not renamed:
+        return mine
+    result = copy.deepcopy(mine)
+    nodes = renamed.get("nodes", {})
+    theirs_labels = {node.get("label") for side in (base, theirs) for node in side.get("nodes", [])}
+    labels = theirs_labels | {node.get("label") for node in mine.get("nodes", [])}
+    for key, ids in renamed.items():
+        for item in result.get(key, []):
+            if item["id"] in ids:
+                item["id"] = ids[item["id"]]
+                if key == "nodes" and item.get("label") and item["label"] in theirs_labels:
+                    label = str(item["label"])
+                    item["label"] = next(f"{label} {i}" for i in count(2) if f"{label} {i}" not in labels)
+                    labels.add(item["label"])
+    for edge in result.get("edges", []):
+        edge["source"], edge["target"] = (
+            nodes.get(edge["source"], edge["source"]),
+            nodes.get(edge["target"], edge["target"]),
+        )
+    for comment in result.get("comments", []):
+        comment["nodes"] = [nodes.get(node_id, node_id) for node_id in comment.get("nodes", [])]
+    return result

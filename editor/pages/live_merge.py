@@ -27,7 +27,7 @@ from dagsmith.nodes import Pipeline
 from dagsmith.nodes.fileformat import DocumentError, dumps_mapping, from_dict, to_dict
 
 from ..canvas import PipelineCanvas, canvas_edge, canvas_node
-from ..merge import Path, changed_paths, merge
+from ..merge import Path, changed_paths, keep_both_added, merge
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import EditorSession
 from .drafts import DraftSaver
@@ -139,8 +139,11 @@ class LiveMerge:
             if self.revision is not None and revision < self.revision:
                 return  # older than what this page saved since
             protected = [self._document_path(focused["field"])] if focused else []
-            mine = to_dict(self.session.pipeline)
-            result = merge(to_dict(self.base), mine, to_dict(theirs), protected=protected)
+            current = to_dict(self.session.pipeline)
+            base, other = to_dict(self.base), to_dict(theirs)
+            # A draft this page saved itself (its save not yet acknowledged) holds no other tab's additions.
+            mine = current if revision in self._saved else keep_both_added(base, current, other)
+            result = merge(base, mine, other, protected=protected)
             try:
                 merged = from_dict(result.document)
             except DocumentError as exc:
@@ -148,7 +151,7 @@ class LiveMerge:
                 self._on_failed(DraftConflictError(str(exc)))
                 return
             self.revision, self.base = revision, theirs
-            changed = changed_paths(mine, result.document)
+            changed = changed_paths(current, result.document)
             if changed:
                 self.session.take_remote(merged, _node_ids(changed))
                 self._show(changed, focused, protected[0] if protected else None)

@@ -1,0 +1,198 @@
+"""Two ``dagsmith serve`` replicas on one real PostgreSQL database, as behind a load balancer.
+
+Users drive the pipeline page over socket.io's websocket exactly as NiceGUI's client does (``PageClient``).
+An edit made through replica A is on replica B, in its REST API and in the page it serves. Edits made at
+the same time through both replicas are detected: the replica whose save was overtaken is refused by the
+store (the draft's revision moved), merges the other replica's change into its page, tells its user of any
+field both changed, and saves again; nothing either user did is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from team_servers import PASSWORD, PageClient, Replica, postgres, replica
+
+from dagsmith.editor.merge import keep_both_added, merge
+from dagsmith.editor.store import Role, open_store
+from dagsmith.editor.team.accounts import Accounts
+from dagsmith.nodes import Edge, Node, Pipeline, Position, load_example
+from dagsmith.nodes.fileformat import from_dict, to_dict
+
+KIND = "script"
+
+
+@dataclass
+class Cluster:
+    """The database, its two replicas and a signed-in editor on each."""
+
+    database: str
+    a: Replica
+    b: Replica
+    alice: str  # alice's session cookie on replica A
+    bob: str  # bob's session cookie on replica B
+
+    def new_pipeline(self) -> int:
+        """A fresh pipeline of project Team (each test edits its own)."""
+        store = open_store(self.database, local_user=False)
+        try:
+            project = next(p for p in store.list_projects() if p.name == "Team")
+            document = load_example("keyword_recommendation")
+            document.settings.dag_id = f"keywords_{len(store.list_pipelines(project.id)) + 1}"
+            return store.create_pipeline(project.id, document, by="alice").id
+        finally:
+            store.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with ExitStack() as stack:
+        database = stack.enter_context(postgres())
+        store = open_store(database, local_user=False)
+        try:
+            accounts = Accounts(store)
+            for name in ("alice", "bob"):
+                accounts.add_user(name, PASSWORD)
+            team = store.create_project("Team", by="alice")
+            store.add_member(team.id, "bob", Role.EDITOR, by="alice")
+        finally:
+            store.close()
+        home = tmp_path_factory.mktemp("replicas")
+        a = stack.enter_context(replica(database, home / "a"))
+        b = stack.enter_context(replica(database, home / "b"))
+        yield Cluster(database, a, b, a.session("alice"), b.session("bob"))
+
+
+def field_element(page: PageClient, name: str) -> int:
+    """The element id of the settings form's field ``name`` (its ``data-field``)."""
+    for element_id, element in page.elements.items():
+        if element.get("props", {}).get("data-field") == name:
+            return int(element_id)
+    raise AssertionError(f"the page has no field {name}")
+
+
+def type_into(page: PageClient, name: str, text: str) -> None:
+    """Type ``text`` into a text field of the settings form; returns once the page says the draft is saved."""
+    page.send("update:value", text, element=field_element(page, name))
+    page.until(saved)
+
+
+def drop_node(page: PageClient, x: float) -> None:
+    """Drop a node from the palette on the canvas at ``x``; returns once the page says the draft is saved."""
+    page.send("nodeDropped", {"kind": KIND, "x": x, "y": 400.0})
+    page.until(saved)
+
+
+def node_at(document: dict[str, Any], x: float) -> str:
+    """The id of the node whose left edge is at ``x``."""
+    found = [n["id"] for n in document["nodes"] if n["position"]["x"] == x]
+    assert len(found) == 1, (x, found)
+    return str(found[0])
+
+
+def saved(message: str) -> bool:
+    """The page's save status reads "saved" (the draft is in the database)."""
+    return '"text":"saved"' in message
+
+
+def field_value(page: PageClient, name: str) -> Any:
+    """A text field's value as the page was served."""
+    return page.elements[str(field_element(page, name))]["props"]["value"]
+
+
+@pytest.mark.slow
+def test_an_edit_through_one_replica_is_seen_through_the_other(cluster: Cluster) -> None:
+    pipeline = cluster.new_pipeline()
+    revision, _ = cluster.b.draft(pipeline, cluster.bob)
+    with PageClient(cluster.a, cluster.alice, pipeline) as alice:
+        type_into(alice, "description", "Retrained nightly; edited on replica A.")
+        drop_node(alice, 900.0)
+    # Replica B's REST API has the new revision and both changes:
+    now, document = cluster.b.draft(pipeline, cluster.bob)
+    assert now == revision + 2
+    assert document["settings"]["description"] == "Retrained nightly; edited on replica A."
+    node = node_at(document, 900.0)
+    # And the page replica B serves shows them: the form's field, and the node on the canvas.
+    with PageClient(cluster.b, cluster.bob, pipeline) as bob:
+        assert field_value(bob, "description") == "Retrained nightly; edited on replica A."
+        assert node in bob.graph()["nodes"]
+
+
+@pytest.mark.slow
+def test_edits_at_once_through_both_replicas_are_merged_and_none_is_lost(cluster: Cluster) -> None:
+    pipeline = cluster.new_pipeline()
+    revision, _ = cluster.a.draft(pipeline, cluster.alice)
+    with PageClient(cluster.a, cluster.alice, pipeline) as alice, PageClient(cluster.b, cluster.bob, pipeline) as bob:
+        # Both pages loaded the same revision. Alice saves first; Bob's page still holds the old revision, so
+        # its save is refused by the store (not written over Alice's), merged with hers, and saved again.
+        type_into(alice, "description", "Alice's description")
+        bob.send("update:value", "http://mlflow.bob:5000", element=field_element(bob, "mlflow.tracking_uri"))
+        shown = bob.until(lambda message: "Alice's description" in message)  # merged into Bob's form, live
+        assert shown
+        bob.until(saved)
+        final, document = cluster.a.draft(pipeline, cluster.alice)
+        assert document["settings"]["description"] == "Alice's description"
+        assert document["settings"]["mlflow"]["tracking_uri"] == "http://mlflow.bob:5000"
+        # Alice's save, Bob's refused one (no revision), Bob's merged save:
+        assert final == revision + 2
+
+        # Both change the same field: the later save is refused, and its user is told that their text
+        # is kept over the other's (never a silent overwrite).
+        type_into(alice, "mlflow.tracking_uri", "http://mlflow.alice:5000")
+        bob.send("update:value", "http://mlflow.bob2:5000", element=field_element(bob, "mlflow.tracking_uri"))
+        told = bob.until(lambda message: "also changed in another tab or window" in message)
+        assert "Tracking" in told[-1] or "tracking_uri" in told[-1], told[-1]
+        bob.until(saved)
+    _, document = cluster.b.draft(pipeline, cluster.bob)
+    assert document["settings"]["mlflow"]["tracking_uri"] == "http://mlflow.bob2:5000"
+    assert document["settings"]["description"] == "Alice's description"
+
+
+@pytest.mark.slow
+def test_nodes_added_at_once_through_both_replicas_are_all_kept(cluster: Cluster) -> None:
+    """Both users drop a node of the same kind at the same moment: each page names it ``script_1``. The
+    merge must keep both nodes (the later one renamed), not fold them into one."""
+    pipeline = cluster.new_pipeline()
+    _, before = cluster.a.draft(pipeline, cluster.alice)
+    with PageClient(cluster.a, cluster.alice, pipeline) as alice, PageClient(cluster.b, cluster.bob, pipeline) as bob:
+        drop_node(alice, 900.0)
+        drop_node(bob, 1200.0)
+        _, document = cluster.a.draft(pipeline, cluster.alice)
+        graph = bob.graph()
+    added = [n for n in document["nodes"] if n["id"] not in {m["id"] for m in before["nodes"]}]
+    assert sorted(n["position"]["x"] for n in added) == [900.0, 1200.0], added
+    assert len({n["id"] for n in added}) == 2
+    assert {n["id"] for n in added} <= set(graph["nodes"])  # Bob's canvas shows Alice's node and his own
+
+
+def added(pipeline: Pipeline, x: float, target: str) -> dict[str, Any]:
+    """``pipeline`` plus what one editor's page adds: node ``script_1`` at ``x``, connected by ``e6``."""
+    node = Node(id="script_1", type=KIND, label="Script", position=Position(x=x, y=400.0))
+    edge = Edge(id="e6", source="script_1", source_port="run", target=target, target_port="upstream")
+    return to_dict(pipeline.model_copy(update={"nodes": [*pipeline.nodes, node], "edges": [*pipeline.edges, edge]}))
+
+
+def test_what_two_pages_added_under_the_same_ids_is_all_kept() -> None:
+    """The merge a page does when its save was overtaken, on two documents that each added node
+    ``script_1`` and edge ``e6``: both nodes and both edges stay, under ids and task ids of their own."""
+    base = load_example("keyword_recommendation")
+    mine, theirs = added(base, 1200.0, "register"), added(base, 900.0, "gate")
+    folded = merge(to_dict(base), mine, theirs).document
+    assert len(folded["nodes"]) == len(base.nodes) + 1  # without the renaming: one node is lost
+    document = merge(to_dict(base), keep_both_added(to_dict(base), mine, theirs), theirs).document
+    merged = from_dict(document)
+    new = [n for n in merged.nodes if n.type == KIND and n.position.y == 400.0]
+    assert sorted((n.position.x, n.id, n.label) for n in new) == [
+        (900.0, "script_1", "Script"),
+        (1200.0, "script_2", "Script 2"),
+    ]
+    links = {(e.source, e.target) for e in merged.edges if e.source.startswith("script")}
+    assert links == {("script_1", "gate"), ("script_2", "register")}
+    assert len({e.id for e in merged.edges}) == len(merged.edges) == len(base.edges) + 2
+    assert len({n.task_id() for n in merged.nodes}) == len(merged.nodes)
+    # The same addition on both sides (the page's own save read back) is one node, not two:
+    assert keep_both_added(to_dict(base), mine, mine) is mine
