@@ -167,6 +167,7 @@ class PageClient:
         self.ws: ClientConnection | None = None
         self.received: list[str] = []
         self.elements: dict[str, Any] = {}
+        self.nodes: dict[str, Any] = {}  # the canvas's nodes, as the server told the page to draw them
         self.client_id = ""
 
     def open(self) -> None:
@@ -244,9 +245,46 @@ class PageClient:
                 continue
             got.append(message)
             self.received.append(message)
+            self._follow(message)
             if done(message):
                 return got
         raise AssertionError(f"no awaited answer within {seconds} s; got {got[-3:]}")
+
+    def element(self, **props: Any) -> int:
+        """The id of the first element whose props include ``props`` (e.g. ``label="Export"``)."""
+        for element_id, element in self.elements.items():
+            if all(element.get("props", {}).get(k) == v for k, v in props.items()):
+                return int(element_id)
+        raise AssertionError(f"the page has no element with {props}")
+
+    def _follow(self, message: str) -> None:
+        """Keep ``elements`` (``update`` messages) and ``nodes`` (canvas calls) as the browser would."""
+        if message.startswith('42["update",'):
+            for element_id, element in json.loads(message[2:])[1].items():
+                if element is None:
+                    self.elements.pop(element_id, None)
+                elif element_id != "_id":
+                    self.elements[element_id] = element
+        elif message.startswith('42["run_javascript",'):
+            request = json.loads(message[2:])[1]
+            if "request_id" in request and self.ws is not None:  # awaited: answer as a page with no focus does
+                answer = {"request_id": request["request_id"], "client_id": self.client_id, "result": None}
+                self.ws.send("42" + json.dumps(["javascript_response", answer]))
+            code = str(request["code"])
+            if "runMethod(" not in code:
+                return
+            try:
+                method = code.split('"', 2)[1]
+                args = json.loads(code[code.index(", [", code.index(method)) + 2 : code.rindex(")")])
+            except (IndexError, ValueError):  # not a canvas method call
+                return
+            if method == "loadGraph":
+                self.nodes = {node["id"]: node for node in args[0]}
+            elif method in ("addNode", "updateNode"):
+                self.nodes[args[0]["id"]] = args[0]
+            elif method == "removeElements":
+                for node_id in args[0]:
+                    self.nodes.pop(node_id, None)
 
     def graph(self) -> dict[str, Any]:
         """Ask the page to draw its graph (the canvas mounted: ``canvasReady``); the nodes and edges it sends."""

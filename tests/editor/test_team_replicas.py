@@ -172,7 +172,7 @@ def test_nodes_added_at_once_through_both_replicas_are_all_kept(cluster: Cluster
 def added(pipeline: Pipeline, x: float, target: str) -> dict[str, Any]:
     """``pipeline`` plus what one editor's page adds: node ``script_1`` at ``x``, connected by ``e6``."""
     node = Node(id="script_1", type=KIND, label="Script", position=Position(x=x, y=400.0))
-    edge = Edge(id="e6", source="script_1", source_port="run", target=target, target_port="upstream")
+    edge = Edge(id="e6", source="script_1", source_port="output", target=target, target_port="upstream")
     return to_dict(pipeline.model_copy(update={"nodes": [*pipeline.nodes, node], "edges": [*pipeline.edges, edge]}))
 
 

@@ -1,0 +1,242 @@
+"""Team server under load: simulated users on two ``dagsmith serve`` replicas sharing one PostgreSQL.
+
+Everything runs on loopback: a throw-away PostgreSQL cluster, two replicas, and USERS users (threads), half
+signed in on each replica, five to a pipeline so that every pipeline is edited through both replicas at
+once. Each user drives real pipeline pages over socket.io's websocket exactly as NiceGUI's client does
+(``tests/editor/team_servers.PageClient``), ROUNDS times:
+
+  open     load ``/pipeline/{id}``, connect the socket, the canvas mounts: until the graph is sent
+  drop     drop a node from the palette: until the page says the draft is saved
+  select   click that node: until its form is shown
+  label    type a label of the user's own into the node's form: until saved
+  connect  connect the node to the pipeline's Train step: until saved
+  save     press "Save version": until the page says which version holds it
+  export   press "Export": until the export dialog shows the DAG
+
+Each action's latency is from the event sent to that answer. An error is an action with no answer within
+60 s, a closed socket, or a red notice; warnings (e.g. "also changed in another tab") are counted apart. A
+lost update is a node, label or edge a user saw saved that the pipeline's final draft does not hold.
+
+Targets (issue 13): p95 ≤ 300 ms, 0 lost updates, 0 errors.
+
+Run:  .venv/bin/python bench/bench_team_load.py [USERS] [ROUNDS]     (defaults 50 and 2; needs PostgreSQL's
+server binaries, ``apt-get install postgresql``). It prints the figures and ``uptime``'s load.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "editor"))  # the team server helpers
+
+from team_servers import PASSWORD, PageClient, Replica, postgres, replica
+
+from dagsmith.editor.store import Role, open_store
+from dagsmith.editor.team.accounts import Accounts
+from dagsmith.nodes import load_example
+
+USERS, ROUNDS, PER_PIPELINE = 50, 2, 5
+KIND, TARGET = "script", "train"
+
+
+@dataclass
+class Tally:
+    """What every user measured and did (appended from the users' threads)."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    warnings: Counter[str] = field(default_factory=Counter)
+    nodes: list[tuple[int, float, str]] = field(default_factory=list)  # (pipeline, x, label): seen saved
+    edges: list[tuple[int, float, str]] = field(default_factory=list)  # the same node's edge: seen saved
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def saved(message: str) -> bool:
+    return '"text":"saved"' in message
+
+
+def timed(tally: Tally, page: PageClient, action: str, send: object, done: object) -> bool:
+    """Send (a callable) and wait for ``done``; record the latency, or the error."""
+    start = time.perf_counter()
+    try:
+        send()  # type: ignore[operator]
+        page.until(done, seconds=60)  # type: ignore[arg-type]
+    except Exception as exc:  # the bench reports every failure and goes on
+        with tally.lock:
+            tally.errors.append(f"{action}: {str(exc)[:200]}")
+        return False
+    with tally.lock:
+        tally.latencies[action].append(time.perf_counter() - start)
+    return True
+
+
+def notices(tally: Tally, page: PageClient) -> None:
+    """Count the notices the page was shown: red ones are errors, yellow ones warnings."""
+    for message in page.received:
+        if message.startswith('42["notify",'):
+            notice = json.loads(message[2:])[1]
+            text = f"{notice.get('type')}: {str(notice.get('message'))[:120]}"
+            with tally.lock:
+                if notice.get("type") == "negative":
+                    tally.errors.append(text)
+                elif notice.get("type") == "warning":
+                    tally.warnings[text.split(" of node ", maxsplit=1)[0]] += 1
+    page.received.clear()
+
+
+def open_page(page: PageClient) -> None:
+    """Load the page, connect its socket, and mount the canvas (which asks for the graph)."""
+    page.open()
+    page.send("canvasReady")
+
+
+def user(number: int, server: Replica, pipeline: int, tally: Tally, *, rounds: int, start: threading.Event) -> None:
+    """One simulated user: sign in, wait for the start, then ``rounds`` page sessions."""
+    cookie = server.session(f"user{number:02d}")
+    start.wait()
+    for round_ in range(rounds):
+        page = PageClient(server, cookie, pipeline)
+        try:
+            one_round(page, tally, x=2000.0 + number * 300.0, y=600.0 + round_ * 200.0, label=f"User {number} {round_}")
+        finally:
+            notices(tally, page)
+            page.close()
+
+
+def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str) -> None:
+    """Open the page, add a node at (x, y), label it, connect it, save a version and export."""
+    if not timed(tally, page, "open", lambda: open_page(page), lambda m: "loadGraph" in m):
+        return
+    drop = {"kind": KIND, "x": x, "y": y}
+    if not timed(tally, page, "drop", lambda: page.send("nodeDropped", drop), saved):
+        return
+    mine = [i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y)]
+    if len(mine) != 1:
+        with tally.lock:
+            tally.errors.append(f"drop: the page shows {len(mine)} nodes where {label!r} was dropped")
+        return
+    node = mine[0]
+    form = '"data-field":"label"'
+    if not timed(tally, page, "select", lambda: page.send("nodeClicked", {"id": node}), lambda m: form in m):
+        return
+    field_id = page.element(**{"data-field": "label"})
+    if not timed(tally, page, "label", lambda: page.send("update:value", label, element=field_id), saved):
+        return
+    with tally.lock:
+        tally.nodes.append((page.pipeline_id, x, label))
+    node = next(i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y))  # renamed by a merge?
+    edge = {"source": node, "source_port": "output", "target": TARGET, "target_port": "upstream"}
+    if not timed(tally, page, "connect", lambda: page.send("edgeRequested", edge), saved):
+        return
+    with tally.lock:
+        tally.edges.append((page.pipeline_id, x, label))
+    save = page.element(label="Save version")
+    timed(tally, page, "save", lambda: page.send("click", element=save), lambda m: "version v" in m or "notify" in m)
+    export = page.element(label="Export")
+    timed(tally, page, "export", lambda: page.send("click", element=export), lambda m: "nicegui-dialog" in m)
+
+
+def lost_updates(database: str, tally: Tally) -> list[str]:
+    """What users saw saved that the final drafts lack: their node (by position), its label, its edge."""
+    store = open_store(database, local_user=False)
+    lost = []
+    try:
+        drafts = {pipeline: store.get_draft(pipeline).pipeline() for pipeline, _, _ in tally.nodes}
+        for pipeline, x, label in tally.nodes:
+            if len([n for n in drafts[pipeline].nodes if n.position.x == x and n.label == label]) != 1:
+                lost.append(f"pipeline {pipeline}: the node {label!r} is missing")
+        for pipeline, x, label in tally.edges:
+            document = drafts[pipeline]
+            ids = {n.id for n in document.nodes if n.position.x == x and n.label == label}
+            if not any(e.source in ids and e.target == TARGET for e in document.edges):
+                lost.append(f"pipeline {pipeline}: the edge from {label!r} is missing")
+    finally:
+        store.close()
+    return lost
+
+
+def populate(database: str, users: int) -> list[int]:
+    store = open_store(database, local_user=False)
+    try:
+        accounts = Accounts(store)
+        for number in range(users):
+            accounts.add_user(f"user{number:02d}", PASSWORD)
+        team = store.create_project("Team", by="user00")
+        for number in range(1, users):
+            store.add_member(team.id, f"user{number:02d}", Role.EDITOR, by="user00")
+        pipelines = []
+        for index in range((users + PER_PIPELINE - 1) // PER_PIPELINE):
+            document = load_example("keyword_recommendation")
+            document.settings.dag_id = f"keywords_{index}"
+            pipelines.append(store.create_pipeline(team.id, document, by="user00").id)
+        return pipelines
+    finally:
+        store.close()
+
+
+def main() -> int:
+    users = int(sys.argv[1]) if len(sys.argv) > 1 else USERS
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    tally = Tally()
+    with ExitStack() as stack:
+        database = stack.enter_context(postgres(max_connections=200))
+        pipelines = populate(database, users)
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dagsmith-load-")))
+        servers = [stack.enter_context(replica(database, home / name)) for name in ("a", "b")]
+        start = threading.Event()
+        threads = [
+            threading.Thread(
+                target=user,
+                args=(n, servers[n % 2], pipelines[n // PER_PIPELINE], tally),
+                kwargs={"rounds": rounds, "start": start},
+                name=f"user{n:02d}",
+            )
+            for n in range(users)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # every user signed in
+        began = time.perf_counter()
+        start.set()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        time.sleep(3.0)  # the last merges' saves
+        lost = lost_updates(database, tally)
+    report(users, rounds, elapsed, tally, lost)
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip())
+    return 0
+
+
+def report(users: int, rounds: int, elapsed: float, tally: Tally, lost: list[str]) -> None:
+    every = sorted(t for times in tally.latencies.values() for t in times)
+    print(f"{users} users x {rounds} rounds on 2 replicas + PostgreSQL, {len(every)} actions in {elapsed:.1f} s")
+    print(f"{'action':<8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for action, measured in [*tally.latencies.items(), ("all", every)]:
+        if measured:
+            times = sorted(measured)
+            p50, p95 = statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+            print(f"{action:<8} {len(times):>5} {p50 * 1000:>8.0f} {p95 * 1000:>8.0f} {times[-1] * 1000:>8.0f}")
+    print(f"errors: {len(tally.errors)}")
+    for text, count in Counter(tally.errors).most_common(8):
+        print(f"  {count} x {text}")
+    print(f"warnings shown to users: {sum(tally.warnings.values())}")
+    for text, count in tally.warnings.most_common(5):
+        print(f"  {count} x {text}")
+    print(f"lost updates: {len(lost)} (of {len(tally.nodes)} labelled nodes and {len(tally.edges)} edges seen saved)")
+    for text in lost[:8]:
+        print(f"  {text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
