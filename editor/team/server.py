@@ -82,5 +82,6 @@ def run_team_server(settings: TeamSettings) -> None:
         show=False,
         show_welcome_message=False,
         storage_secret=None,
+        fastapi_docs=True,  # /docs and /openapi.json, for signed-in users (the guard stands before them)
         favicon=FAVICON if FAVICON.is_file() else "🛠",
     )

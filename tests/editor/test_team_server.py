@@ -144,10 +144,9 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture(scope="module")
-def team(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    pipeline, other_pipeline, exported = populate(database)
-    home = tmp_path_factory.mktemp("team-home")
+@contextmanager
+def serving(database: str, home: Path, *ids: int) -> Iterator[Team]:
+    """``dagsmith serve`` on ``database`` until the block ends; a ``Team`` with ``ids`` (its pipelines)."""
     port = free_port()
     env = server_env(home)
     env.update(
@@ -159,7 +158,7 @@ def team(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
     command = [str(DAGSMITH), "serve", "--port", str(port), *(["--trial"] if database.startswith("sqlite") else [])]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Team(port, f"http://127.0.0.1:{port}", log, pipeline, other_pipeline, exported)
+    server = Team(port, f"http://127.0.0.1:{port}", log, *ids)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -179,6 +178,13 @@ def team(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def team(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    ids = populate(database)
+    with serving(database, tmp_path_factory.mktemp("team-home"), *ids) as server:
+        yield server
 
 
 # ---- no user: every door is shut ----------------------------------------------------------------
