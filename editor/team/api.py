@@ -73,6 +73,8 @@ def build_router(services: TeamServices, accounts: Accounts) -> APIRouter:
     @router.get("/pipelines/{pipeline_id}/export", response_class=PlainTextResponse)
     def export(pipeline_id: int, target: str = Query("airflow3", enum=list(TARGETS))) -> str:
         """The DAG file the working copy exports to (not committed), for the project's members."""
+        if target not in TARGETS:  # enum= only documents the choices; an unknown one failed deep in codegen (500)
+            raise HTTPException(status_code=400, detail=f"there is no target {target!r}; use {', '.join(TARGETS)}")
         try:
             _, pipeline, _ = services.open_draft(pipeline_id)
             return services.preview(pipeline_id, pipeline, target=target).source

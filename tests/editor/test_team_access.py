@@ -18,6 +18,7 @@ import pytest
 from test_store_postgres import postgres_url  # noqa: F401 (the fixture)
 from test_team_server import (
     PASSWORD,
+    SECRET,
     Team,
     canvas_listener,
     document_nodes,
@@ -29,6 +30,7 @@ from websockets.exceptions import InvalidStatus
 
 from dagsmith.editor.store import Role, open_store
 from dagsmith.editor.team.accounts import Accounts
+from dagsmith.editor.team.guard import sign
 from dagsmith.editor.team.matrix import DOORS, VISITORS, Door, markdown
 from dagsmith.nodes import load_example
 
@@ -176,3 +178,44 @@ def test_no_state_changing_api_route_accepts_another_sites_request(served: tuple
 
 def test_the_readme_shows_the_same_table() -> None:
     assert markdown() in README.read_text(encoding="utf-8"), "run python -m dagsmith.editor.team.matrix into README"
+
+
+# ---- security: expired sessions, path traversal -------------------------------------------------------
+
+
+def test_an_expired_session_opens_nothing(served: tuple[Team, str, dict[str, str]]) -> None:
+    team, database, _ = served
+    store = open_store(database, local_user=False)
+    try:
+        secret = Accounts(store).start_session(USERS["owner"], hours=-1 / 60)  # ended a minute ago
+    finally:
+        store.close()
+    cookie = sign(secret, SECRET)
+    assert team.page("/", cookie)[0] == 303
+    assert team.api("/api/v1/me", cookie=cookie)[0] == 401
+    with pytest.raises(InvalidStatus):
+        team.socket(cookie)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_dagsmith/run-artifact/../../../../etc/passwd",
+        "/_dagsmith/run-artifact/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/_dagsmith/run-artifact/%2Fetc%2Fpasswd",
+        "/_nicegui/static/../../../../../etc/passwd",
+        "/_nicegui/static/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/pipelines/..%2F..%2F..%2Fetc%2Fpasswd/export",
+        "/api/v1/pipelines/1/export?target=..%2F..%2Fetc%2Fpasswd",
+    ],
+)
+def test_no_download_route_serves_a_file_named_by_the_request(
+    served: tuple[Team, str, dict[str, str]], path: str
+) -> None:
+    """Path traversal: a signed-in owner asking a download route for a path gets a refusal, never the file."""
+    team, _, cookies = served
+    for cookie in (None, cookies["owner"]):
+        headers = {"Cookie": f"dagsmith-session={cookie}"} if cookie else {}
+        status, _, body = team.request("GET", path, headers)
+        assert status in (303, 400, 401, 404, 422), (path, status)
+        assert "root:" not in body and "/bin/" not in body, (path, body[:200])
