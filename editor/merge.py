@@ -114,13 +114,13 @@ def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
     return [path]
 
 
-def keep_both_added(base: Any, mine: Any, theirs: Any) -> Any:
+def keep_both_added(base: Any, mine: Any, theirs: Any) -> tuple[Any, dict[str, str]]:
     """``mine`` with the nodes, edges and comments it added under an id the other side also added since
     ``base`` (for something else) given fresh ids, so that ``merge`` keeps both instead of folding them into one.
 
     Two editors that add a node of the same kind at once both name it ``script_1``; two new edges both get
     ``e7``. A renamed node also gets a label of its own (its Airflow task id comes from the label), and this
-    side's edges and comments follow it to its new id.
+    side's edges and comments follow it to its new id. Returns the document and the renamed nodes' new ids.
     """
     renamed: dict[str, dict[str, str]] = {}
     for key in ("nodes", "edges", "comments"):
@@ -137,7 +137,7 @@ def keep_both_added(base: Any, mine: Any, theirs: Any) -> Any:
                 taken.add(fresh)
                 renamed[key][item_id] = fresh
     if not renamed:
-        return mine
+        return mine, {}
     result = copy.deepcopy(mine)
     nodes = renamed.get("nodes", {})
     theirs_labels = {node.get("label") for side in (base, theirs) for node in side.get("nodes", [])}
@@ -157,4 +157,4 @@ def keep_both_added(base: Any, mine: Any, theirs: Any) -> Any:
         )
     for comment in result.get("comments", []):
         comment["nodes"] = [nodes.get(node_id, node_id) for node_id in comment.get("nodes", [])]
-    return result
+    return result, nodes

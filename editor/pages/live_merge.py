@@ -142,7 +142,7 @@ class LiveMerge:
             current = to_dict(self.session.pipeline)
             base, other = to_dict(self.base), to_dict(theirs)
             # A draft this page saved itself (its save not yet acknowledged) holds no other tab's additions.
-            mine = current if revision in self._saved else keep_both_added(base, current, other)
+            mine, renamed = (current, {}) if revision in self._saved else keep_both_added(base, current, other)
             result = merge(base, mine, other, protected=protected)
             try:
                 merged = from_dict(result.document)
@@ -154,6 +154,7 @@ class LiveMerge:
             changed = changed_paths(current, result.document)
             if changed:
                 self.session.take_remote(merged, _node_ids(changed))
+                self._follow_renamed(renamed)
                 self._show(changed, focused, protected[0] if protected else None)
             if result.document != to_dict(theirs):
                 self.drafts.request()  # this page's own changes, on top of the other tab's
@@ -181,6 +182,14 @@ class LiveMerge:
         if parts[0] in NODE_FIELDS:
             return ("nodes", node_id, *parts)
         return ("nodes", node_id, "params", *parts)
+
+    def _follow_renamed(self, renamed: dict[str, str]) -> None:
+        """The selection and the form follow this page's nodes that the merge renamed (their old ids now
+        name the other tab's nodes: an edit or a Delete must not land there)."""
+        if self.canvas is not None and any(n in renamed for n in self.canvas.selection.get("nodes", [])):
+            self.canvas.select([renamed.get(n, n) for n in self.canvas.selection["nodes"]])
+        if self.inspector is not None and self.inspector.node_id in renamed:
+            self.inspector.select(renamed[self.inspector.node_id])
 
     # -- showing ----------------------------------------------------------------------------------------
     def _show(self, changed: list[Path], focused: dict[str, Any] | None, typing: Path | None) -> None:

@@ -161,10 +161,12 @@ def test_nodes_added_at_once_through_both_replicas_are_all_kept(cluster: Cluster
     with PageClient(cluster.a, cluster.alice, pipeline) as alice, PageClient(cluster.b, cluster.bob, pipeline) as bob:
         drop_node(alice, 900.0)
         drop_node(bob, 1200.0)
+        # Bob's form still shows his own node (now script_2, not Alice's script_1): his typing lands there.
+        type_into(bob, "label", "Bob's step")
         _, document = cluster.a.draft(pipeline, cluster.alice)
         graph = bob.graph()
     added = [n for n in document["nodes"] if n["id"] not in {m["id"] for m in before["nodes"]}]
-    assert sorted(n["position"]["x"] for n in added) == [900.0, 1200.0], added
+    assert sorted((n["position"]["x"], n["label"]) for n in added) == [(900.0, "Script"), (1200.0, "Bob's step")]
     assert len({n["id"] for n in added}) == 2
     assert {n["id"] for n in added} <= set(graph["nodes"])  # Bob's canvas shows Alice's node and his own
 
@@ -183,7 +185,9 @@ def test_what_two_pages_added_under_the_same_ids_is_all_kept() -> None:
     mine, theirs = added(base, 1200.0, "register"), added(base, 900.0, "gate")
     folded = merge(to_dict(base), mine, theirs).document
     assert len(folded["nodes"]) == len(base.nodes) + 1  # without the renaming: one node is lost
-    document = merge(to_dict(base), keep_both_added(to_dict(base), mine, theirs), theirs).document
+    kept, renamed = keep_both_added(to_dict(base), mine, theirs)
+    assert renamed == {"script_1": "script_2"}
+    document = merge(to_dict(base), kept, theirs).document
     merged = from_dict(document)
     new = [n for n in merged.nodes if n.type == KIND and n.position.y == 400.0]
     assert sorted((n.position.x, n.id, n.label) for n in new) == [
@@ -195,4 +199,4 @@ def test_what_two_pages_added_under_the_same_ids_is_all_kept() -> None:
     assert len({e.id for e in merged.edges}) == len(merged.edges) == len(base.edges) + 2
     assert len({n.task_id() for n in merged.nodes}) == len(merged.nodes)
     # The same addition on both sides (the page's own save read back) is one node, not two:
-    assert keep_both_added(to_dict(base), mine, mine) is mine
+    assert keep_both_added(to_dict(base), mine, mine) == (mine, {})
