@@ -33,6 +33,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dagsmith.codegen.gitexport import export_to_dir, export_to_git
     from dagsmith.codegen.history import GitExportError
 
+    if getattr(args, "server", None):
+        from .team.remote import cmd_export_remote
+
+        return cmd_export_remote(args)
     pipeline = load(args.file)
     try:
         if args.git:
@@ -118,6 +122,12 @@ def register(sub: Any, commands: Commands) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="DIR", help="write DIR/<dag_id>.py")
     where.add_argument("--git", metavar="REPO", help="commit dags/<dag_id>.py and the pipeline to REPO")
+    where.add_argument(
+        "--server",
+        metavar="URL",
+        help="commit FILE (a pipeline's name, DAG id or id) through a team server; token in DAGSMITH_SERVER_TOKEN",
+    )
+    p.add_argument("--project", metavar="NAME", help="with --server: the project the pipeline belongs to")
     p.add_argument("--target", choices=TARGETS, default="airflow3", help="Airflow version (default airflow3)")
     p.add_argument("--branch", default="main", help="git branch (default main; created if missing)")
     p.add_argument("--message", "-m", help="extra commit message")

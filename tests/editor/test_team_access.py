@@ -8,13 +8,16 @@ thing, role too low), never a leak. The README's table is the same table (checke
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from browser import DAGSMITH
 from test_store_postgres import postgres_url  # noqa: F401 (the fixture)
 from test_team_server import (
     PASSWORD,
@@ -219,3 +222,45 @@ def test_no_download_route_serves_a_file_named_by_the_request(
         status, _, body = team.request("GET", path, headers)
         assert status in (303, 400, 401, 404, 422), (path, status)
         assert "root:" not in body and "/bin/" not in body, (path, body[:200])
+
+
+# ---- the CLI against the server -------------------------------------------------------------------------
+
+
+def test_the_cli_exports_through_the_server_with_a_token_from_the_environment(
+    served: tuple[Team, str, dict[str, str]], tmp_path: Path
+) -> None:
+    team, database, _ = served
+    repo = tmp_path / "dags-repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    store = open_store(database, local_user=False)
+    accounts = Accounts(store)
+    try:
+        store.set_project_git(team.other_pipeline, repo=str(repo), branch="main", by=USERS["owner"])
+        tokens = {who: accounts.create_token(USERS[who], "cli")[1] for who in ("owner", "viewer", "stranger")}
+    finally:
+        store.close()
+
+    def export(token: str | None, project: str = "Team") -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "DAGSMITH_SERVER_TOKEN"}
+        env.update({"DAGSMITH_SERVER_TOKEN": token} if token else {})
+        command = [str(DAGSMITH), "export", "--server", team.url, "--project", project, "user_targeting"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    done = export(tokens["owner"])
+    assert done.returncode == 0, done.stderr
+    assert "committed" in done.stdout and "user_targeting.py" in done.stdout
+    files = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "main"], capture_output=True, text=True, check=True
+    )
+    assert "user_targeting.py" in files.stdout  # the commit is in the project's repository
+
+    refused = export(tokens["viewer"])  # the server's role check, not the CLI's
+    assert refused.returncode == 2 and "refused (403)" in refused.stderr and "Traceback" not in refused.stderr
+    stranger = export(tokens["stranger"])
+    assert stranger.returncode == 2 and "you have no project 'Team'" in stranger.stderr
+    assert "Team" not in stranger.stderr.replace("'Team'", "")  # and learns nothing else about it
+    wrong = export(tokens["owner"] + "x")
+    assert wrong.returncode == 2 and "did not accept the token in DAGSMITH_SERVER_TOKEN" in wrong.stderr
+    missing = export(None)
+    assert missing.returncode == 2 and "set DAGSMITH_SERVER_TOKEN" in missing.stderr
