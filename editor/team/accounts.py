@@ -230,6 +230,33 @@ class Accounts(StoreBase):
         with self._write() as session:
             session.exec(delete(SessionRow).where(col(SessionRow.id) == digest(secret)))
 
+    def proxy_identity(self, name: str) -> Identity | None:
+        """The user an authenticating proxy (SSO) vouches for; made on first sight, with no project role yet.
+
+        None when the name is not one a user can have or the user is disabled here.
+        """
+        name = name.strip()
+        if not name or len(name) > 200:
+            return None
+        with self._read() as session:
+            found = session.exec(
+                select(UserRow.name, LoginRow.org_admin, LoginRow.disabled)
+                .join(LoginRow, col(LoginRow.user_id) == col(UserRow.id), isouter=True)
+                .where(UserRow.name == name)
+            ).first()
+        if found is None:
+            try:
+                self.store.create_user(name)
+            except StoreError:  # another replica made them at the same moment, or the name is not allowed
+                return self.proxy_identity(name) if self._exists(name) else None
+            return Identity(name, False)
+        _, org_admin, disabled = found
+        return None if disabled else Identity(name, bool(org_admin))
+
+    def _exists(self, name: str) -> bool:
+        with self._read() as session:
+            return session.exec(select(UserRow.id).where(UserRow.name == name)).first() is not None
+
     # -- API tokens --------------------------------------------------------------------------------------
     def create_token(self, user: str, name: str) -> tuple[ApiToken, str]:
         """A new API token for ``user``: its record and its secret, which is shown once and never stored."""

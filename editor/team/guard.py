@@ -83,6 +83,25 @@ def identify_cookie(accounts: Accounts, settings: TeamSettings, cookie_header: s
     return accounts.session_identity(secret) if secret else None
 
 
+def identify_proxied(accounts: Accounts, settings: TeamSettings, scope: Scope) -> Identity | None:
+    """SSO: the user the authenticating proxy names, when the request comes from a trusted proxy address.
+
+    The header is ignored from any other address (anyone can send it), so only the proxy can vouch.
+    """
+    client = scope.get("client")
+    if not settings.proxies or not client or client[0] not in settings.proxies:
+        return None
+    name = Headers(scope=scope).get(settings.proxy_user_header, "")
+    return accounts.proxy_identity(name) if name.strip() else None
+
+
+def identify_scope(accounts: Accounts, settings: TeamSettings, scope: Scope) -> Identity | None:
+    """The user of a request or socket (its trusted proxy's header, else its session cookie)."""
+    return identify_proxied(accounts, settings, scope) or identify_cookie(
+        accounts, settings, Headers(scope=scope).get("cookie", "")
+    )
+
+
 class TeamGuard:
     """ASGI middleware: sign-in, sign-out, and refusal of every request without a live session or token."""
 
@@ -110,7 +129,7 @@ class TeamGuard:
         if scope["type"] == "http" and path == LOGOUT:
             await self._logout(headers, method)(scope, receive, send)
             return
-        identity = self.identify(headers.get("cookie", ""))
+        identity = identify_scope(self.accounts, self.settings, scope)
         if identity is None and path.startswith("/api/"):
             identity = self._bearer(headers)
         if identity is None:

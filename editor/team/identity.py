@@ -56,10 +56,10 @@ def cookie_value(header: str, name: str) -> str | None:
     return cookies[name].value if name in cookies else None
 
 
-def guard_socketio(sio: Any, identify: Callable[[str], Identity | None]) -> None:
-    """Wrap every handler of ``sio``'s default namespace: the socket's session cookie must be live.
+def guard_socketio(sio: Any, identify: Callable[[dict[str, Any]], Identity | None]) -> None:
+    """Wrap every handler of ``sio``'s default namespace: the socket's session (or SSO proxy) must vouch.
 
-    ``identify`` maps the ``Cookie`` header of the socket's opening request to its user (None: refused).
+    ``identify`` maps the ASGI scope of the socket's opening request to its user (None: refused).
     A refused connect raises socket.io's ``ConnectionRefusedError``; a refused event is dropped, logged
     and its socket disconnected.
     """
@@ -76,12 +76,12 @@ def _guarded(
     sio: Any,
     event: str,
     handler: Callable[..., Any],
-    identify: Callable[[str], Identity | None],
+    identify: Callable[[dict[str, Any]], Identity | None],
     refused: type[Exception],
 ) -> Callable[..., Any]:
     async def guarded(sid: str, *args: Any) -> Any:
         environ = args[0] if event == "connect" and args else sio.get_environ(sid) or {}
-        identity = identify(_cookie_header(environ))
+        identity = identify(_scope(environ))
         if identity is None:
             if event == "connect":
                 raise refused("sign in first")
@@ -98,12 +98,10 @@ def _guarded(
     return guarded
 
 
-def _cookie_header(environ: dict[str, Any]) -> str:
-    """The ``Cookie`` header of the request that opened a socket (WSGI-style environ or its ASGI scope)."""
-    if environ.get("HTTP_COOKIE"):
-        return str(environ["HTTP_COOKIE"])
-    scope = environ.get("asgi.scope") or {}
-    for name, value in scope.get("headers", ()):
-        if name == b"cookie":
-            return str(value.decode("latin-1"))
-    return ""
+def _scope(environ: dict[str, Any]) -> dict[str, Any]:
+    """The ASGI scope of the request that opened a socket (engine.io keeps it in its WSGI-style environ)."""
+    scope = environ.get("asgi.scope")
+    if isinstance(scope, dict):
+        return scope
+    cookie = str(environ.get("HTTP_COOKIE", ""))
+    return {"type": "http", "headers": [(b"cookie", cookie.encode("latin-1"))] if cookie else [], "client": None}

@@ -56,7 +56,7 @@ def run_team_server(settings: TeamSettings) -> None:
     from ..app import FAVICON
     from ..pages import register_pages
     from .api import register_api
-    from .guard import TeamGuard, identify_cookie
+    from .guard import TeamGuard, identify_scope
     from .identity import guard_socketio
     from .review_page import register_review_pages
     from .services import TeamServices
@@ -73,7 +73,7 @@ def run_team_server(settings: TeamSettings) -> None:
     app.on_shutdown(accounts.store.close)
     app.on_startup(gc.freeze)
     app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
-    guard_socketio(core.sio, functools.partial(identify_cookie, accounts, settings))
+    guard_socketio(core.sio, functools.partial(identify_scope, accounts, settings))
     ui.run(
         host=settings.host,
         port=settings.port,

@@ -50,6 +50,15 @@ class TeamSettings:
     login_attempts: int = 5
     """Failed sign-ins allowed per user name (and per address, times four) within ``login_window_minutes``."""
     login_window_minutes: float = 15.0
+    trusted_proxies: str = ""
+    """SSO: addresses (comma-separated) of the authenticating proxy whose user header is believed; none by default."""
+    proxy_user_header: str = "X-Forwarded-User"
+    """SSO: the header in which that proxy names the signed-in user (oauth2-proxy: X-Forwarded-User)."""
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        """The trusted proxy addresses."""
+        return frozenset(part.strip() for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def is_sqlite(self) -> bool:
