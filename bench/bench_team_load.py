@@ -56,8 +56,8 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
-    nodes: list[tuple[int, float, str]] = field(default_factory=list)  # (pipeline, x, label): seen saved
-    edges: list[tuple[int, float, str]] = field(default_factory=list)  # the same node's edge: seen saved
+    nodes: list[tuple[int, float, float, str]] = field(default_factory=list)  # (pipeline, x, y, label) seen saved
+    edges: list[tuple[int, float, float, str]] = field(default_factory=list)  # that node's edge, seen saved
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -133,13 +133,13 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
     if not timed(tally, page, "label", lambda: page.send("update:value", label, element=field_id), saved):
         return
     with tally.lock:
-        tally.nodes.append((page.pipeline_id, x, label))
+        tally.nodes.append((page.pipeline_id, x, y, label))
     node = next(i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y))  # renamed by a merge?
     edge = {"source": node, "source_port": "output", "target": TARGET, "target_port": "upstream"}
     if not timed(tally, page, "connect", lambda: page.send("edgeRequested", edge), saved):
         return
     with tally.lock:
-        tally.edges.append((page.pipeline_id, x, label))
+        tally.edges.append((page.pipeline_id, x, y, label))
     save = page.element(label="Save version")
     timed(tally, page, "save", lambda: page.send("click", element=save), lambda m: "version v" in m or "notify" in m)
     export = page.element(label="Export")
@@ -151,13 +151,14 @@ def lost_updates(database: str, tally: Tally) -> list[str]:
     store = open_store(database, local_user=False)
     lost = []
     try:
-        drafts = {pipeline: store.get_draft(pipeline).pipeline() for pipeline, _, _ in tally.nodes}
-        for pipeline, x, label in tally.nodes:
-            if len([n for n in drafts[pipeline].nodes if n.position.x == x and n.label == label]) != 1:
-                lost.append(f"pipeline {pipeline}: the node {label!r} is missing")
-        for pipeline, x, label in tally.edges:
+        drafts = {pipeline: store.get_draft(pipeline).pipeline() for pipeline, *_ in tally.nodes}
+        for pipeline, x, y, label in tally.nodes:
+            there = [n.label for n in drafts[pipeline].nodes if (n.position.x, n.position.y) == (x, y)]
+            if there != [label]:
+                lost.append(f"pipeline {pipeline}: the node {label!r} is missing (at its place: {there})")
+        for pipeline, x, y, label in tally.edges:
             document = drafts[pipeline]
-            ids = {n.id for n in document.nodes if n.position.x == x and n.label == label}
+            ids = {n.id for n in document.nodes if (n.position.x, n.position.y) == (x, y)}
             if not any(e.source in ids and e.target == TARGET for e in document.edges):
                 lost.append(f"pipeline {pipeline}: the edge from {label!r} is missing")
     finally:
@@ -213,6 +214,15 @@ def main() -> int:
         elapsed = time.perf_counter() - began
         time.sleep(3.0)  # the last merges' saves
         lost = lost_updates(database, tally)
+        problems = Counter(
+            line.strip()[:160]
+            for server in servers
+            for line in server.log.read_text(errors="replace").splitlines()
+            if any(word in line for word in ("ERROR", "Error", "WARNING", "refused", "Timeout"))
+        )
+    print("server log, the most frequent errors and warnings:")
+    for line, count in problems.most_common(8):
+        print(f"  {count} x {line}")
     report(users, rounds, elapsed, tally, lost)
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip())
     return 0
