@@ -1,4 +1,5 @@
-"""The dialogs of the Airflow tab: add a deployment, trigger a run with typed params, a node's remote logs."""
+"""The dialogs of the Airflow tab: add a deployment, trigger a run with typed params (a node's remote logs
+open in ``log_dialog.LogDialog``, the Runs tab's dialog)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ class AddDeploymentDialog:
                 "w-full"
             )
             self.secret.mark("add-deployment-secret").tooltip("Only this reference is saved, never the secret")
-            self.error = ui.label().classes("text-negative").props("role=alert").mark("add-deployment-error")
+            self.error = ui.label().classes("text-negative").props("role=alert data-dagsmith=add-deployment-error")
+            self.error.mark("add-deployment-error")
             with ui.row():
-                ui.button("Add", on_click=self.submit).mark("add-deployment-save")
+                ui.button("Add", on_click=self.submit).props("data-dagsmith=add-deployment-save").mark(
+                    "add-deployment-save"
+                )
                 ui.button("Cancel", on_click=self.dialog.close).props("flat")
 
     def open(self) -> None:
@@ -72,7 +76,7 @@ class TriggerDialog:
             self.form = ui.column().classes("w-full")
             self.error = ui.label().classes("text-negative").props("role=alert").mark("trigger-error")
             with ui.row():
-                ui.button("Trigger", on_click=self.submit).mark("trigger-start")
+                ui.button("Trigger", on_click=self.submit).props("data-dagsmith=trigger-start").mark("trigger-start")
                 ui.button("Cancel", on_click=self.dialog.close).props("flat")
 
     def open(self, params: list[Any]) -> None:
@@ -105,30 +109,3 @@ class TriggerDialog:
             self.error.set_text(message)
         else:
             self.dialog.close()
-
-
-class RemoteLogDialog:
-    """A node's task logs as the deployment returned them."""
-
-    def __init__(self) -> None:
-        self.logs: dict[str, str] = {}
-        self.dialog = ui.dialog().props("full-width").mark("remote-log-dialog")
-        with self.dialog, ui.card().classes("w-full"):
-            with ui.row().classes("w-full items-center"):
-                self.title = ui.label().classes("text-h6")
-                self.choice = ui.select([], on_change=lambda: self.refresh()).props("dense")
-                ui.space()
-                ui.button(icon="close", on_click=self.dialog.close).props("flat round")
-            with ui.scroll_area().classes("w-full").style("height: 60vh"):
-                self.text = ui.label().classes("font-mono text-xs whitespace-pre-wrap").mark("remote-log-text")
-
-    def show(self, title: str, logs: dict[str, str]) -> None:
-        self.logs = logs
-        self.title.set_text(title)
-        self.choice.set_options(list(logs), value=next(iter(logs), None))
-        self.choice.set_visibility(len(logs) > 1)
-        self.refresh()
-        self.dialog.open()
-
-    def refresh(self) -> None:
-        self.text.set_text(self.logs.get(self.choice.value or "", "") or "(no log)")

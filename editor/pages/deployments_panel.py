@@ -21,7 +21,8 @@ from ..deployments.config import Deployment, Deployments, connect
 from ..deployments.service import RemotePipeline, latest_export, version_hashes
 from ..services import EditorServices
 from ..session import EditorSession
-from .deployment_dialogs import AddDeploymentDialog, RemoteLogDialog, TriggerDialog
+from .deployment_dialogs import AddDeploymentDialog, TriggerDialog
+from .log_dialog import LogDialog
 
 LIVE_SECONDS = 3.0
 FINISHED = {"success", "failed"}
@@ -49,24 +50,29 @@ class DeploymentsPanel:
         with ui.row().classes("w-full items-center gap-2"):
             self.choice = ui.select([], label="Deployment", on_change=lambda: self.connect()).props("dense")
             self.choice.classes("min-w-[160px]").mark("deployment-choice")
-            ui.button(icon="refresh", on_click=self.refresh).props("flat dense round").tooltip("Refresh")
-            ui.button(icon="add", on_click=lambda: self.add_dialog.open()).props("flat dense round").mark(
-                "add-deployment"
-            ).tooltip("Add an Airflow deployment to the project")
-            self.status = ui.label().classes("text-caption").mark("deployment-status")
+            ui.button(icon="refresh", on_click=self.refresh).props(
+                "flat dense round data-dagsmith=deployment-refresh"
+            ).tooltip("Refresh")
+            ui.button(icon="add", on_click=lambda: self.add_dialog.open()).props(
+                "flat dense round data-dagsmith=add-deployment"
+            ).mark("add-deployment").tooltip("Add an Airflow deployment to the project")
+            self.status = ui.label().classes("text-caption").props("data-dagsmith=deployment-status")
+            self.status.mark("deployment-status")
             ui.space()
             self.pause_button = ui.button("Pause", on_click=self.toggle_pause).props("flat dense no-caps")
-            self.pause_button.mark("deployment-pause")
+            self.pause_button.props("data-dagsmith=deployment-pause").mark("deployment-pause")
             self.clear_button = ui.button("Clear failed", icon="restart_alt", on_click=self.clear_failed)
-            self.clear_button.props("flat dense no-caps").mark("deployment-clear")
-            ui.button("Trigger", icon="play_arrow", on_click=self.open_trigger).props("dense no-caps").mark(
-                "deployment-trigger"
-            )
-        self.error = ui.label().classes("text-negative text-caption").props("role=alert").mark("deployment-error")
-        self.list = ui.list().props("dense separator").classes("w-full").mark("deployment-runs")
+            self.clear_button.props("flat dense no-caps data-dagsmith=deployment-clear").mark("deployment-clear")
+            ui.button("Trigger", icon="play_arrow", on_click=self.open_trigger).props(
+                "dense no-caps data-dagsmith=deployment-trigger"
+            ).mark("deployment-trigger")
+        self.error = ui.label().classes("text-negative text-caption").props("role=alert data-dagsmith=deployment-error")
+        self.error.mark("deployment-error")
+        self.list = ui.list().props("dense separator data-dagsmith=deployment-runs").classes("w-full")
+        self.list.mark("deployment-runs")
         self.timer = ui.timer(LIVE_SECONDS, self.follow, active=False)
         self.trigger_dialog = TriggerDialog(self.trigger)
-        self.log_dialog = RemoteLogDialog()
+        self.log_dialog = LogDialog("remote-log")
         self.add_dialog = AddDeploymentDialog(self.add)
         self.load_deployments()
 
@@ -159,7 +165,11 @@ class DeploymentsPanel:
         self.list.clear()
         with self.list:
             for item in runs:
-                with ui.item(on_click=lambda r=item.run_id: self.select(r)).props("clickable").mark("deployment-run"):
+                with (
+                    ui.item(on_click=lambda r=item.run_id: self.select(r))
+                    .props("clickable data-dagsmith=deployment-run")
+                    .mark("deployment-run")
+                ):
                     with ui.item_section():
                         ui.item_label(item.run_id).classes("text-caption")
                         ui.item_label(f"{item.state} · {item.when[:19]} · conf {item.conf}").props("caption")

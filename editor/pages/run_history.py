@@ -14,13 +14,14 @@ from typing import Any
 from nicegui import run, ui
 
 from ..canvas import PipelineCanvas
-from ..run_services import LocalRuns, read_log, record_states
+from ..run_services import LocalRuns, record_states
 from ..runs import RunHandle, Services
 from ..runs.mlflow_links import Resolved, resolve, server_base
 from ..runs.records import seconds_between, task_key
 from ..runs.workspace import redact
 from ..services import UserError
 from ..session import EditorSession
+from .log_dialog import LogDialog
 from .run_artifacts import RunArtifacts
 
 STATE_COLORS = {
@@ -31,7 +32,6 @@ STATE_COLORS = {
     "skipped": "grey-5",
     "cancelled": "warning",
 }
-LOG_REFRESH_SECONDS = 1.0
 
 
 def _seconds(value: float | None) -> str:
@@ -62,38 +62,6 @@ def live_tasks(handle: RunHandle) -> list[dict[str, Any]]:
         }
         for event in sorted(handle.tasks().values(), key=lambda event: (event.start or "~", event.key))
     ]
-
-
-class LogDialog:
-    """A task's log, followed while the task runs."""
-
-    def __init__(self) -> None:
-        self.logs: dict[str, Path] = {}
-        self.dialog = ui.dialog().props("full-width").mark("log-dialog")
-        with self.dialog, ui.card().classes("w-full"):
-            with ui.row().classes("w-full items-center"):
-                self.title = ui.label().classes("text-h6")
-                self.choice = ui.select([], on_change=lambda: self.refresh()).props("dense").mark("log-task")
-                ui.space()
-                ui.button(icon="close", on_click=self.dialog.close).props("flat round")
-            with ui.scroll_area().classes("w-full").style("height: 60vh"):
-                self.text = ui.label().classes("font-mono text-xs whitespace-pre-wrap").mark("log-text")
-        self.timer = ui.timer(LOG_REFRESH_SECONDS, self.refresh, active=False)
-        self.dialog.on_value_change(lambda e: self.timer.activate() if e.value else self.timer.deactivate())
-
-    def show(self, title: str, logs: dict[str, Path]) -> None:
-        """Open the dialog on ``logs`` (task key -> log file), the first one shown."""
-        self.logs = logs
-        self.title.set_text(title)
-        self.choice.set_options(list(logs), value=next(iter(logs), None))
-        self.choice.set_visibility(len(logs) > 1)
-        self.refresh()
-        self.dialog.open()
-
-    def refresh(self) -> None:
-        path = self.logs.get(self.choice.value or "")
-        text = read_log(path) if path else ""
-        self.text.set_text(text or "(no log yet: the task has not started)")
 
 
 class RunsPanel:

@@ -16,6 +16,7 @@ from nicegui.testing import User
 
 from dagsmith.editor.deployments.config import Deployments
 from dagsmith.editor.pages import Workbench
+from dagsmith.editor.pages.log_dialog import LogDialog
 from dagsmith.editor.services import EditorServices
 from dagsmith.nodes import load_example
 
@@ -71,3 +72,29 @@ async def test_a_deployment_added_in_the_tab_keeps_a_reference_and_errors_are_sh
     assert panel.choice.options == ["prod"] and panel.choice.value == "prod"
     await until("the connection error", lambda: "cannot reach the Airflow API" in panel.error.text)
     assert f"deployment 'prod': cannot reach the Airflow API at {url}" in panel.error.text
+
+
+async def test_one_log_dialog_follows_a_local_file_and_shows_fetched_logs_as_given(user: User, tmp_path: Path) -> None:
+    """The Runs tab's and the Airflow tab's log dialog: a local log file is read again while the dialog is
+    open (the task may still write it); a deployment's fetched log is shown as given, with no timer."""
+    holder: dict[str, LogDialog] = {}
+
+    @ui.page("/")
+    def page() -> None:
+        holder["local"], holder["remote"] = LogDialog(), LogDialog("remote-log")
+
+    await user.open("/")
+    local, remote = holder["local"], holder["remote"]
+    log = tmp_path / "train.log"
+    local.show("Log of train", {"train": log})
+    assert local.text.text == "(no log yet: the task has not started)" and local.timer.active
+    log.write_text("epoch 1\n", encoding="utf-8")
+    await until("the file's new line", lambda: "epoch 1" in local.text.text)
+    local.dialog.close()
+    await until("the timer stopped", lambda: not local.timer.active)
+
+    remote.show("Log of gate on prod", {"gate": "first try\n", "gate__promote": ""})
+    assert remote.text.text == "first try\n" and remote.choice.visible and not remote.timer.active
+    remote.choice.set_value("gate__promote")
+    assert remote.text.text == "(no log)"
+    await user.should_see(marker="remote-log-text")
