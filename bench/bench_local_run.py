@@ -59,23 +59,34 @@ def environment(workspace: Workspace, home: Path) -> dict[str, str]:
     return env
 
 
-def airflow_run(workspace: Workspace, env: dict[str, str], day: int, *, cold: bool = False) -> float:
-    """Wall time of one ``dagsmith run --local`` (a failed run stops the benchmark)."""
+def airflow_run(
+    workspace: Workspace, env: dict[str, str], day: int, *, cold: bool = False, scheduler: bool = False
+) -> float:
+    """Wall time of one ``dagsmith run --local`` (``--scheduler``: through the project's local Airflow;
+    logical dates in February then, January else); a failed run stops the benchmark."""
     command = [sys.executable, "-m", "dagsmith.editor.cli", "run", str(PIPELINE), "--local"]
-    command += ["--workspace", str(workspace.root), "--logical-date", f"2026-01-{day:02d}"]
+    command += ["--workspace", str(workspace.root), "--logical-date", f"2026-{2 if scheduler else 1:02d}-{day:02d}"]
     command += ["--cold"] if cold else []
+    command += ["--scheduler"] if scheduler else []
     began = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - began
     if done.returncode != 0 or "deploy                       success" not in done.stdout:
-        sys.exit(f"the local run failed or skipped the deploy:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+        what = "scheduled" if scheduler else "local"
+        sys.exit(f"the {what} run failed or skipped the deploy:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
     return took
 
 
-def step_commands(workspace: Workspace) -> list[tuple[str, dict[str, str]]]:
-    """(task, rendered env) of the last run's BashOperator tasks that succeeded, in the order they started."""
+def reset(workspace: Workspace, env: dict[str, str]) -> None:
+    """Remove the champion alias, so that the next run takes the full path."""
+    reset(workspace, env)
+
+
+def step_commands(workspace: Workspace, database: Path | None = None) -> list[tuple[str, dict[str, str]]]:
+    """(task, rendered env) of the last run's BashOperator tasks that succeeded, in the order they started,
+    read from ``database`` (default: the workspace's local-run Airflow database)."""
     record = list_runs(workspace.runs, "keyword_recommendation")[0]
-    with sqlite3.connect(workspace.airflow_db) as db:
+    with sqlite3.connect(database or workspace.airflow_db) as db:
         rows = db.execute(
             "select ti.task_id, r.rendered_fields from task_instance ti join rendered_task_instance_fields r "
             "on r.dag_id = ti.dag_id and r.task_id = ti.task_id and r.run_id = ti.run_id "
@@ -121,17 +132,17 @@ def main() -> None:
             print(f"first run (one-time setup included, not measured): {first:.1f} s", flush=True)
             airflow_times, direct_times = [], []
             for index in range(args.runs):
-                subprocess.run([sys.executable, "-c", RESET, workspace.mlflow_uri], env=env, check=True)
+                reset(workspace, env)
                 airflow_times.append(airflow_run(workspace, env, 2 + index))
                 commands = step_commands(workspace)
-                subprocess.run([sys.executable, "-c", RESET, workspace.mlflow_uri], env=env, check=True)
+                reset(workspace, env)
                 direct_times.append(direct_run(commands, base))
                 print(
                     f"run {index + 1}: dagsmith run --local {airflow_times[-1]:.1f} s, "
                     f"{len(commands)} step commands directly {direct_times[-1]:.1f} s",
                     flush=True,
                 )
-            subprocess.run([sys.executable, "-c", RESET, workspace.mlflow_uri], env=env, check=True)
+            reset(workspace, env)
             stop_runner(workspace.root)
             cold = airflow_run(workspace, env, 2 + args.runs, cold=True)
         finally:

@@ -12,25 +12,19 @@ ways are measured under the same load. Medians and their ratio to the direct run
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_local_run as local  # the shared method: environment, reset, direct replay
 
-from dagsmith.codegen.compat import LOCAL_BASH
 from dagsmith.editor.airflow_local.instance import down
 from dagsmith.editor.airflow_local.scheduled import project_for
-from dagsmith.editor.runs import Services, Workspace, list_runs, stop_runner, stop_serving
+from dagsmith.editor.runs import Services, Workspace, stop_runner, stop_serving
 from dagsmith.editor.runs.workspace import worker_environment
 
 TARGET = 1.5
@@ -41,40 +35,12 @@ in-process runs asks with AIRFLOW__CORE__MAX_TEMPLATED_FIELD_LENGTH (the instanc
 
 def scheduled_run(workspace: Workspace, env: dict[str, str], day: int) -> float:
     """Wall time of one ``dagsmith run --local --scheduler`` (a failed run stops the benchmark)."""
-    command = [sys.executable, "-m", "dagsmith.editor.cli", "run", str(local.PIPELINE), "--local", "--scheduler"]
-    command += ["--workspace", str(workspace.root), "--logical-date", f"2026-02-{day:02d}"]
-    began = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    took = time.perf_counter() - began
-    if done.returncode != 0 or "deploy                       success" not in done.stdout:
-        sys.exit(f"the scheduled run failed or skipped the deploy:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
-    return took
+    return local.airflow_run(workspace, env, day, scheduler=True)
 
 
 def step_commands(workspace: Workspace) -> list[tuple[str, dict[str, str]]]:
     """(task, rendered env) of the last scheduled run's step tasks that succeeded, in start order."""
-    record = list_runs(workspace.runs, "keyword_recommendation")[0]
-    database = workspace.root / "airflow-server" / "airflow.db"
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "select ti.task_id, r.rendered_fields from task_instance ti join rendered_task_instance_fields r "
-            "on r.dag_id = ti.dag_id and r.task_id = ti.task_id and r.run_id = ti.run_id "
-            "and r.map_index = ti.map_index where ti.dag_id = ? and ti.run_id = ? and ti.state = 'success' "
-            "order by ti.start_date",
-            ("keyword_recommendation", record["airflow_run_id"]),
-        ).fetchall()
-    commands = []
-    for task_id, fields in rows:
-        rendered: dict[str, Any] = json.loads(fields)
-        if rendered.get("bash_command") == LOCAL_BASH:
-            env = rendered["env"]
-            assert isinstance(env, dict), f"{task_id}: Airflow truncated the rendered env"
-            commands.append((task_id, {key: str(value) for key, value in env.items()}))
-    return commands
-
-
-def reset(workspace: Workspace, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-c", local.RESET, workspace.mlflow_uri], env=env, check=True)
+    return local.step_commands(workspace, workspace.root / "airflow-server" / "airflow.db")
 
 
 def main() -> None:
@@ -100,12 +66,12 @@ def main() -> None:
             first = local.airflow_run(inproc, inproc_env, 1)
             print(f"first in-process run (one-time setup; not measured): {first:.1f} s", flush=True)
             for index in range(args.runs):
-                reset(workspace, env)
+                local.reset(workspace, env)
                 times["scheduler"].append(scheduled_run(workspace, env, 2 + index))
                 commands = step_commands(workspace)
-                reset(workspace, env)
+                local.reset(workspace, env)
                 times["direct"].append(local.direct_run(commands, base))
-                reset(inproc, inproc_env)
+                local.reset(inproc, inproc_env)
                 times["in-process"].append(local.airflow_run(inproc, inproc_env, 2 + index))
                 print(
                     f"run {index + 1}: --scheduler {times['scheduler'][-1]:.1f} s, in-process "
