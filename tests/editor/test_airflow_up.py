@@ -1,4 +1,4 @@
-"""``dagsmith airflow up|status|logs|down`` against the real ``airflow standalone`` it starts (no mocks).
+"""``dagsmith airflow up|status|logs|down`` against the real Airflow 3 it starts (no mocks).
 
 One instance serves the module: a project with one pipeline whose script step runs ``python -c``. The
 printed login reaches the REST API v2, a second ``up`` finds the same process, a run triggered through
@@ -22,18 +22,18 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
+from airflow_fixtures import LocalAirflow, airflow_up, dagsmith, free_port
 
 from dagsmith.editor.airflow_local.api import PASSWORDS, Client, login
 from dagsmith.editor.airflow_local.database import airflow_version, ensure_login, prepare, sqlite_url
 from dagsmith.editor.airflow_local.instance import processes, read_state
 from dagsmith.editor.airflow_local.project import resolve
 from dagsmith.editor.airflow_local.supervisor import Forked, stop
-from dagsmith.nodes import Node, Pipeline, PipelineSettings, dumps
+from dagsmith.nodes import Node, Pipeline, PipelineSettings
 
 pytestmark = pytest.mark.slow
 
@@ -43,57 +43,25 @@ STEP = (
 )
 
 
-@dataclass
-class Started:
-    project: Path
-    home: Path
-    env: dict[str, str]
-    output: str
-    url: str
-    user: str
-    password: str
+Started = LocalAirflow
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dagsmith.editor.cli", "airflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return dagsmith("airflow", *args, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
-    project = tmp_path_factory.mktemp("project")
-    home = tmp_path_factory.mktemp("workspace")
     pipeline = Pipeline(
         settings=PipelineSettings(name="Hello local", default_image="registry.example.com/x:1"),
         nodes=[Node(id="say", type="script", params={"command": ["python", "-c", STEP], "outputs": []})],
     )
-    (project / "hello.dagsmith.json").write_text(dumps(pipeline), encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AIRFLOW", "DAGSMITH_"))}
-    env.update(DAGSMITH_HOME=str(tmp_path_factory.mktemp("dagsmith-home")), BENTOML_DO_NOT_TRACK="true")
-    args = ("--project-dir", str(project), "--home", str(home))
-    result = cli("up", *args, "--port", str(free_port()), env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    url = re.search(r"(http://127\.0\.0\.1:\d+)", result.stdout)
-    login = re.search(r"login: (\S+) / (\S+)", result.stdout)
-    assert url and login, result.stdout
-    yield Started(project, home, env, result.stdout, url.group(1), login.group(1), login.group(2))
-    cli("down", *args, env=env, timeout=120)  # a safety net; test_down_stops_every_process checks it
+    with airflow_up(tmp_path_factory, {"hello": pipeline}) as instance:
+        yield instance  # down runs after as a safety net; test_down_stops_every_process checks it
 
 
 def args(started: Started) -> tuple[str, ...]:
-    return ("--project-dir", str(started.project), "--home", str(started.home))
+    return started.where
 
 
 def test_up_prints_the_ui_and_every_component_is_healthy(started: Started) -> None:
@@ -115,11 +83,11 @@ def test_the_rest_api_lists_the_project_dags_with_the_printed_login(started: Sta
     assert client.dag_ids() == ["hello_local"]
     assert client.import_errors() == {}
     dag = client.get("/api/v2/dags/hello_local")
-    assert Path(dag["fileloc"]).parent == started.home / "airflow-server" / "dags"
+    assert Path(dag["fileloc"]).parent == started.workspace / "airflow-server" / "dags"
 
 
 def test_the_api_listens_on_loopback_only(started: Started) -> None:
-    state = read_state(resolve(str(started.project), str(started.home)))
+    state = read_state(resolve(str(started.project), str(started.workspace)))
     assert state is not None
     listening = {
         conn.laddr.ip
@@ -131,7 +99,7 @@ def test_the_api_listens_on_loopback_only(started: Started) -> None:
 
 
 def test_a_second_up_reuses_the_running_instance(started: Started) -> None:
-    project = resolve(str(started.project), str(started.home))
+    project = resolve(str(started.project), str(started.workspace))
     before = read_state(project)
     result = cli("up", *args(started), env=started.env)
     assert result.returncode == 0, result.stderr
@@ -162,12 +130,12 @@ def test_a_run_triggered_through_the_api_succeeds(started: Started) -> None:
     assert state == "success"
     said = json.loads((started.project / "said.json").read_text())
     assert said["cwd"] == str(started.project)  # the step ran on this machine, in the project folder
-    assert said["mlflow"] == f"sqlite:///{started.home / 'mlflow' / 'mlflow.db'}"  # the local runs' MLflow
-    assert (started.home / "mlflow" / ".dagsmith-created").exists()  # its database was set up
+    assert said["mlflow"] == f"sqlite:///{started.workspace / 'mlflow' / 'mlflow.db'}"  # the local runs' MLflow
+    assert (started.workspace / "mlflow" / ".dagsmith-created").exists()  # its database was set up
 
 
 def test_components_start_at_once_on_a_copied_database(started: Started) -> None:
-    home = started.home / "airflow-server"
+    home = started.workspace / "airflow-server"
     log = (home / "standalone.log").read_text(encoding="utf-8")
     assert "==== metadata database copied" in log  # not migrated in this workspace
     template = Path(started.env["DAGSMITH_HOME"]) / "airflow-db" / airflow_version() / "airflow.db"
@@ -175,7 +143,7 @@ def test_components_start_at_once_on_a_copied_database(started: Started) -> None
     assert _alembic(home / "airflow.db") == _alembic(template) != ""
     for name in ("api-server", "dag-processor", "scheduler", "triggerer"):
         assert f"supervisor | started {name} (pid " in log
-    state = read_state(resolve(str(started.project), str(started.home)))
+    state = read_state(resolve(str(started.project), str(started.workspace)))
     assert state is not None
     commands = []
     for pid in processes(state.pid):
@@ -213,7 +181,7 @@ def _alembic(database: Path) -> str:
 
 
 def test_down_stops_every_process(started: Started) -> None:
-    project = resolve(str(started.project), str(started.home))
+    project = resolve(str(started.project), str(started.workspace))
     state = read_state(project)
     assert state is not None
     members = processes(state.pid)
@@ -229,7 +197,7 @@ def test_down_stops_every_process(started: Started) -> None:
         if (in_group or process.pid in members) and process.info["status"] != psutil.STATUS_ZOMBIE:
             left.append(process.pid)
     assert left == []
-    assert _with_home(started.home / "airflow-server") == []
+    assert _with_home(started.workspace / "airflow-server") == []
     assert read_state(project) is None
     again = cli("status", *args(started), env=started.env)
     assert again.returncode == 1 and "not running" in again.stdout

@@ -5,25 +5,27 @@ One instance serves the module: a project whose pipeline has a typed run-time pa
 deployment (password from an environment variable), read which version it runs from the deployed file's
 header, trigger with typed params, follow task states into node states, read a log, clear the failed task
 and see it succeed, pause and unpause; and check the errors (unreachable, refused login, a DAG not
-deployed, a DAG with import errors) are messages. ``down`` runs at the end whatever happened.
+deployed, a DAG with import errors) are messages. Last, a person in real Chromium adds the instance in the
+Airflow tab of another project, key by key, and triggers, follows and clears a run there. The instance is
+started by ``airflow_fixtures.airflow_up`` (shared with ``test_airflow_up.py``); ``down`` runs at the end
+whatever happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from airflow_fixtures import LocalAirflow, airflow_up, dagsmith, free_port
+from browser import count, screenshot_on_failure, wait_for, with_token
 from nicegui import ui
 from nicegui.testing import User
+from test_export_browser import type_into
 
 from dagsmith.codegen import render
 from dagsmith.editor.deployments.client import AirflowApi, Credentials, DeploymentError, NotDeployedError
@@ -31,8 +33,8 @@ from dagsmith.editor.deployments.config import Deployment, Deployments, connect
 from dagsmith.editor.deployments.service import RemotePipeline, latest_export
 from dagsmith.editor.pages import Workbench
 from dagsmith.editor.services import EditorServices
-from dagsmith.editor.store import DB_FILENAME, Store, open_store
-from dagsmith.nodes import Node, Pipeline, PipelineSettings, dumps
+from dagsmith.editor.store import Store, open_store
+from dagsmith.nodes import Node, Pipeline, PipelineSettings
 from dagsmith.nodes.document import RuntimeParam
 
 pytestmark = pytest.mark.slow
@@ -45,15 +47,7 @@ SECRET_ENV = "DAGSMITH_TEST_AIRFLOW_PASSWORD"
 WAIT = 240.0
 
 
-@dataclass
-class Started:
-    project: Path
-    dags: Path
-    env: dict[str, str]
-    url: str
-    user: str
-    password: str
-    store_url: str
+Started = LocalAirflow
 
 
 def pipeline(name: str = "Remote demo") -> Pipeline:
@@ -70,45 +64,11 @@ def pipeline(name: str = "Remote demo") -> Pipeline:
     )
 
 
-def dagsmith(*args: str, env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dagsmith.editor.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
-    project = tmp_path_factory.mktemp("project")
-    workspace = tmp_path_factory.mktemp("workspace")
-    home = tmp_path_factory.mktemp("dagsmith-home")
-    (project / "remote.dagsmith.json").write_text(dumps(pipeline()), encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AIRFLOW", "DAGSMITH_"))}
-    env.update(DAGSMITH_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
-    where = ("--project-dir", str(project), "--home", str(workspace))
-    try:
-        result = dagsmith("airflow", "up", *where, "--port", str(free_port()), env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
-        url = re.search(r"(http://127\.0\.0\.1:\d+)", result.stdout)
-        login = re.search(r"login: (\S+) / (\S+)", result.stdout)
-        assert url and login, result.stdout
-        env[SECRET_ENV] = login.group(2)
-        dags = workspace / "airflow-server" / "dags"
-        yield Started(
-            project, dags, env, url.group(1), login.group(1), login.group(2), f"sqlite:///{home / DB_FILENAME}"
-        )
-    finally:
-        dagsmith("airflow", "down", *where, env=env, timeout=120)
+    with airflow_up(tmp_path_factory, {"remote": pipeline()}) as instance:
+        instance.env[SECRET_ENV] = instance.password
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -304,3 +264,134 @@ async def test_the_airflow_tab_shows_the_version_run_states_on_the_canvas_and_no
 
     await tab.state_clicked("flaky", lambda node: pytest.fail(f"the local log of {node} was opened"))
     assert "second try" in tab.panel.log_dialog.text.text
+
+
+@pytest.fixture(scope="module")
+def home(airflow: Started) -> Path:
+    """The browser test's editor server uses the instance's DAGSMITH_HOME, so it opens the same store."""
+    return airflow.dagsmith_home
+
+
+def test_a_person_adds_the_deployment_in_the_airflow_tab_sees_its_version_and_triggers_a_run(
+    airflow: Started, store: Store, driver: Any, server: str, tmp_path: Path
+) -> None:
+    """Real Chromium: the Airflow tab of a project with no deployment; the person types the deployment in
+    key by key (password from a file), sees the version it runs, triggers with a typed param and sees the
+    run's states on the canvas and in the runs list."""
+    from selenium.webdriver.common.by import By
+
+    project = store.create_project(f"Browser {tmp_path.name}")  # a new one if the test is rerun
+    info = store.create_pipeline(project.id, pipeline())
+    store.create_version(info.id)
+    store.record_export(
+        info.id, 1, by="local", target="airflow3", production=False, location="/git/dags", dag_path="dags/x.py"
+    )
+    secret = tmp_path / "airflow-password"
+    secret.write_text(airflow.password + "\n", encoding="utf-8")
+
+    def marked(name: str) -> Any:
+        return driver.find_element(By.CSS_SELECTOR, f"[data-dagsmith='{name}']")
+
+    def click(name: str) -> None:
+        """Click the element once it takes the click (a tab or dialog may still be sliding in)."""
+
+        def clicked() -> bool:
+            marked(name).click()
+            return True
+
+        wait_for(clicked, f"{name} to take the click")
+
+    def text_of(name: str) -> str:
+        try:
+            return str(marked(name).get_attribute("textContent") or "")
+        except Exception:  # re-rendered between find and read
+            return ""
+
+    with screenshot_on_failure(driver, "deployments-airflow-tab"):
+        driver.get(with_token(f"{server}/pipeline/{info.id}"))
+        wait_for(lambda: count(driver, ".vue-flow__node") == 2, "the pipeline on the canvas", timeout=60)
+        tab = "//div[contains(@class,'q-tab__label')][normalize-space(text())='Airflow']"
+        wait_for(lambda: driver.find_element(By.XPATH, tab), "the Airflow tab").click()
+        wait_for(lambda: "No Airflow deployment yet" in text_of("deployment-status"), "the empty tab's hint")
+
+        click("add-deployment")
+        type_in(driver, "Name", "laptop")
+        type_in(driver, "API URL", airflow.url)
+        choose(driver, "Sign in with", "password")
+        type_in(driver, "User (for password)", airflow.user)
+        type_in(driver, "Token or password from", f"file:{secret}")
+        click("add-deployment-save")
+
+        status = wait_for(
+            lambda: (text := text_of("deployment-status")).startswith("laptop:") and text,
+            "the deployed version",
+            timeout=WAIT,
+        )
+        # (``airflow up`` serves the pipeline localized for this machine, so its content hash differs from
+        # the saved version's and the line goes on to say so.)
+        assert status.startswith("laptop: remote_demo v1 (the latest export)"), text_of("deployment-error")
+        assert airflow.password not in Path(airflow.store_url.removeprefix("sqlite:///")).read_text(errors="replace")
+
+        if text_of("deployment-pause").strip() == "Unpause":  # new DAGs start paused
+            click("deployment-pause")
+            wait_for(lambda: text_of("deployment-pause").strip() == "Pause", "the DAG unpaused", timeout=60)
+        (airflow.project / "flaky.marker").unlink(missing_ok=True)  # flaky fails on its first try
+        click("deployment-trigger")
+        type_in(driver, "rows (integer)", "4")
+        click("trigger-start")
+        wait_for(lambda: "conf {'rows': 4}" in text_of("deployment-runs"), "the triggered run in the list", timeout=60)
+        # The module's earlier runs all ended in success: a failed badge is this run's.
+        wait_for(
+            lambda: (count(driver, ".dagsmith-state--success"), count(driver, ".dagsmith-state--failed")) == (1, 1),
+            "say's success and flaky's failure on the canvas",
+            timeout=WAIT,
+        )
+        click("deployment-clear")  # the scheduler retries flaky, which succeeds on its second try
+        wait_for(
+            lambda: count(driver, ".dagsmith-state--success") == 2, "both tasks' success on the canvas", timeout=WAIT
+        )
+
+        def finished_row() -> bool:
+            click("deployment-refresh")
+            rows = driver.find_elements(By.CSS_SELECTOR, "[data-dagsmith='deployment-run']")
+            return any(
+                "success ·" in (t := str(row.get_attribute("textContent"))) and "conf {'rows': 4}" in t for row in rows
+            )
+
+        wait_for(finished_row, "the run listed as a success", timeout=60, interval=2)
+        assert text_of("deployment-error") == ""
+
+
+def choose(driver: Any, label: str, option: str) -> None:
+    """Open the select labelled ``label`` and click ``option`` in its menu, as a person does."""
+    from selenium.webdriver.common.by import By
+
+    xpath = f"//label[.//div[contains(@class,'q-field__label') and normalize-space()='{label}']]"
+    field = wait_for(lambda: driver.find_element(By.XPATH, xpath), f"the select {label!r}")
+    field.click()
+    item = f"//div[contains(@class,'q-menu')]//div[contains(@class,'q-item')][normalize-space()='{option}']"
+    wait_for(lambda: driver.find_element(By.XPATH, item), f"the option {option!r}").click()
+    wait_for(
+        lambda: option in str(driver.find_element(By.XPATH, xpath).get_attribute("textContent")), f"{option!r} chosen"
+    )
+
+
+def dialog_input(driver: Any, label: str) -> Any:
+    """The input labelled ``label`` in the open dialog (the inspector has fields of the same names)."""
+    from selenium.webdriver.common.by import By
+
+    xpath = (
+        "//div[contains(@class,'q-dialog')]"
+        f"//label[.//div[contains(@class,'q-field__label') and normalize-space()='{label}']]//input"
+    )
+    return wait_for(lambda: driver.find_element(By.XPATH, xpath), f"the input {label!r} in the dialog")
+
+
+def type_in(driver: Any, label: str, text: str) -> None:
+    """Type ``text`` key by key into the dialog's input ``label`` once it takes the click (it may still open)."""
+
+    def typed() -> bool:
+        type_into(driver, dialog_input(driver, label), text)
+        return True
+
+    wait_for(typed, f"the input {label!r} to take the typing")
