@@ -4,14 +4,15 @@ The list comes from the manifests in the run's store (``runs.artifacts``). A dow
 of the editor's own server (behind its launch-token guard) under a random key made when the user clicks, so
 the browser never names a path: only an artifact listed from its manifest, inside the run's store root, is
 streamed (a file as stored, a folder as a zip). The local editor has one user, who owns every artifact;
-team mode will check the artifact's access against the user's groups before the key is made.
+a team server sets a ``DownloadGate`` (``team.downloads``): the artifact's access is checked for the user
+before the key is made and again when it is used, and a key works only for the user it was made for.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
@@ -21,7 +22,21 @@ from ..runs.artifacts import ArtifactAccessError, RunStore, StoredArtifact, chec
 
 ROUTE = "/_dagsmith/run-artifact/"
 KEY_SECONDS = 600.0
-_keys: dict[str, tuple[float, RunStore, StoredArtifact]] = {}
+
+
+class DownloadGate(Protocol):
+    """A team server's check of who downloads what (``team.downloads.TeamDownloads``)."""
+
+    def requester(self) -> str | None:
+        """The user the current request or event runs as."""
+
+    def check(self, pipeline_id: int, artifact: StoredArtifact) -> None:
+        """Raise ``ArtifactAccessError`` unless the requester may download the artifact of this pipeline's run."""
+
+
+gate: DownloadGate | None = None
+"""None in the local editor (its one user owns every artifact); set by the team server."""
+_keys: dict[str, tuple[float, RunStore, StoredArtifact, int | None, str | None]] = {}
 
 
 def _size(size: int) -> str:
@@ -32,14 +47,23 @@ def _size(size: int) -> str:
     return str(size)
 
 
-def offer(store: RunStore, artifact: StoredArtifact) -> str:
-    """A download URL for an artifact that was checked; valid for ``KEY_SECONDS``."""
+def offer(store: RunStore, artifact: StoredArtifact, pipeline_id: int | None = None) -> str:
+    """A download URL for an artifact that was checked; valid for ``KEY_SECONDS``, for the user who asked."""
     now = time.monotonic()
-    for key in [key for key, (made, _, _) in _keys.items() if now - made > KEY_SECONDS]:
+    for key in [key for key, entry in _keys.items() if now - entry[0] > KEY_SECONDS]:
         del _keys[key]
     key = secrets.token_urlsafe(24)
-    _keys[key] = (now, store, artifact)
+    _keys[key] = (now, store, artifact, pipeline_id, gate.requester() if gate is not None else None)
     return ROUTE + key
+
+
+def check_gate(pipeline_id: int | None, artifact: StoredArtifact, user: str | None = None) -> None:
+    """The team server's check (nothing in the local editor); ``user``: whom a download key was made for."""
+    if gate is None:
+        return
+    if pipeline_id is None or (user is not None and gate.requester() != user):
+        raise ArtifactAccessError("no such artifact, or you have no access to it; press download again")
+    gate.check(pipeline_id, artifact)
 
 
 @app.get(ROUTE + "{key}")
@@ -47,8 +71,9 @@ def _download(key: str) -> StreamingResponse:
     entry = _keys.get(key)
     if entry is None or time.monotonic() - entry[0] > KEY_SECONDS:
         raise HTTPException(status_code=404, detail="this download link expired; press download again")
-    _, store, artifact = entry
+    _, store, artifact, pipeline_id, user = entry
     try:
+        check_gate(pipeline_id, artifact, user)
         check_download(store, artifact)
     except ArtifactAccessError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
@@ -62,8 +87,9 @@ def _download(key: str) -> StreamingResponse:
 class RunArtifacts:
     """The artifacts section of a run's details: read in the background, then one row per stored output."""
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: dict[str, Any], pipeline_id: int | None = None) -> None:
         self.record = record
+        self.pipeline_id = pipeline_id
         self.store = RunStore.of(record)
         self.box = ui.column().classes("gap-0 w-full").props("data-dagsmith=run-artifacts").mark("run-artifacts")
         ui.timer(0, self.load, once=True)
@@ -111,8 +137,9 @@ class RunArtifacts:
 
     async def download(self, artifact: StoredArtifact) -> None:
         try:
+            check_gate(self.pipeline_id, artifact)
             await run.io_bound(check_download, self.store, artifact)
         except (ArtifactAccessError, OSError) as exc:
             ui.notify(f"Not downloaded: {exc}", type="warning")
             return
-        ui.download.from_url(offer(self.store, artifact), artifact.filename)
+        ui.download.from_url(offer(self.store, artifact, self.pipeline_id), artifact.filename)

@@ -189,7 +189,7 @@ class RunsPanel:
                     ).props("flat dense size=sm").mark(f"run-log-{key}")
             self._links(record)
             if record.get("airflow_run_id") and state not in ("queued", "running"):
-                RunArtifacts(record)  # what the run stored, from the manifests in its store
+                RunArtifacts(record, self.pipeline_id)  # what the run stored, from the manifests in its store
 
     def _links(self, record: dict[str, Any]) -> None:
         found = record.get("links") or {}

@@ -117,6 +117,9 @@ class ProjectRow(_Table, table=True):
     review_required: bool = Field(default=False, nullable=False, description="Four-eyes before production exports")
     created_at: dt.datetime = _when()
     updated_at: dt.datetime = _when()
+    archived_at: dt.datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="Set by an organisation admin: read-only, out of lists"
+    )
 
 
 class MemberRow(_Table, table=True):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..store import PermissionDenied, Role, Store
+from .admin import archived
 
 if TYPE_CHECKING:
     from .accounts import Identity
@@ -34,6 +35,8 @@ ACTIONS: dict[str, tuple[Role, str]] = {
     "manage": (Role.OWNER, "manage its members and settings"),
 }
 """Action -> (the lowest role allowed, what it does, for messages). Anything not here is refused."""
+READ_ONLY = frozenset({"open", "browse", "download"})
+"""What members may still do in an archived project (``admin.Administration.set_archived``)."""
 
 
 def authorize(store: Store, identity: Identity, project_id: int, action: str) -> Role | None:
@@ -48,10 +51,16 @@ def authorize(store: Store, identity: Identity, project_id: int, action: str) ->
         return None
     role, doing = ACTIONS[action]
     try:
-        return store.require_role(identity.name, project_id, role, doing=doing)
+        have = store.require_role(identity.name, project_id, role, doing=doing)
+        if action not in READ_ONLY and archived(store.engine, project_id) is not None:
+            raise PermissionDenied(
+                f"project {project_id} is archived: its pipelines can be opened and downloaded but not changed "
+                f"(you cannot {doing}); ask an organisation admin to restore it"
+            )
     except PermissionDenied:
         log.warning("refused: %r may not %s (%s) in project %s", identity.name, action, doing, project_id)
         raise
+    return have
 
 
 def project_of(store: Store, pipeline_id: int) -> int:

@@ -54,8 +54,13 @@ def run_team_server(settings: TeamSettings) -> None:
     from nicegui import app, core, ui
 
     from ..app import FAVICON
-    from ..pages import register_pages
+    from ..pages import register_pages, run_artifacts
+    from .admin import Administration
+    from .admin_api import register_admin_api
+    from .admin_page import register_admin_page
     from .api import register_api
+    from .artifact_api import register_artifact_api
+    from .downloads import TeamDownloads
     from .guard import TeamGuard, identify_scope
     from .identity import guard_socketio
     from .review_page import register_review_pages
@@ -68,6 +73,11 @@ def run_team_server(settings: TeamSettings) -> None:
     register_pages(services)
     register_api(app, services, accounts)
     register_review_pages(services)
+    administration = Administration(accounts)
+    register_admin_api(app, administration)
+    register_admin_page(administration)
+    register_artifact_api(app, services)
+    run_artifacts.gate = TeamDownloads(accounts.store)  # the Runs tab's downloads: the user's access, checked
     app.on_exception(report_team_exception)
     app.on_shutdown(services.runs.close)
     app.on_shutdown(accounts.store.close)

@@ -24,6 +24,7 @@ from ..runs.engine import StateCallback
 from ..services import MAX_ID, EditorServices, ExportPreview
 from ..store import NotFound, PermissionDenied, PipelineInfo, Project, Role
 from . import access
+from .admin import archived_ids
 from .identity import current_identity
 
 
@@ -95,8 +96,10 @@ class TeamServices(EditorServices):
 
     # -- projects and listings -----------------------------------------------------------------------------
     def projects(self) -> list[Project]:
-        """The projects the user belongs to, by name."""
-        return sorted(self.store.list_projects(user=self.user), key=lambda project: project.name.lower())
+        """The projects the user belongs to, by name (archived ones are left out: ``admin.set_archived``)."""
+        hidden = archived_ids(self.store.engine)
+        listed = [project for project in self.store.list_projects(user=self.user) if project.id not in hidden]
+        return sorted(listed, key=lambda project: project.name.lower())
 
     def local_project(self) -> Project:
         """Where new pipelines go: the first project the user may edit in; ``UserError`` when there is none."""
