@@ -66,7 +66,21 @@ class EnvValues:
         ``key`` is the dict key the value follows on its line (``"KEY": value,``): a line longer than ruff's
         88 columns is broken before the ``+`` the way ``ruff format`` writes it.
         """
-        final = templated(value)
+        return self._literal(templated(value), indent, len(tpl_key_filter(key)))
+
+    def entries(self, env: dict[str, object], indent: int) -> str:
+        """The lines ``"KEY": value,`` of an env dict, ``indent`` spaces in (names escaped as ``tpl_key``).
+
+        One call writes a task's whole env: per entry, a template loop and call cost more than the entry.
+        """
+        pad = " " * indent
+        lines = []
+        for name, value in env.items():
+            key = tpl_key_filter(name)
+            lines.append(f"{pad}{key}: {self._literal(templated(value), indent, len(key))},\n")
+        return "".join(lines)
+
+    def _literal(self, final: object, indent: int, key_width: int) -> str:
         prefix = _prefix(final)
         if not (isinstance(final, str) and prefix is not None and prefix in self.roots):
             return py_literal(final, indent)
@@ -74,6 +88,6 @@ class EnvValues:
         if not rest:
             return self.roots[prefix]
         joined = self.roots[prefix] + " + " + py_literal(rest, indent)
-        if indent + len(tpl_key_filter(key)) + len(": ") + len(joined) + len(",") <= _RUFF_WIDTH:
+        if indent + key_width + len(": ") + len(joined) + len(",") <= _RUFF_WIDTH:
             return joined
         return self.roots[prefix] + "\n" + " " * indent + "+ " + py_literal(rest, indent)

@@ -27,17 +27,36 @@ def param_refs(text: str) -> list[str]:
     return [match.group("name") for match in _REF_RE.finditer(text)]
 
 
-def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in ``value`` with its dotted field path, in document order."""
-    stack: list[tuple[str, object]] = [(path, value)]
+def strings_containing(value: object, needle: str, *, keys: bool = False) -> list[tuple[str, str]]:
+    """Every string in ``value`` that contains ``needle``, with its dotted field path, in document order.
+
+    ``keys=True`` includes dict keys (at the path of their dict). A path is written only for a string that
+    matches and for the containers on the way to one: most strings of a document hold no macro at all.
+    """
+    if isinstance(value, str):
+        return [("", value)] if needle in value else []
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Iterator[tuple[object, object]]]] = []
+    if isinstance(value, dict | list | tuple):
+        stack.append(("", _entries(value)))
     while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            yield where, item
-        elif isinstance(item, dict):
-            stack.extend((f"{where}.{key}" if where else str(key), v) for key, v in reversed(item.items()))
-        elif isinstance(item, list | tuple):
-            stack.extend((f"{where}.{i}" if where else str(i), item[i]) for i in range(len(item) - 1, -1, -1))
+        where, entries = stack[-1]
+        for key, item in entries:
+            if keys and isinstance(key, str) and needle in key:
+                found.append((where, key))
+            if isinstance(item, str):
+                if needle in item:
+                    found.append((f"{where}.{key}" if where else str(key), item))
+            elif isinstance(item, dict | list | tuple):
+                stack.append((f"{where}.{key}" if where else str(key), _entries(item)))
+                break  # the container's strings come before its later siblings'
+        else:
+            stack.pop()
+    return found
+
+
+def _entries(value: dict[object, object] | list[object] | tuple[object, ...]) -> Iterator[tuple[object, object]]:
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
 
 
 def undefined_param_issues(pipeline: Pipeline) -> list[Issue]:
@@ -46,7 +65,7 @@ def undefined_param_issues(pipeline: Pipeline) -> list[Issue]:
     known = set(defined)
     issues: list[Issue] = []
     for node in pipeline.nodes:
-        for field, text in _strings(node.params, ""):
+        for field, text in strings_containing(node.params, "params"):
             missing = dict.fromkeys(name for name in param_refs(text) if name not in known)
             for name in missing:
                 suggestions = tuple(closest(name, defined))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from .document import Pipeline
 from .issues import Code, Issue, Severity
+from .param_refs import strings_containing
 
 _USE = re.compile(r"\{\{[^}]*?\bparams\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 """``{{ params.name }}`` or ``{{ params['name'] }}`` (with filters or expressions around it)."""
@@ -15,25 +15,13 @@ PARAM_REF = r"^\{\{\s*params\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$"
 """A field value that is exactly one run-time parameter, e.g. ``{{ params.top_k }}``."""
 
 
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
 def used_params(pipeline: Pipeline) -> set[str]:
     """Names of the run-time parameters that some node's parameters or output paths refer to."""
     used: set[str] = set()
     for node in pipeline.nodes:
-        texts = [*_strings(node.params), *_strings([out.model_dump() for out in node.outputs.values()])]
-        for text in texts:
-            if "params" in text:
+        outputs = [out.model_dump() for out in node.outputs.values()]
+        for value in (node.params, outputs):
+            for _, text in strings_containing(value, "params", keys=True):
                 used.update(dotted or quoted for dotted, quoted in _USE.findall(text))
     return used
 

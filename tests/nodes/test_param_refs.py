@@ -6,7 +6,7 @@ import pytest
 from factories import node, pipeline
 
 from dagsmith.nodes import Code, RuntimeParam, validate
-from dagsmith.nodes.param_refs import param_refs
+from dagsmith.nodes.param_refs import param_refs, strings_containing
 
 
 def _undefined(**params: object) -> list[tuple[str | None, str | None, str]]:
@@ -55,3 +55,21 @@ def test_a_pipeline_without_parameters_says_how_to_add_one() -> None:
 )
 def test_param_refs(text: str, names: list[str]) -> None:
     assert param_refs(text) == names
+
+
+def test_strings_containing_keeps_document_order_and_paths() -> None:
+    value = {
+        "a": "{{ params.x }}",
+        "b": [{"c": "no macro", "d": "params here"}, "params in a list"],
+        "params key": {"e": "params last"},
+        "f": 3,
+    }
+    assert strings_containing(value, "params") == [
+        ("a", "{{ params.x }}"),
+        ("b.0.d", "params here"),
+        ("b.1", "params in a list"),
+        ("params key.e", "params last"),
+    ]
+    assert ("", "params key") in strings_containing(value, "params", keys=True)
+    assert strings_containing("params", "params") == [("", "params")]
+    assert strings_containing(["x", ["y"]], "params") == []
