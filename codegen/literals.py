@@ -66,14 +66,14 @@ def py_literal(value: object, indent: int = 0) -> str:
     Non-empty lists and dicts are written one element per line with a trailing comma, indented for
     a line that starts ``indent`` spaces in; anything else raises ``TypeError``.
     """
+    if isinstance(value, str):  # first: most values are strings
+        return py_str(str(value))
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
         return repr(int(value))
     if isinstance(value, float):
         return py_float(value)
-    if isinstance(value, str):
-        return py_str(str(value))
     inner = " " * (indent + 4)
     if isinstance(value, list):
         if not value:

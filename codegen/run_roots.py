@@ -11,12 +11,13 @@ receives exactly what the inline literal gave. Both parts are written with ``py_
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .artifacts import RUN_KEY, STAGING_ROOT
 from .jinja import templated, tpl_key_filter
 from .literals import py_literal
 from .model import Task
+from .templating import Tmpl
 
 RUN_MARK = "{{ " + RUN_KEY + " }}"
 """How the run key reads in a finished templated value."""
@@ -59,6 +60,8 @@ class EnvValues:
     """Writes env values for a templated field (``env_value(value, indent)`` in the templates)."""
 
     roots: dict[str, str]  # prefix -> constant name (``run_roots``)
+    lines: dict[tuple[str, str | Tmpl, int], str] = field(default_factory=dict, compare=False, repr=False)
+    """Lines written so far, by name, value and indent: many tasks share most of their env entries."""
 
     def __call__(self, value: object, indent: int = 0, key: str = "") -> str:
         """``CONSTANT + "rest"`` when the finished value starts with a hoisted root, else its literal.
@@ -76,8 +79,14 @@ class EnvValues:
         pad = " " * indent
         lines = []
         for name, value in env.items():
-            key = tpl_key_filter(name)
-            lines.append(f"{pad}{key}: {self._literal(templated(value), indent, len(key))},\n")
+            memo = (name, value, indent) if isinstance(value, str | Tmpl) else None
+            line = self.lines.get(memo) if memo is not None else None
+            if line is None:
+                key = tpl_key_filter(name)
+                line = f"{pad}{key}: {self._literal(templated(value), indent, len(key))},\n"
+                if memo is not None:
+                    self.lines[memo] = line
+            lines.append(line)
         return "".join(lines)
 
     def _literal(self, final: object, indent: int, key_width: int) -> str:

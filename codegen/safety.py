@@ -9,7 +9,6 @@ code exists even if a template or a filter had a bug.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 
 from .compat import ALLOWED_FROM_IMPORTS, ALLOWED_IMPORTS, LOCAL_BASH, LOCAL_BASH_NAME
 from .literals import ident
@@ -65,7 +64,7 @@ def check_source(source: str) -> ast.Module:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise UnsafeCodeError([f"line {exc.lineno}: syntax error: {exc.msg}"]) from None
-    violations = list(_Checker().module(tree))
+    violations = _Checker().module(tree)
     if violations:
         raise UnsafeCodeError(violations)
     return tree
@@ -86,6 +85,7 @@ class _Checker:
         self.tasks: set[str] = set()
         self.dicts: set[str] = set()  # top-level names bound to a dict literal: the only ones ``**`` may unpack
         self.strings: set[str] = set()  # top-level names bound to a string: the only ones ``+`` may join
+        self.violations: list[str] = []  # in the order of the file (appended as the walk finds them)
 
     def bind(self, name: str, kind: set[str] | None = None) -> None:
         """Record a binding of ``name``; a later binding of the same name replaces what it was."""
@@ -95,54 +95,56 @@ class _Checker:
         if kind is not None:
             kind.add(name)
 
-    def bad(self, node: ast.AST, what: str) -> str:
-        return f"line {getattr(node, 'lineno', '?')}: {what}"
+    def bad(self, node: ast.AST, what: str) -> None:
+        self.violations.append(f"line {getattr(node, 'lineno', '?')}: {what}")
 
-    def module(self, tree: ast.Module) -> Iterator[str]:
+    def module(self, tree: ast.Module) -> list[str]:
+        """Every violation in ``tree``, in the order of the file."""
         for index, stmt in enumerate(tree.body):
             if index == 0 and isinstance(stmt, ast.Expr) and _is_str(stmt.value):
                 continue  # module docstring
-            yield from self.statement(stmt, top=True)
+            self.statement(stmt, top=True)
+        return self.violations
 
-    def statement(self, stmt: ast.stmt, *, top: bool) -> Iterator[str]:
+    def statement(self, stmt: ast.stmt, *, top: bool) -> None:
         if isinstance(stmt, ast.ImportFrom) and top:
             allowed = ALLOWED_FROM_IMPORTS.get(stmt.module or "", frozenset())
             for alias in stmt.names:
                 if stmt.level or alias.name not in allowed:
-                    yield self.bad(stmt, f"import of {stmt.module}.{alias.name} is not allowed")
+                    self.bad(stmt, f"import of {stmt.module}.{alias.name} is not allowed")
                 self.bind(alias.asname or alias.name)
         elif isinstance(stmt, ast.Import) and top:
             for alias in stmt.names:
                 if alias.name not in ALLOWED_IMPORTS or alias.asname:
-                    yield self.bad(stmt, f"import of {alias.name} is not allowed")
+                    self.bad(stmt, f"import of {alias.name} is not allowed")
                 self.bind(alias.name)
         elif isinstance(stmt, ast.Assign):
-            yield from self.assign(stmt, top=top)
+            self.assign(stmt, top=top)
         elif isinstance(stmt, ast.With) and top:
-            yield from self.with_dag(stmt)
+            self.with_dag(stmt)
         elif isinstance(stmt, ast.Expr) and not top:
-            yield from self.dependency(stmt.value)
+            self.dependency(stmt.value)
         elif isinstance(stmt, ast.Pass) and not top:
             return  # a DAG without tasks
         else:
-            yield self.bad(stmt, f"{type(stmt).__name__} statements are not allowed here")
+            self.bad(stmt, f"{type(stmt).__name__} statements are not allowed here")
 
-    def assign(self, stmt: ast.Assign, *, top: bool) -> Iterator[str]:
+    def assign(self, stmt: ast.Assign, *, top: bool) -> None:
         if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
-            yield self.bad(stmt, "only single-name assignments are allowed")
+            self.bad(stmt, "only single-name assignments are allowed")
             return
         name = stmt.targets[0].id
         try:
             ident(name)
         except ValueError as exc:
-            yield self.bad(stmt, f"assignment to an unsafe name: {exc}")
+            self.bad(stmt, f"assignment to an unsafe name: {exc}")
         if name == LOCAL_BASH_NAME and not (isinstance(stmt.value, ast.Constant) and stmt.value.value == LOCAL_BASH):
-            yield self.bad(stmt, f"{LOCAL_BASH_NAME} must be the launcher command, exactly")
+            self.bad(stmt, f"{LOCAL_BASH_NAME} must be the launcher command, exactly")
         value = stmt.value
         if isinstance(value, ast.BinOp):
-            yield from self.concatenation(value)
+            self.concatenation(value)
         else:
-            yield from self.expr(value)
+            self.expr(value)
         if isinstance(value, ast.Call):
             self.bind(name, self.tasks)
         elif top and isinstance(value, ast.Dict):
@@ -152,61 +154,61 @@ class _Checker:
         else:
             self.bind(name)
 
-    def concatenation(self, node: ast.expr) -> Iterator[str]:
+    def concatenation(self, node: ast.expr) -> None:
         """``ARTIFACTS_RUN + "/n0/output"``: string literals and the file's own top-level string constants."""
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            yield from self.concatenation(node.left)
-            yield from self.concatenation(node.right)
+            self.concatenation(node.left)
+            self.concatenation(node.right)
         elif isinstance(node, ast.Name) and node.id in self.strings:
             return
         elif not _is_str(node):
-            yield self.bad(node, "only string literals and the file's own string constants may be joined with +")
+            self.bad(node, "only string literals and the file's own string constants may be joined with +")
 
-    def with_dag(self, stmt: ast.With) -> Iterator[str]:
+    def with_dag(self, stmt: ast.With) -> None:
         item = stmt.items[0] if len(stmt.items) == 1 else None
         call = item.context_expr if item else None
         if not (item and isinstance(call, ast.Call) and _dotted(call.func) == "DAG"):
-            yield self.bad(stmt, "the only with-block allowed is 'with DAG(...) as dag'")
+            self.bad(stmt, "the only with-block allowed is 'with DAG(...) as dag'")
             return
-        yield from self.expr(call)
+        self.expr(call)
         if item.optional_vars is not None:
             if not (isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == "dag"):
-                yield self.bad(stmt, "the DAG may only be bound to 'dag'")
+                self.bad(stmt, "the DAG may only be bound to 'dag'")
             self.bind("dag")
         for inner in stmt.body:
-            yield from self.statement(inner, top=False)
+            self.statement(inner, top=False)
 
-    def dependency(self, node: ast.expr) -> Iterator[str]:
+    def dependency(self, node: ast.expr) -> None:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
-            yield from self.dependency(node.left)
-            yield from self.dependency(node.right)
+            self.dependency(node.left)
+            self.dependency(node.right)
         elif not (isinstance(node, ast.Name) and node.id in self.tasks):
-            yield self.bad(node, "expression statements may only chain tasks with >>")
+            self.bad(node, "expression statements may only chain tasks with >>")
 
-    def expr(self, node: ast.expr) -> Iterator[str]:
+    def expr(self, node: ast.expr) -> None:
         if isinstance(node, ast.Constant):
             if not (node.value is None or isinstance(node.value, (str, int, float, bool))):
-                yield self.bad(node, f"{type(node.value).__name__} constants are not allowed")
+                self.bad(node, f"{type(node.value).__name__} constants are not allowed")
         elif isinstance(node, ast.UnaryOp):
             if not (isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)):
-                yield self.bad(node, "only negative number literals may use a unary operator")
+                self.bad(node, "only negative number literals may use a unary operator")
             elif isinstance(node.operand.value, bool) or not isinstance(node.operand.value, (int, float)):
-                yield self.bad(node, "only numbers may be negated")
+                self.bad(node, "only numbers may be negated")
         elif isinstance(node, ast.List):
             for element in node.elts:
-                yield from self.expr(element)
+                self.expr(element)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
                 if key is None and self.is_own_dict(value):
                     continue  # {**POD_DEFAULTS, ...}: a dict the file itself defined at the top
                 if key is None or not _is_str(key):
-                    yield self.bad(node, "dict keys must be string literals")
-                yield from self.expr(value)
+                    self.bad(node, "dict keys must be string literals")
+                self.expr(value)
         elif isinstance(node, ast.Name):
             if node.id not in self.names:
-                yield self.bad(node, f"the name {node.id!r} is not defined by the file itself")
+                self.bad(node, f"the name {node.id!r} is not defined by the file itself")
         elif isinstance(node, ast.Attribute):
-            yield from self.attribute(node)
+            self.attribute(node)
         elif isinstance(node, ast.Subscript):
             output = node.value
             if not (
@@ -216,68 +218,66 @@ class _Checker:
                 and output.value.id in self.tasks
                 and _is_str(node.slice)
             ):
-                yield self.bad(node, "only <task>.output['key'] may be subscripted")
+                self.bad(node, "only <task>.output['key'] may be subscripted")
         elif isinstance(node, ast.Call):
-            yield from self.call(node)
+            self.call(node)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            yield from self.concatenation(node)  # ARTIFACTS_RUN + "/n0/output": a constant and a string
+            self.concatenation(node)  # ARTIFACTS_RUN + "/n0/output": a constant and a string
         else:
-            yield self.bad(node, f"{type(node).__name__} expressions are not allowed")
+            self.bad(node, f"{type(node).__name__} expressions are not allowed")
 
-    def attribute(self, node: ast.Attribute) -> Iterator[str]:
+    def attribute(self, node: ast.Attribute) -> None:
         dotted = _dotted(node)
         if dotted in ALLOWED_ATTRIBUTES and dotted.split(".")[0] in self.names:
             return
         if node.attr == "output" and isinstance(node.value, ast.Name) and node.value.id in self.tasks:
             return
-        yield self.bad(node, f"the attribute {dotted or node.attr!r} is not allowed")
+        self.bad(node, f"the attribute {dotted or node.attr!r} is not allowed")
 
-    def call(self, node: ast.Call) -> Iterator[str]:
+    def call(self, node: ast.Call) -> None:
         func = node.func
         dotted = _dotted(func)
         if dotted in ALLOWED_CALLS:
             if dotted.split(".")[0] not in self.names:
-                yield self.bad(node, f"{dotted} is called but not imported")
-            yield from self.bash_command(node, dotted)
+                self.bad(node, f"{dotted} is called but not imported")
+            self.bash_command(node, dotted)
         elif (
             isinstance(func, ast.Attribute)
             and func.attr == "expand"
             and isinstance(func.value, ast.Call)
             and (_dotted(func.value.func) or "").endswith(".partial")
         ):
-            yield from self.call(func.value)
+            self.call(func.value)
             if _dotted(func.value.func) == "BashOperator.partial" and not self.expands_commands(node):
-                yield self.bad(node, "a mapped BashOperator may only expand bash_command=<task>.output")
+                self.bad(node, "a mapped BashOperator may only expand bash_command=<task>.output")
         else:
-            yield self.bad(node, f"the call {dotted or ast.unparse(func)!r} is not allowed")
+            self.bad(node, f"the call {dotted or ast.unparse(func)!r} is not allowed")
         for arg in node.args:
-            yield from self.expr(arg)
+            self.expr(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
                 if not (
                     dotted in ("KubernetesPodOperator", "KubernetesPodOperator.partial")
                     and self.is_own_dict(keyword.value)
                 ):
-                    yield self.bad(
-                        node, "** arguments are not allowed (only a pod task may unpack the file's own dicts)"
-                    )
+                    self.bad(node, "** arguments are not allowed (only a pod task may unpack the file's own dicts)")
             else:
-                yield from self.expr(keyword.value)
+                self.expr(keyword.value)
 
     def is_own_dict(self, value: ast.expr) -> bool:
         """``**STEPS_POD``: a name the file bound, at its top level, to a dict literal (which was checked)."""
         return isinstance(value, ast.Name) and value.id in self.dicts
 
-    def bash_command(self, node: ast.Call, dotted: str) -> Iterator[str]:
+    def bash_command(self, node: ast.Call, dotted: str) -> None:
         """A BashOperator runs the launcher command and nothing else (a mapped one gets it by expand)."""
         if not dotted.startswith("BashOperator"):
             return
         command = next((keyword.value for keyword in node.keywords if keyword.arg == "bash_command"), None)
         if dotted == "BashOperator.partial":
             if command is not None:
-                yield self.bad(node, "a mapped BashOperator gets bash_command from expand only")
+                self.bad(node, "a mapped BashOperator gets bash_command from expand only")
         elif not (isinstance(command, ast.Name) and command.id == LOCAL_BASH_NAME and command.id in self.names):
-            yield self.bad(node, f"a BashOperator's bash_command must be {LOCAL_BASH_NAME}")
+            self.bad(node, f"a BashOperator's bash_command must be {LOCAL_BASH_NAME}")
 
     def expands_commands(self, node: ast.Call) -> bool:
         """``.expand(bash_command=<task>.output)``: the trial commands the launcher of that task made."""
