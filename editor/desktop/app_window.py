@@ -14,13 +14,19 @@ from .commands import DesktopCommands
 from .instance import CONTROL_ENV, ControlServer
 from .setup_dialog import set_up_local_runs
 from .state import add_recent, load_geometry, recent_files
-from .window import FOCUS_METHOD, file_menu, window_started
+from .window import FOCUS_METHOD, RECENT_METHOD, file_menu, window_started
 
 
 def focus_window() -> None:
     """Ask the window's process to bring the window to the front."""
     if native.method_queue is not None:
         native.method_queue.put((FOCUS_METHOD, (), {}))
+
+
+def refresh_recent_menu() -> None:
+    """Ask the window's process to rebuild File → Open recent (a file was opened)."""
+    if native.method_queue is not None:
+        native.method_queue.put((RECENT_METHOD, (), {}))
 
 
 def notify_open_pages(kind: str, message: str) -> None:
@@ -69,6 +75,7 @@ def prepare_window(services: EditorServices, host: str, port: int, *, opened_fil
         focus=focus_window,
         more={"setup-runs": set_up_local_runs},
         notify_next_page=notify_next_page,
+        recent_changed=refresh_recent_menu,
     )
     app.on_connect(_tell_waiting)
 

@@ -66,9 +66,11 @@ class DesktopCommands:
         focus: Callable[[], None],
         more: dict[str, Callable[[], Awaitable[str]]] | None = None,
         notify_next_page: Notify | None = None,
+        recent_changed: Callable[[], None] | None = None,
     ) -> None:
         """``more``: further commands by name (e.g. ``setup-runs``, which needs the page's widgets);
-        ``notify_next_page``: tell the user on the page the window loads next (default: ``notify``)."""
+        ``notify_next_page``: tell the user on the page the window loads next (default: ``notify``);
+        ``recent_changed``: called once a file joined the recent files (the window rebuilds Open recent)."""
         self.services = services
         self.window = window
         self.base_url = base_url.rstrip("/")
@@ -76,6 +78,7 @@ class DesktopCommands:
         self.focus = focus
         self.more = more or {}
         self.notify_next_page = notify_next_page or notify
+        self.recent_changed = recent_changed or (lambda: None)
 
     async def handle(self, message: dict[str, Any]) -> str:
         """Run the command ``message`` names; a short text saying what happened (for the sender)."""
@@ -119,6 +122,7 @@ class DesktopCommands:
             self.focus()
             return opened.notices[0][1] if opened.notices else f"{file} did not open"
         add_recent(file)
+        self.recent_changed()
         self.show(opened.path)
         return f"opened {file}"
 

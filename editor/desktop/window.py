@@ -15,10 +15,11 @@ import logging
 import os
 from functools import partial
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 from .instance import control_from_env, send
-from .state import Geometry, save_geometry
+from .state import Geometry, recent_files, save_geometry
 
 log = logging.getLogger(__name__)
 SHORTCUTS = {"New": "Ctrl+N", "Open…": "Ctrl+O", "Save version": "Ctrl+S", "Export…": "Ctrl+E", "Quit": "Ctrl+Q"}
@@ -26,6 +27,10 @@ MENU_DUMP_ENV = "DAGSMITH_DESKTOP_MENU_DUMP"
 """Tests: a file to write the File menu to, as Qt shows it (titles and shortcuts), once the window is up."""
 FOCUS_METHOD = "dagsmith_focus"
 """A method the window process adds to its pywebview window; the app calls it through NiceGUI's queue."""
+RECENT_METHOD = "dagsmith_recent"
+"""Likewise: rebuild File → Open recent from the recent files (the app calls it after opening a file)."""
+RECENT_MENU = "Open recent"
+NO_RECENT = "(no recent files)"
 
 
 def command(name: str, **args: Any) -> None:
@@ -62,7 +67,7 @@ def file_menu(recent: list[Path]) -> list[Any]:
     items: list[Any] = [
         MenuAction("New", partial(command, "new")),
         MenuAction("Open…", partial(command, "open-dialog")),
-        Menu("Open recent", recent_items or [MenuAction("(no recent files)", partial(command, "focus"))]),
+        Menu(RECENT_MENU, recent_items or [MenuAction(NO_RECENT, partial(command, "focus"))]),
         MenuSeparator(),
         MenuAction("Save version", partial(command, "save-version")),
         MenuAction("Export…", partial(command, "export")),
@@ -105,12 +110,13 @@ def window_started() -> None:
     window.events.closing += store
     window.events.closed += store  # closed by the app (SIGTERM, Quit): "closing" may not fire
     setattr(window, FOCUS_METHOD, partial(_on_gui_thread, window, "focus"))
+    setattr(window, RECENT_METHOD, partial(_on_gui_thread, window, "recent"))
     if window.events.shown.wait(120):
         _on_gui_thread(window, "setup")
 
 
 def _on_gui_thread(window: Any, what: str) -> None:
-    """Run a Qt step (``setup`` or ``focus``) on the GUI thread; nothing without the Qt backend."""
+    """Run a Qt step (``setup``, ``focus`` or ``recent``) on the GUI thread; nothing without the Qt backend."""
     try:
         from qtpy.QtCore import QCoreApplication, QObject, Signal, Slot
     except ImportError:
@@ -126,7 +132,7 @@ def _on_gui_thread(window: Any, what: str) -> None:
         @Slot(str)
         def act(self, step: str) -> None:
             try:
-                (_setup if step == "setup" else _focus)(native)
+                {"setup": _setup, "focus": _focus, "recent": _refresh_recent}[step](native)
             except Exception:  # a cosmetic step must not take the window down
                 log.exception("desktop window: %s failed", step)
 
@@ -141,23 +147,61 @@ _keep: list[Any] = []
 
 
 def _setup(native: Any) -> None:
-    """Shortcuts on the File menu's actions; the window title follows the page's title."""
+    """Shortcuts on the File menu's actions; Open recent rebuilt whenever it opens; the window title follows
+    the page's title."""
     from qtpy.QtGui import QKeySequence
 
-    dump = []
     for top in native.menuBar().actions():
         menu = top.menu()
         for action in menu.actions() if menu is not None else []:
             if action.text() in SHORTCUTS:
                 action.setShortcut(QKeySequence(SHORTCUTS[action.text()]))
-            dump.append({"menu": top.text(), "title": action.text(), "shortcut": action.shortcut().toString()})
+            if action.text() == RECENT_MENU and action.menu() is not None:
+                action.menu().aboutToShow.connect(partial(_refresh_recent, native))
     view = getattr(native, "webview", None)
     if view is not None:
         view.titleChanged.connect(native.setWindowTitle)
         if view.title():
             native.setWindowTitle(view.title())
-    if os.environ.get(MENU_DUMP_ENV):
-        Path(os.environ[MENU_DUMP_ENV]).write_text(json.dumps(dump), encoding="utf-8")
+    _dump_menu(native)
+
+
+def _refresh_recent(native: Any) -> None:
+    """File → Open recent from the recent files now (the menu is built once with the window; files opened
+    since, in this session or by another launch, would be missing)."""
+    for top in native.menuBar().actions():
+        menu = top.menu()
+        for action in menu.actions() if menu is not None else []:
+            recent = action.menu() if action.text() == RECENT_MENU else None
+            if recent is None:
+                continue
+            recent.clear()
+            files = recent_files()
+            for path in files:
+                item = recent.addAction(path.name.removesuffix(".json"))
+                item.triggered.connect(partial(_in_thread, partial(command, "open", path=str(path))))
+            if not files:
+                recent.addAction(NO_RECENT).triggered.connect(partial(_in_thread, partial(command, "focus")))
+    _dump_menu(native)
+
+
+def _in_thread(action: Any, *_: Any) -> None:
+    """Run a menu action off the GUI thread (it waits for the app's reply), as pywebview does."""
+    Thread(target=action, daemon=True).start()
+
+
+def _dump_menu(native: Any) -> None:
+    """Tests: the File menu and its Open recent submenu as Qt shows them, to DAGSMITH_DESKTOP_MENU_DUMP."""
+    if not os.environ.get(MENU_DUMP_ENV):
+        return
+    dump = []
+    for top in native.menuBar().actions():
+        menu = top.menu()
+        for action in menu.actions() if menu is not None else []:
+            dump.append({"menu": top.text(), "title": action.text(), "shortcut": action.shortcut().toString()})
+            for item in action.menu().actions() if action.menu() is not None else []:
+                dump.append({"menu": f"{top.text()}/{action.text()}", "title": item.text(), "shortcut": ""})
+    Path(os.environ[MENU_DUMP_ENV]).write_text(json.dumps(dump), encoding="utf-8")
 
 
 def _focus(native: Any) -> None:

@@ -175,6 +175,27 @@ def test_opening_a_file_that_is_not_a_pipeline_tells_the_user(services: EditorSe
     assert state.recent_files() == []
 
 
+def test_the_window_rebuilds_open_recent_once_an_opened_file_joined_the_recent_files(
+    services: EditorServices, tmp_path: Path
+) -> None:
+    seen: list[list[Path]] = []
+    run = DesktopCommands(
+        services,
+        lambda: FakeWindow(),
+        "http://127.0.0.1:1",
+        notify=lambda kind, text: None,
+        focus=lambda: None,
+        recent_changed=lambda: seen.append(state.recent_files()),
+    )
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    asyncio.run(run.handle({"command": "open", "path": str(bad)}))
+    assert seen == []  # nothing joined the recent files: the menu stays as it is
+    file = pipeline_file(tmp_path / "recent.dagsmith.json", "Recent")
+    assert asyncio.run(run.handle({"command": "open", "path": str(file)})) == f"opened {file}"
+    assert seen == [[file]]  # called after the file was added, so the rebuilt menu lists it
+
+
 def test_save_version_and_export_work_on_the_pipeline_the_window_shows(
     services: EditorServices, tmp_path: Path
 ) -> None:

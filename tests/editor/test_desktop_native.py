@@ -2,9 +2,11 @@
 remembered geometry, and a clean close (the process tree checked with psutil).
 
 Keys go to the real Qt window with xdotool; the window's title and size are read from X with xdotool and
-xwininfo; the page is read through Qt WebEngine's DevTools endpoint. The menu as Qt shows it (titles and
-shortcuts) comes from the window process itself (DAGSMITH_DESKTOP_MENU_DUMP). Runs from the checkout's
-``dagsmith`` script; the packaged app runs the same code (test_desktop_package.py).
+xwininfo; the page is read through Qt WebEngine's DevTools endpoint. Bringing the window to the front is
+checked under JWM, a small window manager (``_NET_ACTIVE_WINDOW`` and the X stacking order). The menu as
+Qt shows it (titles, shortcuts, Open recent's items) comes from the window process itself
+(DAGSMITH_DESKTOP_MENU_DUMP). Runs from the checkout's ``dagsmith`` script; the packaged app runs the same
+code (test_desktop_package.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import pytest
-from packaged_app import App, all_drawn, close, evaluate, kill, launch, wait_until, xvfb
+from packaged_app import App, all_drawn, close, evaluate, kill, launch, run_again, wait_until, xvfb
 
 # A real Qt window under Xvfb driven with xdotool is timing-sensitive on two shared cores, like the browser
 # tests: one rerun on failure (listed as R in the summary); a second failure fails.
@@ -109,7 +113,9 @@ def test_title_menu_shortcuts_and_a_second_launch_handing_its_file_over(tmp_path
             assert wait_until(lambda: evaluate(page, all_drawn(nodes)) is True, timeout=60, interval=0.5)
             # The File menu, as Qt built it, with its shortcuts.
             assert wait_until(menu_dump.is_file, timeout=30, interval=0.2), app.output()
-            items = {item["title"]: item["shortcut"] for item in json.loads(menu_dump.read_text())}
+            items = {
+                item["title"]: item["shortcut"] for item in json.loads(menu_dump.read_text()) if item["menu"] == "File"
+            }
             assert items == {
                 "New": "Ctrl+N",
                 "Open…": "Ctrl+O",
@@ -143,24 +149,10 @@ def test_title_menu_shortcuts_and_a_second_launch_handing_its_file_over(tmp_path
             # Ctrl+N: a new blank pipeline opens in the window, and the window's title follows.
             press(display, wid, "ctrl+n")
             assert wait_until(lambda: window_titled(display, "New pipeline — dagsmith"), timeout=30, interval=0.5)
-            # A second launch with another file: it hands the file over and exits; the first app opens it.
-            before = [process.pid for process in family(app)]
-            second_launch = subprocess.run(
-                [str(EXE), "desktop", str(second)],
-                env={
-                    **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "NICEGUI"))},
-                    "DAGSMITH_HOME": str(home),
-                    "DISPLAY": display,
-                },
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert second_launch.returncode == 0, second_launch.stderr
-            assert "already open" in second_launch.stdout
-            assert wait_until(lambda: window_titled(display, "Second pipeline — dagsmith"), timeout=30, interval=0.5)
-            assert [process.pid for process in family(app)] == before, "a second app started"
+            assert recent_menu(menu_dump) == ["first.dagsmith"]
+            second_launch_hands_over(app, display, home, second)
+            # File → Open recent lists the handed-over file first, without a restart.
+            assert wait_until(lambda: recent_menu(menu_dump) == ["second.dagsmith", "first.dagsmith"], timeout=30)
             recent = json.loads((home / "desktop" / "recent.json").read_text())
             assert recent == [str(second), str(first)]
             # Ctrl+Q quits: the app exits and leaves no process behind.
@@ -171,6 +163,94 @@ def test_title_menu_shortcuts_and_a_second_launch_handing_its_file_over(tmp_path
             assert wait_until(lambda: not alive(processes), timeout=20, interval=0.2), alive(processes)
             assert not (home / "desktop" / "instance.json").exists()
         finally:
+            kill(app)
+
+
+def recent_menu(dump: Path) -> list[str]:
+    """File → Open recent's items as the window's Qt menu holds them now."""
+    return [item["title"] for item in json.loads(dump.read_text()) if item["menu"] == "File/Open recent"]
+
+
+def active_window(display: str) -> int | None:
+    """The window the window manager says is active (``_NET_ACTIVE_WINDOW`` on the root window)."""
+    found = re.search(r"window id # (0x[0-9a-f]+)", x11(display, "xprop", "-root", "_NET_ACTIVE_WINDOW"))
+    return int(found[1], 16) if found else None
+
+
+def on_top(display: str, *windows: int) -> int:
+    """Which of ``windows`` the X server stacks highest (``xwininfo -tree`` lists the root's children top
+    first, each window manager frame with the app's window inside it)."""
+    tree = x11(display, "xwininfo", "-root", "-tree")
+    order = [int(found, 16) for found in re.findall(r"^\s+(0x[0-9a-f]+)", tree, re.MULTILINE)]
+    return min(windows, key=lambda window: order.index(window) if window in order else len(order))
+
+
+@contextmanager
+def window_manager(display: str, folder: Path) -> Iterator[None]:
+    """JWM, a small EWMH window manager, on ``display`` (click to focus, nothing started with it)."""
+    config = folder / "jwmrc"
+    config.write_text('<?xml version="1.0"?>\n<JWM><FocusModel>click</FocusModel></JWM>\n', encoding="utf-8")
+    process = subprocess.Popen(
+        ["jwm", "-f", str(config)],
+        env={**os.environ, "DISPLAY": display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        running = wait_until(
+            lambda: "window id" in x11(display, "xprop", "-root", "_NET_SUPPORTING_WM_CHECK"), timeout=30, interval=0.2
+        )
+        assert running, "jwm did not start"
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def second_launch_hands_over(app: App, display: str, home: Path, second: Path) -> None:
+    """A second launch with another file: it hands the file over and exits; the first app opens it."""
+    before = [process.pid for process in family(app)]
+    second_launch = run_again(EXE, display, home, "desktop", str(second))
+    assert second_launch.returncode == 0, second_launch.stderr
+    assert "already open" in second_launch.stdout
+    assert wait_until(lambda: window_titled(display, "Second pipeline — dagsmith"), timeout=30, interval=0.5)
+    assert [process.pid for process in family(app)] == before, "a second app started"
+
+
+def test_a_second_launch_brings_the_running_window_to_the_front(tmp_path: Path) -> None:
+    """Under a real window manager: another app's window is active, on top of ours; a second launch (a
+    double-click on another file) must make ours the active window again."""
+    if not shutil.which("jwm"):
+        message = "no window manager to check focus with: apt-get install jwm (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    first = pipeline_file(tmp_path / "first.dagsmith.json", "First pipeline")
+    second = pipeline_file(tmp_path / "second.dagsmith.json", "Second pipeline")
+    home = tmp_path / "home"
+    with xvfb() as display, window_manager(display, tmp_path):
+        app = launch(EXE, display, home, str(first))
+        other = None
+        try:
+            assert wait_until(app.answers, timeout=90), app.output()
+            wid = wait_until(lambda: window_titled(display, "First pipeline — dagsmith"), timeout=60, interval=0.5)
+            assert wid, app.output()
+            other = subprocess.Popen(
+                ["xmessage", "-geometry", "1400x900+0+0", "on top"], env={**os.environ, "DISPLAY": display}
+            )
+            cover = wait_until(lambda: window_titled(display, "xmessage"), timeout=30, interval=0.3)
+            assert cover, "xmessage did not show"
+            x11(display, "xdotool", "windowactivate", "--sync", cover)
+            assert wait_until(lambda: active_window(display) == int(cover), timeout=10, interval=0.2)
+            second_launch_hands_over(app, display, home, second)
+            front = wait_until(lambda: active_window(display) == int(wid), timeout=30, interval=0.3)
+            assert front, f"active window {active_window(display)}, ours {int(wid)}, the other {int(cover)}"
+            assert on_top(display, int(wid), int(cover)) == int(wid), x11(display, "xwininfo", "-root", "-tree")
+            assert close(app) == []
+        finally:
+            if other is not None:
+                other.kill()
+                other.wait()
             kill(app)
 
 
