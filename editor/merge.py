@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
+from dagsmith.nodes import Node
+
 Key = str | int
 Path = tuple[Key, ...]
 
@@ -114,13 +116,17 @@ def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
     return [path]
 
 
-def keep_both_added(base: Any, mine: Any, theirs: Any) -> tuple[Any, dict[str, str]]:
+def keep_both_added(
+    base: Any, mine: Any, theirs: Any, *, protected: Collection[Path] = ()
+) -> tuple[Any, dict[str, str]]:
     """``mine`` with the nodes, edges and comments it added under an id the other side also added since
     ``base`` (for something else) given fresh ids, so that ``merge`` keeps both instead of folding them into one.
 
-    Two editors that add a node of the same kind at once both name it ``script_1``; two new edges both get
-    ``e7``. A renamed node also gets a label of its own (its Airflow task id comes from the label), and this
-    side's edges and comments follow it to its new id. Returns the document and the renamed nodes' new ids.
+    New ids are drawn so that pages do not collide (``session_core.fresh_id``); documents from before that
+    (``script_1`` on both sides) still merge here. A node this side added also gets a label of its own when
+    the other side has a node of another id with the same Airflow task id (it comes from the label), unless
+    its label is being typed (``protected``); this side's edges and comments follow a renamed node to its new
+    id. Returns the document and the renamed nodes' new ids.
     """
     renamed: dict[str, dict[str, str]] = {}
     for key in ("nodes", "edges", "comments"):
@@ -136,20 +142,27 @@ def keep_both_added(base: Any, mine: Any, theirs: Any) -> tuple[Any, dict[str, s
                 fresh = next(f"{stem}{i}" for i in count(1) if f"{stem}{i}" not in taken)
                 taken.add(fresh)
                 renamed[key][item_id] = fresh
-    if not renamed:
+    nodes = renamed.get("nodes", {})
+    relabel = _label_clashes(base, mine, theirs, nodes, protected)
+    if not renamed and not relabel:
         return mine, {}
     result = copy.deepcopy(mine)
-    nodes = renamed.get("nodes", {})
-    theirs_labels = {node.get("label") for side in (base, theirs) for node in side.get("nodes", [])}
-    labels = theirs_labels | {node.get("label") for node in mine.get("nodes", [])}
+    labels = {node.get("label") for side in (base, mine, theirs) for node in side.get("nodes", [])}
+    task_ids = {_task_id(node) for side in (base, mine, theirs) for node in side.get("nodes", [])}
     for key, ids in renamed.items():
         for item in result.get(key, []):
             if item["id"] in ids:
                 item["id"] = ids[item["id"]]
-                if key == "nodes" and item.get("label") and item["label"] in theirs_labels:
-                    label = str(item["label"])
-                    item["label"] = next(f"{label} {i}" for i in count(2) if f"{label} {i}" not in labels)
-                    labels.add(item["label"])
+    for item in result.get("nodes", []):
+        if item["id"] in relabel:
+            label = str(item["label"])
+            item["label"] = next(
+                f"{label} {i}"
+                for i in count(2)
+                if f"{label} {i}" not in labels and _task_id({"label": f"{label} {i}"}) not in task_ids
+            )
+            labels.add(item["label"])
+            task_ids.add(_task_id(item))
     for edge in result.get("edges", []):
         edge["source"], edge["target"] = (
             nodes.get(edge["source"], edge["source"]),
@@ -158,3 +171,34 @@ def keep_both_added(base: Any, mine: Any, theirs: Any) -> tuple[Any, dict[str, s
     for comment in result.get("comments", []):
         comment["nodes"] = [nodes.get(node_id, node_id) for node_id in comment.get("nodes", [])]
     return result, nodes
+
+
+def _task_id(node: dict[str, Any]) -> str:
+    return Node.model_construct(id=str(node.get("id") or "node"), label=node.get("label")).task_id()
+
+
+def _label_clashes(base: Any, mine: Any, theirs: Any, renamed: dict[str, str], protected: Collection[Path]) -> set[str]:
+    """The ids (after ``renamed``) of the nodes ``mine`` added whose task id a node of ``theirs`` of another id
+    has; those not added by ``mine`` (a label edited on both sides) are a conflict the validation shows."""
+    old = {node["id"] for node in base.get("nodes", [])}
+    others: dict[str, set[str]] = {}
+    for node in theirs.get("nodes", []):
+        others.setdefault(_task_id(node), set()).add(node["id"])
+    result = set()
+    for node in mine.get("nodes", []):
+        new_id = renamed.get(node["id"], node["id"])
+        if node["id"] in old or not node.get("label") or ("nodes", new_id, "label") in protected:
+            continue
+        if others.get(_task_id(node), set()) - {new_id}:
+            result.add(new_id)
+    return result
+
+
+def merge_draft(
+    base: Any, mine: Any, theirs: Any, *, protected: Collection[Path] = (), own: bool = False
+) -> tuple[Merged, dict[str, str]]:
+    """What a page does with a draft saved elsewhere (``pages.live_merge``): keep what both sides added
+    (``keep_both_added``), then merge. ``own``: the draft is this page's own save, read back before its
+    acknowledgement (it holds no other page's additions). Returns the merge and the renamed nodes' ids."""
+    kept, renamed = (mine, {}) if own else keep_both_added(base, mine, theirs, protected=protected)
+    return merge(base, kept, theirs, protected=protected), renamed

@@ -30,6 +30,7 @@ from .session_core import (
     Refusal,
     SessionCore,
     Starter,
+    fresh_id,
 )
 
 __all__ = [
@@ -67,9 +68,8 @@ class EditorSession(SessionCore):
 
     # -- nodes ---------------------------------------------------------------------------------------
     def _new_id(self, base: str) -> str:
-        taken = {n.id for n in self.pipeline.nodes}
-        stem = slug(base) or "node"
-        return next(f"{stem}_{i}" for i in itertools.count(1) if f"{stem}_{i}" not in taken)
+        """A node id no other page editing this draft picks too (``fresh_id``): ``script_k3x9qa``."""
+        return fresh_id(slug(base) or "node", {n.id for n in self.pipeline.nodes})
 
     def _new_label(self, base: str) -> str:
         taken = {n.task_id() for n in self.pipeline.nodes}
@@ -190,8 +190,7 @@ class EditorSession(SessionCore):
     # -- edges ---------------------------------------------------------------------------------------
     def request_edge(self, source: str, source_port: str, target: str, target_port: str) -> Edge | Refusal:
         """Connect two ports if validation allows it; otherwise explain why not."""
-        taken = {e.id for e in self.pipeline.edges}
-        edge_id = next(f"e{i}" for i in itertools.count(len(taken) + 1) if f"e{i}" not in taken)
+        edge_id = fresh_id("e", {e.id for e in self.pipeline.edges})
         edge = Edge(id=edge_id, source=source, source_port=source_port, target=target, target_port=target_port)
         if any(
             (e.source, e.source_port, e.target, e.target_port) == (source, source_port, target, target_port)
@@ -213,8 +212,7 @@ class EditorSession(SessionCore):
     def add_comment(self, text: str, x: float, y: float, nodes: Sequence[str] = ()) -> Comment:
         """Add a canvas comment, optionally attached to nodes."""
         before = self._snapshot()
-        taken = {c.id for c in self.pipeline.comments}
-        comment_id = next(f"c{i}" for i in itertools.count(1) if f"c{i}" not in taken)
+        comment_id = fresh_id("c", {c.id for c in self.pipeline.comments})
         comment = Comment(id=comment_id, text=text, position=Position(x=x, y=y), nodes=list(nodes))
         self.pipeline.comments.append(comment)
         self._commit(before, Change("graph", description="add comment"))
@@ -261,9 +259,8 @@ class EditorSession(SessionCore):
             data["position"] = {"x": data["position"]["x"] - min_x + x, "y": data["position"]["y"] - min_y + y}
             self.pipeline.nodes.append(Node.model_validate(data))
         taken = {e.id for e in self.pipeline.edges}
-        counter = itertools.count(len(taken) + 1)
         for data in self._clipboard.edges:
-            edge_id = next(f"e{i}" for i in counter if f"e{i}" not in taken)
+            edge_id = fresh_id("e", taken)
             taken.add(edge_id)
             self.pipeline.edges.append(
                 Edge.model_validate(

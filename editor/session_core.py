@@ -12,7 +12,8 @@ arrive. ``EditorSession`` (``session.py``) builds the edits on this.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+import secrets
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,27 @@ MAX_UNDO = 200
 BACKGROUND_NODES = 100
 """From this many nodes on, a full validation takes long enough (tens of milliseconds and more) to delay
 the next keystroke: with ``validate_in_background`` it then runs in a worker thread."""
+
+
+ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+"""The letters of a new id's suffix: lower case, no 0/o or 1/l to confuse when read aloud or typed."""
+ID_SUFFIX = 6
+
+
+def fresh_id(stem: str, taken: Collection[str]) -> str:
+    """A new id ``<stem>_<random suffix>`` (``script_k3x9qa``) that no other page will also choose.
+
+    Several pages (tabs, users, replicas) edit one draft at once and each adds nodes, edges and comments
+    before it has seen the others' saves. A counter (``script_1``) made two of them pick the same id; the live
+    merge then renamed one of them while its page still had keystrokes or canvas events in flight to the
+    old id, which now named the other page's node (bench_team_load's lost updates). An id drawn from 32**6
+    (about 10**9) suffixes per stem needs no coordination and stays short enough to read. ``taken`` (this
+    document's ids) excludes the rare draw that this document already holds.
+    """
+    while True:
+        candidate = f"{stem}_{''.join(secrets.choice(ID_ALPHABET) for _ in range(ID_SUFFIX))}"
+        if candidate not in taken:
+            return candidate
 
 
 @dataclass(frozen=True, slots=True)

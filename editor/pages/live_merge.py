@@ -27,7 +27,7 @@ from dagsmith.nodes import Pipeline
 from dagsmith.nodes.fileformat import DocumentError, dumps_mapping, from_dict, to_dict
 
 from ..canvas import PipelineCanvas, canvas_edge, canvas_node
-from ..merge import Path, changed_paths, keep_both_added, merge
+from ..merge import Path, changed_paths, merge_draft
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import EditorSession
 from .drafts import DraftSaver
@@ -142,8 +142,7 @@ class LiveMerge:
             current = to_dict(self.session.pipeline)
             base, other = to_dict(self.base), to_dict(theirs)
             # A draft this page saved itself (its save not yet acknowledged) holds no other tab's additions.
-            mine, renamed = (current, {}) if revision in self._saved else keep_both_added(base, current, other)
-            result = merge(base, mine, other, protected=protected)
+            result, renamed = merge_draft(base, current, other, protected=protected, own=revision in self._saved)
             try:
                 merged = from_dict(result.document)
             except DocumentError as exc:
