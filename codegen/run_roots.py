@@ -60,7 +60,7 @@ class EnvValues:
     """Writes env values for a templated field (``env_value(value, indent)`` in the templates)."""
 
     roots: dict[str, str]  # prefix -> constant name (``run_roots``)
-    lines: dict[tuple[str, str | Tmpl, int], str] = field(default_factory=dict, compare=False, repr=False)
+    lines: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False, repr=False)
     """Lines written so far, by name, value and indent: many tasks share most of their env entries."""
 
     def __call__(self, value: object, indent: int = 0, key: str = "") -> str:
@@ -79,7 +79,10 @@ class EnvValues:
         pad = " " * indent
         lines = []
         for name, value in env.items():
-            memo = (name, value, indent) if isinstance(value, str | Tmpl) else None
+            # A Tmpl by its text (its dataclass hash is a Python call); the tuple's length tells it from a str.
+            memo = (name, value.text, indent, True) if isinstance(value, Tmpl) else None
+            if isinstance(value, str):
+                memo = (name, value, indent)
             line = self.lines.get(memo) if memo is not None else None
             if line is None:
                 key = tpl_key_filter(name)

@@ -54,8 +54,10 @@ class Resources(Strict):
 
     def merged(self, defaults: Resources) -> Resources:
         """These resources with unset fields taken from ``defaults``."""
-        values = defaults.model_dump()
-        values.update(self.model_dump(exclude_none=True))
+        # The fields are plain values (strings and numbers), so the instance dicts are what model_dump gives,
+        # at a fraction of its cost: an export merges every pod's resources several times.
+        values = dict(defaults.__dict__)
+        values.update({name: value for name, value in self.__dict__.items() if value is not None})
         return Resources.model_construct(**values)
 
 

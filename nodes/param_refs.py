@@ -27,15 +27,19 @@ def param_refs(text: str) -> list[str]:
     return [match.group("name") for match in _REF_RE.finditer(text)]
 
 
-def strings_containing(value: object, needle: str, *, keys: bool = False) -> list[tuple[str, str]]:
+Found = list[tuple[str, str, bool]]
+"""Strings found in a value: (dotted field path, the string, whether it is a dict key)."""
+
+
+def strings_containing(value: object, needle: str, *, keys: bool = False) -> Found:
     """Every string in ``value`` that contains ``needle``, with its dotted field path, in document order.
 
-    ``keys=True`` includes dict keys (at the path of their dict). A path is written only for a string that
-    matches and for the containers on the way to one: most strings of a document hold no macro at all.
+    ``keys=True`` includes dict keys (at the path of their dict, flagged). A path is written only for a string
+    that matches and for the containers on the way to one: most strings of a document hold no macro at all.
     """
     if isinstance(value, str):
-        return [("", value)] if needle in value else []
-    found: list[tuple[str, str]] = []
+        return [("", value, False)] if needle in value else []
+    found: Found = []
     stack: list[tuple[str, Iterator[tuple[object, object]]]] = []
     if isinstance(value, dict | list | tuple):
         stack.append(("", _entries(value)))
@@ -43,10 +47,10 @@ def strings_containing(value: object, needle: str, *, keys: bool = False) -> lis
         where, entries = stack[-1]
         for key, item in entries:
             if keys and isinstance(key, str) and needle in key:
-                found.append((where, key))
+                found.append((where, key, True))
             if isinstance(item, str):
                 if needle in item:
-                    found.append((f"{where}.{key}" if where else str(key), item))
+                    found.append((f"{where}.{key}" if where else str(key), item, False))
             elif isinstance(item, dict | list | tuple):
                 stack.append((f"{where}.{key}" if where else str(key), _entries(item)))
                 break  # the container's strings come before its later siblings'
@@ -59,13 +63,26 @@ def _entries(value: dict[object, object] | list[object] | tuple[object, ...]) ->
     return iter(value.items()) if isinstance(value, dict) else enumerate(value)
 
 
-def undefined_param_issues(pipeline: Pipeline) -> list[Issue]:
-    """An error for each field that refers to a run-time parameter the pipeline settings do not define."""
+def param_texts(pipeline: Pipeline) -> list[Found]:
+    """Per node (in order), the strings of its parameters that mention ``params``, dict keys included.
+
+    ``validate()`` finds them once for both parameter checks (undefined and unused).
+    """
+    return [strings_containing(node.params, "params", keys=True) for node in pipeline.nodes]
+
+
+def undefined_param_issues(pipeline: Pipeline, texts: list[Found] | None = None) -> list[Issue]:
+    """An error for each field that refers to a run-time parameter the pipeline settings do not define.
+
+    ``texts``: ``param_texts(pipeline)`` when the caller has it already.
+    """
     defined = sorted({param.name for param in pipeline.settings.params})
     known = set(defined)
     issues: list[Issue] = []
-    for node in pipeline.nodes:
-        for field, text in strings_containing(node.params, "params"):
+    for node, found in zip(pipeline.nodes, texts if texts is not None else param_texts(pipeline), strict=True):
+        for field, text, is_key in found:
+            if is_key:
+                continue
             missing = dict.fromkeys(name for name in param_refs(text) if name not in known)
             for name in missing:
                 suggestions = tuple(closest(name, defined))

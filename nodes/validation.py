@@ -18,7 +18,7 @@ from .common import Access, OutputSettings, PodSettings, Resources
 from .document import Edge, Node, Pipeline, PipelineSettings
 from .errors import model_issues
 from .issues import Code, Issue, Severity
-from .param_refs import undefined_param_issues
+from .param_refs import Found, param_texts, undefined_param_issues
 from .param_usage import unused_param_issues
 from .ports import Port, accepted_sources, compatible
 from .types import NodeType
@@ -61,6 +61,7 @@ class _Validator:
         self.nodes: dict[str, Node] = {}
         self.ports: dict[str, tuple[dict[str, Port], dict[str, Port]]] = {}
         self.valid_edges: list[Edge] = []
+        self.param_texts: list[Found] | None = None
 
     def error(
         self,
@@ -91,11 +92,16 @@ class _Validator:
         self.issues.extend(self.param_issues(Code.UNUSED_PARAM, unused_param_issues))
         return self.issues
 
-    def param_issues(self, code: Code, find: Callable[[Pipeline], list[Issue]]) -> list[Issue]:
-        """Run-time parameter issues: reused from ``same_params_as`` when given, else found."""
+    def param_issues(self, code: Code, find: Callable[[Pipeline, list[Found]], list[Issue]]) -> list[Issue]:
+        """Run-time parameter issues: reused from ``same_params_as`` when given, else found.
+
+        Both checks read the same strings: the nodes' parameters are walked once for the two.
+        """
         if self.same_params_as is not None:
             return [issue for issue in self.same_params_as if issue.code is code]
-        return find(self.pipeline)
+        if self.param_texts is None:
+            self.param_texts = param_texts(self.pipeline)
+        return find(self.pipeline, self.param_texts)
 
     # -- settings ---------------------------------------------------------------------------
     def check_settings(self) -> None:

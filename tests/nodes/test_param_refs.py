@@ -65,11 +65,17 @@ def test_strings_containing_keeps_document_order_and_paths() -> None:
         "f": 3,
     }
     assert strings_containing(value, "params") == [
-        ("a", "{{ params.x }}"),
-        ("b.0.d", "params here"),
-        ("b.1", "params in a list"),
-        ("params key.e", "params last"),
+        ("a", "{{ params.x }}", False),
+        ("b.0.d", "params here", False),
+        ("b.1", "params in a list", False),
+        ("params key.e", "params last", False),
     ]
-    assert ("", "params key") in strings_containing(value, "params", keys=True)
-    assert strings_containing("params", "params") == [("", "params")]
+    with_keys = strings_containing(value, "params", keys=True)
+    assert with_keys[3:] == [("", "params key", True), ("params key.e", "params last", False)]
+    assert strings_containing("params", "params") == [("", "params", False)]
     assert strings_containing(["x", ["y"]], "params") == []
+
+
+def test_a_dict_key_is_no_field_that_refers_to_a_parameter() -> None:
+    # A key that mentions a parameter marks the parameter used, but it is not a reference to check.
+    assert _undefined(pod={"labels": {"{{ params.nope }}": "x"}}) == []
