@@ -70,6 +70,11 @@ def check_settings(name: str, url: str, *, api_version: str, auth: str, user: st
         raise DeploymentError(f"auth {auth!r}: choose one of {', '.join(AUTH_KINDS)}")
     if auth == "password" and not user:
         raise DeploymentError("user: password sign-in needs a user name; pass --user NAME")
+    if auth != "password" and user:  # never drop a user silently: it would sign in without it
+        raise DeploymentError(
+            f"user {user!r}: only password sign-in uses a user, and sign-in is {auth!r}; "
+            "choose password (--auth password) or leave the user empty"
+        )
     if auth != "none":
         check_reference(secret_ref)
 

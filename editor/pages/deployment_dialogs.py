@@ -27,7 +27,8 @@ class AddDeploymentDialog:
             with ui.row().classes("w-full no-wrap"):
                 self.api_version = ui.select(list(API_VERSIONS), label="REST API", value="auto").classes("grow")
                 self.auth = ui.select(list(AUTH_KINDS), label="Sign in with", value="token").classes("grow")
-            self.user = ui.input("User (for password)").classes("w-full").mark("add-deployment-user")
+            self.user = ui.input("User (for password)", on_change=self.user_typed).classes("w-full")
+            self.user.mark("add-deployment-user")
             self.secret = ui.input("Token or password from", placeholder="env:AIRFLOW_TOKEN or file:/path").classes(
                 "w-full"
             )
@@ -39,6 +40,14 @@ class AddDeploymentDialog:
                     "add-deployment-save"
                 )
                 ui.button("Cancel", on_click=self.dialog.close).props("flat")
+
+    def user_typed(self) -> None:
+        """A user typed while "Sign in with" says token means password sign-in (as ``--user`` does on the CLI).
+
+        Before, the dialog kept "token" and the deployment was saved without the user the person had typed.
+        """
+        if (self.user.value or "").strip() and self.auth.value == "token":
+            self.auth.set_value("password")
 
     def open(self) -> None:
         self.error.set_text("")

@@ -17,6 +17,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def test_a_person_adds_the_deployment_in_the_airflow_tab_sees_its_version_and_tr
         wait_for(lambda: driver.find_element(By.XPATH, tab), "the Airflow tab").click()
         wait_for(lambda: "No Airflow deployment yet" in text_of("deployment-status"), "the empty tab's hint")
 
-        click("add-deployment")
+        open_dialog(driver, "add-deployment", "Name")
         type_in(driver, "Name", "laptop")
         type_in(driver, "API URL", airflow.url)
         choose(driver, "Sign in with", "password")
@@ -377,7 +378,23 @@ def choose(driver: Any, label: str, option: str) -> None:
     )
 
 
-def dialog_input(driver: Any, label: str) -> Any:
+def open_dialog(driver: Any, button: str, field: str) -> None:
+    """Click the button marked ``button`` until its dialog shows the input ``field``.
+
+    On CI's loaded cores a click on a button of a tab panel that is still sliding in was once taken by the
+    browser and never opened the dialog; a person clicks again, and so does this.
+    """
+    from selenium.webdriver.common.by import By
+
+    def opened() -> bool:
+        with suppress(Exception):  # not there yet, or re-rendered between find and click
+            driver.find_element(By.CSS_SELECTOR, f"[data-dagsmith='{button}']").click()
+        return dialog_input(driver, field, timeout=3) is not None  # raises if it did not open: click again
+
+    wait_for(opened, f"the dialog of {button} to open", timeout=60, interval=0.5)
+
+
+def dialog_input(driver: Any, label: str, timeout: float = 15) -> Any:
     """The input labelled ``label`` in the open dialog (the inspector has fields of the same names)."""
     from selenium.webdriver.common.by import By
 
@@ -385,7 +402,7 @@ def dialog_input(driver: Any, label: str) -> Any:
         "//div[contains(@class,'q-dialog')]"
         f"//label[.//div[contains(@class,'q-field__label') and normalize-space()='{label}']]//input"
     )
-    return wait_for(lambda: driver.find_element(By.XPATH, xpath), f"the input {label!r} in the dialog")
+    return wait_for(lambda: driver.find_element(By.XPATH, xpath), f"the input {label!r} in the dialog", timeout)
 
 
 def type_in(driver: Any, label: str, text: str) -> None:

@@ -285,6 +285,7 @@ def test_deployments_keep_a_reference_never_the_secret(
         ({"url": "https://u:p@airflow.example.com"}, "url: do not put a user or password in the URL"),
         ({"secret_ref": "hunter2"}, "secret: give where the token or password is, not the secret itself"),
         ({"auth": "password", "user": ""}, "user: password sign-in needs a user name"),
+        ({"auth": "token", "user": "alice"}, "user 'alice': only password sign-in uses a user, and sign-in is 'token'"),
         ({"api_version": "v3"}, "api_version 'v3': choose one of auto, v2, v1"),
     ],
 )
