@@ -35,6 +35,7 @@ from dagsmith.nodes.fileformat import content_hash, dumps
 from .errors import UserError
 from .readback import unstorable
 from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
+from .version_merge import version_document
 
 if TYPE_CHECKING:
     from .run_services import LocalRuns
@@ -245,18 +246,30 @@ class EditorServices:
                 "changes are not saved; download the document to keep them, then reload the page"
             ) from None
 
-    def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "", *, write_draft: bool = True) -> int:
+    def save_version(
+        self,
+        pipeline_id: int,
+        pipeline: Pipeline,
+        message: str = "",
+        *,
+        write_draft: bool = True,
+        base: Pipeline | None = None,
+    ) -> int:
         """Save an immutable version of the working copy; its number (the newest if nothing changed).
 
         ``write_draft=False``: the caller has saved ``pipeline`` as the draft already (the editor's page,
-        which owns its draft's revisions); UserError when the stored draft is not that document.
+        which owns its draft's revisions). When another page saved the draft since, the version is the
+        three-way merge of the two over ``base`` (the draft the page last saved or loaded), saved as the
+        draft too (``version_merge``); UserError naming node and field when both changed a value, or when
+        there is no ``base`` to merge over.
         """
+        document = None
         if write_draft:
             self.store.save_draft(pipeline_id, pipeline)
-        elif self.store.get_draft(pipeline_id).pipeline() != pipeline:
-            raise UserError("the saved draft differs from this page (changed in another tab?); reload the page")
+        else:
+            document = version_document(self.store, pipeline_id, pipeline, base)
         try:
-            return self.store.create_version(pipeline_id, by=self.user, message=message).number
+            return self.store.create_version(pipeline_id, by=self.user, message=message, document=document).number
         except Conflict:
             return self.store.get_version(pipeline_id).number
 
@@ -302,17 +315,21 @@ class EditorServices:
         target: str = "airflow3",
         write_draft: bool = True,
         expected: str | None = None,
+        base: Pipeline | None = None,
     ) -> tuple[int, ExportResult]:
         """Save a version and commit its DAG and source to the project's git repository.
 
         The DAG file carries the saved version's number (the one the preview showed); ``expected``: the
-        previewed DAG file, refused with a message when the file to commit differs from it.
+        previewed DAG file, refused with a message when the file to commit differs from it. ``base``: as
+        for ``save_version``; a version merged with another page's changes is what is committed.
         """
         info = self.store.get_pipeline(pipeline_id)
         project = self.store.get_project(info.project_id)
         if not project.git_repo:
             raise UserError("this project has no git repository; set one in the project settings first")
-        number = self.save_version(pipeline_id, pipeline, message, write_draft=write_draft)
+        number = self.save_version(pipeline_id, pipeline, message, write_draft=write_draft, base=base)
+        if base is not None:
+            pipeline = self.store.get_version(pipeline_id, number).pipeline()
         review_id = self.export_gate(pipeline_id, number, branch=project.git_branch) if self.export_gate else None
         try:
             self.store.check_export(pipeline_id, number, by=self.user, production=True)

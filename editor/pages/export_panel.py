@@ -9,7 +9,7 @@ from nicegui import run, ui
 
 from dagsmith.codegen.changes import describe_changes
 from dagsmith.codegen.export_notices import export_warnings
-from dagsmith.nodes import DocumentError
+from dagsmith.nodes import DocumentError, Pipeline
 
 from ..services import EditorServices, UserError
 from ..session import EditorSession
@@ -27,11 +27,14 @@ class ExportPanel:
         on_saved: Callable[[int], None],
         *,
         before_save: Callable[[], Awaitable[None]] | None = None,
+        merge_base: Callable[[], Pipeline] | None = None,
     ) -> None:
         """``before_save``: makes the stored draft hold the session's document (UserError when it cannot);
-        without it, saving a version writes the draft itself."""
+        without it, saving a version writes the draft itself. ``merge_base``: the draft the page last saved
+        or loaded, over which a draft saved meanwhile by another page is merged into the version."""
         self.services = services
         self.before_save = before_save
+        self.merge_base = merge_base
         self.session = session
         self.pipeline_id = pipeline_id
         self.on_saved = on_saved
@@ -147,6 +150,7 @@ class ExportPanel:
                 self.session.pipeline,
                 self.message.value or "",
                 write_draft=self.before_save is None,
+                base=self.merge_base() if self.merge_base else None,
             )
         except UserError as exc:
             ui.notify(str(exc), type="negative", multi_line=True)
@@ -169,6 +173,7 @@ class ExportPanel:
                 target=self.target.value,
                 write_draft=self.before_save is None,
                 expected=self.source or None,  # commit exactly the file shown, or refuse
+                base=self.merge_base() if self.merge_base else None,
             )
         except UserError as exc:
             self.result.set_text("")

@@ -153,7 +153,12 @@ class Workbench:
         self.canvas.on_layout_computed(self.laid_out)
         self.canvas.on_redo_requested(self.redo)
         self.export = ExportPanel(
-            self.services, self.session, self.pipeline_id, self.version_saved, before_save=self.draft_current
+            self.services,
+            self.session,
+            self.pipeline_id,
+            self.version_saved,
+            before_save=self.draft_current,
+            merge_base=lambda: self.live.base,
         )
         self.comments = CommentDialog(self.session)
         self.notebooks = NotebookView()
@@ -286,6 +291,7 @@ class Workbench:
 
     def version_saved(self, number: int) -> None:
         ui.notify(f"Version v{number} saved", type="positive")
+        self.live.pull()  # the version may hold changes another page saved meanwhile (merged): show them
 
     # -- after every change -----------------------------------------------------------------------------
     def changed(self, change: Change) -> None:

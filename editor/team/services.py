@@ -153,10 +153,18 @@ class TeamServices(EditorServices):
         self.check(pipeline_id, "edit")
         return super().save_draft(pipeline_id, pipeline, expected_revision=expected_revision)
 
-    def save_version(self, pipeline_id: int, pipeline: Pipeline, message: str = "", *, write_draft: bool = True) -> int:
+    def save_version(
+        self,
+        pipeline_id: int,
+        pipeline: Pipeline,
+        message: str = "",
+        *,
+        write_draft: bool = True,
+        base: Pipeline | None = None,
+    ) -> int:
         """Save a version, for the project's editors."""
         self.check(pipeline_id, "edit")
-        return super().save_version(pipeline_id, pipeline, message, write_draft=write_draft)
+        return super().save_version(pipeline_id, pipeline, message, write_draft=write_draft, base=base)
 
     def preview(self, pipeline_id: int, pipeline: Pipeline, *, target: str = "airflow3") -> ExportPreview:
         """The DAG a version would export, for the project's members."""
@@ -172,11 +180,18 @@ class TeamServices(EditorServices):
         target: str = "airflow3",
         write_draft: bool = True,
         expected: str | None = None,
+        base: Pipeline | None = None,
     ) -> tuple[int, ExportResult]:
         """Commit a version's DAG to the project's repository, for its maintainers (and the review rule)."""
         self.check(pipeline_id, "commit")
         return super().export_to_project_git(
-            pipeline_id, pipeline, message=message, target=target, write_draft=write_draft, expected=expected
+            pipeline_id,
+            pipeline,
+            message=message,
+            target=target,
+            write_draft=write_draft,
+            expected=expected,
+            base=base,
         )
 
     def set_git(self, project_id: int, repo: str, branch: str) -> Project:
