@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class Context:
     artifacts: Artifacts
     incoming: dict[str, list[Edge]]
     programs: dict[str, str] = field(default_factory=dict)  # constant name -> step name
+    instances: Mapping[str, NodeType] = field(default_factory=dict)  # node id -> parameters validate() read
 
     def program(self, step: str) -> str:
         """The module constant holding step ``step``'s program (registered for embedding)."""
@@ -360,4 +361,7 @@ def build_node(ctx: Context, node: Node) -> NodeTasks:
     builder = BUILDERS.get(node.type)
     if node_type is None or builder is None:
         raise ValueError(f"no code generation for node type {node.type!r}")
-    return builder(ctx, node, node_type.model_validate(node.params))
+    instance = ctx.instances.get(node.id)
+    if not isinstance(instance, node_type):
+        instance = node_type.model_validate(node.params)
+    return builder(ctx, node, instance)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dagsmith.nodes import Edge, Pipeline
+from dagsmith.nodes.types import NodeType
 
 from .artifacts import Artifacts, shared_env
 from .builders import Context, build_node
@@ -46,16 +48,23 @@ def _dedupe(items: list[Any]) -> list[Any]:
     return list(dict.fromkeys(items))
 
 
-def build_plan(pipeline: Pipeline, *, version: int, digest: str | None = None) -> DagPlan:
+def build_plan(
+    pipeline: Pipeline,
+    *,
+    version: int,
+    digest: str | None = None,
+    instances: Mapping[str, NodeType] | None = None,
+) -> DagPlan:
     """The plan of the DAG file for ``pipeline`` (which must have passed validation).
 
     ``digest``: the document's ``content_hash`` when the caller has it already (computed here otherwise).
+    ``instances``: the nodes' parameters as ``validate(..., instances=...)`` read them (validated here otherwise).
     """
     settings = pipeline.settings
     incoming: dict[str, list[Edge]] = {}
     for edge in pipeline.edges:
         incoming.setdefault(edge.target, []).append(edge)
-    ctx = Context(pipeline, version, Artifacts.of(pipeline, version), incoming)
+    ctx = Context(pipeline, version, Artifacts.of(pipeline, version), incoming, instances=instances or {})
     tasks: list[Task] = []
     internal: list[tuple[str, str]] = []
     built_by_node: dict[str, NodeTasks] = {}

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from dagsmith.nodes import Code, Issue, Pipeline, Severity, content_hash, has_errors, validate
+from dagsmith.nodes.types import NodeType
 
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
 from .compat import target as target_named
@@ -106,13 +107,15 @@ def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") ->
 
 
 def _render(pipeline: Pipeline, version: int, chosen: Target) -> str:
-    issues = [issue for issue in validate(pipeline) if issue.is_error]
+    instances: dict[str, NodeType] = {}  # each node's parameters as validation read them: the plan reuses them
+    issues = [issue for issue in validate(pipeline, instances=instances) if issue.is_error]
     if has_errors(issues):
         raise ExportError(issues)
     if not pipeline.nodes:
         raise ExportError([NO_STEPS])
     digest = content_hash(pipeline)  # the header and the DAG's doc both name it: hash the document once
-    body = RENDERERS[chosen.name].render(build_plan(pipeline, version=version, digest=digest))
+    plan = build_plan(pipeline, version=version, digest=digest, instances=instances)
+    body = RENDERERS[chosen.name].render(plan)
     text = seal(header_lines(pipeline, version=version, target=chosen.name, digest=digest), body)
     check_source(text)
     return text
