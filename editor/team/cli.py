@@ -93,7 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _say(f"dagsmith team server on http://{settings.host}:{settings.port}/ (Ctrl+C stops it)")
     sys.stdout.flush()
-    run_team_server(settings)
+    try:
+        run_team_server(settings)
+    except SettingsError as exc:  # found on start: an OIDC client secret that cannot be read, no Authlib
+        return _fail("serve", str(exc))
     return EXIT_OK
 
 

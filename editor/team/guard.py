@@ -8,6 +8,8 @@ requests, socket.io's long polling and the websocket handshake alike:
 - The session cookie is ``SECRET.SIGNATURE`` (HMAC-SHA256 with the server's secret key), HttpOnly,
   SameSite=Lax, ``Secure`` behind HTTPS; the database keeps only the secret's SHA-256, so signing out
   (or disabling the user) ends it on every replica.
+- With OIDC configured, ``/login/oidc`` and its callback sign in through the provider (``oidc.OidcLogin``);
+  the session then starts exactly as after a password.
 - ``/api/`` routes also take ``Authorization: Bearer TOKEN`` (a user's API token).
 - A request that changes state (not GET/HEAD/OPTIONS) and every websocket must come from the server's own
   origin when the browser names one (CSRF, cross-site websocket hijacking).
@@ -22,6 +24,7 @@ import hashlib
 import hmac
 import html
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +35,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .accounts import Accounts, Identity, LoginRefused
 from .identity import acting_as, cookie_value
+from .oidc_users import OidcRefused
 from .settings import TeamSettings
+
+if TYPE_CHECKING:
+    from .oidc import OidcLogin
 
 log = logging.getLogger("dagsmith.team")
 LOGIN, LOGOUT = "/login", "/logout"
@@ -47,7 +54,7 @@ LOGIN_PAGE = """<!doctype html>
 <p><label>User name<br><input name="name" autocomplete="username" required autofocus value="{name}"></label></p>
 <p><label>Password<br><input name="password" type="password" autocomplete="current-password" required></label></p>
 <p><button type="submit">Sign in</button></p>
-</form></body></html>
+</form>{sso}</body></html>
 """
 
 
@@ -105,10 +112,13 @@ def identify_scope(accounts: Accounts, settings: TeamSettings, scope: Scope) -> 
 class TeamGuard:
     """ASGI middleware: sign-in, sign-out, and refusal of every request without a live session or token."""
 
-    def __init__(self, app: ASGIApp, *, accounts: Accounts, settings: TeamSettings) -> None:
+    def __init__(
+        self, app: ASGIApp, *, accounts: Accounts, settings: TeamSettings, oidc: OidcLogin | None = None
+    ) -> None:
         self.app = app
         self.accounts = accounts
         self.settings = settings
+        self.oidc = oidc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -125,6 +135,13 @@ class TeamGuard:
         if scope["type"] == "http" and path == LOGIN:
             response = await self._login(Request(scope, receive)) if method == "POST" else self._login_page(scope)
             await response(scope, receive, send)
+            return
+        if (
+            scope["type"] == "http"
+            and self.oidc is not None
+            and path in (self.oidc.start_path, self.oidc.callback_path)
+        ):
+            await (await self._oidc(Request(scope, receive), self.oidc))(scope, receive, send)
             return
         if scope["type"] == "http" and path == LOGOUT:
             await self._logout(headers, method)(scope, receive, send)
@@ -167,11 +184,17 @@ class TeamGuard:
         target = safe_next(query.get("next", "/"))
         return self._form(target, message=message, name=name, status=status)
 
-    @staticmethod
-    def _form(target: str, *, message: str = "", name: str = "", status: int = 200) -> Response:
+    def _form(self, target: str, *, message: str = "", name: str = "", status: int = 200) -> Response:
         shown = f'<p role="alert" style="color: #b00020">{html.escape(message)}</p>' if message else ""
+        sso = ""
+        if self.oidc is not None:
+            start = f"{self.oidc.start_path}?{urlencode({'next': target}, quote_via=quote)}"
+            sso = (
+                f'<p>or</p><p><a id="oidc" href="{html.escape(start, quote=True)}">'
+                f"Sign in with {html.escape(self.oidc.label)}</a></p>"
+            )
         page = LOGIN_PAGE.format(
-            message=shown, next=html.escape(target, quote=True), name=html.escape(name, quote=True)
+            message=shown, next=html.escape(target, quote=True), name=html.escape(name, quote=True), sso=sso
         )
         return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -190,11 +213,31 @@ class TeamGuard:
         if identity is None:
             log.warning("failed sign-in for %r from %s", name[:64], address)
             return self._form(target, message="Wrong user name or password.", name=name, status=401)
+        return self._signed_in(request, identity, target, how="a password")
+
+    def _signed_in(self, request: Request, identity: Identity, target: str, *, how: str) -> Response:
+        """Start the user's session: the browser's previous one ends and a new cookie is issued (no fixation)."""
         previous = self._session_secret(request.headers.get("cookie", ""))
         secret = self.accounts.start_session(identity.name, hours=self.settings.session_hours, replacing=previous)
-        log.info("%r signed in from %s", identity.name, address)
+        address = request.client.host if request.client else "unknown"
+        log.info("%r signed in with %s from %s", identity.name, how, address)
         response = RedirectResponse(target, 303)
         self._set_cookie(response, sign(secret, self.settings.secret_key))
+        return response
+
+    async def _oidc(self, request: Request, oidc: OidcLogin) -> Response:
+        """``/login/oidc`` (leave for the provider) or its callback (come back signed in, or with the reason)."""
+        target = safe_next(request.query_params.get("next", "/"))
+        try:
+            if request.url.path == oidc.start_path:
+                return await oidc.start(request, target)
+            target = oidc.target(request)
+            identity, target = await oidc.finish(request)
+        except OidcRefused as exc:
+            response = self._form(target, message=str(exc), status=exc.status)
+        else:
+            response = self._signed_in(request, identity, safe_next(target), how=oidc.label)
+        oidc.forget(response)
         return response
 
     def _logout(self, headers: Headers, method: str) -> Response:

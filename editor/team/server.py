@@ -63,12 +63,14 @@ def run_team_server(settings: TeamSettings) -> None:
     from .downloads import TeamDownloads
     from .guard import TeamGuard, identify_scope
     from .identity import guard_socketio
+    from .oidc import OidcLogin
     from .review_page import register_review_pages
     from .services import TeamServices
 
     if settings.is_sqlite:
         log.warning("%s", TRIAL_WARNING)
     accounts = open_accounts(settings)
+    oidc = OidcLogin(accounts, settings) if settings.oidc_enabled else None  # SettingsError: no secret, no Authlib
     services = TeamServices(accounts.store)
     register_pages(services)
     register_api(app, services, accounts)
@@ -82,7 +84,7 @@ def run_team_server(settings: TeamSettings) -> None:
     app.on_shutdown(services.runs.close)
     app.on_shutdown(accounts.store.close)
     app.on_startup(gc.freeze)
-    app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
+    app.add_middleware(TeamGuard, accounts=accounts, settings=settings, oidc=oidc)
     guard_socketio(core.sio, functools.partial(identify_scope, accounts, settings))
     ui.run(
         host=settings.host,

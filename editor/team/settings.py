@@ -9,6 +9,9 @@ A config file (``--config PATH`` or ``DAGSMITH_CONFIG``) holds a ``[server]`` ta
     secret_key_file = "/etc/dagsmith/secret"   # or secret_key = "..." (the environment is better)
     cookie_secure = true                       # behind HTTPS
     session_hours = 12
+    oidc_issuer = "https://keycloak.example.com/realms/acme"   # OIDC sign-in (editor/team/oidc.py)
+    oidc_client_id = "dagsmith"
+    oidc_client_secret = "env:DAGSMITH_OIDC_SECRET"            # where the secret is, never the secret
 
 Every key has an environment variable, ``DAGSMITH_`` plus its name in capitals (``DAGSMITH_DATABASE_URL``,
 ``DAGSMITH_SECRET_KEY``...), which wins over the file. The database must be PostgreSQL: SQLite holds one
@@ -23,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
@@ -54,11 +58,35 @@ class TeamSettings:
     """SSO: addresses (comma-separated) of the authenticating proxy whose user header is believed; none by default."""
     proxy_user_header: str = "X-Forwarded-User"
     """SSO: the header in which that proxy names the signed-in user (oauth2-proxy: X-Forwarded-User)."""
+    oidc_issuer: str = ""
+    """OIDC: the provider's issuer URL (its /.well-known/openid-configuration is read); empty: no OIDC sign-in."""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    """OIDC: where the client secret is, ``env:NAME`` or ``file:PATH`` (never the secret); empty: a public client."""
+    oidc_scopes: str = "openid email profile"
+    oidc_username_claim: str = "preferred_username"
+    """OIDC: the ID token's claim that is the dagsmith user name (``email``, ``preferred_username``, ``sub``...)."""
+    oidc_admin_claim: str = ""
+    """OIDC: a claim listing the user's groups (e.g. ``groups``); with ``oidc_admin_group``, names org admins."""
+    oidc_admin_group: str = ""
+    oidc_email_domains: str = ""
+    """OIDC: only users whose verified ``email`` is in one of these domains (comma-separated); empty: any."""
+    oidc_auto_provision: bool = True
+    """OIDC: create a user on their first sign-in; off: only users who exist here already may sign in."""
+    oidc_provider_name: str = ""
+    """OIDC: the name on the "Sign in with ..." button (default: the issuer's host)."""
+    oidc_redirect_uri: str = ""
+    """OIDC: this server's callback URL as registered at the provider (default: from the request's host)."""
 
     @property
     def proxies(self) -> frozenset[str]:
         """The trusted proxy addresses."""
         return frozenset(part.strip() for part in self.trusted_proxies.split(",") if part.strip())
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether OIDC sign-in is configured."""
+        return bool(self.oidc_issuer)
 
     @property
     def is_sqlite(self) -> bool:
@@ -205,3 +233,40 @@ def _check(settings: TeamSettings, origin: Mapping[str, str]) -> None:
         raise SettingsError(f"{origin.get('port', 'port')} = {settings.port}: a port is 1 to 65535")
     if settings.session_hours <= 0 or settings.login_attempts < 1 or settings.login_window_minutes <= 0:
         raise SettingsError("session_hours, login_attempts and login_window_minutes must be positive")
+    _check_oidc(settings, origin)
+
+
+def _check_oidc(settings: TeamSettings, origin: Mapping[str, str]) -> None:
+    where = {name: origin.get(name, ENV_PREFIX + name.upper()) for name in _KINDS}
+    if not settings.oidc_enabled:
+        if settings.oidc_client_id:
+            raise SettingsError(f"{where['oidc_client_id']} is set but no issuer: set DAGSMITH_OIDC_ISSUER too")
+        return
+    issuer = urlsplit(settings.oidc_issuer)
+    loopback = issuer.hostname in ("localhost", "127.0.0.1", "::1")
+    if issuer.scheme != "https" and not (issuer.scheme == "http" and loopback):
+        raise SettingsError(
+            f"{where['oidc_issuer']} = {settings.oidc_issuer!r}: the issuer must be an https:// URL (e.g. "
+            "https://accounts.google.com or https://keycloak.example.com/realms/acme)"
+        )
+    if not settings.oidc_client_id:
+        raise SettingsError(
+            f"{where['oidc_issuer']} is set but no client id: set DAGSMITH_OIDC_CLIENT_ID (or oidc_client_id) to "
+            "the client id the provider gave this server"
+        )
+    ref = settings.oidc_client_secret
+    kind, _, rest = ref.partition(":")
+    if ref and not ((kind == "env" and rest.isidentifier()) or (kind == "file" and rest)):
+        raise SettingsError(
+            f"{where['oidc_client_secret']}: give where the client secret is, not the secret itself: "
+            "env:NAME (an environment variable) or file:PATH (a file holding it)"
+        )
+    if "openid" not in settings.oidc_scopes.split():
+        raise SettingsError(f"{where['oidc_scopes']} = {settings.oidc_scopes!r}: the scopes must include openid")
+    if not settings.oidc_username_claim.strip():
+        raise SettingsError(f"{where['oidc_username_claim']} is empty: name a claim, e.g. preferred_username")
+    if bool(settings.oidc_admin_claim) != bool(settings.oidc_admin_group):
+        raise SettingsError(
+            "oidc_admin_claim and oidc_admin_group go together: the claim (e.g. groups) and the group in it "
+            "whose members are organisation admins (e.g. dagsmith-admins); set both or neither"
+        )
