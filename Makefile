@@ -60,6 +60,7 @@ bench: $(STAMP)
 # does not run setuptools' editable finder, so it reads the package through the mypy dagsmith/ link tree
 # and the step runtime (dagsmith_steps, whose sources the local target embeds) from steps/.
 # Local runs' packages stay out (they follow the lazy imports of the run code): the designer needs none.
+# So does the team server's OIDC sign-in (authlib, joserfc: the `team` extra); `dagsmith serve` names the extra.
 PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas.js:dagsmith/editor/canvas \
 	codegen/templates:dagsmith/codegen/templates codegen/steps:dagsmith/codegen/steps steps/dagsmith_steps:dagsmith_steps \
 	codegen/CONTRACT.md:dagsmith/codegen steps/dagsmith_steps:dagsmith_steps nodes/examples:dagsmith/nodes/examples \
@@ -67,7 +68,7 @@ PACK_DATA := editor/canvas/dist:dagsmith/editor/canvas/dist editor/canvas/canvas
 PACK_EXCLUDE := airflow mlflow bentoml feast papermill kubernetes kubernetes_validate \
 	pandas pyarrow numpy scipy sklearn matplotlib dask torch tensorflow IPython ipykernel \
 	tkinter _tkinter gi PySide6 PyQt5 PIL \
-	hypothesis pytest _pytest mypy setuptools pkg_resources _distutils_hack distutils \
+	authlib joserfc hypothesis pytest _pytest mypy setuptools pkg_resources _distutils_hack distutils \
 	PyQt6.QtQuick PyQt6.QtQml PyQt6.QtQuick3D PyQt6.QtMultimedia PyQt6.QtBluetooth PyQt6.QtDesigner \
 	PyQt6.QtPdf PyQt6.QtSql PyQt6.QtTest PyQt6.Qt3DCore PyQt6.QtCharts PyQt6.QtDataVisualization
 # nodes/checks.py loads kubernetes' quantity parser from its source file, not through the kubernetes package

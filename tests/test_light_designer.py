@@ -16,7 +16,7 @@ import pytest
 from dagsmith.editor.runs import extras
 from dagsmith.nodes import load_example, save
 
-HEAVY = ("airflow", "mlflow", "bentoml", "feast", "papermill")
+HEAVY = ("airflow", "mlflow", "bentoml", "feast", "papermill", "authlib", "joserfc")  # authlib: the team extra
 
 PROBE = textwrap.dedent(
     """

@@ -79,6 +79,8 @@ class OidcLogin:
     def __init__(self, accounts: Accounts, settings: TeamSettings) -> None:
         try:
             with warnings.catch_warnings():  # Authlib warns that it prefers httpx2 over httpx; httpx is what we have
+                import authlib.deprecate  # noqa: F401 (installs an "always" filter for its warnings; ours goes first)
+
                 warnings.simplefilter("ignore", DeprecationWarning)
                 from authlib.integrations.starlette_client import OAuth
         except ImportError:

@@ -155,6 +155,7 @@ def test_a_flawed_answer_is_refused_with_a_message(
     assert message in answer.body
     assert "Test IdP" in answer.body and 'role="alert"' in answer.body  # the login page, with the reason
     assert COOKIE not in answer.cookies and "Traceback" not in answer.body
+    assert "Traceback" not in server[0].log.read_text(errors="replace")  # a refusal, not a crash
 
 
 def test_a_state_that_is_not_this_browsers_is_refused(server: tuple[Replica, str]) -> None:
