@@ -8,13 +8,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from browser import free_port
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, oidc_provider
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from dagsmith.editor.team.accounts import Accounts
-from dagsmith.editor.team.guard import TeamGuard
+from dagsmith.editor.team.accounts import Accounts, Identity
+from dagsmith.editor.team.guard import TeamGuard, unsign
 from dagsmith.editor.team.oidc import OidcLogin, resolve_client_secret
 from dagsmith.editor.team.oidc_users import OidcRefused, OidcUsers, is_org_admin, user_name
 from dagsmith.editor.team.server import open_accounts
@@ -128,3 +130,33 @@ def test_without_authlib_oidc_names_the_extra(accounts: Accounts, monkeypatch: p
     monkeypatch.setitem(sys.modules, "authlib.integrations.starlette_client", None)
     with pytest.raises(SettingsError, match=r"needs Authlib: pip install 'dagsmith\[team\]'"):
         OidcLogin(accounts, settings())
+
+
+def test_a_sign_in_started_on_one_replica_finishes_on_another(accounts: Accounts) -> None:
+    """The flow's state travels in the signed cookie, so the load balancer may send the callback anywhere."""
+    with oidc_provider() as idp:
+        shared = settings(
+            DAGSMITH_OIDC_ISSUER=idp.issuer,
+            DAGSMITH_OIDC_CLIENT_ID=CLIENT_ID,
+            DAGSMITH_OIDC_CLIENT_SECRET="env:TEST_OIDC_SECRET",
+        )
+        replicas = []
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TEST_OIDC_SECRET", CLIENT_SECRET)
+            for _ in range(2):
+                replicas.append(
+                    TeamGuard(Starlette(), accounts=accounts, settings=shared, oidc=OidcLogin(accounts, shared))
+                )
+        base = "http://127.0.0.1:8000"
+        with TestClient(replicas[0], base_url=base) as a, TestClient(replicas[1], base_url=base) as b:
+            start = a.get("/login/oidc?next=/projects", follow_redirects=False)
+            assert start.status_code == 303
+            flow = start.cookies["dagsmith-oidc"]
+            at_provider = httpx.get(start.headers["location"], follow_redirects=False)
+            callback = at_provider.headers["location"].removeprefix(base)
+            b.cookies.set("dagsmith-oidc", flow)
+            done = b.get(callback, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/projects", done.text
+        assert accounts.session_identity(unsign(done.cookies["dagsmith-session"], shared.secret_key) or "") == Identity(
+            "carol", False
+        )
