@@ -11,7 +11,8 @@ The savers of the pages open on one pipeline in this process form a group (``joi
 waits for the group's saves still in flight (``saves_settled``) before it reads the draft, so a reload
 right after an edit shows that edit and saves against the revision after it; and each save is
 announced to the group's other pages at once (``on_saved_elsewhere``). Pages in another editor process
-on the same store are not in the group: they learn of a save only when theirs is refused.
+on the same store are not in the group: they learn of a save only when theirs is refused, except the
+replicas of a team server on PostgreSQL, which pass each save on to each other's pages (``team.replica_sync``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ _groups: WeakKeyDictionary[object, dict[int, list[DraftSaver[Any]]]] = WeakKeyDi
 
 def _group(store: object, pipeline_id: int) -> list[DraftSaver[Any]]:
     return _groups.setdefault(store, {}).setdefault(pipeline_id, [])
+
+
+def open_pages(store: object) -> dict[int, list[DraftSaver[Any]]]:
+    """The savers of the pages open in this process, by pipeline id (copies; for news from other replicas)."""
+    return {pipeline_id: list(group) for pipeline_id, group in _groups.get(store, {}).items() if group}
 
 
 async def saves_settled(store: object, pipeline_id: int, *, timeout: float | None = None) -> bool:

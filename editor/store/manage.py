@@ -9,6 +9,7 @@ from dagsmith.nodes import DocumentError, dumps, parse
 from .base import StoreBase
 from .errors import Conflict, NotFound, StoreError
 from .models import DraftRow, ExportRow, PipelineRow, ReviewRow, Role, VersionRow, utcnow
+from .notify import announce_draft_saved
 from .records import LOCAL_USER, PipelineInfo
 
 MAX_NAME = 200
@@ -47,6 +48,7 @@ class ManageMixin(StoreBase):
             draft.document, draft.revision, draft.updated_at = dumps(document), draft.revision + 1, utcnow()
             row.name, row.dag_id, row.updated_at = name, dag_id, utcnow()
             session.flush()
+            announce_draft_saved(session.connection(), pipeline_id, draft.revision)
             return PipelineInfo.from_row(row)
 
     def delete_pipeline(self, pipeline_id: int, *, by: str = LOCAL_USER) -> str:

@@ -26,6 +26,7 @@ from .engine import IMMEDIATE, database_url, make_engine, upgrade
 from .errors import Conflict, NotFound, SchemaError, StoreError
 from .manage import ManageMixin
 from .models import DraftRow, MemberRow, PipelineRow, ProjectRow, Role, UserRow, VersionRow, utcnow
+from .notify import announce_draft_saved
 from .protection import ProtectionMixin
 from .records import LOCAL_USER, Draft, PipelineInfo, Project, Version, VersionSummary
 from .reviews import ReviewMixin
@@ -247,6 +248,7 @@ class Store(AccessMixin, ReviewMixin, ManageMixin, ProtectionMixin):
         with self.engine.connect().execution_options(**{IMMEDIATE: True}) as connection, connection.begin():
             revision = connection.execute(statement).scalar_one_or_none()
             if revision is not None:
+                announce_draft_saved(connection, pipeline_id, int(revision))  # other replicas, on commit
                 return int(revision)
             current = connection.execute(
                 select(DraftRow.revision).where(DraftRow.pipeline_id == pipeline_id)
@@ -270,6 +272,7 @@ class Store(AccessMixin, ReviewMixin, ManageMixin, ProtectionMixin):
                 session.add(row)
             row.document, row.revision, row.updated_at = version.document, row.revision + 1, utcnow()
             session.flush()
+            announce_draft_saved(session.connection(), pipeline_id, row.revision)
             return Draft(row.pipeline_id, row.document, row.revision, row.updated_at)
 
     # Versions

@@ -64,6 +64,7 @@ def run_team_server(settings: TeamSettings) -> None:
     from .guard import TeamGuard, identify_scope
     from .identity import guard_socketio
     from .oidc import OidcLogin
+    from .replica_sync import ReplicaSync
     from .review_page import register_review_pages
     from .services import TeamServices
 
@@ -82,6 +83,10 @@ def run_team_server(settings: TeamSettings) -> None:
     run_artifacts.gate = TeamDownloads(accounts.store)  # the Runs tab's downloads: the user's access, checked
     app.on_exception(report_team_exception)
     app.on_shutdown(services.runs.close)
+    if not settings.is_sqlite:  # other replicas' edits reach the pages open here, live (one process on SQLite)
+        replicas = ReplicaSync(accounts.store, functools.partial(identify_scope, accounts, settings))
+        app.on_startup(replicas.start)
+        app.on_shutdown(replicas.stop)
     app.on_shutdown(accounts.store.close)
     app.on_startup(gc.freeze)
     app.add_middleware(TeamGuard, accounts=accounts, settings=settings, oidc=oidc)

@@ -169,6 +169,7 @@ class PageClient:
         self.elements: dict[str, Any] = {}
         self.nodes: dict[str, Any] = {}  # the canvas's nodes, as the server told the page to draw them
         self.client_id = ""
+        self.focus: str | None = None  # the form field (data-field) the user is typing in, as the page reports it
 
     def open(self) -> None:
         """Load the page and connect its socket as its script does (the implicit handshake included)."""
@@ -267,8 +268,11 @@ class PageClient:
                     self.elements[element_id] = element
         elif message.startswith('42["run_javascript",'):
             request = json.loads(message[2:])[1]
-            if "request_id" in request and self.ws is not None:  # awaited: answer as a page with no focus does
-                answer = {"request_id": request["request_id"], "client_id": self.client_id, "result": None}
+            if "request_id" in request and self.ws is not None:  # awaited: answer as the page would
+                result = None  # no focus, or not a question this client knows
+                if self.focus is not None and "document.activeElement" in str(request.get("code")):
+                    result = {"field": self.focus, "start": None, "end": None}
+                answer = {"request_id": request["request_id"], "client_id": self.client_id, "result": result}
                 self.ws.send("42" + json.dumps(["javascript_response", answer]))
             code = str(request["code"])
             if "runMethod(" not in code:

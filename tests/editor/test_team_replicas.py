@@ -9,17 +9,22 @@ field both changed, and saves again; nothing either user did is lost.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
+from browser import wait_for
 from team_servers import PASSWORD, PageClient, Replica, postgres, replica
 
 from dagsmith.editor.merge import keep_both_added, merge
 from dagsmith.editor.store import Role, open_store
+from dagsmith.editor.store.notify import CHANNEL
 from dagsmith.editor.team.accounts import Accounts
+from dagsmith.editor.team.replica_sync import APPLICATION_NAME
 from dagsmith.nodes import Edge, Node, Pipeline, Position, load_example
 from dagsmith.nodes.fileformat import from_dict, to_dict
 
@@ -169,6 +174,90 @@ def test_nodes_added_at_once_through_both_replicas_are_all_kept(cluster: Cluster
     assert sorted((n["position"]["x"], n["label"]) for n in added) == [(900.0, "Script"), (1200.0, "Bob's step")]
     assert len({n["id"] for n in added}) == 2
     assert {n["id"] for n in added} <= set(graph["nodes"])  # Bob's canvas shows Alice's node and his own
+
+
+def connect_db(database: str) -> psycopg.Connection[Any]:
+    """A psycopg connection (autocommit) to the cluster's database."""
+    return psycopg.connect(database.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def listeners(database: str) -> set[int]:
+    """The backend pids of the replicas' listening connections."""
+    with connect_db(database) as connection:
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        return {int(row[0]) for row in connection.execute(query, (APPLICATION_NAME,))}
+
+
+def values_sent(page: PageClient, name: str) -> set[Any]:
+    """Every value the server sent to the page for its form field ``name``."""
+    element = str(field_element(page, name))
+    return {
+        update[element]["props"].get("value")
+        for message in page.received
+        if message.startswith('42["update",') and (update := json.loads(message[2:])[1]).get(element)
+    }
+
+
+@pytest.mark.slow
+def test_an_edit_on_one_replica_appears_live_on_the_other_replicas_open_page(cluster: Cluster) -> None:
+    """Bob's page on replica B shows Alice's edit on replica A without Bob doing anything; while Bob types in
+    another field, his text stays; the database's notices between the replicas carry ids, not content."""
+    pipeline = cluster.new_pipeline()
+    with connect_db(cluster.database) as watcher:
+        watcher.execute(f"LISTEN {CHANNEL}")
+        with (
+            PageClient(cluster.b, cluster.bob, pipeline) as bob,
+            PageClient(cluster.a, cluster.alice, pipeline) as alice,
+        ):
+            bob.focus = "mlflow.tracking_uri"  # Bob's caret stays in this field
+            type_into(bob, "mlflow.tracking_uri", "http://mlflow.bob:5000")
+            type_into(alice, "description", "Pushed from replica A")
+            bob.until(lambda message: "Pushed from replica A" in message)  # Bob's page was idle: it was told
+            assert field_value(bob, "description") == "Pushed from replica A"
+            # Both type at once: Bob's keystroke is on its way while Alice's change reaches his page.
+            bob.send("update:value", "http://mlflow.bob:5001", element=field_element(bob, "mlflow.tracking_uri"))
+            type_into(alice, "description", "Second push from replica A")
+            bob.until(lambda message: "Second push from replica A" in message)
+
+            def both_saved() -> bool:
+                settings = cluster.a.draft(pipeline, cluster.alice)[1]["settings"]
+                return bool(
+                    settings["description"] == "Second push from replica A"
+                    and settings["mlflow"]["tracking_uri"] == "http://mlflow.bob:5001"
+                )
+
+            wait_for(both_saved, "both users' edits in the draft", timeout=60, interval=0.2)
+            # Bob's field was never given another value than his own.
+            assert values_sent(bob, "mlflow.tracking_uri") <= {"http://mlflow.bob:5000", "http://mlflow.bob:5001"}
+        payloads = [notice.payload for notice in watcher.notifies(timeout=1.0)]
+    notices = [json.loads(payload) for payload in payloads]
+    assert notices and all(set(notice) == {"project", "pipeline", "revision", "origin"} for notice in notices)
+    assert {notice["pipeline"] for notice in notices} == {pipeline}
+    assert len({notice["origin"] for notice in notices}) == 2  # both replicas saved and told
+    assert not any("mlflow" in payload or "push" in payload.lower() for payload in payloads)
+
+
+@pytest.mark.slow
+def test_the_replicas_listen_again_after_their_database_connections_were_cut(cluster: Cluster) -> None:
+    pipeline = cluster.new_pipeline()
+
+    def two_listeners() -> set[int]:
+        found = listeners(cluster.database)
+        return found if len(found) == 2 else set()
+
+    cut = wait_for(two_listeners, "both replicas listening", timeout=60, interval=0.2)
+    with connect_db(cluster.database) as admin:
+        query = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"
+        admin.execute(query, (APPLICATION_NAME,))
+
+    def listening_again() -> bool:
+        found = listeners(cluster.database)
+        return len(found) == 2 and not found & cut
+
+    wait_for(listening_again, "both replicas listening on new connections", timeout=60, interval=0.2)
+    with PageClient(cluster.b, cluster.bob, pipeline) as bob, PageClient(cluster.a, cluster.alice, pipeline) as alice:
+        type_into(alice, "description", "After the cut")
+        bob.until(lambda message: "After the cut" in message)
 
 
 def added(pipeline: Pipeline, x: float, target: str) -> dict[str, Any]:
