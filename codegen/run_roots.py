@@ -80,7 +80,7 @@ class EnvValues:
         lines = []
         for name, value in env.items():
             # A Tmpl by its text (its dataclass hash is a Python call); the tuple's length tells it from a str.
-            memo = (name, value.text, indent, True) if isinstance(value, Tmpl) else None
+            memo: tuple[object, ...] | None = (name, value.text, indent, True) if isinstance(value, Tmpl) else None
             if isinstance(value, str):
                 memo = (name, value, indent)
             line = self.lines.get(memo) if memo is not None else None
