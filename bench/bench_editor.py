@@ -206,8 +206,10 @@ def bench_load(driver: Any, base: str, pipeline_id: int, edges: int) -> None:
                                                                         for s in steps))  # fmt: skip
 
 
-def bench_connect(driver: Any, base: str, pipeline_id: int, edges: int) -> None:
-    open_pipeline(driver, f"{base}/pipeline/{pipeline_id}", SIZE + CONNECT_RUNS, edges)
+def bench_connect(driver: Any, base: str, pipeline_id: int, edges: int, *, opened: bool = False) -> None:
+    """``opened``: the page is already open (``profile_editor.py`` profiles the connections alone)."""
+    if not opened:
+        open_pipeline(driver, f"{base}/pipeline/{pipeline_id}", SIZE + CONNECT_RUNS, edges)
     driver.set_script_timeout(10)
     results = []
     for index in range(CONNECT_RUNS):
@@ -276,8 +278,10 @@ def node_center(driver: Any, node_id: str) -> tuple[float, float]:
     return float(rect[0]), float(rect[1])
 
 
-def bench_select(driver: Any, base: str, pipeline_id: int, edges: int) -> None:
-    open_pipeline(driver, f"{base}/pipeline/{pipeline_id}", SELECT_SIZE, edges)
+def bench_select(driver: Any, base: str, pipeline_id: int, edges: int, *, opened: bool = False) -> None:
+    """``opened``: the page is already open (``profile_editor.py`` profiles the selections alone)."""
+    if not opened:
+        open_pipeline(driver, f"{base}/pipeline/{pipeline_id}", SELECT_SIZE, edges)
     # The nodes a click reaches: their header's middle is not under the search box, the minimap or the controls.
     drawn = driver.execute_script(
         "return [...document.querySelectorAll('.vue-flow__node')].filter((n) => {"

@@ -1,10 +1,12 @@
-"""Chrome CPU profiles of the two editor figures that miss their targets (bench/PROFILE.md summarises them).
+"""Chrome CPU profiles of the editor figures that miss their targets (bench/PROFILE.md summarises them).
 
 (a) opening the 200-node pipeline (navigation until the graph is drawn), (b) zooming with the wheel at
-1,000 nodes. Each runs under the DevTools protocol's sampling profiler (``Profiler.start``/``stop`` through
-Selenium's CDP), and the script prints the functions with the most self time, by script, plus the
-time in the page's garbage collector, (program) and (idle). ``--save DIR`` keeps the ``.cpuprofile`` files
-(Chrome DevTools → Performance → Load profile).
+1,000 nodes, (c) opening the 1,000-node pipeline, (d) the 15 node selections and (e) the 15 connections
+of ``bench_editor.py`` (for these two the page's (idle) is the time spent waiting for the server's answer,
+Python and the websocket). Each runs under the DevTools protocol's sampling profiler
+(``Profiler.start``/``stop`` through Selenium's CDP), and the script prints the functions with the most
+self time, by script, plus the time in the page's garbage collector, (program) and (idle). ``--save DIR``
+keeps the ``.cpuprofile`` files (Chrome DevTools → Performance → Load profile).
 """
 
 from __future__ import annotations
@@ -18,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_editor import BIG_SIZE, SIZE, move_view, open_pipeline, prepare
+from bench_editor import (
+    BIG_SIZE,
+    CONNECT_RUNS,
+    SELECT_RUNS,
+    SELECT_SIZE,
+    SIZE,
+    bench_connect,
+    bench_select,
+    move_view,
+    open_pipeline,
+    prepare,
+)
 from browser import chromium, editor_server, with_token
 
 TOP = 15
@@ -91,10 +104,22 @@ def main() -> int:
                 open_pipeline(driver, f"{base}/pipeline/{big}", BIG_SIZE, big_edges)
                 zoom = profiled(driver, lambda: wheel(driver))
                 report(f"zoom at {BIG_SIZE} nodes", zoom)
+                big_url = f"{base}/pipeline/{big}"
+                big_open = profiled(driver, lambda: marks.update(open_pipeline(driver, big_url, BIG_SIZE, big_edges)))
+                report(f"open {BIG_SIZE} nodes (ready {marks['ready']:.0f} ms)", big_open)
+                small, small_edges = made["small"]
+                open_pipeline(driver, f"{base}/pipeline/{small}", SELECT_SIZE, small_edges)
+                select = profiled(driver, lambda: bench_select(driver, base, small, small_edges, opened=True))
+                report(f"select a node of {SELECT_SIZE}, {SELECT_RUNS} times", select)
+                gated, gated_edges = made["gated"]
+                open_pipeline(driver, f"{base}/pipeline/{gated}", SIZE + CONNECT_RUNS, gated_edges)
+                connect = profiled(driver, lambda: bench_connect(driver, base, gated, gated_edges, opened=True))
+                report(f"connect an edge on {SIZE + CONNECT_RUNS} nodes, {CONNECT_RUNS} times", connect)
                 if args.save:
                     args.save.mkdir(parents=True, exist_ok=True)
-                    (args.save / "open-200.cpuprofile").write_text(json.dumps(load))
-                    (args.save / "zoom-1000.cpuprofile").write_text(json.dumps(zoom))
+                    for name, profile in (("open-200", load), ("zoom-1000", zoom), ("open-1000", big_open),
+                                          ("select-100", select), ("connect-215", connect)):  # fmt: skip
+                        (args.save / f"{name}.cpuprofile").write_text(json.dumps(profile))
             finally:
                 driver.quit()
     return 0
