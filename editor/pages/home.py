@@ -20,7 +20,11 @@ TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; open it w
 
 def home_page(services: EditorServices) -> None:
     """List pipelines by project; create from a template or a runnable example; open a file."""
-    project = services.local_project()
+    try:
+        project = services.local_project()
+    except UserError as exc:  # a team server's user with no project yet (an SSO newcomer, an admin): say so
+        ui.label(str(exc)).classes("q-pa-md text-warning").mark("no-project")
+        return
     remembering_dark_mode()  # the mode chosen in the editor
     with ui.header().classes("items-center"):
         ui.label("dagsmith").classes("text-h6")

@@ -59,6 +59,16 @@ class ProjectSummary:
     archived_at: dt.datetime | None
 
 
+def enable_audit_log() -> None:
+    """Write the audit trail (INFO) to stderr, unless logging is configured already (then it goes there)."""
+    if logging.getLogger().handlers or audit.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s audit: %(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+
+
 def archived(engine: Engine, project_id: int) -> dt.datetime | None:
     """When the project was archived (None: it is active, or there is no such project)."""
     with Session(engine) as session:

@@ -46,7 +46,7 @@ class AdminPage:
         if not identity.org_admin:
             audit.warning("refused: %r opened the admin page (not an organisation admin)", identity.name)
             ui.label(
-                "You have no access to the admin page: it is for organisation admins. "
+                "This page is for organisation admins: you have no access to it. "
                 "A project's admin manages its members through the API (/api/v1/projects/ID/members)."
             ).classes("q-pa-md text-warning").mark("admin-refused")
             return

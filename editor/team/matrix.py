@@ -3,11 +3,15 @@
 The table is the documentation (``python -m dagsmith.editor.team.matrix`` prints it as the README's
 Markdown table) and the test's oracle: ``tests/editor/test_team_access.py`` walks every row against a real
 ``dagsmith serve`` as an anonymous visitor, as a member of each role and as a member of another project
-only, and asserts allow or deny as the row says.
+only, and as an organisation admin who is no member of it, and asserts allow or deny as the row says.
 
-A row's ``rule`` is ``signed-in`` (any user with a live session or API token) or the lowest project role
-that may do it (``access.ACTIONS`` and the store's ranks: viewer < editor < maintainer < owner). A project
-the user is not a member of answers exactly like one that does not exist.
+A row's ``rule`` is ``signed-in`` (any user with a live session or API token), ``org-admin`` (organisation
+admins only) or the lowest project role that may do it (``access.ACTIONS`` and the store's ranks: viewer <
+editor < maintainer (the issue's *reviewer*) < owner (the project's *admin*)); ``plus`` names who else
+passes (an organisation admin manages every project's members; an artifact shared with a group is for
+that group's members too: ``downloads``). A project the user is not a member of answers exactly like one
+that does not exist. Every socket.io event type the canvas and the forms send has its own row: the edits
+are refused on the server for viewers (and logged), the others need only the page.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from dataclasses import dataclass
 from ..store import Role
 
 SIGNED_IN = "signed-in"
-VISITORS = ("anonymous", "viewer", "editor", "maintainer", "owner", "stranger")
-"""Who the table is checked as: no session; a member of the project with each role; a member of another."""
+ORG_ADMIN = "org-admin"
+VISITORS = ("anonymous", "viewer", "editor", "maintainer", "owner", "stranger", "org-admin")
+"""Who the table is checked as: no session; a member of the project with each role; a member of another
+project only (also a member of the group ``Other``); an organisation admin who is no member of the project."""
+EDIT, VIEW = Role.EDITOR.value, Role.VIEWER.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +38,14 @@ class Door:
     path: str
     """The route (``{pipeline}``, ``{project}`` stand for the project's ids), or the event's name."""
     rule: str
-    """``signed-in``, or the lowest role (a ``Role`` value) in the pipeline's or project's project."""
+    """``signed-in``, ``org-admin``, or the lowest role (a ``Role`` value) in the pipeline's or project's project."""
     what: str
+    plus: str = ""
+    """Who else passes a role rule: ``org-admin`` (organisation admins) or ``group`` (the artifact's group)."""
+    given: tuple[tuple[str, str], ...] = ()
+    """Fixed values of the route's other parts (which artifact)."""
+    body: str = ""
+    """The JSON a state-changing route is sent."""
 
     def allows(self, visitor: str) -> bool:
         """Whether ``visitor`` (one of ``VISITORS``) may pass."""
@@ -40,28 +53,107 @@ class Door:
             return False
         if self.rule == SIGNED_IN:
             return True
+        if self.rule == ORG_ADMIN:
+            return visitor == "org-admin"
+        if visitor == "org-admin":
+            return self.plus == "org-admin"
         if visitor == "stranger":
-            return False
+            return self.plus == "group"
         return Role(visitor).rank >= Role(self.rule).rank
 
+    @property
+    def who(self) -> str:
+        """The rule in words."""
+        if self.rule in (SIGNED_IN, ORG_ADMIN):
+            return "any signed-in user" if self.rule == SIGNED_IN else "organisation admins"
+        extra = {"org-admin": ", or an organisation admin", "group": ", or a member of its group"}.get(self.plus, "")
+        return f"{self.rule} or higher{extra}"
 
+
+def _event(name: str, rule: str, what: str) -> Door:
+    return Door("socket.io", "EVENT", name, rule, what)
+
+
+_ARTIFACT = "/api/v1/pipelines/{pipeline}/runs/{run}/artifacts/{node}/{port}"
+_MEMBER = "/api/v1/projects/{project}/members/{user}"
 DOORS: tuple[Door, ...] = (
     Door("page", "GET", "/", SIGNED_IN, "pipeline list (only the user's projects)"),
-    Door("page", "GET", "/pipeline/{pipeline}", Role.VIEWER.value, "open a pipeline (read-only for viewers)"),
+    Door("page", "GET", "/pipeline/{pipeline}", VIEW, "open a pipeline (read-only for viewers)"),
     Door("page", "GET", "/reviews", SIGNED_IN, "the user's reviews and notifications"),
     Door("page", "GET", "/docs", SIGNED_IN, "the API's OpenAPI page"),
-    Door("socket.io", "EVENT", "connect", SIGNED_IN, "a page's live connection"),
-    Door("socket.io", "EVENT", "nodeDropped", Role.EDITOR.value, "a canvas or form change (forged ones too)"),
+    Door("page", "GET", "/admin", ORG_ADMIN, "the organisation admin page"),
+    _event("connect", SIGNED_IN, "a page's live connection"),
+    _event("nodeDropped", EDIT, "canvas: add a node from the palette"),
+    _event("nodeMoved", EDIT, "canvas: move nodes"),
+    _event("edgeRequested", EDIT, "canvas: connect an output to an input"),
+    _event("deleteRequested", EDIT, "canvas: delete nodes and edges"),
+    _event("pasteRequested", EDIT, "canvas: paste copied nodes"),
+    _event("undoRequested", EDIT, "canvas: undo"),
+    _event("redoRequested", EDIT, "canvas: redo"),
+    _event("layoutComputed", EDIT, "canvas: store the auto-layout's positions"),
+    _event("update:value", EDIT, "form: change a field of the inspector (a node's label)"),
+    _event("click", EDIT, "button: save a version"),
+    _event("canvasReady", VIEW, "canvas: mounted, asks for the graph"),
+    _event("selectionChanged", VIEW, "canvas: select nodes (shows their form)"),
+    _event("nodeClicked", VIEW, "canvas: click a node (shows its form)"),
+    _event("paneClicked", VIEW, "canvas: click the empty pane (shows the settings)"),
+    _event("copyRequested", VIEW, "canvas: copy nodes"),
+    _event("stateClicked", VIEW, "canvas: a task state's badge (shows its log)"),
+    _event("viewportChanged", VIEW, "canvas: pan or zoom"),
     Door("api", "GET", "/api/v1/me", SIGNED_IN, "who the request runs as"),
     Door("api", "GET", "/api/v1/projects", SIGNED_IN, "the user's projects and roles"),
-    Door("api", "GET", "/api/v1/projects/{project}/pipelines", Role.VIEWER.value, "a project's pipelines"),
-    Door("api", "GET", "/api/v1/pipelines/{pipeline}/draft", Role.VIEWER.value, "a pipeline's working copy"),
-    Door("api", "GET", "/api/v1/pipelines/{pipeline}/export", Role.VIEWER.value, "the DAG file it exports to"),
+    Door("api", "GET", "/api/v1/projects/{project}/pipelines", VIEW, "a project's pipelines"),
+    Door("api", "GET", "/api/v1/pipelines/{pipeline}/draft", VIEW, "a pipeline's working copy"),
+    Door("api", "GET", "/api/v1/pipelines/{pipeline}/export", VIEW, "the DAG file it exports to"),
     Door("api", "GET", "/api/v1/tokens", SIGNED_IN, "the user's own API tokens"),
     Door("api", "GET", "/api/v1/notifications", SIGNED_IN, "the user's own notifications"),
-    Door("api", "GET", "/api/v1/projects/{project}/protected", Role.VIEWER.value, "protected branches, targets"),
-    Door("api", "GET", "/api/v1/pipelines/{pipeline}/reviews", Role.VIEWER.value, "a pipeline's reviews"),
-    Door("api", "GET", "/api/v1/pipelines/{pipeline}/exports", Role.VIEWER.value, "a pipeline's export log"),
+    Door("api", "GET", "/api/v1/projects/{project}/protected", VIEW, "protected branches, targets"),
+    Door("api", "GET", "/api/v1/pipelines/{pipeline}/reviews", VIEW, "a pipeline's reviews"),
+    Door("api", "GET", "/api/v1/pipelines/{pipeline}/exports", VIEW, "a pipeline's export log"),
+    Door(
+        "api",
+        "GET",
+        "/api/v1/pipelines/{pipeline}/runs/{run}/artifacts",
+        SIGNED_IN,
+        "a run's artifacts: each user sees those they may download (none: 404)",
+    ),
+    Door("api", "GET", _ARTIFACT, VIEW, "download a private artifact", given=(("node", "score"), ("port", "private"))),
+    Door(
+        "api",
+        "GET",
+        _ARTIFACT,
+        VIEW,
+        "download an artifact shared with the group Other",
+        plus="group",
+        given=(("node", "score"), ("port", "grouped")),
+    ),
+    Door(
+        "api", "GET", _ARTIFACT, SIGNED_IN, "download a public artifact", given=(("node", "score"), ("port", "public"))
+    ),
+    Door("api", "GET", "/api/v1/projects/{project}/members", Role.OWNER.value, "a project's members", plus="org-admin"),
+    Door(
+        "api", "PUT", _MEMBER, Role.OWNER.value, "add a member, change a role", "org-admin", body='{"role": "viewer"}'
+    ),
+    Door("api", "DELETE", _MEMBER, Role.OWNER.value, "take a member out", plus="org-admin"),
+    Door("api", "GET", "/api/v1/admin/projects", ORG_ADMIN, "every project, archived ones too"),
+    Door("api", "POST", "/api/v1/admin/projects", ORG_ADMIN, "create a project", body='{"name": "Made by {visitor}"}'),
+    Door(
+        "api", "POST", "/api/v1/admin/projects/{spare}/rename", ORG_ADMIN, "rename a project", body='{"name": "Spare"}'
+    ),
+    Door(
+        "api",
+        "POST",
+        "/api/v1/admin/projects/{spare}/archive",
+        ORG_ADMIN,
+        "archive or restore",
+        body='{"archived": false}',
+    ),
+    Door("api", "GET", "/api/v1/admin/users", ORG_ADMIN, "every user"),
+    Door("api", "POST", "/api/v1/admin/users/{user}/disable", ORG_ADMIN, "disable a user"),
+    Door("api", "POST", "/api/v1/admin/users/{user}/enable", ORG_ADMIN, "enable a user"),
+    Door("api", "POST", "/api/v1/admin/users/{user}/reset-password", ORG_ADMIN, "a one-time password"),
+    Door("api", "GET", "/api/v1/admin/users/{user}/tokens", ORG_ADMIN, "a user's API tokens"),
+    Door("api", "DELETE", "/api/v1/admin/users/{user}/tokens/{token}", ORG_ADMIN, "revoke a user's API token"),
 )
 
 
@@ -71,9 +163,8 @@ def markdown() -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for door in DOORS:
         route = door.path if door.kind == "socket.io" else f"{door.method} {door.path}"
-        rule = "any signed-in user" if door.rule == SIGNED_IN else f"{door.rule} or higher"
         marks = ["yes" if door.allows(visitor) else "no" for visitor in VISITORS]
-        lines.append("| " + " | ".join([door.kind, f"`{route}`", rule, *marks]) + " |")
+        lines.append("| " + " | ".join([door.kind, f"`{route}`: {door.what}", door.who, *marks]) + " |")
     return "\n".join(lines) + "\n"
 
 

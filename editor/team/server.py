@@ -55,7 +55,7 @@ def run_team_server(settings: TeamSettings) -> None:
 
     from ..app import FAVICON
     from ..pages import register_pages, run_artifacts
-    from .admin import Administration
+    from .admin import Administration, enable_audit_log
     from .admin_api import register_admin_api
     from .admin_page import register_admin_page
     from .api import register_api
@@ -77,6 +77,7 @@ def run_team_server(settings: TeamSettings) -> None:
     register_api(app, services, accounts)
     register_review_pages(services)
     administration = Administration(accounts)
+    enable_audit_log()  # every admin change, with who made it, in the server's log
     register_admin_api(app, administration)
     register_admin_page(administration)
     register_artifact_api(app, services)

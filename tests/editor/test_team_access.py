@@ -1,8 +1,9 @@
 """The access matrix (issue 13): every row of ``team.matrix.DOORS`` against a real ``dagsmith serve`` on PostgreSQL.
 
-Each door is tried as an anonymous visitor, as a member of project Team with each role, and as a member of
-another project only; the row says allow or deny, and a deny must be the right refusal (sign-in, no such
-thing, role too low), never a leak. The README's table is the same table (checked here too).
+Each door is tried as an anonymous visitor, as a member of project Team with each role, as a member of
+another project only and as an organisation admin (``team_walks`` says how each kind of door is tried); the
+row says allow or deny, and a deny must be the right refusal (sign-in, no such thing, role too low), never a
+leak. The README's table is the same table (checked here too).
 """
 
 from __future__ import annotations
@@ -11,83 +12,40 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from browser import DAGSMITH
+from team_servers import Replica
+from team_walks import RUN_ID, TARGET_USER, USERS, PathPageClient, World, event_passes, http_passes, populate
 from test_store_postgres import postgres_url  # noqa: F401 (the fixture)
-from test_team_server import (
-    PASSWORD,
-    SECRET,
-    Team,
-    canvas_listener,
-    document_nodes,
-    messages_until,
-    page_socket,
-    serving,
-)
+from test_team_server import SECRET, Team, canvas_listener, serving, session_cookie
 from websockets.exceptions import InvalidStatus
 
-from dagsmith.editor.store import Role, open_store
-from dagsmith.editor.team.accounts import Accounts
+from dagsmith.editor.canvas.protocol import Event
+from dagsmith.editor.store import Store, open_store
+from dagsmith.editor.team.accounts import Accounts, Identity
+from dagsmith.editor.team.admin import Administration, archived
 from dagsmith.editor.team.guard import sign
 from dagsmith.editor.team.matrix import DOORS, VISITORS, Door, markdown
-from dagsmith.nodes import load_example
 
 pytestmark = pytest.mark.slow
 README = Path(__file__).resolve().parents[2] / "README.md"
-USERS = {"owner": "olga", "maintainer": "mae", "editor": "ed", "viewer": "vic", "stranger": "sam"}
-
-
-def populate(url: str) -> tuple[int, int, int]:
-    store = open_store(url, local_user=False)
-    accounts = Accounts(store)
-    try:
-        for name in USERS.values():
-            accounts.add_user(name, PASSWORD)
-        team = store.create_project("Team", by=USERS["owner"])
-        for role in (Role.MAINTAINER, Role.EDITOR, Role.VIEWER):
-            store.add_member(team.id, USERS[role.value], role, by=USERS["owner"])
-        other = store.create_project("Other", by=USERS["stranger"])
-        pipeline = store.create_pipeline(team.id, load_example("keyword_recommendation"), by=USERS["owner"])
-        exported = store.create_pipeline(team.id, load_example("user_targeting"), by=USERS["owner"])
-        store.create_pipeline(other.id, load_example("user_targeting"), by=USERS["stranger"])
-        return pipeline.id, team.id, exported.id
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")
-def served(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Team, str, dict[str, str]]]:  # noqa: F811
-    pipeline, project, exported = populate(postgres_url)
+def world(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> World:  # noqa: F811
+    return populate(postgres_url, tmp_path_factory.mktemp("access-home"))
+
+
+@pytest.fixture(scope="module")
+def served(world: World) -> Iterator[tuple[Team, str, dict[str, str]]]:
     # Team's fields: the edited pipeline, then (unused here) the project id in the second place, the exported one.
-    with serving(postgres_url, tmp_path_factory.mktemp("access-home"), pipeline, project, exported) as team:
+    with serving(world.database, world.home, world.pipeline, world.project, world.exported) as team:
         cookies = {visitor: team.session(name) for visitor, name in USERS.items()}
-        yield team, postgres_url, cookies
-
-
-def _path(door: Door, team: Team) -> str:
-    pipeline = team.exported if door.path.endswith("/export") else team.pipeline
-    return door.path.format(pipeline=pipeline, project=team.other_pipeline)
-
-
-def _http_passes(door: Door, team: Team, visitor: str, cookie: str | None) -> bool:
-    path = _path(door, team)
-    if door.kind == "page":
-        status, headers, body = team.page(path, cookie)
-        if visitor == "anonymous":
-            assert status == 303 and headers["location"].startswith("/login?"), (door, status)
-        return status == 200 and "you have no access" not in body
-    status, body = team.api(path, cookie=cookie)
-    if not door.allows(visitor):
-        # anonymous: sign in; a stranger: the same as nothing there; a member: the role it needs
-        expected = 401 if visitor == "anonymous" else 404 if visitor == "stranger" else 403
-        assert status == expected, (door, visitor, status, body[:300])
-        assert "Team" not in body or visitor != "stranger", body[:300]
-    return status == 200
+        yield team, world.database, cookies
 
 
 def _connect_passes(team: Team, cookie: str | None) -> bool:
@@ -106,40 +64,37 @@ def _connect_passes(team: Team, cookie: str | None) -> bool:
         return False
 
 
-def _edit_passes(team: Team, database: str, visitor: str, cookie: str | None) -> bool:
+def _event_passes(door: Door, team: Team, world: World, visitor: str, cookie: str | None) -> bool:
     if cookie is None:
         return team.page(f"/pipeline/{team.pipeline}", None)[0] == 200  # redirected: no page, no canvas
-    status, _, page = team.page(f"/pipeline/{team.pipeline}", cookie)
-    if visitor == "stranger":
+    if visitor in ("stranger", "org-admin"):  # not a member: no pipeline page, so nothing to send an event to
+        status, _, page = team.page(f"/pipeline/{team.pipeline}", cookie)
         assert status == 200 and "you have no access" in page
         with pytest.raises(AssertionError):
-            canvas_listener(page, "nodeDropped")  # no canvas to send to
+            canvas_listener(page, "nodeDropped")
         return False
-    before = document_nodes(database, team.pipeline)
-    with page_socket(team, cookie) as (ws, drop):
-        ws.send("42" + json.dumps(["event", drop]))
-        deadline = time.monotonic() + 30
-        received: list[str] = []
-        while document_nodes(database, team.pipeline) == before and time.monotonic() < deadline:
-            received += messages_until(ws, lambda message: "cannot edit" in message, seconds=0.5)
-            if any("cannot edit" in message for message in received):
-                break
-    return document_nodes(database, team.pipeline) > before
+    return event_passes(door, team, world, cookie)
 
 
-@pytest.mark.parametrize("door", DOORS, ids=lambda door: f"{door.kind}:{door.path}")
-def test_the_access_matrix(served: tuple[Team, str, dict[str, str]], door: Door) -> None:
-    team, database, cookies = served
+@pytest.mark.parametrize("door", DOORS, ids=lambda door: f"{door.kind}:{door.method}:{door.path}:{door.what[:24]}")
+def test_the_access_matrix(served: tuple[Team, str, dict[str, str]], world: World, door: Door) -> None:
+    team, _, cookies = served
     outcome: dict[str, bool] = {}
     for visitor in VISITORS:
         cookie = cookies.get(visitor)
         if door.kind == "socket.io" and door.path == "connect":
             outcome[visitor] = _connect_passes(team, cookie)
         elif door.kind == "socket.io":
-            outcome[visitor] = _edit_passes(team, database, visitor, cookie)
+            outcome[visitor] = _event_passes(door, team, world, visitor, cookie)
         else:
-            outcome[visitor] = _http_passes(door, team, visitor, cookie)
+            outcome[visitor] = http_passes(door, team, world, visitor, cookie)
     assert outcome == {visitor: door.allows(visitor) for visitor in VISITORS}
+
+
+def test_every_page_event_type_has_a_row() -> None:
+    """Every event the canvas emits (its protocol) has its own row, and so do a form field and a button."""
+    rows = {door.path for door in DOORS if door.kind == "socket.io"}
+    assert {event.value for event in Event} | {"connect", "update:value", "click"} <= rows
 
 
 def _api_routes(team: Team, cookie: str) -> set[tuple[str, str]]:
@@ -152,15 +107,16 @@ def _api_routes(team: Team, cookie: str) -> set[tuple[str, str]]:
 
 def test_every_reading_api_route_is_in_the_table(served: tuple[Team, str, dict[str, str]]) -> None:
     team, _, cookies = served
-    in_table = {
-        (door.method, door.path.replace("{pipeline}", "{pipeline_id}").replace("{project}", "{project_id}"))
-        for door in DOORS
-        if door.kind == "api"
-    }
+    names = {"{pipeline}": "{pipeline_id}", "{project}": "{project_id}", "{spare}": "{project_id}"}
+    names |= {"{run}": "{run_id}", "{token}": "{token_id}"}
+    in_table = {(door.method, re.sub(r"\{[a-z]+\}", lambda m: names.get(m[0], m[0]), door.path)) for door in DOORS}
     # /reviews/{review_id} needs a review; the review tests cover who may open one
-    reading = {route for route in _api_routes(team, cookies["viewer"]) if route[0] == "GET"}
+    routes = _api_routes(team, cookies["viewer"])
+    reading = {route for route in routes if route[0] == "GET"}
     missing = sorted(reading - in_table - {("GET", "/api/v1/reviews/{review_id}")})
     assert not missing, f"API routes without a row in team.matrix.DOORS: {missing}"
+    admin = {route for route in routes if "/admin/" in route[1] or "/members" in route[1]}
+    assert admin and not admin - in_table, f"admin routes without a row: {sorted(admin - in_table)}"
 
 
 def test_no_state_changing_api_route_accepts_another_sites_request(served: tuple[Team, str, dict[str, str]]) -> None:
@@ -181,6 +137,107 @@ def test_no_state_changing_api_route_accepts_another_sites_request(served: tuple
 
 def test_the_readme_shows_the_same_table() -> None:
     assert markdown() in README.read_text(encoding="utf-8"), "run python -m dagsmith.editor.team.matrix into README"
+
+
+# ---- the admin routes and page, the artifact routes: what they do --------------------------------------
+
+
+def _call(team: Team, cookie: str, method: str, path: str, body: dict[str, object] | None = None) -> tuple[int, str]:
+    headers = {"Cookie": f"dagsmith-session={cookie}", "Content-Type": "application/json"}
+    status, _, answer = team.request(method, path, headers, json.dumps(body).encode() if body is not None else None)
+    return status, answer
+
+
+def test_an_organisation_admin_resets_disables_and_manages_members_through_the_api(
+    served: tuple[Team, str, dict[str, str]], world: World
+) -> None:
+    team, _, cookies = served
+    admin = cookies["org-admin"]
+    assert _call(team, admin, "POST", f"/api/v1/admin/users/{TARGET_USER}/enable")[0] == 204  # as the walk left her
+    reset = f"/api/v1/admin/users/{TARGET_USER}/reset-password"
+    first = json.loads(_call(team, admin, "POST", reset)[1])["password"]
+    tia = session_cookie(team.login(TARGET_USER, first)[1])
+    assert team.api("/api/v1/me", cookie=tia)[0] == 200
+    status, answer = _call(team, admin, "POST", reset)
+    assert status == 200, answer
+    password = json.loads(answer)["password"]
+    assert team.api("/api/v1/me", cookie=tia)[0] == 401  # her sessions ended
+    assert team.login(TARGET_USER, first)[0] == 401 and team.login(TARGET_USER, password)[0] == 303
+    tia = session_cookie(team.login(TARGET_USER, password)[1])
+    assert _call(team, admin, "POST", f"/api/v1/admin/users/{TARGET_USER}/disable")[0] == 204
+    assert team.api("/api/v1/me", cookie=tia)[0] == 401 and team.login(TARGET_USER, password)[0] == 401
+    assert _call(team, admin, "POST", f"/api/v1/admin/users/{TARGET_USER}/enable")[0] == 204
+    assert team.login(TARGET_USER, password)[0] == 303
+    users = {user["name"]: user for user in json.loads(_call(team, admin, "GET", "/api/v1/admin/users")[1])}
+    assert users[USERS["org-admin"]]["org_admin"] and not users[TARGET_USER]["disabled"]
+
+    owner = cookies["owner"]  # the project's own admin manages its members, as reviewer etc.
+    member = f"/api/v1/projects/{world.project}/members/{TARGET_USER}"
+    status, answer = _call(team, owner, "PUT", member, {"role": "reviewer"})
+    assert status == 200 and json.loads(answer)["role"] == "reviewer", answer
+    listed = {m["user"]: m["role"] for m in json.loads(_call(team, owner, "GET", member.rsplit("/", 1)[0])[1])}
+    assert listed[TARGET_USER] == "reviewer" and listed[USERS["owner"]] == "admin"
+    status, answer = _call(team, owner, "PUT", f"/api/v1/projects/{world.project}/members/olga", {"role": "viewer"})
+    assert status == 409 and "last admin" in answer
+    assert _call(team, cookies["editor"], "PUT", member, {"role": "admin"})[0] == 403
+    log = team.log.read_text(errors="replace")
+    assert "'ora' reset the password of 'tia'" in log and "'olga' set 'tia''s role" in log
+    assert "refused: 'ed' may not manage members" in log
+
+
+def test_the_admin_page_lists_projects_and_users_and_archives_a_project(
+    served: tuple[Team, str, dict[str, str]], world: World
+) -> None:
+    team, database, cookies = served
+    with PathPageClient(Replica(team.port, team.log), cookies["org-admin"], "/admin") as page:
+        shown = page.texts()
+        assert {"Team", "Other", "Spare", "Organisation admin"} <= set(shown), shown
+        store = open_store(database, local_user=False)
+        names = [p.name for p in store.list_projects()]  # by name, as the page shows them: a button each
+        store.close()
+        buttons = sorted(
+            int(i) for i, e in page.elements.items() if e.get("props", {}).get("label") in ("Archive", "Restore")
+        )
+        assert len(buttons) == len(names), (names, buttons)
+        page.send("click", element=buttons[names.index("Other")])
+        page.until(lambda message: "archived" in message)
+    store = open_store(database, local_user=False)
+    try:
+        assert archived(store.engine, _other(store)) is not None
+        assert '"Other"' not in _call(team, cookies["stranger"], "GET", "/api/v1/projects")[1]  # out of her list
+        Administration(Accounts(store)).set_archived(Identity("ora", True), _other(store), False)
+    finally:
+        store.close()
+    assert '"Other"' in _call(team, cookies["stranger"], "GET", "/api/v1/projects")[1]
+    with PathPageClient(Replica(team.port, team.log), cookies["owner"], "/admin") as page:
+        assert any("you have no access" in text for text in page.texts())  # a project admin, not the organisation's
+
+
+def _other(store: Store) -> int:
+    return next(p.id for p in store.list_projects() if p.name == "Other")
+
+
+def test_run_artifacts_through_the_api_by_role_access_level_and_group(
+    served: tuple[Team, str, dict[str, str]], world: World
+) -> None:
+    team, _, cookies = served
+    run = f"/api/v1/pipelines/{world.pipeline}/runs/{RUN_ID}/artifacts"
+    seen = {
+        who: sorted(a["port"] for a in json.loads(team.api(run, cookie=cookies[who])[1]))
+        for who in ("viewer", "stranger", "org-admin")
+    }
+    assert seen == {
+        "viewer": ["grouped", "private", "public"],
+        "stranger": ["grouped", "public"],
+        "org-admin": ["public"],
+    }
+    assert team.api(f"{run}/score/private", cookie=cookies["viewer"]) == (200, "private bytes")
+    refused = team.api(f"{run}/score/private", cookie=cookies["stranger"])
+    missing = team.api(f"{run}/score/no-such-port", cookie=cookies["stranger"])
+    assert refused[0] == missing[0] == 404 and refused[1] == missing[1]  # the refusal tells nothing more
+    assert team.api(f"{run}/score/grouped", cookie=cookies["stranger"]) == (200, "grouped bytes")
+    other_run = team.api(f"/api/v1/pipelines/{world.pipeline}/runs/..%2F..%2Fetc/artifacts", cookie=cookies["owner"])
+    assert other_run[0] == 404 and "root:" not in other_run[1]
 
 
 # ---- security: expired sessions, path traversal -------------------------------------------------------
