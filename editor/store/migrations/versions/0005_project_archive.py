@@ -25,6 +25,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop it again (archived projects become active)."""
-    with op.batch_alter_table("project", schema=None) as batch_op:
-        batch_op.drop_column("archived_at")
+    """Drop it again (archived projects become active).
+
+    Plain ``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35+ and PostgreSQL): a batch operation would copy
+    ``project`` on SQLite, and dropping the old table fails while other tables' foreign keys point at it.
+    """
+    op.execute("ALTER TABLE project DROP COLUMN archived_at")
