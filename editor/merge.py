@@ -174,7 +174,12 @@ def keep_both_added(
 
 
 def _task_id(node: dict[str, Any]) -> str:
-    return Node.model_construct(id=str(node.get("id") or "node"), label=node.get("label")).task_id()
+    label = node.get("label")
+    return Node.model_construct(
+        id=str(node.get("id") or "node"),
+        type=str(node.get("type") or ""),
+        label=label if isinstance(label, str) else "",
+    ).task_id()
 
 
 def _label_clashes(base: Any, mine: Any, theirs: Any, renamed: dict[str, str], protected: Collection[Path]) -> set[str]:
