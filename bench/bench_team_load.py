@@ -73,11 +73,17 @@ def timed(tally: Tally, page: PageClient, action: str, send: object, done: objec
         page.until(done, seconds=60)  # type: ignore[arg-type]
     except Exception as exc:  # the bench reports every failure and goes on
         with tally.lock:
-            tally.errors.append(f"{action}: {str(exc)[:200]}")
+            tally.errors.append(f"{action} (save status {status(page)!r}): {str(exc)[:200]}")
         return False
     with tally.lock:
         tally.latencies[action].append(time.perf_counter() - start)
     return True
+
+
+def status(page: PageClient) -> str | None:
+    """The page's save status as last sent ("saved", "saving…", "not saved"), or None."""
+    texts = [element.get("text") for element in page.elements.values()]
+    return next((t for t in texts if t in ("saved", "saving…", "not saved")), None)
 
 
 def notices(tally: Tally, page: PageClient) -> None:
