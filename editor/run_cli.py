@@ -191,6 +191,7 @@ def _run_scheduled(
             logical_date=args.logical_date,
             on_event=Progress(),
             related=related,
+            follow_triggers=not args.no_follow,
             source="cli",
         )
     except (ExportError, LocalRunError) as exc:

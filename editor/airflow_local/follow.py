@@ -7,7 +7,8 @@ API v2 with the run's typed conf, and follow it: every task instance state chang
 run's ``events.jsonl`` (the format of the in-process runs, so that ``RunHandle``, the CLI's progress and
 the editor read it unchanged); each task's log is read from the API into the run's ``logs`` folder; the
 record gets the tasks and the values (``return_value`` XComs) at the end. SIGTERM marks the Airflow run
-failed (cancelled). Runs that the DAG triggers are run by the scheduler itself and listed in the record.
+failed (cancelled). Runs that the DAG triggers are run by the scheduler itself; the follower follows them
+after the run as local runs of their own (``triggered``), as the in-process runs do.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..runs.workspace import Workspace
 from .api import ApiError, Client, login
 from .instance import DEFAULT_PORT, free_port, port_free, read_state, up
 from .project import AirflowUpError, Project
+from .triggered import follow_child, follow_triggered
 
 POLL = 0.5
 PATIENCE = 120.0
@@ -245,21 +247,25 @@ def run(spec: dict[str, Any], events: Events, record: dict[str, Any]) -> bool:
         events.emit("setup", step="airflow", state="success", seconds=round(time.time() - began, 2))
         client = Client(ready.state.url, ready.user, ready.password, timeout=TIMEOUT)
     jobs = start_setup(spec, folder / "logs", events)
-    since = time.time()
+    written: dict[str, float] = {}
     for name, text in spec["dags"].items():
         target = project.dags / name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             records.write_text(target, text)
-        if name == f"{spec['dag_id']}.py":
-            since = target.stat().st_mtime  # a parse of this text ends after it was written
+        written[name] = target.stat().st_mtime  # a parse of this text ends after it was written
     began = time.time()
-    wait_parsed(client, spec["dag_id"], project.dags / f"{spec['dag_id']}.py", since)
+    for name, since in written.items():  # the pipelines it triggers too: a trigger of a DAG not parsed fails
+        wait_parsed(client, name.removesuffix(".py"), project.dags / name, since)
     events.emit("setup", step="dags", state="success", seconds=round(time.time() - began, 2))
     finish_setup(jobs, events)
     path = f"/api/v2/dags/{dag_id_path(spec['dag_id'])}"
-    paused = bool(client.get(path).get("is_paused"))
-    if paused:
-        client.patch(path, {"is_paused": False})
+    # Unpaused for the run (the copies have no schedule), paused again after: the run's DAG, and the DAGs
+    # it may trigger when their runs are followed (a paused DAG's triggered run would wait queued).
+    names = list(spec["dags"]) if spec.get("follow_triggers", True) else [f"{spec['dag_id']}.py"]
+    unpaused = [f"/api/v2/dags/{dag_id_path(name.removesuffix('.py'))}" for name in names]
+    unpaused = [each for each in unpaused if client.get(each).get("is_paused")]
+    for each in unpaused:
+        client.patch(each, {"is_paused": False})
     try:
         body: dict[str, Any] = {"logical_date": spec.get("logical_date"), "conf": spec.get("conf") or {}}
         triggered = client.post(path + "/dagRuns", body)
@@ -275,12 +281,30 @@ def run(spec: dict[str, Any], events: Events, record: dict[str, Any]) -> bool:
             follower.report(follower.instances())
             raise
         follower.finish(record, state)
+        return follow_all(client, spec, events, follower, record)
     finally:
-        if paused:
-            client.patch(path, {"is_paused": True})
-    records.write_json(folder / records.RECORD, record)
-    events.emit("run", run=spec["run_id"], dag_id=spec["dag_id"], state=record["state"], dir=str(folder))
-    return record["state"] == "success"
+        for each in unpaused:
+            client.patch(each, {"is_paused": True})
+
+
+def follow_all(client: Client, spec: dict[str, Any], events: Events, first: Follower, record: dict[str, Any]) -> bool:
+    """End the finished run's record, then follow the runs it triggered (and theirs), as the in-process runs
+    do; True when every run succeeded."""
+    pending = [(first, record, False)]
+    ok = True
+    while pending:
+        follower, each, running = pending.pop(0)
+        # a triggered run is followed to its end first
+        succeeded = follow_child(client, events, follower, each) if running else each["state"] == "success"
+        ok = ok and succeeded
+        pending.extend(
+            (child, child_record, True)
+            for child, child_record in follow_triggered(client, spec, events, follower, each)
+        )
+        folder = Path(follower.spec["run_dir"])
+        records.write_json(folder / records.RECORD, each)
+        events.emit("run", run=follower.spec["run_id"], dag_id=follower.dag_id, state=each["state"], dir=str(folder))
+    return ok
 
 
 def main(argv: list[str]) -> int:

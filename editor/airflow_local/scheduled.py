@@ -70,11 +70,15 @@ def start_scheduled_run(
     on_state: StateCallback | None = None,
     on_event: EventCallback | None = None,
     related: tuple[Pipeline, ...] = (),
+    follow_triggers: bool = True,
     source: str = "ui",
     environ: Mapping[str, str] | None = None,
     timeout: float = 300.0,
 ) -> RunHandle:
     """Run ``pipeline`` on the project's local Airflow; returns at once with a handle on the run.
+
+    The runs it triggers of the ``related`` pipelines are followed after it as local runs of their own
+    (``follow_triggers``; else only listed in its record, and their DAGs are not unpaused for them).
 
     Raises ``ExportError`` or ``LocalRunError`` before anything runs (as ``start_local_run`` does).
     """
@@ -139,6 +143,7 @@ def start_scheduled_run(
         "logical_date": logical_date,
         "setup": setup.to_dict(),
         "source": source,
+        "follow_triggers": follow_triggers,
         "record": record,
         "timeout": timeout,
     }

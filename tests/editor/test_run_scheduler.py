@@ -5,7 +5,8 @@ a script step with a typed run-time parameter) runs through the local Airflow th
 (``dagsmith airflow up``'s instance). The trials overlap in time, as Airflow itself recorded them; the
 events, logs and record are those of the in-process runs; a typed conf reaches the step; an import error
 is Airflow's own message; the editor's Run (``LocalRuns.start``) takes the same way with the setting
-``DAGSMITH_LOCAL_RUNS=scheduler``. Every instance is stopped at the end.
+``DAGSMITH_LOCAL_RUNS=scheduler``; a monitor's retraining, which the scheduler runs itself, is followed as a
+local run of its own. Every instance is stopped at the end.
 """
 
 from __future__ import annotations
@@ -87,6 +88,38 @@ def typed() -> Pipeline:
                 params={"script": "say.py", "arguments": ["{{ params.times }}"], "outputs": []},
             )
         ],
+    )
+
+
+WRITE = (
+    "import os, sys, pandas as pd; shift = float(sys.argv[1]); "
+    "pd.DataFrame({'x': [i / 100 + shift for i in range(200)]}).to_parquet(os.environ['DAGSMITH_OUTPUT_DATA'])"
+)
+
+
+def drift_watch() -> Pipeline:
+    """A monitor that sees its current data drift far from the reference: it triggers ``drift_retrain``."""
+
+    def writer(node_id: str, shift: float) -> Node:
+        params = {"command": ["python", "-c", WRITE, str(shift)], "outputs": [{"name": "data", "type": "dataset"}]}
+        return Node(id=node_id, type="script", params=params)
+
+    watch = {"source": "drift", "metric": "x", "threshold": 0.2, "trigger_when": "above"}
+    watch.update(retrain_dag_id="drift_retrain", retrain_conf={"reason": "drift"})
+    return Pipeline(
+        settings=PipelineSettings(name="Drift watch", default_image="registry.example.com/x:1"),
+        nodes=[writer("reference", 0.0), writer("current", 1.5), Node(id="watch", type="monitor", params=watch)],
+        edges=[
+            {"id": "e1", "source": "reference", "source_port": "data", "target": "watch", "target_port": "reference"},
+            {"id": "e2", "source": "current", "source_port": "data", "target": "watch", "target_port": "current"},
+        ],
+    )
+
+
+def drift_retrain() -> Pipeline:
+    return Pipeline(
+        settings=PipelineSettings(name="Drift retrain", default_image="registry.example.com/x:1"),
+        nodes=[Node(id="retrain", type="script", params={"command": ["python", "-c", "print('retraining')"]})],
     )
 
 
@@ -241,6 +274,53 @@ def test_a_run_can_be_cancelled(searched: dict[str, Any], project: dict[str, Any
     while _sleeping() and time.monotonic() < deadline:  # Airflow tells the task to stop at its next heartbeat
         time.sleep(0.5)
     assert not _sleeping()
+
+
+def test_a_run_the_monitor_triggers_is_followed_as_its_own_local_run(
+    searched: dict[str, Any], project: dict[str, Any]
+) -> None:
+    """The monitor's retraining, which the scheduler runs itself, is followed as the in-process runs follow
+    it: a local run of its own, linked both ways, with its states, log and conf."""
+    folder, workspace = Path(project["folder"]), Path(project["workspace"])
+    (folder / "drift_watch.dagsmith.json").write_text(dumps(drift_watch()), encoding="utf-8")
+    (folder / "drift_retrain.dagsmith.json").write_text(dumps(drift_retrain()), encoding="utf-8")
+    command = [sys.executable, "-m", "dagsmith.editor.cli", "run", str(folder / "drift_watch.dagsmith.json")]
+    command += ["--local", "--scheduler", "--workspace", str(workspace)]
+    command += ["--with", str(folder / "drift_retrain.dagsmith.json")]
+    done = subprocess.run(command, env=project["env"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = list_runs(workspace / "runs", "drift_watch")[0]
+    assert record["state"] == "success" and record["links"]["monitors"][0]["trigger"] is True
+    (triggered,) = record["triggered"]
+    assert triggered["dag_id"] == "drift_retrain" and triggered["run"]
+    assert f"triggered drift_retrain ({triggered['airflow_run_id']}): running it next" in done.stdout
+    (retrain,) = list_runs(workspace / "runs", "drift_retrain")
+    assert retrain["id"] == triggered["run"] and retrain["state"] == "success"
+    assert retrain["triggered_by"] == {
+        "dag_id": "drift_watch",
+        "run": record["id"],
+        "airflow_run_id": record["airflow_run_id"],
+    }
+    assert retrain["conf"] == {"reason": "drift"} and retrain["airflow_run_id"] == triggered["airflow_run_id"]
+    (task,) = retrain["tasks"]
+    assert (task["task_id"], task["node"], task["state"]) == ("retrain", "retrain", "success")
+    assert "retraining" in Path(task["log"]).read_text()
+    events = (workspace / "runs" / "drift_watch" / record["id"] / "events.jsonl").read_text().splitlines()
+    retrain_states = {
+        (event["task_id"], event["state"])
+        for event in map(json.loads, events)
+        if event["kind"] == "task" and event["run"] == retrain["id"]
+    }
+    assert ("retrain", "success") in retrain_states  # what the editor's canvas and the CLI follow
+    assert f"drift_retrain {retrain['id']}: success" in done.stdout
+    with sqlite3.connect(workspace / "airflow-server" / "airflow.db") as db:  # the scheduler ran it
+        run_type, state = db.execute(
+            "select run_type, state from dag_run where dag_id = 'drift_retrain' and run_id = ?",
+            (triggered["airflow_run_id"],),
+        ).fetchone()
+        (paused,) = db.execute("select is_paused from dag where dag_id = 'drift_retrain'").fetchone()
+    assert (run_type, state) == ("operator_triggered", "success")
+    assert paused  # paused again after the run, as it was
 
 
 def _sleeping() -> list[int]:
