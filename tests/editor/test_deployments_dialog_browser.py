@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from browser import free_port, screenshot_on_failure, wait_for, with_token
-from test_deployments_airflow import choose, dialog_input, open_dialog, type_in
+from test_deployments_airflow import choose, dialog_input, open_dialog, show_airflow_tab, type_in
 
 from dagsmith.editor.deployments.config import Deployment, Deployments
 from dagsmith.editor.services import EditorServices
@@ -35,8 +35,7 @@ def open_add_dialog(driver: Any, server: str, services: EditorServices, name: st
     pipeline.settings.dag_id = None
     info = services.create(services.local_project().id, pipeline)
     driver.get(with_token(f"{server}/pipeline/{info.id}"))
-    tab = "//div[contains(@class,'q-tab__label')][normalize-space(text())='Airflow']"
-    wait_for(lambda: driver.find_element(By.XPATH, tab), "the Airflow tab", timeout=60).click()
+    show_airflow_tab(driver)
 
     def click(mark: str) -> None:
         def clicked() -> bool:
