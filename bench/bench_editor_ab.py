@@ -1,5 +1,6 @@
-"""A/B comparison of two builds of the canvas (``canvas.js`` and ``dist/``) on the two editor figures that
-missed their targets: opening the 200-node pipeline and zooming with the wheel at 1,000 nodes.
+"""A/B comparison of two builds of the canvas (``canvas.js`` and ``dist/``) on the editor figures that
+missed their targets: opening the 200-node pipeline and zooming with the wheel at 1,000 nodes (and the
+1,000-node open before the zoom, one per variant and round, which a change to the culling can move).
 
 On 2 shared cores one run of ``bench_editor.py`` can differ from the next by 2×, so a change is measured
 against the build before it in alternating rounds (A B, B A, A B, ...): two ``dagsmith edit`` servers with
@@ -123,9 +124,9 @@ def one_round(base: str, made: dict[str, tuple[int, int]]) -> dict[str, list[flo
         open_pipeline(driver, url, SIZE, plain_edges)  # warm up
         opens = [open_pipeline(driver, url, SIZE, plain_edges)["ready"] / 1000 for _ in range(OPENS)]
         big, big_edges = made["big"]
-        open_pipeline(driver, f"{base}/pipeline/{big}", BIG_SIZE, big_edges)
+        big_open = open_pipeline(driver, f"{base}/pipeline/{big}", BIG_SIZE, big_edges)["ready"] / 1000
         zooms = [move_view(driver, "wheel")["fps"] for _ in range(ZOOMS)]
-        return {"open": opens, "zoom": zooms}
+        return {"open": opens, "zoom": zooms, "open1000": [big_open]}
     finally:
         driver.quit()
 
@@ -144,8 +145,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dagsmith-ab-") as tmp:
         root = Path(tmp)
         variants = {"A": args.a or export_head(root / "A"), "B": args.b or copy_tree(root / "B")}
-        results: dict[str, dict[str, list[float]]] = {v: {"open": [], "zoom": []} for v in variants}
-        pairs: dict[str, list[float]] = {"open": [], "zoom": []}
+        results: dict[str, dict[str, list[float]]] = {v: {"open": [], "zoom": [], "open1000": []} for v in variants}
+        pairs: dict[str, list[float]] = {"open": [], "zoom": [], "open1000": []}
         print(f"load average before: {loadavg()}")
         with ExitStack() as stack:
             made, bases = {}, {}
@@ -166,13 +167,14 @@ def main() -> int:
                     f"round {index + 1} ({''.join(order)}): "
                     + "; ".join(
                         f"{n} open {', '.join(f'{v:.2f}' for v in got[n]['open'])} s, "
-                        f"zoom {', '.join(f'{v:.1f}' for v in got[n]['zoom'])} fps"
+                        f"zoom {', '.join(f'{v:.1f}' for v in got[n]['zoom'])} fps, "
+                        f"open {BIG_SIZE} {got[n]['open1000'][0]:.2f} s"
                         for n in ("A", "B")
                     )
                     + f"  (load {loadavg()})"
                 )
         print(f"load average after: {loadavg()}")
-        for figure, unit in (("open", "s"), ("zoom", "fps")):
+        for figure, unit in (("open", "s"), ("zoom", "fps"), ("open1000", "s")):
             a, b = statistics.median(results["A"][figure]), statistics.median(results["B"][figure])
             wins = sum(d > 0 for d in pairs[figure]) if figure == "zoom" else sum(d < 0 for d in pairs[figure])
             print(
