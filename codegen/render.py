@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Protocol
 
 from dagsmith.nodes import Code, Issue, Pipeline, Severity, content_hash, has_errors, validate
+from dagsmith.nodes.collector import collector_paused
 from dagsmith.nodes.types import NodeType
 
 from .compat import AIRFLOW2, AIRFLOW3, LOCAL_TARGET, Target
@@ -73,25 +71,6 @@ RENDERERS: dict[str, Renderer] = {t.name: TemplateRenderer(t) for t in (AIRFLOW3
 RENDERERS[LOCAL_TARGET.name] = LocalRenderer(LOCAL_TARGET)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a DAG file is built, and back on after (if it was on).
-
-    An export allocates millions of objects that only reference counting frees (plan, template output, and
-    above all the syntax tree of the safety check), and nothing in it needs a cycle freed before it returns.
-    Each allocation threshold crossed started a collection over every young object, and the full passes
-    walked the whole tree: at 1,000 nodes they took more than half of ``ast.parse``'s time. It only ever
-    turns the collector back on, so two exports in parallel threads cannot leave it off.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") -> str:
     """The whole DAG file for ``pipeline`` at ``version``: header, imports, DAG, tasks, dependencies.
 
@@ -102,7 +81,7 @@ def render(pipeline: Pipeline, *, version: int = 1, target: str = "airflow3") ->
     chosen = target_named(target)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"version must be a positive integer, not {version!r}")
-    with _collector_paused():
+    with collector_paused():
         return _render(pipeline, version, chosen)
 
 

@@ -10,14 +10,13 @@ The format is described in ``shared/design/elyra-format.md``.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .collector import collector_paused
 from .document import Comment, Edge, Node, Pipeline, PipelineSettings, Position, slug
 from .elyra_format import (
     MAX_VERSION,
@@ -72,25 +71,8 @@ def import_elyra(data: dict[str, Any], *, default_name: str = "imported") -> tup
 
     Raises ElyraImportError when ``data`` is not an Elyra pipeline of version 3 to 8.
     """
-    with _collector_paused():
+    with collector_paused():
         return _Importer(data, primary_flow(data)).run(default_name)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a whole document's objects are built.
-
-    The import creates hundreds of thousands of acyclic objects (pydantic models, dicts); with the
-    collector running, its full passes over the ever larger heap took half of a 10,000-node import.
-    Nothing the import builds needs the cycle collector: reference counting frees it all.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
@@ -101,7 +83,7 @@ def import_elyra_file(path: str | Path) -> tuple[Pipeline, ImportReport]:
     except DocumentError as exc:
         raise ElyraImportError(str(exc)) from None
     try:
-        with _collector_paused():
+        with collector_paused():
             data = json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise ElyraImportError(
