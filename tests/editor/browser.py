@@ -166,6 +166,26 @@ def click_into(driver: Any, locate: Callable[[], Any], what: str, timeout: float
     return wait_for(focused, what, timeout=timeout)
 
 
+def show_tab(driver: Any, label: str, timeout: float = 30) -> None:
+    """Click the bottom panel's tab ``label`` until it is the active tab and its panel has slid in.
+
+    A click while the page is still mounting, or while another panel slides, can be taken by the browser
+    and do nothing (no error); the tab is clicked again then, as a person would click again.
+    """
+    from selenium.webdriver.common.by import By
+
+    xpath = f"//div[contains(@class,'q-tab__label')][normalize-space(text())='{label}']"
+
+    def shown() -> bool:
+        tab = driver.find_element(By.XPATH, f"{xpath}/ancestor::*[contains(@class,'q-tab ')][1]")
+        if "q-tab--active" not in (tab.get_attribute("class") or ""):
+            tab.click()
+            return False
+        return not driver.find_elements(By.CSS_SELECTOR, ".q-tab-panels [class*='q-transition--']")
+
+    wait_for(shown, f"the {label} tab", timeout=timeout, interval=0.3)
+
+
 def count(driver: Any, selector: str) -> int:
     """How many elements match ``selector`` (counted in the page: one round trip)."""
     return int(driver.execute_script("return document.querySelectorAll(arguments[0]).length", selector))

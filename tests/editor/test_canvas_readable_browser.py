@@ -18,6 +18,7 @@ from browser import (
     node_ids,
     node_selector,
     screenshot_on_failure,
+    show_tab,
     wait_for,
     with_token,
 )
@@ -199,7 +200,7 @@ def test_task_states_colour_whole_nodes_readable_at_the_fitted_zoom(
         settled(lambda: transform(driver))
         fitted = zoom(driver)
         # The run history's way: open the Runs tab and pick the run; its task states go onto the canvas.
-        driver.find_element(By.XPATH, "//div[contains(@class,'q-tab__label')][normalize-space(text())='Runs']").click()
+        show_tab(driver, "Runs")
         run = wait_for(lambda: driver.find_element(By.XPATH, f"//*[normalize-space(text())='{run_id}']"), "the run")
         run.click()
         wait_for(lambda: count(driver, ".dagsmith-node.dagsmith-has-state") == 5, "the task states on the canvas")

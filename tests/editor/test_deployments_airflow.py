@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from airflow_fixtures import LocalAirflow, airflow_up, dagsmith, free_port
-from browser import count, screenshot_on_failure, wait_for, with_token
+from browser import count, screenshot_on_failure, show_tab, wait_for, with_token
 from nicegui import ui
 from nicegui.testing import User
 from test_export_browser import type_into
@@ -386,14 +386,10 @@ def show_airflow_tab(driver: Any) -> None:
     """
     from selenium.webdriver.common.by import By
 
-    tab = "//div[contains(@class,'q-tab__label')][normalize-space(text())='Airflow']"
-    wait_for(lambda: driver.find_element(By.XPATH, tab), "the Airflow tab", timeout=60).click()
+    show_tab(driver, "Airflow", timeout=60)
     wait_for(
-        lambda: (
-            driver.find_element(By.CSS_SELECTOR, "[data-dagsmith='add-deployment']").is_displayed()
-            and not driver.find_elements(By.CSS_SELECTOR, ".q-tab-panels [class*='q-transition--']")
-        ),
-        "the Airflow panel to slide in",
+        lambda: driver.find_element(By.CSS_SELECTOR, "[data-dagsmith='add-deployment']").is_displayed(),
+        "the Airflow panel",
     )
 
 

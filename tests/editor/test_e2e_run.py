@@ -26,6 +26,7 @@ from browser import (
     screenshot_on_failure,
     server_log,
     severe_logs,
+    show_tab,
     wait_for,
     with_token,
 )
@@ -148,7 +149,7 @@ def walk(server: str, driver: Any, home: Path) -> None:
     wait_for(lambda: count(driver, ".q-dialog") == 0, "the log dialog to close")
 
     # 5. The runs tab: the run, its gate decision and its model version in MLflow, with links in MLflow's UI.
-    driver.find_element(By.XPATH, "//div[contains(@class,'q-tab__label')][text()='Runs']").click()
+    show_tab(driver, "Runs")
     wait_for(lambda: "success" in _text(driver, ".q-tab-panel"), "the run in the list")
     wait_for(lambda: "model user-targeting v1 @" in _text(driver, ".q-tab-panel"), "the model version", 90)
     panel = _text(driver, ".q-tab-panel")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BrowserCheckError, chromium, count, screenshot_on_failure, wait_for, with_token
+from browser import BrowserCheckError, chromium, count, screenshot_on_failure, show_tab, wait_for, with_token
 
 from dagsmith.editor.runs.records import write_json
 from dagsmith.editor.services import EditorServices
@@ -135,11 +135,14 @@ def test_the_runs_tab_lists_a_runs_artifacts_and_downloads_one(
         }
     )
     info = services.create(services.local_project().id, pipeline)
+    # The stored dag_id: a rerun of this test creates the pipeline again, and the second one is numbered.
+    pipeline = pipeline.model_copy(update={"settings": pipeline.settings.model_copy(update={"dag_id": info.dag_id})})
+    assert pipeline.dag_id == info.dag_id
     stored = store_run(home, services.local_project().id, pipeline.dag_id, tmp_path / "shared")
     with screenshot_on_failure(driver, "run-artifacts"):
         driver.get(with_token(f"{server}/pipeline/{info.id}"))
         wait_for(lambda: count(driver, ".vue-flow__node") == 1, "the pipeline on the canvas")
-        driver.find_element(By.XPATH, "//div[contains(@class,'q-tab__label')][normalize-space(text())='Runs']").click()
+        show_tab(driver, "Runs")
         wait_for(lambda: driver.find_element(By.XPATH, f"//*[normalize-space(text())='{RUN_ID}']"), "the run").click()
         wait_for(
             lambda: count(driver, "[data-dagsmith^='artifact-'][data-dagsmith$='-download']") == 2, "two artifacts"
