@@ -14,18 +14,24 @@ once. Each user drives real pipeline pages over socket.io's websocket exactly as
   export   press "Export": until the export dialog shows the DAG
 
 Each action's latency is from the event sent to that answer. An error is an action with no answer within
-60 s, a closed socket, or a red notice; warnings (e.g. "also changed in another tab") are counted apart. A
-lost update is a node, label or edge a user saw saved that the pipeline's final draft does not hold.
+60 s, a page load that is not HTTP 200, a closed socket, an answer that is wrong (the dropped node not on the
+page), or a red notice; each is counted under its kind (the action and what went wrong), and a user's round
+stops at its first error. Warnings (e.g. "also changed in another tab") are counted apart. A lost update is a
+node, label or edge a user saw saved that the pipeline's final draft does not hold.
 
 Targets (issue 13): p95 ≤ 300 ms, 0 lost updates, 0 errors.
 
-Run:  .venv/bin/python bench/bench_team_load.py [USERS] [ROUNDS]     (defaults 50 and 2; needs PostgreSQL's
-server binaries, ``apt-get install postgresql``). It prints the figures and ``uptime``'s load.
+Run:  .venv/bin/python bench/bench_team_load.py [USERS] [ROUNDS] [--logs DIR]   (defaults 50 and 2; needs
+PostgreSQL's server binaries, ``apt-get install postgresql``). It prints the figures, the error kinds, the
+replicas' most frequent log errors and ``uptime``'s load before and after; ``--logs`` keeps the replicas' logs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +62,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)  # "action: what went wrong"
     warnings: Counter[str] = field(default_factory=Counter)
     nodes: list[tuple[int, float, float, str]] = field(default_factory=list)  # (pipeline, x, y, label) seen saved
     edges: list[tuple[int, float, float, str]] = field(default_factory=list)  # that node's edge, seen saved
@@ -65,19 +73,37 @@ def saved(message: str) -> bool:
     return '"text":"saved"' in message
 
 
-def timed(tally: Tally, page: PageClient, action: str, send: object, done: object) -> bool:
+def timed(tally: Tally, page: PageClient, action: str, send: Callable[[], object], done: Callable[[str], bool]) -> bool:
     """Send (a callable) and wait for ``done``; record the latency, or the error."""
     start = time.perf_counter()
     try:
-        send()  # type: ignore[operator]
-        page.until(done, seconds=60)  # type: ignore[arg-type]
+        send()
+        page.until(done, seconds=60)
     except Exception as exc:  # the bench reports every failure and goes on
-        with tally.lock:
-            tally.errors.append(f"{action} (save status {status(page)!r}): {str(exc)[:200]}")
+        error(tally, action, kind_of(exc), f"(save status {status(page)!r}): {str(exc)[:200]}")
         return False
     with tally.lock:
         tally.latencies[action].append(time.perf_counter() - start)
     return True
+
+
+def error(tally: Tally, action: str, kind: str, detail: str) -> None:
+    with tally.lock:
+        tally.kinds[f"{action}: {kind}"] += 1
+        tally.errors.append(f"{action}: {detail}")
+
+
+def kind_of(exc: Exception) -> str:
+    """What went wrong, in a few words that group the errors (no ids, no numbers but HTTP statuses)."""
+    text = str(exc)
+    if "closed the page's socket" in text or "ConnectionClosed" in type(exc).__name__:
+        return "socket closed"
+    if "no awaited answer" in text or isinstance(exc, TimeoutError):
+        return "no answer within 60 s"
+    if match := re.match(r"^(\d{3})$", text.strip()):
+        return f"page load HTTP {match.group(1)}"
+    general = re.sub(r"[0-9a-f-]{8,}|\d+", "#", text)[:60]
+    return f"{type(exc).__name__}: {general}"
 
 
 def status(page: PageClient) -> str | None:
@@ -92,10 +118,10 @@ def notices(tally: Tally, page: PageClient) -> None:
         if message.startswith('42["notify",'):
             notice = json.loads(message[2:])[1]
             text = f"{notice.get('type')}: {str(notice.get('message'))[:120]}"
-            with tally.lock:
-                if notice.get("type") == "negative":
-                    tally.errors.append(text)
-                elif notice.get("type") == "warning":
+            if notice.get("type") == "negative":
+                error(tally, "notice", "red notice", text)
+            elif notice.get("type") == "warning":
+                with tally.lock:
                     tally.warnings[text.split(" of node ", maxsplit=1)[0]] += 1
     page.received.clear()
 
@@ -124,12 +150,17 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
     if not timed(tally, page, "open", lambda: open_page(page), lambda m: "loadGraph" in m):
         return
     drop = {"kind": KIND, "x": x, "y": y}
-    if not timed(tally, page, "drop", lambda: page.send("nodeDropped", drop), saved):
+
+    def dropped(_: str) -> bool:
+        # The node is drawn and the page says "saved". NiceGUI sends a cycle's element updates before its
+        # canvas calls, so the status that arrived with (or after) the node's addNode is the one after the drop.
+        return status(page) == "saved" and any((n["x"], n["y"]) == (x, y) for n in page.nodes.values())
+
+    if not timed(tally, page, "drop", lambda: page.send("nodeDropped", drop), dropped):
         return
     mine = [i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y)]
     if len(mine) != 1:
-        with tally.lock:
-            tally.errors.append(f"drop: the page shows {len(mine)} nodes where {label!r} was dropped")
+        error(tally, "drop", "not one node where dropped", f"the page shows {len(mine)} nodes where {label!r} was")
         return
     node = mine[0]
     form = '"data-field":"label"'
@@ -191,9 +222,22 @@ def populate(database: str, users: int) -> list[int]:
         store.close()
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("users", nargs="?", type=int, default=USERS, help=f"simulated users (default {USERS})")
+    parser.add_argument("rounds", nargs="?", type=int, default=ROUNDS, help=f"page sessions per user ({ROUNDS})")
+    parser.add_argument("--logs", type=Path, help="copy the replicas' server logs into this folder")
+    return parser.parse_args()
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def main() -> int:
-    users = int(sys.argv[1]) if len(sys.argv) > 1 else USERS
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    options = arguments()
+    users, rounds = options.users, options.rounds
+    before = load()
     tally = Tally()
     with ExitStack() as stack:
         database = stack.enter_context(postgres(max_connections=200))
@@ -226,11 +270,16 @@ def main() -> int:
             for line in server.log.read_text(errors="replace").splitlines()
             if any(word in line for word in ("ERROR", "Error", "WARNING", "refused", "Timeout"))
         )
+        if options.logs is not None:
+            options.logs.mkdir(parents=True, exist_ok=True)
+            for name, server in zip(("a", "b"), servers, strict=True):
+                shutil.copy(server.log, options.logs / f"replica-{name}.log")
     print("server log, the most frequent errors and warnings:")
     for line, count in problems.most_common(8):
         print(f"  {count} x {line}")
     report(users, rounds, elapsed, tally, lost)
-    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip())
+    print("uptime before:", before)
+    print("uptime after: ", load())
     return 0
 
 
@@ -243,9 +292,12 @@ def report(users: int, rounds: int, elapsed: float, tally: Tally, lost: list[str
             times = sorted(measured)
             p50, p95 = statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
             print(f"{action:<8} {len(times):>5} {p50 * 1000:>8.0f} {p95 * 1000:>8.0f} {times[-1] * 1000:>8.0f}")
-    print(f"errors: {len(tally.errors)}")
-    for text, count in Counter(tally.errors).most_common(8):
-        print(f"  {count} x {text}")
+    print(f"errors: {len(tally.errors)}, by kind:")
+    for kind, count in tally.kinds.most_common():
+        print(f"  {count} x {kind}")
+    print("  first of them:")
+    for text in tally.errors[:5]:
+        print(f"    {text}")
     print(f"warnings shown to users: {sum(tally.warnings.values())}")
     for text, count in tally.warnings.most_common(5):
         print(f"  {count} x {text}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from nicegui import ui
 
 from ..services import EditorServices, UserError
@@ -22,8 +24,8 @@ def register_pages(services: EditorServices) -> None:
         # A save still running in this process (e.g. the page this one reloads) lands first: this page shows it.
         # Not longer than NiceGUI's 3 s to build a page: a save that takes longer is announced when it lands.
         await saves_settled(services.store, pipeline_id, timeout=2.0)
-        try:
-            info, pipeline, revision = services.open_draft(pipeline_id)
+        try:  # database reads (and, on a team server, the role check): off the event loop, which serves the others
+            info, pipeline, revision = await asyncio.to_thread(services.open_draft, pipeline_id)
         except UserError as exc:
             ui.label(str(exc)).classes("text-negative q-pa-md")
             ui.link("Back to the pipelines", "/")

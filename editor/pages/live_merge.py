@@ -136,6 +136,8 @@ class LiveMerge:
             except UserError as exc:
                 self._on_failed(exc)
                 return
+            if self.context is not None and self.context.client.is_deleted:
+                return  # the page closed while the draft was read: nothing is left to update
             if self.revision is not None and revision < self.revision:
                 return  # older than what this page saved since
             protected = [self._document_path(focused["field"])] if focused else []

@@ -9,8 +9,10 @@ runs as that user.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
@@ -20,6 +22,8 @@ from .accounts import Identity
 
 log = logging.getLogger("dagsmith.team")
 _CURRENT: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("dagsmith_identity", default=None)
+_ORDER: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+"""A lock per socket (by sid) while its events are being identified; gone when none is (weak values)."""
 UNGUARDED_EVENTS = frozenset({"disconnect"})
 """Socket.io events that run without a session: a disconnect only cleans up."""
 
@@ -81,18 +85,23 @@ def _guarded(
 ) -> Callable[..., Any]:
     async def guarded(sid: str, *args: Any) -> Any:
         environ = args[0] if event == "connect" and args else sio.get_environ(sid) or {}
-        identity = identify(_scope(environ))
-        if identity is None:
-            if event == "connect":
-                raise refused("sign in first")
-            log.warning("socket.io %r event refused: its session ended or was never signed in (sid %s)", event, sid)
-            await sio.disconnect(sid)
-            return None
-        with acting_as(identity):
-            result = handler(sid, *args)
-            if hasattr(result, "__await__"):
+        # The session lookup reads the database: in a worker thread, so the event loop serves the other pages
+        # meanwhile. A socket's events still reach their handlers in the order they came (a FIFO lock per socket).
+        lock = _ORDER.setdefault(sid, asyncio.Lock())
+        async with lock:
+            identity = await asyncio.to_thread(identify, _scope(environ))
+            if identity is None:
+                if event == "connect":
+                    raise refused("sign in first")
+                log.warning("socket.io %r event refused: its session ended or was never signed in (sid %s)", event, sid)
+                await sio.disconnect(sid)
+                return None
+            with acting_as(identity):
+                result = handler(sid, *args)
+        if hasattr(result, "__await__"):  # an async handler runs on unlocked: it may wait for this socket's events
+            with acting_as(identity):
                 result = await result
-            return result
+        return result
 
     guarded._dagsmith_guarded = True  # type: ignore[attr-defined]
     return guarded

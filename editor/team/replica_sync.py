@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import nullcontext
 from typing import Any
 
 import psycopg
+from nicegui import Client
 from sqlalchemy import bindparam, text
 
 from ..pages.drafts import DraftSaver, open_pages
@@ -119,24 +120,37 @@ class ReplicaSync:
 
     # -- on the event loop --------------------------------------------------------------------------------------
     def deliver(self, pipeline_id: int, revision: int) -> None:
-        """Tell the pages open here on ``pipeline_id`` that its draft is at ``revision`` (saved elsewhere)."""
-        for saver in open_pages(self.store).get(pipeline_id, []):
-            self._tell(saver, pipeline_id, revision)
+        """Tell the pages open here on ``pipeline_id`` that its draft is at ``revision`` (saved elsewhere).
 
-    def _tell(self, saver: DraftSaver[Any], pipeline_id: int, revision: int) -> None:
-        if saver.on_saved_elsewhere is None:
-            return
-        client = getattr(saver.context, "client", None)
+        Pages that closed are skipped. Each page's session is checked again (a database read) in a worker
+        thread, so a notice never holds up the event loop, and the open pages hear of it only after that.
+        """
+        savers = [saver for saver in open_pages(self.store).get(pipeline_id, []) if _listening(saver)]
+        if savers:
+            self._spawn(self._check_then_tell(savers, pipeline_id, revision))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check_then_tell(self, savers: list[DraftSaver[Any]], pipeline_id: int, revision: int) -> None:
+        scopes: list[Any] = [_client(saver).request.scope for saver in savers]  # type: ignore[union-attr]  # _listening
         try:
-            identity = self.identify(client.request.scope) if client is not None else None
-        except RuntimeError:  # the page's client has no request (deleted meanwhile)
-            identity = None
-        if identity is None:  # the page is gone, or its user signed out: they get nothing more
+            identities = await asyncio.to_thread(lambda: [self.identify(scope) for scope in scopes])
+        except Exception as exc:  # the database is away: the next notice (or the catch-up) tells them
+            log.warning("could not check the sessions of pipeline %s's pages: %s", pipeline_id, exc)
             return
+        for saver, identity in zip(savers, identities, strict=True):
+            if identity is not None and _listening(saver):  # signed out, or the page closed meanwhile: nothing
+                self._tell(saver, identity, pipeline_id, revision)
+
+    def _tell(self, saver: DraftSaver[Any], identity: Identity, pipeline_id: int, revision: int) -> None:
+        assert saver.on_saved_elsewhere is not None  # _listening
         try:
-            with acting_as(identity), saver.context if saver.context is not None else nullcontext():
+            with acting_as(identity), saver.context or nullcontext():
                 saver.on_saved_elsewhere(revision)
-        except Exception as exc:  # e.g. the page's client was deleted meanwhile: it needs no news then
+        except Exception as exc:  # the page failed to take the news: it reads the draft at its next save
             log.warning("could not tell a page of pipeline %s of draft revision %s: %s", pipeline_id, revision, exc)
 
     def _catch_up(self) -> None:
@@ -144,9 +158,7 @@ class ReplicaSync:
         pipelines = list(open_pages(self.store))
         if not pipelines:
             return
-        task = asyncio.ensure_future(self._revisions_then_deliver(pipelines))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._revisions_then_deliver(pipelines))
 
     async def _revisions_then_deliver(self, pipelines: list[int]) -> None:
         def read() -> list[tuple[int, int]]:
@@ -160,3 +172,22 @@ class ReplicaSync:
             return
         for pipeline_id, revision in revisions:
             self.deliver(pipeline_id, revision)
+
+
+def _listening(saver: DraftSaver[Any]) -> bool:
+    """Whether the saver's page is still open and wants other saves' news (a closed page's saver may still be
+    finishing its last save, and so still be in the open pages)."""
+    client = _client(saver)
+    if saver.on_saved_elsewhere is None or client is None or client.is_deleted:
+        return False
+    try:
+        client.request  # noqa: B018 (raises RuntimeError when the client has none)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _client(saver: DraftSaver[Any]) -> Client | None:
+    """The page (NiceGUI client) of the saver's context element, if it has one."""
+    client = getattr(saver.context, "client", None)
+    return client if isinstance(client, Client) else None
