@@ -60,11 +60,30 @@ class TemplateRenderer:
             "has_pods": any(task.pod is not None for task in plan.tasks),
             "profiles": pod_profiles(plan.tasks),
             "env_value": EnvValues(run_roots(plan.tasks)),
+            "edges_after": edges_after(plan),
         }
 
     def render(self, plan: DagPlan) -> str:
         """The file body for ``plan``."""
         return environment().get_template(self.template).render(self.context(plan))
+
+
+def edges_after(plan: DagPlan) -> dict[str, list[tuple[str, str]]]:
+    """Each dependency, under the task after whose definition it is written: the later of its two tasks.
+
+    Written there rather than all at the end, an ``a >> b`` costs Airflow less: each one hashes the DAG, and
+    that hash covers every task defined so far (parse time at 1,000 tasks: bench/PROFILE.md, Session 7). The
+    order of the dependencies is kept; one whose task is not in the plan goes under the key ``""`` (the end).
+    """
+    position = {task.var: index for index, task in enumerate(plan.tasks)}
+    after: dict[str, list[tuple[str, str]]] = {}
+    for upstream, downstream in plan.dependencies:
+        if upstream in position and downstream in position:
+            key = plan.tasks[max(position[upstream], position[downstream])].var
+        else:
+            key = ""
+        after.setdefault(key, []).append((upstream, downstream))
+    return after
 
 
 RENDERERS: dict[str, Renderer] = {t.name: TemplateRenderer(t) for t in (AIRFLOW3, AIRFLOW2)}
