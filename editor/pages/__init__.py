@@ -11,6 +11,10 @@ from .drafts import saves_settled
 from .home import home_page
 from .workbench import Workbench
 
+OPEN_SECONDS = 30.0
+"""How long a pipeline page may take to build before NiceGUI answers HTTP 500 (its default is 3 s). A team
+server under load waits for the database that long (bench_team_load: 500s at 50 users); slow beats broken."""
+
 
 def register_pages(services: EditorServices) -> None:
     """Declare the editor's routes on NiceGUI's app."""
@@ -19,10 +23,10 @@ def register_pages(services: EditorServices) -> None:
     def index() -> None:
         home_page(services)
 
-    @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor")
+    @ui.page("/pipeline/{pipeline_id}", title="dagsmith editor", response_timeout=OPEN_SECONDS)
     async def pipeline_page(pipeline_id: int) -> None:
         # A save still running in this process (e.g. the page this one reloads) lands first: this page shows it.
-        # Not longer than NiceGUI's 3 s to build a page: a save that takes longer is announced when it lands.
+        # At most 2 s: a save that takes longer is announced when it lands.
         await saves_settled(services.store, pipeline_id, timeout=2.0)
         try:  # database reads (and, on a team server, the role check): off the event loop, which serves the others
             info, pipeline, revision = await asyncio.to_thread(services.open_draft, pipeline_id)

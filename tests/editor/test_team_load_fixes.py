@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,21 @@ async def test_a_page_open_reads_the_draft_off_the_event_loop(user: User, servic
     await open_workbench(user, services, pipeline_id)
     assert len(threads) == 1  # the page reads the draft once
     assert threads[0] != threading.get_ident()  # and not on the event loop
+
+
+async def test_a_page_whose_draft_takes_longer_than_nicegui_s_3_s_to_read_still_opens(
+    user: User, services: EditorServices
+) -> None:
+    pipeline_id = new_pipeline(services)
+    read = services.open_draft
+
+    def slow(pid: int) -> Any:  # a team server under load: the database answers late
+        time.sleep(3.5)
+        return read(pid)
+
+    services.open_draft = slow  # type: ignore[method-assign,assignment]
+    await open_workbench(user, services, pipeline_id)  # no HTTP 500 ("not ready after 3.0 seconds")
+    await user.should_see(marker="canvas")
 
 
 async def test_another_replicas_save_reaches_open_pages_only_with_their_sessions_checked_off_the_loop(
