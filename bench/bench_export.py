@@ -282,6 +282,8 @@ def main() -> None:
         )
     ratio = medians["generated"] / medians["hand"]
     print(f"ratio   parse generated / hand-written (CPU): {ratio:.2f} {verdict(ratio, 1.0)}")
+    rounds = [g["cpu"] / h["cpu"] for g, h in zip(results["generated"], results["hand"], strict=True)]
+    print("rounds  parse ratio per interleaved round: " + ", ".join(f"{r:.2f}" for r in rounds))
     seconds, wall = export_median(max(runs, 9))
     status = "OK" if seconds <= 0.5 else "MISSED"
     wall_text = f"{wall * 1000:.0f} ms wall"

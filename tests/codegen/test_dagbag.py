@@ -139,6 +139,9 @@ def test_the_champion_alias_moves_only_after_the_deploy_or_the_gate(dagbag: Any,
     assert promote.upstream_task_ids == {"deploy"}
     assert str(promote.trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS")
     assert "gate__passed" in loop.get_task("deploy").get_flat_relative_ids(upstream=True)
+    # A failed Bento build fails the deploy (upstream_failed), so the alias stays too.
+    assert "build" in loop.get_task("deploy").upstream_task_ids
+    assert str(loop.get_task("deploy").trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS")
     gate_only = dagbag.dags[pipelines["only_model_gate"].dag_id]
     assert gate_only.get_task("model_gate_step__promote").upstream_task_ids == {"model_gate_step__passed"}
 
