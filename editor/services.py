@@ -109,6 +109,25 @@ class EditorServices:
         """What an editing session checks before each change (None: the local editor's user may edit anything)."""
         return None
 
+    def read_only_reason(self, pipeline_id: int) -> str | None:
+        """Why this user's page of the pipeline is read-only (a sentence for its banner); None: they may edit it.
+
+        The local editor's user may edit everything; a team server says which role the user has where.
+        """
+        return None
+
+    def project_read_only_reason(self, project_id: int) -> str | None:
+        """Why this user may not edit the project's pipelines (``read_only_reason``'s sentence); None: they may."""
+        return None
+
+    def can_edit(self, pipeline_id: int) -> bool:
+        """Whether the pipeline page offers editing to this user (the server checks each change regardless)."""
+        return self.read_only_reason(pipeline_id) is None
+
+    def is_org_admin(self) -> bool:
+        """Whether this user is an organisation admin (the local editor has none: there is no /admin page)."""
+        return False
+
     def project_checkout(self, project_id: int) -> Path | None:
         """The project's git checkout on this machine (its repository when that is a local folder)."""
         repo = self.store.get_project(project_id).git_repo

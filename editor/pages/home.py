@@ -24,11 +24,16 @@ def home_page(services: EditorServices) -> None:
         project = services.local_project()
     except UserError as exc:  # a team server's user with no project yet (an SSO newcomer, an admin): say so
         ui.label(str(exc)).classes("q-pa-md text-warning").mark("no-project")
+        if services.is_org_admin():  # who may then make a project for themselves on /admin
+            ui.link("Admin: projects, members and users", "/admin").classes("q-px-md").mark("admin-link")
         return
     remembering_dark_mode()  # the mode chosen in the editor
     with ui.header().classes("items-center"):
         ui.label("dagsmith").classes("text-h6")
         ui.label(f"new pipelines go to: {project.name}").classes("text-caption")
+        if services.is_org_admin():  # a team server's organisation admin: projects, members and users
+            ui.space()
+            ui.link("Admin", "/admin").classes("text-white text-bold").mark("admin-link")
     with ui.row().classes("w-full q-pa-md gap-8 items-start"):
         with ui.column().classes("gap-2").style("min-width: 420px"):
             ui.label("Pipelines").classes("text-h6")

@@ -37,16 +37,17 @@ class PipelineList:
                 ui.label(project.name).classes("text-subtitle2 q-mt-sm")
                 pipelines = [info for info in self.services.listing(project.id) if self.matches(info)]
                 shown += len(pipelines)
+                editable = self.services.project_read_only_reason(project.id) is None  # a viewer: no rename, delete
                 with ui.list().props("bordered separator").classes("w-full").mark("pipeline-list"):
                     for info in pipelines:
-                        self.item(info)
+                        self.item(info, editable=editable)
                     if not pipelines:
                         with ui.item(), ui.item_section():
                             ui.item_label("No pipeline matches" if self.query else "No pipelines yet").props("caption")
             if self.query and not shown:
                 ui.label(f"No pipeline matches {self.query!r}").classes("text-caption").mark("no-match")
 
-    def item(self, info: PipelineInfo) -> None:
+    def item(self, info: PipelineInfo, *, editable: bool = True) -> None:
         with (
             ui.item(on_click=lambda i=info.id: ui.navigate.to(f"/pipeline/{i}"))
             .props("clickable")
@@ -55,6 +56,8 @@ class PipelineList:
             with ui.item_section():
                 ui.item_label(info.name).mark("pipeline-name")
                 ui.item_label(f"dag_id {info.dag_id} · updated {info.updated_at:%Y-%m-%d %H:%M}").props("caption")
+            if not editable:
+                return
             with ui.item_section().props("side"), ui.row().classes("gap-0 no-wrap"):
                 ui.button(icon="edit", on_click=lambda i=info: self.rename(i)).props(
                     f'flat round dense aria-label="Rename {info.name}"'

@@ -21,6 +21,7 @@ from ..forms import model_spec
 from ..forms.widgets import Form, OnChange, Path
 from ..session import EditorSession, Refusal
 from .browse import Browser, Roots  # browse hook
+from .read_only import disable_fields
 
 _NODE_FIELDS = model_spec(OutputSettings)
 _ACCESS_FIELDS = model_spec(Access)
@@ -47,8 +48,10 @@ def output_placeholders(pipeline: Pipeline) -> dict[str, str]:
 class Inspector:
     """Shows the form for the selected node, or the pipeline settings when nothing is selected."""
 
-    def __init__(self, session: EditorSession) -> None:
+    def __init__(self, session: EditorSession, *, read_only: bool = False) -> None:
+        """``read_only``: every form is shown with its fields disabled (a team server's viewer)."""
         self.session = session
+        self.read_only = read_only
         self.on_view_notebook: Callable[[str], Awaitable[None]] | None = None
         """Set by the page: show a notebook read-only."""
         # -- browse hook (editor/pages/browse.py): the Feast and MLflow catalog dialog --------------------
@@ -110,6 +113,8 @@ class Inspector:
                 self._settings_form()
             else:
                 self._node_form(self.node_id)
+        if self.read_only:
+            disable_fields(self.container)
         self.show_errors()
 
     def _settings_form(self) -> None:
@@ -259,4 +264,6 @@ class Inspector:
                 self.forms.append(form)
                 if port.type not in VALUE_PORT_TYPES:
                     self._location_preview(node_id, port.name)
+        if self.read_only:
+            disable_fields(self.outputs_box)
         self.show_errors()

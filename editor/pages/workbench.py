@@ -35,6 +35,7 @@ from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
 from .live_merge import LiveMerge
 from .palette import Palette
+from .read_only import show_read_only
 from .theme import remember_choice, remembered_choice, remembering_dark_mode
 from .title import pipeline_title
 
@@ -60,6 +61,7 @@ class Workbench:
                     node.position = Position(x=point["x"], y=point["y"])
         self.session = EditorSession(pipeline)
         self.session.guard = services.edit_guard(pipeline_id)  # a team server's role check before each change
+        self.read_only = services.read_only_reason(pipeline_id)  # a viewer's page offers no editing (read_only.py)
         # A keystroke's work stays small on a large pipeline: validation runs in a worker thread, and the
         # draft saver takes a shallow copy on the event loop and serialises it in its worker thread.
         self.session.validate_in_background(
@@ -85,41 +87,12 @@ class Workbench:
 
     # -- layout ----------------------------------------------------------------------------------------
     def build(self, name: str) -> None:
-        dark = remembering_dark_mode()  # the choice survives a reload
-        with ui.header().classes("items-center gap-2 q-py-xs"):
-            palette_toggle = ui.button(icon="menu").props("flat dense color=white").mark("toggle-palette")
-            ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
-            self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
-            ui.page_title(pipeline_title(name, dirty=False))  # the desktop window's title too
-            ui.space()
-            self.undo_button = ui.button(icon="undo", on_click=self.undo).props("flat color=white").mark("undo")
-            self.undo_button.props("aria-label=Undo").tooltip("Undo (Ctrl+Z)")
-            self.redo_button = ui.button(icon="redo", on_click=self.redo).props("flat color=white").mark("redo")
-            self.redo_button.props("aria-label=Redo").tooltip("Redo (Ctrl+Shift+Z)")
-            ui.button(icon="account_tree", on_click=self.auto_layout).props("flat color=white").tooltip("Auto-layout")
-            ui.button(icon="fit_screen", on_click=lambda: self.canvas.fit_view()).props("flat color=white").tooltip(
-                "Fit view"
-            )
-            ui.button(icon="settings", on_click=lambda: self.inspector.select(None)).props("flat color=white").mark(
-                "open-settings"
-            ).tooltip("Pipeline settings")
-            ui.button(icon="sticky_note_2", on_click=self.add_comment).props("flat color=white").mark(
-                "add-comment"
-            ).tooltip("Add a comment (attached to the selected nodes)")
-            ui.button(icon="download", on_click=lambda: download_document(self.session.pipeline)).props(
-                "flat color=white"
-            ).mark("download-document").tooltip("Download the pipeline document (.dagsmith.json)")
-            ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
-            self.saved = ui.label("saved").classes("text-caption").mark("save-state")
-            self.run_slot = ui.element("div")
-            ui.button("Export", icon="upload", on_click=self.open_export).props("color=white text-color=primary").mark(
-                "open-export"
-            )
-            inspector_toggle = ui.button(icon="vertical_split").props("flat dense color=white").mark("toggle-inspector")
+        palette_toggle, inspector_toggle = self.build_header(name)
         self.build_panels(palette_toggle, inspector_toggle)
         with ui.column().classes("w-full no-wrap gap-0").style("height: calc(100vh - 64px)"):
             EmptyCanvasHint(self.session)  # "Drag a step from the palette…" over the canvas while it is empty
-            self.canvas = PipelineCanvas().classes("w-full").style("flex: 1 1 auto; min-height: 300px").mark("canvas")
+            self.canvas = PipelineCanvas(read_only=bool(self.read_only)).classes("w-full").mark("canvas")
+            self.canvas.style("flex: 1 1 auto; min-height: 300px")
             self.bottom = BottomPanels(
                 self.services,
                 self.pipeline_id,
@@ -167,14 +140,52 @@ class Workbench:
         self.inspector.browser.run_workspace = self.bottom.run_workspace  # Browse MLflow reads the runs' MLflow
         self.update_buttons()
 
+    def build_header(self, name: str) -> tuple[ui.button, ui.button]:
+        """The header's controls (a read-only page hides those that edit); the two panel toggles."""
+        dark = remembering_dark_mode()  # the choice survives a reload
+        with ui.header().classes("items-center gap-2 q-py-xs"):
+            palette_toggle = ui.button(icon="menu").props("flat dense color=white").mark("toggle-palette")
+            ui.link("dagsmith", "/").classes("text-white text-bold no-underline")
+            self.title = ui.label(name).classes("text-subtitle1").mark("pipeline-name")
+            ui.page_title(pipeline_title(name, dirty=False))  # the desktop window's title too
+            ui.space()
+            self.undo_button = ui.button(icon="undo", on_click=self.undo).props("flat color=white").mark("undo")
+            self.undo_button.props("aria-label=Undo").tooltip("Undo (Ctrl+Z)")
+            self.redo_button = ui.button(icon="redo", on_click=self.redo).props("flat color=white").mark("redo")
+            self.redo_button.props("aria-label=Redo").tooltip("Redo (Ctrl+Shift+Z)")
+            layout_button = ui.button(icon="account_tree", on_click=self.auto_layout).props("flat color=white")
+            layout_button.tooltip("Auto-layout")
+            ui.button(icon="fit_screen", on_click=lambda: self.canvas.fit_view()).props("flat color=white").tooltip(
+                "Fit view"
+            )
+            ui.button(icon="settings", on_click=lambda: self.inspector.select(None)).props("flat color=white").mark(
+                "open-settings"
+            ).tooltip("Pipeline settings")
+            comment_button = ui.button(icon="sticky_note_2", on_click=self.add_comment).props("flat color=white")
+            comment_button.mark("add-comment").tooltip("Add a comment (attached to the selected nodes)")
+            ui.button(icon="download", on_click=lambda: download_document(self.session.pipeline)).props(
+                "flat color=white"
+            ).mark("download-document").tooltip("Download the pipeline document (.dagsmith.json)")
+            ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
+            self.saved = ui.label("saved").classes("text-caption").mark("save-state")
+            self.run_slot = ui.element("div")
+            export_button = ui.button("Export", icon="upload", on_click=self.open_export).mark("open-export")
+            export_button.props("color=white text-color=primary")
+            if self.read_only:
+                editing = (self.undo_button, self.redo_button, layout_button, comment_button, self.saved)
+                show_read_only(self.read_only, (*editing, self.run_slot, export_button, palette_toggle))
+            inspector_toggle = ui.button(icon="vertical_split").props("flat dense color=white").mark("toggle-inspector")
+        return palette_toggle, inspector_toggle
+
     def build_panels(self, palette_toggle: ui.button, inspector_toggle: ui.button) -> None:
         """The palette (left) and the inspector (right), each shown or hidden as this browser last chose."""
         show_palette = remembered_choice(PALETTE_COOKIE, True)
         show_inspector = remembered_choice(INSPECTOR_COOKIE, True)
-        with ui.left_drawer(value=show_palette, bordered=True).props("width=260") as left:
-            Palette(self.add_at_center)
+        with ui.left_drawer(value=show_palette and not self.read_only, bordered=True).props("width=260") as left:
+            if not self.read_only:  # a viewer gets no palette (its toggle is hidden too)
+                Palette(self.add_at_center)
         with ui.right_drawer(value=show_inspector, bordered=True).props("width=380") as right:
-            self.inspector = Inspector(self.session)
+            self.inspector = Inspector(self.session, read_only=bool(self.read_only))
         for button, drawer, cookie, what in (
             (palette_toggle, left, PALETTE_COOKIE, "palette"),
             (inspector_toggle, right, INSPECTOR_COOKIE, "inspector"),
@@ -186,7 +197,7 @@ class Workbench:
     def clicked(self, item_id: str) -> None:
         if self.session.pipeline.node(item_id) is not None:
             self.inspector.select(item_id)
-        else:
+        elif not self.read_only:  # a comment's text shows on its card; its dialog edits it
             self.comments.open(item_id)
 
     def add_comment(self) -> None:

@@ -24,7 +24,7 @@ from ..runs.engine import StateCallback
 from ..services import MAX_ID, EditorServices, ExportPreview
 from ..store import NotFound, PermissionDenied, PipelineInfo, Project, Role
 from . import access
-from .admin import archived_ids
+from .admin import ROLE_NAMES, archived, archived_ids
 from .identity import current_identity
 
 
@@ -93,6 +93,33 @@ class TeamServices(EditorServices):
         """What an editing session checks before each change: that this user may still edit the pipeline."""
         self.check(pipeline_id, "open")
         return access.edit_guard(self.store, current_identity(), pipeline_id)
+
+    def read_only_reason(self, pipeline_id: int) -> str | None:
+        """Why the user's page of the pipeline is read-only, naming their role and the project; None: an editor.
+
+        The same rule as ``access.authorize(..., "edit")`` (role and archive), asked without logging a refusal:
+        opening a pipeline read-only is no refused action.
+        """
+        return self.project_read_only_reason(self.check(pipeline_id, "open"))
+
+    def project_read_only_reason(self, project_id: int) -> str | None:
+        """Why the user may not edit in the project (a member's role, an archive); None: they may."""
+        project = self.store.get_project(project_id)
+        if archived(self.store.engine, project_id) is not None:
+            return f"Read-only: project {project.name} is archived; an organisation admin can restore it"
+        role = self.store.role_of(self.user, project_id)
+        needed = access.ACTIONS["edit"][0]
+        if role is None or role.rank < needed.rank:
+            shown = f"a {ROLE_NAMES[role]} in" if role is not None else "not a member of"
+            return (
+                f"Read-only: you are {shown} project {project.name}; "
+                f"ask its admin for the {ROLE_NAMES[needed]} role to edit"
+            )
+        return None
+
+    def is_org_admin(self) -> bool:
+        """Whether the signed-in user is an organisation admin (who may open /admin)."""
+        return current_identity().org_admin
 
     # -- projects and listings -----------------------------------------------------------------------------
     def projects(self) -> list[Project]:
