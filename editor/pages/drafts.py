@@ -13,11 +13,17 @@ right after an edit shows that edit and saves against the revision after it; and
 announced to the group's other pages at once (``on_saved_elsewhere``). Pages in another editor process
 on the same store are not in the group: they learn of a save only when theirs is refused, except the
 replicas of a team server on PostgreSQL, which pass each save on to each other's pages (``team.replica_sync``).
+
+Each page hears of a save as its own user: a saver keeps the context it was made in (its page's, which on a
+team server holds the page's user, ``team.identity``), and the news of a save reaches it in that context, not
+in the saving page's. So the pull that follows (``live_merge``) reads the draft with that page's rights: a user
+whose role was removed since is refused, not fed the other user's content with the saver's rights.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -87,6 +93,7 @@ class DraftSaver(Generic[Snapshot]):
         self._task: asyncio.Task[None] | None = None
         self._peers: list[DraftSaver[Any]] | None = None  # the group joined
         self._leaving = False
+        self._origin = contextvars.copy_context()  # the page's own (on a team server: its user), see _announce
 
     @property
     def pending(self) -> bool:
@@ -146,12 +153,18 @@ class DraftSaver(Generic[Snapshot]):
                 self._remove()
 
     def _announce(self, revision: int) -> None:
-        """Tell the group's other pages, each in its own context (its client), that the draft is at ``revision``."""
+        """Tell the group's other pages, each in its own context (its client, and the context variables it was
+        made with: its user), that the draft is at ``revision``."""
         for peer in list(self._peers or ()):
             if peer is self or peer._leaving or peer.on_saved_elsewhere is None:
                 continue
             try:
-                with peer.context if peer.context is not None else nullcontext():
-                    peer.on_saved_elsewhere(revision)
+                peer._origin.copy().run(peer._hear, revision)
             except Exception as exc:  # e.g. that page's client was deleted meanwhile: it needs no notice then
                 log.warning("could not tell another page of pipeline draft revision %s: %s", revision, exc)
+
+    def _hear(self, revision: int) -> None:
+        """Another page saved revision ``revision`` (run in this page's own context, see ``_announce``)."""
+        assert self.on_saved_elsewhere is not None
+        with self.context if self.context is not None else nullcontext():
+            self.on_saved_elsewhere(revision)
