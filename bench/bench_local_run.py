@@ -79,7 +79,7 @@ def airflow_run(
 
 def reset(workspace: Workspace, env: dict[str, str]) -> None:
     """Remove the champion alias, so that the next run takes the full path."""
-    reset(workspace, env)
+    subprocess.run([sys.executable, "-c", RESET, workspace.mlflow_uri], env=env, check=True)
 
 
 def step_commands(workspace: Workspace, database: Path | None = None) -> list[tuple[str, dict[str, str]]]:
