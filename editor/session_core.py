@@ -7,6 +7,12 @@ changed in place, so ``frozen()`` (a shallow copy) can be read in a worker threa
 On a large pipeline (``validate_in_background``) validation runs in a worker thread after the change,
 coalesced with the changes that follow; its issues are published with a ``Change("issues")`` when they
 arrive. ``EditorSession`` (``session.py``) builds the edits on this.
+
+Undo reverts this page's own steps only. Other tabs' and users' saved changes are merged in (``take_remote``)
+without an undo step; when one lands, each step not yet settled records what it left (``_Step.after``), and
+undoing (or redoing) a step from before a merge is a three-way merge (``editor.merge``): what the step changed
+goes back, what others changed since stays. Where another user changed the same value since, theirs is kept
+and the change's ``notice`` says so.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagsmith.nodes import Issue, Node, Pipeline, validate
+
+from . import merge
+from .undo_steps import Saved as _Saved
+from .undo_steps import Step as _Step
+from .undo_steps import describe as _describe
+from .undo_steps import part as _part
+from .undo_steps import put as _put
+from .undo_steps import validated as _validated
 
 Path = Sequence[str | int]
 Listener = Callable[["Change"], None]
@@ -63,6 +77,8 @@ class Change:
     node_ids: tuple[str, ...] = ()
     description: str = ""
     edge_ids: tuple[str, ...] = ()
+    notice: str = ""
+    """For the user, when an undo or redo kept another user's change it would have overwritten."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +88,15 @@ class Refusal:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """What an undo (or redo) step puts back: the whole document, one node, or the pipeline settings."""
-
-    kind: str  # "pipeline", "node", "settings"
-    data: dict[str, Any]
-    node_id: str = ""
-
-
 class SessionCore:
     """One open document with undo/redo, live validation and change notifications (the edits: ``EditorSession``)."""
 
     def __init__(self, pipeline: Pipeline | None = None) -> None:
         self.pipeline = pipeline if pipeline is not None else Pipeline()
         self.issues: list[Issue] = validate(self.pipeline)
-        self._undo: list[tuple[_Saved, str]] = []
-        self._redo: list[tuple[_Saved, str]] = []
+        self._undo: list[_Step] = []
+        self._redo: list[_Step] = []
+        self._merges = 0  # other tabs' changes merged in so far (``take_remote``)
         self._listeners: list[Listener] = []
         self._last_coalesce: str | None = None
         self._start: Starter | None = None  # set by validate_in_background
@@ -179,7 +187,7 @@ class SessionCore:
     ) -> None:
         # Consecutive edits of the same field (typing) form one undo step.
         if not (coalesce and self._last_coalesce == coalesce and self._undo):
-            self._undo.append((before, change.description))
+            self._undo.append(_Step(before, change.description))
             del self._undo[:-MAX_UNDO]
         self._last_coalesce = coalesce
         self._redo.clear()
@@ -234,25 +242,91 @@ class SessionCore:
         if not self._undo:
             return None
         self._allowed()
-        state, description = self._undo.pop()
+        step = self._undo.pop()
         self._last_coalesce = None
-        self._redo.append((self._restore(state), description))
-        self._changed(Change("reload", description=f"undo {description}"))
-        return description
+        opposite, notice = self._revert(step)
+        self._redo.append(opposite)
+        self._changed(Change("reload", description=f"undo {step.description}", notice=notice))
+        return step.description
 
     def redo(self) -> str | None:
         """Redo the last undone step; its description, or None."""
         if not self._redo:
             return None
         self._allowed()
-        state, description = self._redo.pop()
-        self._undo.append((self._restore(state), description))
-        self._changed(Change("reload", description=f"redo {description}"))
-        return description
+        step = self._redo.pop()
+        self._last_coalesce = None  # the next edit is a step of its own (typing does not extend a redone step)
+        opposite, notice = self._revert(step)
+        self._undo.append(opposite)
+        self._changed(Change("reload", description=f"redo {step.description}", notice=notice))
+        return step.description
+
+    def _revert(self, step: _Step) -> tuple[_Step, str]:
+        """Put ``step`` back; the opposite step (for redo, or undo again) and a notice for the user ("": none)."""
+        if step.after is None or step.epoch == self._merges or step.after.kind != step.before.kind:
+            replaced = self._restore(step.before)  # nothing merged in since: the document holds ``after``
+            return _Step(replaced, step.description, step.before, self._merges), ""
+        conflicts = self._merge_back(step.before, step.after)
+        notice = ""
+        if conflicts:
+            what = ", ".join(dict.fromkeys(_describe(path) for path in conflicts))
+            notice = (
+                f"{step.description}: another user changed {what} since; their change is kept "
+                "(change it yourself if you want it otherwise)"
+            )
+        return _Step(step.after, step.description, step.before), notice
+
+    def _merge_back(self, target: _Saved, base: _Saved) -> list[merge.Path]:
+        """Merge what ``target`` holds and ``base`` (what the step left) does not into the document: this page's
+        step is reverted, the changes merged in since stay. The paths where both differ (the document's kept)."""
+        prefix: merge.Path
+        if target.kind == "node":
+            prefix = ("nodes", target.node_id)
+            node = self.pipeline.node(target.node_id)
+            mine = node.model_dump(mode="python") if node is not None else merge.MISSING
+            merged = merge.merge(base.data or merge.MISSING, mine, target.data)
+            if node is not None and isinstance(merged.document, dict):
+                updated = _validated(Node, merged.document)
+                if updated is None:
+                    return [prefix]
+                self.pipeline.nodes[self.pipeline.nodes.index(node)] = updated
+        elif target.kind == "settings":
+            prefix = ("settings",)
+            current = self.pipeline.settings.model_dump(mode="python")
+            merged = merge.merge(base.data, current, target.data)
+            settings = _validated(type(self.pipeline.settings), merged.document)
+            if settings is None:
+                return [prefix]
+            self.pipeline.settings = settings
+        else:
+            prefix = ()
+            merged = merge.merge(base.data, self.pipeline.model_dump(mode="python"), target.data)
+            pipeline = _validated(Pipeline, merged.document)
+            if pipeline is None:
+                return [prefix]
+            self.pipeline = pipeline
+        return [(*prefix, *path) for path in merged.conflicts]
+
+    def _settle(self) -> None:
+        """Before a merge: the undo steps that do not know what they left yet learn it (``_Step.after``).
+
+        Walks from the newest step down to the oldest unsettled one, putting back each step on a copy of the
+        document (all of these came after the last merge, so the copy holds what each one left).
+        """
+        unsettled = [i for i, step in enumerate(self._undo) if step.after is None]
+        if not unsettled:
+            return
+        document = self.pipeline.model_dump(mode="python")
+        for step in reversed(self._undo[unsettled[0] :]):
+            if step.after is None:
+                step.after, step.epoch = _part(document, step.before), self._merges
+            document = _put(document, step.before)
 
     def take_remote(self, pipeline: Pipeline, node_ids: Iterable[str] = ()) -> None:
         """Another tab's saved changes, merged into this document (``editor.merge``): not an undo step of
-        this tab's user; the next edit starts a new one."""
+        this tab's user (undo leaves them in place); the next edit starts a new one."""
+        self._settle()
+        self._merges += 1
         self.pipeline = pipeline
         self._last_coalesce = None
         self._changed(Change("merge", tuple(node_ids), "merge changes from another tab"))

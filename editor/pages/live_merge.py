@@ -29,7 +29,7 @@ from dagsmith.nodes.fileformat import DocumentError, dumps_mapping, from_dict, t
 from ..canvas import PipelineCanvas, canvas_edge, canvas_node
 from ..merge import Path, changed_paths, merge_draft
 from ..services import DraftConflictError, EditorServices, UserError
-from ..session import EditorSession
+from ..session import Change, EditorSession
 from .drafts import DraftSaver
 from .inspector import Inspector
 
@@ -85,6 +85,12 @@ class LiveMerge:
         self.drafts: DraftSaver[Pipeline] = DraftSaver(
             session.frozen, self.save, self.saved, self.failed, on_saved_elsewhere=self.saved_elsewhere
         )
+        session.subscribe(self._told)
+
+    def _told(self, change: Change) -> None:
+        """An undo or redo that kept another user's change (merged in since) says so on this page."""
+        if change.notice:
+            ui.notify(change.notice, type="warning", position="bottom-right", multi_line=True)
 
     # -- saving ---------------------------------------------------------------------------------------------
     def save(self, document: Pipeline) -> int:
