@@ -132,9 +132,11 @@ class EditorSession(SessionCore):
         node = self.pipeline.node(node_id)
         if node is None or not path:
             return
-        before = self._node_snapshot(node)
         params = copy.deepcopy(node.params)  # replaced, not changed in place (see ``frozen``)
         _set_path(params, path, value)
+        if params == node.params:
+            return  # the value it has (a field's change event on blur, a merged value echoed): no undo step
+        before = self._node_snapshot(node)
         node.params = params
         where = ".".join(map(str, path))
         self._commit(
@@ -153,7 +155,8 @@ class EditorSession(SessionCore):
             updated = Node.model_validate(data)
         except ValidationError as exc:
             return self._refuse(node_id, where, exc)
-        self.refused.pop((node_id, where), None)
+        if self.refused.pop((node_id, where), None) is None and updated == node:
+            return None  # the value it has: no undo step (one would undo nothing, or a merged change)
         before = self._node_snapshot(node)
         self.pipeline.nodes[self.pipeline.nodes.index(node)] = updated
         self._commit(
@@ -172,7 +175,8 @@ class EditorSession(SessionCore):
             settings = type(self.pipeline.settings).model_validate(data)
         except ValidationError as exc:
             return self._refuse(None, f"settings.{where}", exc)
-        self.refused.pop((None, f"settings.{where}"), None)
+        if self.refused.pop((None, f"settings.{where}"), None) is None and settings == self.pipeline.settings:
+            return None  # the value it has: no undo step
         before = self._settings_snapshot()
         self.pipeline.settings = settings
         self._commit(before, Change("settings", description=f"edit settings.{where}"), coalesce=f"settings:{where}")

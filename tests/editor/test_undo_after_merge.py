@@ -183,3 +183,19 @@ def test_without_a_merge_undo_and_redo_are_unchanged() -> None:
     assert session.pipeline.model_dump() == before and changes[-1].notice == ""
     session.redo()
     assert node(session, x).params["note"] == "a"
+
+
+def test_an_edit_to_the_value_a_field_has_is_no_undo_step() -> None:
+    # A form field sends its value again when it loses the focus (a click on Undo): that is no step to undo.
+    session, _, x, y = opened()
+    session.set_param(x, ["note"], "mine")
+    session.set_node_field(x, ["label"], "Mine")
+    theirs(session, set_label(y, "Theirs"))
+    session.set_node_field(x, ["label"], "Mine")
+    session.set_param(x, ["note"], "mine")
+    session.set_setting(["schedule"], session.pipeline.settings.schedule)
+
+    session.undo()
+
+    assert node(session, x).label != "Mine" and node(session, x).params["note"] == "mine"
+    assert node(session, y).label == "Theirs"
