@@ -101,7 +101,8 @@ def main() -> int:
             tasks = sorted({str(each["task_id"]) for each in instances})
             shot = capture(url[1], login[1], login[2], dag_id=dag_id, run_id=run_id, tasks=tasks)
         finally:
-            dagsmith("airflow", "down", *where, env=env, timeout=120)
+            down = dagsmith("airflow", "down", *where, env=env, timeout=300)
+            print(f"dagsmith airflow down: exit status {down.returncode} {down.stdout}{down.stderr}".strip())
             stop_serving(Workspace.at(workspace).serving)
             stop_runner(workspace)
     shot.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
