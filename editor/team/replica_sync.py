@@ -188,6 +188,9 @@ def _listening(saver: DraftSaver[Any]) -> bool:
 
 
 def _client(saver: DraftSaver[Any]) -> Client | None:
-    """The page (NiceGUI client) of the saver's context element, if it has one."""
-    client = getattr(saver.context, "client", None)
+    """The page (NiceGUI client) of the saver's context element; None when it has none or it was deleted."""
+    try:
+        client = getattr(saver.context, "client", None)
+    except RuntimeError:  # an element raises this for its client once that was deleted
+        return None
     return client if isinstance(client, Client) else None

@@ -137,6 +137,16 @@ async def test_another_replicas_save_reaches_open_pages_only_with_their_sessions
     await asyncio.gather(*replicas._tasks)
     assert told == [7]  # the closed page was skipped
 
+    class Collected:  # a NiceGUI element once its deleted client was garbage-collected
+        @property
+        def client(self) -> Client:
+            raise RuntimeError("The client this element belongs to has been deleted.")
+
+    saver.context = Collected()  # type: ignore[assignment]
+    replicas.deliver(pipeline_id, 9)  # raises nothing
+    await asyncio.gather(*replicas._tasks)
+    assert told == [7]
+
 
 class FakeSocketIO:
     """The part of socket.io's server that ``guard_socketio`` wraps."""
