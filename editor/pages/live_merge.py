@@ -142,7 +142,11 @@ class LiveMerge:
             except UserError as exc:
                 self._on_failed(exc)
                 return
-            if self.context is not None and self.context.client.is_deleted:
+            try:
+                closed = self.context is not None and self.context.client.is_deleted
+            except RuntimeError:  # its client was deleted and collected already
+                closed = True
+            if closed:
                 return  # the page closed while the draft was read: nothing is left to update
             if self.revision is not None and revision < self.revision:
                 return  # older than what this page saved since

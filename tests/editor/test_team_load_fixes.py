@@ -54,8 +54,17 @@ def client_of(saver: DraftSaver[Any]) -> Client:
     return client
 
 
+class Collected:
+    """A NiceGUI element once its deleted client was garbage-collected: ``client`` raises."""
+
+    @property
+    def client(self) -> Client:
+        raise RuntimeError("The client this element belongs to has been deleted.")
+
+
+@pytest.mark.parametrize("gone", ["deleted", "collected"])
 async def test_a_merge_whose_page_closed_while_it_read_the_draft_changes_nothing(
-    user: User, services: EditorServices
+    user: User, services: EditorServices, gone: str
 ) -> None:
     pipeline_id = new_pipeline(services)
     saver = await open_workbench(user, services, pipeline_id)
@@ -76,6 +85,8 @@ async def test_a_merge_whose_page_closed_while_it_read_the_draft_changes_nothing
     live.pull()
     await asyncio.to_thread(reading.wait, 10)
     client_of(saver).delete()
+    if gone == "collected":
+        live.context = Collected()
     closed.set()
     await asyncio.gather(*live._pulls)  # the app logs no error (the ``user`` fixture fails the test if it does)
     assert live.session.pipeline is before  # nothing was merged into the closed page
@@ -136,11 +147,6 @@ async def test_another_replicas_save_reaches_open_pages_only_with_their_sessions
     replicas.deliver(pipeline_id, 8)  # raises nothing
     await asyncio.gather(*replicas._tasks)
     assert told == [7]  # the closed page was skipped
-
-    class Collected:  # a NiceGUI element once its deleted client was garbage-collected
-        @property
-        def client(self) -> Client:
-            raise RuntimeError("The client this element belongs to has been deleted.")
 
     saver.context = Collected()  # type: ignore[assignment]
     replicas.deliver(pipeline_id, 9)  # raises nothing
