@@ -8,7 +8,14 @@ redo. Where both changed the same value, undo keeps the other user's and says so
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+from nicegui.testing import User
+
+from dagsmith.editor.pages import register_pages
+from dagsmith.editor.pages.drafts import open_pages
+from dagsmith.editor.services import EditorServices
 from dagsmith.editor.session import Change, EditorSession
 from dagsmith.nodes import Node, Pipeline, load_example
 
@@ -199,3 +206,29 @@ def test_an_edit_to_the_value_a_field_has_is_no_undo_step() -> None:
 
     assert node(session, x).label != "Mine" and node(session, x).params["note"] == "mine"
     assert node(session, y).label == "Theirs"
+
+
+async def test_the_page_tells_its_user_when_undo_kept_another_users_change(
+    user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSMITH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSMITH_WORKSPACE", raising=False)
+    services = EditorServices.open(f"sqlite:///{tmp_path / 'editor.db'}")
+    document = load_example("keyword_recommendation")
+    document.settings.dag_id = "undo_after_merge"
+    pipeline_id = services.store.create_pipeline(services.local_project().id, document).id
+    register_pages(services)
+    await user.open(f"/pipeline/{pipeline_id}")
+    [saver] = open_pages(services.store)[pipeline_id]
+    live = saver.on_saved_elsewhere.__self__  # type: ignore[union-attr]  # the page's LiveMerge
+    session, x = live.session, live.session.pipeline.nodes[0].id
+    with live.context:
+        session.set_param(x, ["note"], "mine")
+        merged = session.pipeline.model_copy(deep=True)
+        merged.nodes[0].params = {**merged.nodes[0].params, "note": "theirs"}
+        session.take_remote(merged)  # another user wrote over this page's value
+
+    user.find(marker="undo").click()
+
+    await user.should_see(f"another user changed the field note of node {x} since; their change is kept")
+    assert node(session, x).params["note"] == "theirs"
