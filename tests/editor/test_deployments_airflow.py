@@ -120,8 +120,10 @@ def home(airflow: Started) -> Path:
 def test_a_person_adds_the_deployment_in_the_airflow_tab_sees_its_version_and_triggers_a_run(
     airflow: Started, store: Store, driver: Any, server: str, tmp_path: Path
 ) -> None:
-    """Real Chromium, first in the module (after the others it failed on a loaded machine even with
-    show_airflow_tab's wait; cause still open): the Airflow tab of a project with no deployment; the
+    """Real Chromium, first in the module (run after the others, it failed on a loaded machine even with
+    show_airflow_tab's wait; again after show_tab's fix, its retry at the first wait: the page of the
+    pipeline it made showed another pipeline, "Keyword monitor", as if the server read another store;
+    cause still open): the Airflow tab of a project with no deployment; the
     person types the deployment in key by key (password from a file), sees the version it runs, triggers
     with a typed param and sees the run's states on the canvas and in the runs list."""
     from selenium.webdriver.common.by import By
