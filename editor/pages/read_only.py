@@ -30,6 +30,17 @@ def disable_fields(container: ui.element) -> None:
         element.ignores_events_when_disabled = False
 
 
+AIRFLOW_ACTIONS = frozenset({"add-deployment", "deployment-pause", "deployment-clear", "deployment-trigger"})
+"""The Airflow tab's controls that change something on a deployment (deployments_panel.py marks them)."""
+
+
+def hide_marked(container: ui.element, markers: frozenset[str]) -> None:
+    """Hide every element under ``container`` that carries one of ``markers``."""
+    for element in container.descendants():
+        if markers.intersection(element._markers):
+            element.set_visibility(False)
+
+
 def show_read_only(reason: str, editing: Iterable[ui.element]) -> None:
     """Hide the ``editing`` controls and say why the page is read-only (in the current slot: the header)."""
     for element in editing:

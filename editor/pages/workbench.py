@@ -35,7 +35,7 @@ from .extras import CommentDialog, NotebookView, download_document
 from .inspector import Inspector
 from .live_merge import LiveMerge
 from .palette import Palette
-from .read_only import show_read_only
+from .read_only import AIRFLOW_ACTIONS, hide_marked, show_read_only
 from .theme import remember_choice, remembered_choice, remembering_dark_mode
 from .title import pipeline_title
 
@@ -111,6 +111,8 @@ class Workbench:
                 session=self.session,
                 canvas=self.canvas,
             )
+            if self.read_only:  # no trigger, pause, clear or new deployment either
+                hide_marked(self.bottom.panels, AIRFLOW_ACTIONS)
         self.canvas.on_ready(self.reload_canvas)
         self.canvas.on_node_dropped(lambda e: self.add(e["kind"], e["x"], e["y"]))
         self.canvas.on_node_moved(self.moved)

@@ -74,7 +74,7 @@ async def test_the_local_editor_offers_every_edit(user: User, local: EditorServi
     assert local.can_edit(page.bench.pipeline_id)
     assert not page.canvas.read_only
     assert _exists(user, "palette-script")
-    for marker in ("undo", "add-comment", "open-export", "save-state", "toggle-palette"):
+    for marker in ("undo", "add-comment", "open-export", "save-state", "toggle-palette", "deployment-trigger"):
         assert shown(user, marker), marker
     assert not _exists(user, "read-only")
     node = page.pipeline.nodes[0]
@@ -96,6 +96,9 @@ async def test_a_viewer_reads_the_forms_but_is_offered_no_edit(user: User, viewe
     for marker in ("open-settings", "download-document", "toggle-inspector"):
         assert shown(user, marker), marker
     assert not page.bench.run_slot.visible  # the Run button lives there
+    for marker in ("deployment-trigger", "deployment-pause", "deployment-clear", "add-deployment"):  # Airflow tab
+        assert not shown(user, marker), marker
+    assert shown(user, "deployment-choice")  # its runs can still be read
     # Selecting a node still shows its form, with every field disabled.
     node = page.pipeline.nodes[0]
     page.trigger("selectionChanged", {"nodes": [node.id], "edges": []})
