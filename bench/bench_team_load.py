@@ -66,6 +66,7 @@ class Tally:
     warnings: Counter[str] = field(default_factory=Counter)
     nodes: list[tuple[int, float, float, str]] = field(default_factory=list)  # (pipeline, x, y, label) seen saved
     edges: list[tuple[int, float, float, str]] = field(default_factory=list)  # that node's edge, seen saved
+    unanswered: list[tuple[str, int, float, float, str]] = field(default_factory=list)  # label/connect, no answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -168,12 +169,16 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
         return
     field_id = page.element(**{"data-field": "label"})
     if not timed(tally, page, "label", lambda: page.send("update:value", label, element=field_id), saved):
+        with tally.lock:  # did the label reach the draft all the same? (told apart at the end)
+            tally.unanswered.append(("label", page.pipeline_id, x, y, label))
         return
     with tally.lock:
         tally.nodes.append((page.pipeline_id, x, y, label))
     node = next(i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y))  # renamed by a merge?
     edge = {"source": node, "source_port": "output", "target": TARGET, "target_port": "upstream"}
     if not timed(tally, page, "connect", lambda: page.send("edgeRequested", edge), saved):
+        with tally.lock:
+            tally.unanswered.append(("connect", page.pipeline_id, x, y, label))
         return
     with tally.lock:
         tally.edges.append((page.pipeline_id, x, y, label))
@@ -184,11 +189,20 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
 
 
 def lost_updates(database: str, tally: Tally) -> list[str]:
-    """What users saw saved that the final drafts lack: their node (by position), its label, its edge."""
+    """What users saw saved that the final drafts lack: their node (by position), its label, its edge. Also
+    whether each label or connection that got no answer is in the final draft (printed, not counted as lost)."""
     store = open_store(database, local_user=False)
     lost = []
     try:
-        drafts = {pipeline: store.get_draft(pipeline).pipeline() for pipeline, *_ in tally.nodes}
+        pipelines = {pipeline for pipeline, *_ in tally.nodes} | {item[1] for item in tally.unanswered}
+        drafts = {pipeline: store.get_draft(pipeline).pipeline() for pipeline in pipelines}
+        for action, pipeline, x, y, label in tally.unanswered:
+            document = drafts[pipeline]
+            ids = {n.id for n in document.nodes if (n.position.x, n.position.y) == (x, y)}
+            labels = [n.label for n in document.nodes if n.id in ids]
+            edge = any(e.source in ids and e.target == TARGET for e in document.edges)
+            held = labels == [label] if action == "label" else edge
+            print(f"{action} of {label!r} got no answer; in the final draft: {held} (labels there: {labels})")
         for pipeline, x, y, label in tally.nodes:
             there = [n.label for n in drafts[pipeline].nodes if (n.position.x, n.position.y) == (x, y)]
             if there != [label]:

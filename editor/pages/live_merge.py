@@ -169,6 +169,8 @@ class LiveMerge:
                 self._show(changed, focused, protected[0] if protected else None)
             if result.document != to_dict(theirs):
                 self.drafts.request()  # this page's own changes, on top of the other tab's
+            elif not self.drafts.busy:  # the draft holds all of this page (e.g. after a refused save): say so
+                self._on_saved(revision)
             for path in result.conflicts:
                 ui.notify(
                     f"{_describe(path)} was also changed in another tab or window: your text here is kept.",

@@ -93,6 +93,33 @@ async def test_a_merge_whose_page_closed_while_it_read_the_draft_changes_nothing
     assert live.session.pipeline.nodes[0].label != "Changed in another tab"
 
 
+async def test_a_page_whose_refused_save_the_draft_already_holds_says_saved(
+    user: User, services: EditorServices
+) -> None:
+    pipeline_id = new_pipeline(services)
+    saver = await open_workbench(user, services, pipeline_id)
+    live = saver.on_saved_elsewhere.__self__  # type: ignore[union-attr]
+    node = live.session.pipeline.nodes[0].id
+    same = live.session.frozen().model_copy(deep=True)
+    same.node(node).label = "Typed on both pages"
+    services.save_draft(pipeline_id, same)  # the draft moves on, holding the very change this page makes next
+    failures: list[str] = []
+
+    def failed(error: Exception) -> None:
+        failures.append(type(error).__name__)
+        live.failed(error)
+
+    live.drafts.on_failed = failed
+    live.session.set_node_field(node, ["label"], "Typed on both pages")  # its save is refused (revision moved)
+    status = live.context  # the page's save status
+    assert status.text == "saving…"
+    await live.settled()
+    assert failures == ["DraftConflictError"]  # the page's save was refused
+    assert status.text == "saved"  # bench_team_load: the page said "saving…" for good, its change saved
+    saved = services.open_draft(pipeline_id)[1].node(node)
+    assert saved is not None and saved.label == "Typed on both pages"
+
+
 async def test_a_page_open_reads_the_draft_off_the_event_loop(user: User, services: EditorServices) -> None:
     pipeline_id = new_pipeline(services)
     threads: list[int] = []
