@@ -48,7 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=int(os.environ.get("DAGSMITH_BENCH_LOCAL_RUNS", "3")))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dagsmith-bench-sched-") as folder:
+    # (cleanup errors ignored: an instance's last log lines must not cost the figures)
+    with tempfile.TemporaryDirectory(prefix="dagsmith-bench-sched-", ignore_cleanup_errors=True) as folder:
         workspace = Workspace.at(Path(folder) / "workspace")
         inproc = Workspace.at(Path(folder) / "in-process")
         env = local.environment(workspace, Path(folder) / "home")
