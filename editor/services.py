@@ -109,6 +109,12 @@ class EditorServices:
         """What an editing session checks before each change (None: the local editor's user may edit anything)."""
         return None
 
+    def require(self, pipeline_id: int, action: str) -> None:
+        """Raise ``UserError`` saying why when this user may not do ``action`` (e.g. ``run``) on the pipeline.
+
+        The local editor's user may do everything; a team server checks the user's role in the project.
+        """
+
     def read_only_reason(self, pipeline_id: int) -> str | None:
         """Why this user's page of the pipeline is read-only (a sentence for its banner); None: they may edit it.
 

@@ -19,7 +19,7 @@ from ..canvas import PipelineCanvas
 from ..deployments.client import DeploymentError, RunInfo
 from ..deployments.config import Deployment, Deployments, connect
 from ..deployments.service import RemotePipeline, latest_export, version_hashes
-from ..services import EditorServices
+from ..services import EditorServices, UserError
 from ..session import EditorSession
 from .deployment_dialogs import AddDeploymentDialog, TriggerDialog
 from .log_dialog import LogDialog
@@ -214,6 +214,19 @@ class DeploymentsPanel:
         self.log_dialog.show(f"Log of {name} on {remote.api.name}", logs)
 
     # -- actions -------------------------------------------------------------------------------------
+    def refused(self, action: str) -> str | None:
+        """Why this user may not ``action`` (``run``) the pipeline on a deployment, shown in the panel; None: may.
+
+        Checked on the server for each trigger, clear and pause: a viewer's page hides those buttons, and a
+        forged click is refused here (and logged by a team server).
+        """
+        try:
+            self.services.require(self.pipeline_id, action)
+        except UserError as exc:
+            self.error.set_text(str(exc))
+            return str(exc)
+        return None
+
     def open_trigger(self) -> None:
         if self.remote is None:
             self.error.set_text("choose a deployment first (none is connected)")
@@ -224,6 +237,8 @@ class DeploymentsPanel:
         remote = self.remote
         if remote is None:
             return "no deployment is connected"
+        if (why := self.refused("run")) is not None:
+            return why
         remote.pipeline = self.session.pipeline
         try:
             started = await run.io_bound(lambda: remote.trigger(values))
@@ -242,6 +257,8 @@ class DeploymentsPanel:
         if remote is None or run_id is None:
             self.error.set_text("select a run first")
             return
+        if self.refused("run") is not None:
+            return
         cleared = await self.call(lambda: remote.clear(run_id))
         if cleared:
             ui.notify(f"Cleared {', '.join(cleared)}: the scheduler runs them again", type="positive")
@@ -249,7 +266,7 @@ class DeploymentsPanel:
 
     async def toggle_pause(self) -> None:
         remote = self.remote
-        if remote is None:
+        if remote is None or self.refused("run") is not None:
             return
         pause = self.pause_button.text == "Pause"
         paused = await self.call(lambda: remote.set_paused(pause))

@@ -89,6 +89,10 @@ class TeamServices(EditorServices):
                 raise (_missing(pipeline_id) if pipeline_id is not None else _no_project(project_id)) from None
             raise RoleError(str(exc)) from None
 
+    def require(self, pipeline_id: int, action: str) -> None:
+        """``UserError`` when the user may not do ``action`` on the pipeline (logged as a refusal)."""
+        self.check(pipeline_id, action)
+
     def edit_guard(self, pipeline_id: int) -> Callable[[], None] | None:
         """What an editing session checks before each change: that this user may still edit the pipeline."""
         self.check(pipeline_id, "open")
