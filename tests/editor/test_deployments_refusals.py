@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nicegui import ui
 from nicegui.testing import User
+from test_workbench import open_bench
 
-from dagsmith.editor.pages import Workbench
 from dagsmith.editor.services import EditorServices, UserError
 from dagsmith.editor.store import Role, open_store
 from dagsmith.editor.team.accounts import Identity
@@ -51,23 +50,16 @@ class Remote:
 
 async def test_a_forged_trigger_clear_or_pause_is_refused_before_airflow_is_called(user: User, tmp_path: Path) -> None:
     services = Refusing.open(f"sqlite:///{tmp_path / 'editor.db'}")
-    info = services.create(services.local_project().id, load_example("keyword_recommendation"))
-    holder: dict[str, Workbench] = {}
-
-    @ui.page("/")
-    def page() -> None:
-        _, document, revision = services.open_draft(info.id)
-        holder["bench"] = Workbench(services, info.id, document, info.name, revision)
-
-    await user.open("/")
-    panel = holder["bench"].remote.panel
+    page = await open_bench(user, services, load_example("keyword_recommendation"))
+    pipeline_id = page.bench.pipeline_id
+    panel = page.bench.remote.panel
     remote = Remote()
-    panel.remote, panel.run_id = remote, "manual__1"  # type: ignore[assignment]
-    assert await panel.trigger({}) == f"you cannot run pipeline {info.id}: you are a viewer"
+    panel.remote, panel.run_id = remote, "manual__1"
+    assert await panel.trigger({}) == f"you cannot run pipeline {pipeline_id}: you are a viewer"
     await panel.clear_failed()
     await panel.toggle_pause()
     assert remote.calls == []
-    assert panel.error.text == f"you cannot run pipeline {info.id}: you are a viewer"
+    assert panel.error.text == f"you cannot run pipeline {pipeline_id}: you are a viewer"
 
 
 @pytest.fixture
