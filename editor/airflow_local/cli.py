@@ -54,8 +54,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not report["running"]:
         _out(f"not running (home {report['home']}); start it with `dagsmith airflow up`")
         return 1
-    state = "healthy" if report.get("healthy") else "not healthy"
+    state = report.get("state", "not healthy")
     _out(f"running: {report['url']} (pid {report['pid']}, {state}, home {report['home']})")
+    if state in ("starting", "not answering"):
+        _out("  its supervisor runs but its API did not answer: `dagsmith airflow logs` shows why")
     health = report.get("health") or {}
     if health:
         _out("  " + ", ".join(f"{name} {value}" for name, value in health.items()))
@@ -97,7 +99,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the instance and every process it started."""
+    """Stop the instance and every process it started (an error, exit status 1, names any left)."""
     from .instance import down
     from .project import resolve
 

@@ -27,8 +27,8 @@ from typing import Any
 from ..runs import records
 from ..runs.worker import Events, RunCancelledError, finish_setup, start_setup
 from ..runs.workspace import Workspace
-from .api import ApiError, Client, login
-from .instance import DEFAULT_PORT, free_port, port_free, read_state, up
+from .api import ApiError, Client
+from .instance import DEFAULT_PORT, attach, free_port, port_free, up
 from .project import AirflowUpError, Project
 from .triggered import follow_child, follow_triggered
 
@@ -224,25 +224,21 @@ def dag_id_path(dag_id: str) -> str:
     return urllib.parse.quote(dag_id, safe="")
 
 
-def _running(project: Project) -> Client | None:
-    """A client of the project's instance when it runs and answers healthy (None: start it)."""
-    state = read_state(project)
-    credentials = login(project.home)
-    if state is None or credentials is None:
-        return None
-    client = Client(state.url, *credentials, timeout=TIMEOUT)
-    return client if client.healthy() else None
+def _running(project: Project, timeout: float) -> Client | None:
+    """A client of the project's instance when its supervisor runs, waited for (up to ``timeout`` seconds)
+    until it answers healthy; None when none runs (start it). A slow API is no reason to start another."""
+    return attach(project, timeout, api_timeout=TIMEOUT)
 
 
 def run(spec: dict[str, Any], events: Events, record: dict[str, Any]) -> bool:
     """Start or find Airflow, write the DAGs, trigger and follow the run; True when it succeeded."""
     folder = Path(spec["run_dir"])
     project = Project(folder=Path(spec["project_dir"]), workspace=Workspace.at(spec["workspace"]))
-    client = _running(project)
+    timeout = float(spec.get("timeout", 300))
+    client = _running(project, timeout)
     if client is None:  # start it (as `dagsmith airflow up` does, rendering the project's pipelines)
         began = time.time()
         port = None if port_free(DEFAULT_PORT) else free_port()  # another project's Airflow may hold the default
-        timeout = float(spec.get("timeout", 300))
         ready = up(project, port=port, timeout=timeout, say=lambda text: events.emit("log", message=text))
         events.emit("setup", step="airflow", state="success", seconds=round(time.time() - began, 2))
         client = Client(ready.state.url, ready.user, ready.password, timeout=TIMEOUT)

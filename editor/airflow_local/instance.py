@@ -4,7 +4,10 @@
 as ``airflow …`` children at once, on a SQLite database copied from a migrated template with the login
 written beforehand (``database``), which is what ``airflow standalone`` does one step after another. It
 starts in a process group of its own, with everything it prints in ``standalone.log``; ``instance.json``
-records its pid, port and home so that a second ``up``, ``status``, ``logs`` and ``down`` find it. The
+records its pid, port and home so that a second ``up``, ``status``, ``logs`` and ``down`` find it. A
+running supervisor is the instance, whether or not its API answers in time: ``up`` then waits for it and
+never starts a second one on the same home; ``up`` decides and starts under a file lock on the home
+(``state.locked``), so that two at once start one. ``down`` stops every process of it (``stopping``). The
 API listens on 127.0.0.1 only. The log servers of the scheduler and triggerer listen on every interface
 (Airflow 3.3 has no setting for their host), on free ports picked at start, and answer only requests
 signed with the instance's own random secret key.
@@ -12,11 +15,9 @@ signed with the instance's own random secret key.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -39,20 +40,25 @@ from .state import (
     alive,
     check_port,
     free_port,
+    locked,
     port_free,
     read_state,
+    since_boot,
     tail,
     write_state,
 )
+from .stopping import MARKER, processes, stop
 
 __all__ = [
     "DEFAULT_PORT",
     "TAIL",
     "Ready",
     "State",
+    "attach",
     "down",
     "free_port",
     "port_free",
+    "processes",
     "read_state",
     "status",
     "tail",
@@ -62,6 +68,9 @@ __all__ = [
 DEFAULT_PORT = 8280
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 STOP_GRACE = 30.0
+STARTING = 300.0
+"""Seconds after its start during which an instance whose API does not answer is "starting" (then "not
+answering")."""
 
 
 def environment(project: Project, services: Services, port: int) -> dict[str, str]:
@@ -72,6 +81,7 @@ def environment(project: Project, services: Services, port: int) -> dict[str, st
     env.update(
         {
             "AIRFLOW_HOME": str(project.home),
+            MARKER: str(project.home),  # every process of the instance inherits it: `down` finds them all
             "AIRFLOW__CORE__DAGS_FOLDER": str(project.dags),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_url(project.home / DATABASE),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -127,24 +137,28 @@ def up(
     project.workspace.create()
     project.home.mkdir(parents=True, exist_ok=True)
     dag_ids, setup = render_dags(project, services)
-    state = read_state(project)
-    reused = state is not None
-    if state is not None:
+    state, reused = claim(project, lambda: _start(project, services, port or DEFAULT_PORT))
+    if reused:  # its supervisor runs: waited for below, even when its API does not answer yet
         if port and port != state.port:
             say(f"already running on port {state.port} (not {port}); `dagsmith airflow down` first to move it")
     else:
-        state = _start(project, services, port or DEFAULT_PORT)
         say(f"starting Airflow for {project.folder} (home {project.home}, log {project.log})")
     jobs = _setup_jobs(setup, project.home, worker_environment(project.workspace, services, project_dir=project.folder))
     try:
-        client = _wait(project, state, dag_ids, began + timeout)
+        client = _wait(project, state, dag_ids, began + timeout, reused)
         _finish_setup(jobs, project.home)
-    except AirflowUpError:
+    except AirflowUpError as exc:
         if not reused:
-            down(project)
+            try:
+                down(project)
+            except AirflowUpError as stopping:
+                raise AirflowUpError(f"{exc}\n{stopping}") from None
         raise
     state.dag_ids = dag_ids
-    write_state(project, state)
+    with locked(project):
+        current = read_state(project)
+        if current is not None and current.pid == state.pid:  # not stopped meanwhile
+            write_state(project, state)
     return Ready(
         state=state,
         user=client.user,
@@ -154,6 +168,18 @@ def up(
         reused=reused,
         seconds=time.monotonic() - began,
     )
+
+
+def claim(project: Project, start: Callable[[], State]) -> tuple[State, bool]:
+    """The instance whose supervisor runs (True: reused, however slow its API), else the one ``start``
+    starts and records (False). Decided under the home's lock: of two ``up`` at once, one starts it and the
+    other finds it; the processes of an earlier instance whose supervisor ended are stopped first."""
+    with locked(project):
+        state = read_state(project)
+        if state is not None:
+            return state, True
+        _stop_leftovers(project)
+        return start(), False
 
 
 def _start(project: Project, services: Services, port: int) -> State:
@@ -190,12 +216,13 @@ def _start(project: Project, services: Services, port: int) -> State:
         workspace=str(project.workspace.root),
         started=datetime.now(UTC).isoformat(),
         create_time=psutil.Process(process.pid).create_time(),
+        since_boot=since_boot(process.pid),
     )
     write_state(project, state)
     return state
 
 
-def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -> Client:
+def _wait(project: Project, state: State, dag_ids: list[str], deadline: float, reused: bool = False) -> Client:
     """Wait for every component to report healthy and for every DAG file to be parsed (or to fail).
 
     When each milestone was reached (the API answering, each component healthy, the DAGs parsed) goes
@@ -205,11 +232,12 @@ def _wait(project: Project, state: State, dag_ids: list[str], deadline: float) -
     began = time.monotonic()
     seen: dict[str, float] = {}
     while True:
-        if not alive(state.pid, state.create_time):
+        if not alive(state.pid, state.create_time, state.since_boot):
             raise AirflowUpError(f"Airflow stopped while starting. The end of {project.log}:\n{tail(project.log)}")
         if time.monotonic() > deadline:
             raise AirflowUpError(
-                f"Airflow did not become healthy with the project's DAGs parsed in time (stopped it); "
+                f"Airflow did not become healthy with the project's DAGs parsed in time "
+                f"({'it was already running: left it running' if reused else 'stopped it'}); "
                 f"pass a longer --timeout if this machine is busy. The end of {project.log}:\n{tail(project.log)}"
             )
         credentials = login(project.home)
@@ -255,96 +283,95 @@ def _finish_setup(jobs: list[tuple[str, subprocess.Popen[bytes]]], home: Path) -
         raise AirflowUpError(f"the workspace setup failed ({', '.join(failed)}); its log:\n{logs}")
 
 
+def attach(project: Project, timeout: float, api_timeout: float = 5.0) -> Client | None:
+    """A client of the project's running instance, once it answers healthy; None when none runs.
+
+    An instance whose supervisor runs is waited for (up to ``timeout`` seconds) rather than taken for
+    stopped when its API is slow, as on a loaded machine: starting another one beside it is never right.
+    """
+    state = read_state(project)
+    deadline = time.monotonic() + timeout
+    while state is not None:
+        credentials = login(project.home)
+        if credentials is not None:
+            client = Client(state.url, *credentials, timeout=api_timeout)
+            if client.healthy():
+                return client
+        if time.monotonic() > deadline:
+            raise AirflowUpError(
+                f"the project's Airflow (pid {state.pid}, {state.url}) runs but did not answer healthy within "
+                f"{timeout:.0f}s; it was left running: see `dagsmith airflow status` and {project.log}, or "
+                "stop it with `dagsmith airflow down`"
+            )
+        time.sleep(0.5)
+        state = state if alive(state.pid, state.create_time, state.since_boot) else read_state(project)
+    return None
+
+
 def status(project: Project) -> dict[str, Any]:
-    """Whether the instance runs; its URL, health, DAGs and import errors when it answers."""
+    """Whether the instance runs; its URL, health, DAGs and import errors when it answers.
+
+    ``state``: ``healthy``; ``not healthy`` (it answers, a component does not report healthy); ``starting``
+    (its supervisor runs, its API has not answered yet, it started less than ``STARTING`` seconds ago);
+    ``not answering`` (the same, later); ``down`` (no supervisor runs).
+    """
     state = read_state(project)
     if state is None:
-        return {"running": False, "home": str(project.home)}
+        return {"running": False, "state": "down", "home": str(project.home)}
     report: dict[str, Any] = {"running": True, "pid": state.pid, "url": state.url, "home": state.home}
     credentials = login(project.home)
     client = Client(state.url, *(credentials or ("", "")))
     try:
         report["health"] = {name: (value or {}).get("status") for name, value in client.health().items()}
         report["healthy"] = client.healthy()
+        report["state"] = "healthy" if report["healthy"] else "not healthy"
         if credentials:
             report["dag_ids"] = client.dag_ids()
             report["import_errors"] = client.import_errors()
     except ApiError as exc:
         report.update(healthy=False, error=str(exc))
+        report.setdefault("state", "starting" if _age(state) < STARTING else "not answering")
     return report
 
 
-def processes(pid: int) -> list[int]:
-    """The instance's processes: its process group and every descendant (alive ones)."""
-    import psutil
-
-    found: set[int] = set()
+def _age(state: State) -> float:
+    """Seconds since the instance started (0 when its record's time does not read)."""
     try:
-        root = psutil.Process(pid)
-        found.update(child.pid for child in root.children(recursive=True))
-        found.add(pid)
-    except psutil.Error:
-        pass
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(process.pid) == pid:
-                found.add(process.pid)
-        except OSError:
-            continue
-    return sorted(found)
+        return (datetime.now(UTC) - datetime.fromisoformat(state.started)).total_seconds()
+    except (ValueError, TypeError):
+        return 0.0
 
 
 def down(project: Project, grace: float = STOP_GRACE) -> bool:
-    """Stop the instance: SIGTERM to its process group, then SIGKILL what is left; False if none ran."""
-    import psutil
+    """Stop every process of the instance: SIGTERM, then SIGKILL after ``grace`` seconds; False if none ran.
 
-    state = read_state(project)
-    if state is None:
-        return False
-    members = processes(state.pid)
-    with contextlib.suppress(OSError):
-        os.killpg(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _living(members):
-        _reap(state.pid)
-        time.sleep(0.2)
-    left = _living(members)
-    for pid in left:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    if left:
-        psutil.wait_procs(_handles(left), timeout=10)
-    _reap(state.pid)
-    project.state.unlink(missing_ok=True)
+    Its record is removed only when all of them are gone; ``AirflowUpError`` names the ones that are not.
+    Processes of an instance whose supervisor already ended (still marked with its home) are stopped too.
+    """
+    with locked(project):
+        state = read_state(project)
+        if state is None:
+            return _stop_leftovers(project, grace)
+        left = stop(state.pid, str(project.home), grace)
+        if left:
+            raise AirflowUpError(
+                f"these processes of the project's Airflow are still running after SIGKILL: "
+                f"{', '.join(map(str, left))}; stop them with `kill -9` and run `dagsmith airflow down` again"
+            )
+        project.state.unlink(missing_ok=True)
     return True
 
 
-def _living(pids: list[int]) -> list[int]:
-    import psutil
-
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.Error:
-            continue
-    return alive
-
-
-def _handles(pids: list[int]) -> list[Any]:
-    import psutil
-
-    handles = []
-    for pid in pids:
-        try:
-            handles.append(psutil.Process(pid))
-        except psutil.Error:
-            continue
-    return handles
-
-
-def _reap(pid: int) -> None:
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
+def _stop_leftovers(project: Project, grace: float = STOP_GRACE) -> bool:
+    """Stop the processes of an instance of this home whose supervisor ended (no record names them);
+    whether there were any. (A component that outlived its supervisor may still hold the port.)"""
+    home = str(project.home)
+    if not processes(None, home):
+        return False
+    left = stop(None, home, grace)
+    if left:
+        raise AirflowUpError(
+            f"processes of an earlier Airflow of {home} are still running after SIGKILL: "
+            f"{', '.join(map(str, left))}; stop them with `kill -9` and try again"
+        )
+    return True

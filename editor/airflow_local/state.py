@@ -5,15 +5,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .project import AirflowUpError, Project
 
 TAIL = 25
+SAME_START = 1.5
+"""Seconds two readings of one process's start since boot may differ by (its start in whole clock ticks
+since boot never changes; the two readings of the boot time it is taken from may fall either side of a
+clock adjustment). A pid reused by another process starts far later than that."""
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Instances this process started (waited for on ``down``, so that none stays a zombie)."""
 
@@ -30,6 +37,8 @@ class State:
     started: str
     create_time: float
     dag_ids: list[str] = field(default_factory=list)
+    since_boot: float | None = None
+    """The supervisor's start in seconds since boot (what identifies it; ``create_time`` is wall-clock)."""
 
     @property
     def url(self) -> str:
@@ -56,13 +65,29 @@ def read_state(project: Project) -> State | None:
         state = State(**json.loads(project.state.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    if alive(state.pid, state.create_time):
+    if alive(state.pid, state.create_time, state.since_boot):
         return state
     project.state.unlink(missing_ok=True)
     return None
 
 
-def alive(pid: int, create_time: float) -> bool:
+def since_boot(pid: int) -> float:
+    """When process ``pid`` started, in seconds since the machine booted (``psutil.Error`` when it is gone).
+
+    ``create_time`` is that plus the boot time as the clock says now, which moves when the clock is set
+    or slewed (``/proc/stat``'s ``btime`` steps by whole seconds): the difference of the two read together
+    stays put.
+    """
+    import psutil
+
+    return float(psutil.Process(pid).create_time() - psutil.boot_time())
+
+
+def alive(pid: int, create_time: float, booted: float | None = None) -> bool:
+    """Whether the process that started as ``pid`` (at ``booted`` since boot, else ``create_time``) runs.
+
+    A record without ``booted`` (written by an older dagsmith) compares the wall-clock start loosely.
+    """
     import psutil
 
     child = _children.get(pid)
@@ -70,9 +95,27 @@ def alive(pid: int, create_time: float) -> bool:
         return False
     try:
         process = psutil.Process(pid)
-        return abs(process.create_time() - create_time) < 1 and process.status() != psutil.STATUS_ZOMBIE
+        same = (
+            abs(since_boot(pid) - booted) < SAME_START
+            if booted is not None
+            else abs(process.create_time() - create_time) < SAME_START + 1
+        )
+        return same and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+@contextlib.contextmanager
+def locked(project: Project) -> Iterator[None]:
+    """Hold the instance's lock (a file lock on its home): one ``up`` decides and starts at a time, and
+    ``down`` does not stop an instance while another ``up`` is recording it."""
+    project.home.mkdir(parents=True, exist_ok=True)
+    with (project.home / "instance.lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def free_port() -> int:
