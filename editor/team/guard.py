@@ -144,7 +144,7 @@ class TeamGuard:
             await (await self._oidc(Request(scope, receive), self.oidc))(scope, receive, send)
             return
         if scope["type"] == "http" and path == LOGOUT:
-            await self._logout(headers, method)(scope, receive, send)
+            await (await self._logout(Request(scope, receive), method))(scope, receive, send)
             return
         identity = identify_scope(self.accounts, self.settings, scope)
         if identity is None and path.startswith("/api/"):
@@ -182,6 +182,8 @@ class TeamGuard:
     def _login_page(self, scope: Scope, *, message: str = "", name: str = "", status: int = 200) -> Response:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         target = safe_next(query.get("next", "/"))
+        if not message and query.get("sso") == "open" and self.oidc is not None:
+            message = f"Signed out of dagsmith; your SSO session at {self.oidc.label} is still open."
         return self._form(target, message=message, name=name, status=status)
 
     def _form(self, target: str, *, message: str = "", name: str = "", status: int = 200) -> Response:
@@ -215,7 +217,9 @@ class TeamGuard:
             return self._form(target, message="Wrong user name or password.", name=name, status=401)
         return self._signed_in(request, identity, target, how="a password")
 
-    def _signed_in(self, request: Request, identity: Identity, target: str, *, how: str) -> Response:
+    def _signed_in(
+        self, request: Request, identity: Identity, target: str, *, how: str, id_token: str = ""
+    ) -> Response:
         """Start the user's session: the browser's previous one ends and a new cookie is issued (no fixation)."""
         previous = self._session_secret(request.headers.get("cookie", ""))
         secret = self.accounts.start_session(identity.name, hours=self.settings.session_hours, replacing=previous)
@@ -223,6 +227,8 @@ class TeamGuard:
         log.info("%r signed in with %s from %s", identity.name, how, address)
         response = RedirectResponse(target, 303)
         self._set_cookie(response, sign(secret, self.settings.secret_key))
+        if id_token and self.oidc is not None:  # for RP-initiated logout; bound to this session only
+            self.oidc.remember(response, id_token, session=secret)
         return response
 
     async def _oidc(self, request: Request, oidc: OidcLogin) -> Response:
@@ -232,21 +238,29 @@ class TeamGuard:
             if request.url.path == oidc.start_path:
                 return await oidc.start(request, target)
             target = oidc.target(request)
-            identity, target = await oidc.finish(request)
+            identity, target, id_token = await oidc.finish(request)
         except OidcRefused as exc:
             response = self._form(target, message=str(exc), status=exc.status)
         else:
-            response = self._signed_in(request, identity, safe_next(target), how=oidc.label)
+            response = self._signed_in(request, identity, safe_next(target), how=oidc.label, id_token=id_token)
         oidc.forget(response)
         return response
 
-    def _logout(self, headers: Headers, method: str) -> Response:
+    async def _logout(self, request: Request, method: str) -> Response:
+        """End dagsmith's session; after an SSO sign-in, send the browser on to end the provider's (RP-initiated)."""
         if method != "POST":
             return _page(405, "Sign out with the button", "Signing out is a POST (a link could sign you out).")
-        secret = self._session_secret(headers.get("cookie", ""))
+        secret = self._session_secret(request.headers.get("cookie", ""))
         if secret:
             self.accounts.end_session(secret)
-        response = RedirectResponse(LOGIN, 303)
+        location = (
+            await self.oidc.logout_location(request, LOGIN, session=secret)
+            if self.oidc is not None and secret
+            else None
+        )
+        response = RedirectResponse(location or LOGIN, 303)
+        if self.oidc is not None:
+            self.oidc.forget_id_token(response)
         response.delete_cookie(
             self.settings.cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
         )

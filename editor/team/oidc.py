@@ -25,11 +25,12 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import time
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -108,6 +109,8 @@ class OidcLogin:
         )
         self.label = settings.oidc_provider_name or urlsplit(self.issuer).hostname or "your provider"
         self.cookie_name = "__Host-dagsmith-oidc" if settings.cookie_secure else "dagsmith-oidc"
+        # the raw ID token of an SSO session, kept (signed, HttpOnly) for RP-initiated logout's id_token_hint
+        self.id_cookie_name = "__Host-dagsmith-oidc-id" if settings.cookie_secure else "dagsmith-oidc-id"
 
     # -- the two routes ----------------------------------------------------------------------------------
     async def start(self, request: Request, target: str) -> Response:
@@ -134,10 +137,10 @@ class OidcLogin:
         )
         return response
 
-    async def finish(self, request: Request) -> tuple[Identity, str]:
-        """The provider's answer checked by Authlib; the user it names, and where they were going."""
+    async def finish(self, request: Request) -> tuple[Identity, str, str]:
+        """The provider's answer checked by Authlib; the user it names, where they were going, the raw ID token."""
         flow = self._flow(request)
-        if flow is None:
+        if flow is None or not isinstance(flow.get("session"), dict):
             raise OidcRefused(
                 f"this sign-in with {self.label} was not started from this browser, or took longer than "
                 f"{FLOW_SECONDS // 60} minutes; start again",
@@ -165,7 +168,7 @@ class OidcLogin:
         display = str(claims.get("name") or "")
         admin = is_org_admin(self.settings, claims)
         identity = await run_in_threadpool(self.users.identity, name, display_name=display, org_admin=admin)
-        return identity, str(flow["next"])
+        return identity, str(flow["next"]), str(token.get("id_token") or "")
 
     def target(self, request: Request) -> str:
         """Where the browser was going when it left for the provider ("/" when unknown)."""
@@ -176,6 +179,50 @@ class OidcLogin:
         """Delete the flow's cookie (a state is used once)."""
         response.delete_cookie(
             self.cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
+        )
+
+    # -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------
+    def remember(self, response: Response, id_token: str, *, session: str) -> None:
+        """Keep the session's raw ID token with the browser (signed, HttpOnly, bound to this dagsmith session)
+        for the id_token_hint at logout."""
+        hours = self.settings.session_hours
+        payload = {"id_token": id_token, "session": _digest(session), "expires": time.time() + hours * 3600}
+        response.set_cookie(
+            self.id_cookie_name,
+            self._seal(payload),
+            max_age=int(hours * 3600),
+            path="/",
+            secure=self.settings.cookie_secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    async def logout_location(self, request: Request, login_page: str, *, session: str) -> str | None:
+        """Where the browser goes after dagsmith's session ended: None for a session not made by OIDC; the
+        provider's end_session_endpoint (with id_token_hint, client_id, post_logout_redirect_uri, state); or,
+        when the provider has none, the login page saying the SSO session is still open."""
+        sealed = self._open(request.cookies.get(self.id_cookie_name, ""))
+        id_token = str(sealed.get("id_token") or "") if sealed else ""
+        if not id_token or not sealed or not hmac.compare_digest(str(sealed.get("session", "")), _digest(session)):
+            return None
+        try:
+            endpoint = str((await self._metadata()).get("end_session_endpoint") or "")
+        except Exception as exc:  # the provider unreachable: dagsmith's own session is over all the same
+            log.warning("OIDC logout: cannot read %s%s (%s: %s)", self.issuer, DISCOVERY, type(exc).__name__, exc)
+            endpoint = ""
+        if not endpoint:
+            return f"{login_page}?sso=open"
+        query = {
+            "id_token_hint": id_token,
+            "client_id": self.client_id,
+            "post_logout_redirect_uri": self._public_base(request) + login_page,
+            "state": secrets.token_urlsafe(16),
+        }
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+    def forget_id_token(self, response: Response) -> None:
+        response.delete_cookie(
+            self.id_cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
         )
 
     @property
@@ -196,18 +243,25 @@ class OidcLogin:
         return metadata
 
     def _redirect_uri(self, request: Request) -> str:
+        return self.settings.oidc_redirect_uri or self._public_base(request) + OIDC_CALLBACK
+
+    def _public_base(self, request: Request) -> str:
+        """The server's public origin: the configured redirect URI's, else the one the browser addressed."""
         if self.settings.oidc_redirect_uri:
-            return self.settings.oidc_redirect_uri
+            parts = urlsplit(self.settings.oidc_redirect_uri)
+            return f"{parts.scheme}://{parts.netloc}"
         host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
         scheme = "https" if self.settings.cookie_secure else request.url.scheme
-        return f"{scheme}://{host}{OIDC_CALLBACK}"
+        return f"{scheme}://{host}"
 
     def _seal(self, payload: dict[str, Any]) -> str:
         body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
         return f"{body}.{self._mac(body)}"
 
     def _flow(self, request: Request) -> dict[str, Any] | None:
-        value = request.cookies.get(self.cookie_name, "")
+        return self._open(request.cookies.get(self.cookie_name, ""))
+
+    def _open(self, value: str) -> dict[str, Any] | None:
         body, _, mac = value.rpartition(".")
         if not body or not hmac.compare_digest(self._mac(body), mac):
             return None
@@ -237,3 +291,7 @@ class OidcLogin:
             )
         log.warning("OIDC sign-in with %s refused: %s (%s: %s)", self.issuer, refused, type(exc).__name__, exc)
         return refused
+
+
+def _digest(session: str) -> str:
+    return hashlib.sha256(session.encode()).hexdigest()

@@ -42,6 +42,9 @@ class Provider:
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "test-key"}))
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
+    end_session: bool = True  # whether discovery advertises an end_session_endpoint (RP-initiated logout)
+    end_session_requests: list[dict[str, str]] = field(default_factory=list)
+    issued_id_tokens: list[str] = field(default_factory=list)
 
     @property
     def issuer(self) -> str:
@@ -60,8 +63,14 @@ class Provider:
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                **({"end_session_endpoint": f"{self.issuer}/end-session"} if self.end_session else {}),
             }
         )
+
+    async def end_session_endpoint(self, request: Request) -> Response:
+        """RP-initiated logout: record what the relying party sent, and answer as a provider would."""
+        self.end_session_requests.append(dict(request.query_params))
+        return Response("signed out at the provider", media_type="text/plain")
 
     async def jwks(self, request: Request) -> Response:
         return JSONResponse(KeySet([self.key]).as_dict(private=False))
@@ -125,6 +134,7 @@ class Provider:
             forged = dict(claims, preferred_username="mallory")
             other = jwt.encode({"alg": "RS256", "kid": "test-key"}, forged, self.key).split(".")[1]
             token = ".".join((header, other, signature))
+        self.issued_id_tokens.append(token)
         return token
 
     def app(self) -> Starlette:
@@ -134,6 +144,7 @@ class Provider:
                 Route("/jwks", self.jwks),
                 Route("/authorize", self.authorize),
                 Route("/token", self.token, methods=["POST"]),
+                Route("/end-session", self.end_session_endpoint),
             ]
         )
 

@@ -17,12 +17,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, oidc_provider
-from team_servers import COOKIE, Replica, replica
+from team_servers import COOKIE, PASSWORD, Replica, replica
 
 from dagsmith.editor.team.server import open_accounts
 from dagsmith.editor.team.settings import TeamSettings
 
 FLOW_COOKIE = "dagsmith-oidc"
+ID_COOKIE = "dagsmith-oidc-id"
 
 
 @dataclass
@@ -133,6 +134,43 @@ def test_sign_in_makes_the_user_and_rotates_the_session(server: tuple[Replica, s
     status, _, _ = running.request("POST", "/logout", {"Cookie": f"{COOKIE}={new}"})
     assert status == 303
     assert live(running, new) is None
+
+
+def test_logout_also_ends_the_session_at_the_provider(server: tuple[Replica, str], idp: Provider) -> None:
+    running, _ = server
+    answer = sign_in(running)
+    cookie, hint = answer.cookies[COOKIE], answer.cookies[ID_COOKIE]
+    assert hint and live(running, cookie)
+    status, headers, _ = running.request("POST", "/logout", {"Cookie": f"{COOKIE}={cookie}; {ID_COOKIE}={hint}"})
+    assert status == 303
+    assert live(running, cookie) is None, "dagsmith's own session must end first"
+    location = urlsplit(headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{idp.issuer}/end-session"
+    query = {name: values[0] for name, values in parse_qs(location.query).items()}
+    assert query["id_token_hint"] == idp.issued_id_tokens[-1]
+    assert query["client_id"] == CLIENT_ID
+    assert query["post_logout_redirect_uri"] == f"http://127.0.0.1:{running.port}/login"
+    assert query["state"]
+    at_provider = _get(headers["location"], {})  # the browser follows it: the provider ends its session
+    assert at_provider.status == 200
+    assert idp.end_session_requests[-1]["id_token_hint"] == idp.issued_id_tokens[-1]
+
+
+def test_a_password_users_logout_stays_local(server: tuple[Replica, str], idp: Provider) -> None:
+    running, database = server
+    earlier = sign_in(running)  # an SSO session in this browser before: its hint must not be used
+    accounts = open_accounts(TeamSettings(database_url=database, secret_key="", trial=True))
+    try:
+        accounts.add_user("pat", PASSWORD)
+    finally:
+        accounts.store.close()
+    cookie = running.session("pat")
+    asked = len(idp.end_session_requests)
+    cookies = f"{COOKIE}={cookie}; {ID_COOKIE}={earlier.cookies[ID_COOKIE]}"
+    status, headers, _ = running.request("POST", "/logout", {"Cookie": cookies})
+    assert status == 303 and headers["location"] == "/login"
+    assert live(running, cookie) is None
+    assert len(idp.end_session_requests) == asked
 
 
 @pytest.mark.parametrize(
