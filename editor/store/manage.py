@@ -1,6 +1,9 @@
-"""Renaming and deleting pipelines (the start page's list)."""
+"""Renaming and deleting pipelines (the start page's list); a user's groups from the identity provider."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
 
 from sqlmodel import Session, col, delete, select
 
@@ -8,7 +11,7 @@ from dagsmith.nodes import DocumentError, dumps, parse
 
 from .base import StoreBase
 from .errors import Conflict, NotFound, StoreError
-from .models import DraftRow, ExportRow, PipelineRow, ReviewRow, Role, VersionRow, utcnow
+from .models import DraftRow, ExportRow, PipelineRow, ReviewRow, Role, UserRow, VersionRow, utcnow
 from .notify import announce_draft_saved
 from .records import LOCAL_USER, PipelineInfo
 
@@ -67,6 +70,27 @@ class ManageMixin(StoreBase):
             session.exec(delete(DraftRow).where(col(DraftRow.pipeline_id) == pipeline_id))
             session.delete(row)
             return row.name
+
+    def set_idp_groups(self, name: str, groups: Iterable[str]) -> bool:
+        """Store the groups the identity provider names for user ``name`` (replacing the previous set).
+
+        Returns whether anything changed (an unchanged set is not written again).
+        """
+        wanted = json.dumps(sorted({group.strip() for group in groups if group.strip()}))
+        with self._read() as session:  # most requests carry the same groups: read first, write only a change
+            if self._user(session, name).idp_groups == wanted:
+                return False
+        with self._write() as session:
+            row = self._user(session, name)
+            row.idp_groups = wanted
+            session.add(row)
+            return True
+
+    def idp_groups(self, name: str) -> set[str]:
+        """The groups the identity provider last named for user ``name`` (empty when it never named any)."""
+        with self._read() as session:
+            stored = session.exec(select(UserRow.idp_groups).where(UserRow.name == name)).first()
+        return {str(group) for group in json.loads(stored)} if stored else set()
 
     @staticmethod
     def _dag_id_free(session: Session, row: PipelineRow, dag_id: str) -> None:

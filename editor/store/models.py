@@ -102,6 +102,9 @@ class UserRow(_Table, table=True):
     name: str = Field(sa_type=String(64), unique=True, nullable=False, description="Login name")
     display_name: str = Field(default="", sa_type=String(200), nullable=False)
     created_at: dt.datetime = _when()
+    idp_groups: str | None = Field(
+        default=None, sa_type=Text, description="JSON list: the groups the identity provider (OIDC, SSO proxy) named"
+    )
 
 
 class ProjectRow(_Table, table=True):

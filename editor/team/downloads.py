@@ -6,9 +6,10 @@ The rule (the same as the artifact layer's ``nodes.common.Access``: ``private`` 
 - a **member of the run's project**, any role (the ``download`` action: viewer or higher), may download
   every artifact of the project's runs, whatever its level: each level includes the project;
 - anyone else signed in may download a ``public`` artifact, or a ``groups`` artifact when they belong to
-  one of its groups. On the team server a group is a team of the organisation: **the members of the
-  project whose name is the group's name** (an organisation admin creates such a project for a group and
-  adds its people on the admin page); no other mapping exists yet;
+  one of its groups. On the team server a user's groups are **the groups the identity provider names**
+  (the OIDC claim ``oidc_groups_claim``, or the SSO proxy's ``proxy_groups_header``, stored at each sign-in
+  or proxied request) **and the names of the projects they are a member of** (an organisation admin may
+  create such a project for a group and add its people on the admin page);
 - nobody else, and nothing with an unknown level. A refusal says "no such artifact, or no access to it",
   the same words as for an artifact that does not exist, so an outsider learns nothing of it.
 
@@ -33,9 +34,10 @@ NO_ACCESS = "no such artifact, or you have no access to it; ask a member of its 
 
 
 def groups_of(store: Store, user: str) -> set[str]:
-    """The groups ``user`` belongs to: the names of the (active) projects they are a member of."""
+    """The groups ``user`` belongs to: their identity provider's groups and the names of their (active) projects."""
     hidden = archived_ids(store.engine)
-    return {project.name for project in store.list_projects(user=user) if project.id not in hidden}
+    projects = {project.name for project in store.list_projects(user=user) if project.id not in hidden}
+    return store.idp_groups(user) | projects
 
 
 def may_download(store: Store, identity: Identity, project_id: int, access: Mapping[str, Any]) -> bool:

@@ -93,13 +93,20 @@ def identify_cookie(accounts: Accounts, settings: TeamSettings, cookie_header: s
 def identify_proxied(accounts: Accounts, settings: TeamSettings, scope: Scope) -> Identity | None:
     """SSO: the user the authenticating proxy names, when the request comes from a trusted proxy address.
 
-    The header is ignored from any other address (anyone can send it), so only the proxy can vouch.
+    The header is ignored from any other address (anyone can send it), so only the proxy can vouch. With
+    ``proxy_groups_header`` set, the groups it lists (comma-separated) replace the user's stored IdP groups
+    whenever the proxy sends that header (written only when they changed).
     """
     client = scope.get("client")
     if not settings.proxies or not client or client[0] not in settings.proxies:
         return None
-    name = Headers(scope=scope).get(settings.proxy_user_header, "")
-    return accounts.proxy_identity(name) if name.strip() else None
+    headers = Headers(scope=scope)
+    name = headers.get(settings.proxy_user_header, "")
+    identity = accounts.proxy_identity(name) if name.strip() else None
+    groups = headers.get(settings.proxy_groups_header) if settings.proxy_groups_header else None
+    if identity is not None and groups is not None:
+        accounts.store.set_idp_groups(identity.name, groups.split(","))
+    return identity
 
 
 def identify_scope(accounts: Accounts, settings: TeamSettings, scope: Scope) -> Identity | None:

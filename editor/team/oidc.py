@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .accounts import Accounts, Identity
-from .oidc_users import OidcRefused, OidcUsers, is_org_admin, user_name
+from .oidc_users import OidcRefused, OidcUsers, claim_groups, is_org_admin, user_name
 from .settings import SettingsError, TeamSettings
 
 log = logging.getLogger("dagsmith.team")
@@ -167,7 +167,10 @@ class OidcLogin:
         name = user_name(self.settings, claims, self.label)
         display = str(claims.get("name") or "")
         admin = is_org_admin(self.settings, claims)
-        identity = await run_in_threadpool(self.users.identity, name, display_name=display, org_admin=admin)
+        groups = claim_groups(self.settings, claims)
+        identity = await run_in_threadpool(
+            self.users.identity, name, display_name=display, org_admin=admin, groups=groups
+        )
         return identity, str(flow["next"]), str(token.get("id_token") or "")
 
     def target(self, request: Request) -> str:

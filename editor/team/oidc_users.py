@@ -2,7 +2,8 @@
 
 A user an administrator disabled stays refused whatever the provider says. A user made here on first sign-in
 has no password and no project role yet (like one an SSO proxy names); with ``oidc_admin_claim`` set, the
-provider decides on every sign-in whether they are an organisation admin.
+provider decides on every sign-in whether they are an organisation admin; with ``oidc_groups_claim`` set,
+the groups it lists replace the user's stored IdP groups (``downloads.groups_of``) on every sign-in.
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def is_org_admin(settings: TeamSettings, claims: Mapping[str, Any]) -> bool | No
     return settings.oidc_admin_group in {str(value) for value in values}
 
 
+def claim_groups(settings: TeamSettings, claims: Mapping[str, Any]) -> list[str] | None:
+    """The user's groups in the claims (a list of strings or one string); None when no groups claim is configured.
+
+    A configured claim the provider did not send is no groups (the user left them all).
+    """
+    if not settings.oidc_groups_claim:
+        return None
+    value = claims.get(settings.oidc_groups_claim)
+    values = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
+    return sorted({str(group).strip() for group in values if str(group).strip()})
+
+
 class OidcUsers(StoreBase):
     """Matches (or creates) the user of an OIDC sign-in in the team server's database."""
 
@@ -68,8 +81,10 @@ class OidcUsers(StoreBase):
         self.accounts = accounts
         self.auto_provision = auto_provision
 
-    def identity(self, name: str, *, display_name: str = "", org_admin: bool | None = None) -> Identity:
-        """The user ``name`` signing in; ``org_admin``: what the provider says (None: keep what is stored)."""
+    def identity(
+        self, name: str, *, display_name: str = "", org_admin: bool | None = None, groups: list[str] | None = None
+    ) -> Identity:
+        """The user ``name`` signing in; ``org_admin``, ``groups``: what the provider says (None: keep the stored)."""
         if not self._exists(name):
             if not self.auto_provision:
                 raise OidcRefused(
@@ -95,7 +110,10 @@ class OidcUsers(StoreBase):
             if org_admin is not None and login.org_admin != org_admin:
                 login.org_admin, login.changed_at = org_admin, utcnow()
             session.add(login)
-            return Identity(user.name, login.org_admin)
+            identity = Identity(user.name, login.org_admin)
+        if groups is not None:
+            self.accounts.store.set_idp_groups(name, groups)
+        return identity
 
     def _exists(self, name: str) -> bool:
         with self._read() as session:

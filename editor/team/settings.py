@@ -21,6 +21,7 @@ writer at a time on one machine, so it is accepted only with ``trial = true`` (`
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -58,6 +59,9 @@ class TeamSettings:
     """SSO: addresses (comma-separated) of the authenticating proxy whose user header is believed; none by default."""
     proxy_user_header: str = "X-Forwarded-User"
     """SSO: the header in which that proxy names the signed-in user (oauth2-proxy: X-Forwarded-User)."""
+    proxy_groups_header: str = ""
+    """SSO: the header in which that proxy lists the user's groups, comma-separated (oauth2-proxy:
+    X-Forwarded-Groups); empty: the proxy names no groups. Artifacts shared with a group admit its members."""
     oidc_issuer: str = ""
     """OIDC: the provider's issuer URL (its /.well-known/openid-configuration is read); empty: no OIDC sign-in."""
     oidc_client_id: str = ""
@@ -69,6 +73,8 @@ class TeamSettings:
     oidc_admin_claim: str = ""
     """OIDC: a claim listing the user's groups (e.g. ``groups``); with ``oidc_admin_group``, names org admins."""
     oidc_admin_group: str = ""
+    oidc_groups_claim: str = ""
+    """OIDC: a claim listing the user's groups (e.g. ``groups``), stored at each sign-in; empty: none."""
     oidc_email_domains: str = ""
     """OIDC: only users whose verified ``email`` is in one of these domains (comma-separated); empty: any."""
     oidc_auto_provision: bool = True
@@ -99,6 +105,8 @@ class TeamSettings:
         return "__Host-dagsmith-session" if self.cookie_secure else "dagsmith-session"
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110's token)."""
 _KINDS = {field.name: str(field.type) for field in fields(TeamSettings)}
 
 
@@ -233,6 +241,12 @@ def _check(settings: TeamSettings, origin: Mapping[str, str]) -> None:
         raise SettingsError(f"{origin.get('port', 'port')} = {settings.port}: a port is 1 to 65535")
     if settings.session_hours <= 0 or settings.login_attempts < 1 or settings.login_window_minutes <= 0:
         raise SettingsError("session_hours, login_attempts and login_window_minutes must be positive")
+    header = settings.proxy_groups_header
+    if header and not _HEADER_NAME.fullmatch(header):
+        raise SettingsError(
+            f"{origin.get('proxy_groups_header', 'DAGSMITH_PROXY_GROUPS_HEADER')} = {header!r} is not a header "
+            "name; give one without spaces or colons, e.g. X-Forwarded-Groups (or leave it empty)"
+        )
     _check_oidc(settings, origin)
 
 
@@ -269,4 +283,10 @@ def _check_oidc(settings: TeamSettings, origin: Mapping[str, str]) -> None:
         raise SettingsError(
             "oidc_admin_claim and oidc_admin_group go together: the claim (e.g. groups) and the group in it "
             "whose members are organisation admins (e.g. dagsmith-admins); set both or neither"
+        )
+    claim = settings.oidc_groups_claim
+    if claim and (claim != claim.strip() or any(char.isspace() or char == "," for char in claim)):
+        raise SettingsError(
+            f"{where['oidc_groups_claim']} = {claim!r}: name one claim, without spaces or commas, e.g. groups "
+            "(or leave it empty)"
         )

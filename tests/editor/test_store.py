@@ -88,7 +88,7 @@ def test_upgrade_creates_every_table_from_an_empty_database(db: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == head_revision()
     engine.dispose()
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_models_and_migrations_do_not_drift(db: str) -> None:

@@ -24,7 +24,7 @@ from dagsmith.editor.runs.artifacts import ArtifactAccessError, RunStore, Stored
 from dagsmith.editor.store import Conflict, NotFound, PermissionDenied, Role, Store, StoreError, open_store
 from dagsmith.editor.team.accounts import Accounts, Identity
 from dagsmith.editor.team.admin import Administration, parse_role
-from dagsmith.editor.team.downloads import NO_ACCESS, TeamDownloads, may_download
+from dagsmith.editor.team.downloads import NO_ACCESS, TeamDownloads, groups_of, may_download
 from dagsmith.editor.team.identity import acting_as
 from dagsmith.editor.team.services import TeamServices
 from dagsmith.nodes import load_example
@@ -199,6 +199,21 @@ def test_an_archived_project_is_read_only_and_out_of_its_members_lists(admin: Ad
 )
 def test_who_may_download_a_runs_artifact(admin: Administration, who: Identity, access: dict, allowed: bool) -> None:  # type: ignore[type-arg]
     assert may_download(admin.store, who, _project(admin.store, "Team"), access) is allowed
+
+
+def test_groups_from_the_identity_provider_admit_to_a_groups_artifact(admin: Administration) -> None:
+    store, team, tia = admin.store, _project(admin.store, "Team"), Identity("tia", False)
+    shared = {"level": "groups", "groups": ["marketing"]}
+    assert not may_download(store, tia, team, shared)
+    assert store.set_idp_groups("tia", ["marketing", "staff"])  # what her OIDC claim or SSO proxy named
+    assert groups_of(store, "tia") == {"marketing", "staff"}
+    assert may_download(store, tia, team, shared)
+    assert not may_download(store, EVE, team, shared)  # not in marketing
+    store.set_idp_groups("eve", ["finance"])
+    assert groups_of(store, "eve") == {"finance", "Other"}  # the union with her project's name
+    assert may_download(store, EVE, team, {"level": "groups", "groups": ["Other"]})
+    store.set_idp_groups("tia", ["staff"])  # the provider took marketing away
+    assert not may_download(store, tia, team, shared)
 
 
 def stored(root: Path, level: str) -> StoredArtifact:
