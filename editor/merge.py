@@ -207,3 +207,15 @@ def merge_draft(
     acknowledgement (it holds no other page's additions). Returns the merge and the renamed nodes' ids."""
     kept, renamed = (mine, {}) if own else keep_both_added(base, mine, theirs, protected=protected)
     return merge(base, kept, theirs, protected=protected), renamed
+
+
+def describe(path: Path) -> str:
+    """A document path in words, for notices: "the field x of node train" (``params`` left out), "node train",
+    "the setting schedule"."""
+    if path[:1] == ("nodes",) and len(path) > 2:
+        return f"the field {'.'.join(str(p) for p in path[2:] if p != 'params')} of node {path[1]}"
+    if path[:1] in (("nodes",), ("edges",), ("comments",)) and len(path) == 2:
+        return f"{str(path[0])[:-1]} {path[1]}"
+    if path[:1] == ("settings",) and len(path) > 1:
+        return f"the setting {'.'.join(str(p) for p in path[1:])}"
+    return "the pipeline" if not path else " ".join(str(p) for p in path)

@@ -28,7 +28,6 @@ from dagsmith.nodes import Issue, Node, Pipeline, validate
 from . import merge
 from .undo_steps import Saved as _Saved
 from .undo_steps import Step as _Step
-from .undo_steps import describe as _describe
 from .undo_steps import part as _part
 from .undo_steps import put as _put
 from .undo_steps import validated as _validated
@@ -269,7 +268,7 @@ class SessionCore:
         conflicts = self._merge_back(step.before, step.after)
         notice = ""
         if conflicts:
-            what = ", ".join(dict.fromkeys(_describe(path) for path in conflicts))
+            what = ", ".join(dict.fromkeys(merge.describe(path) for path in conflicts))
             notice = (
                 f"{step.description}: another user changed {what} since; their change is kept "
                 "(change it yourself if you want it otherwise)"

@@ -1,4 +1,4 @@
-"""The steps of undo and redo (``session_core``): what a step puts back, what it left, and how to say a conflict.
+"""The steps of undo and redo (``session_core``): what a step puts back and what it left.
 
 A part of the document (the whole of it, one node, or the settings) is saved as its ``model_dump`` (python
 mode), the same form ``editor.merge`` merges.
@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-
-from .merge import Path
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -67,14 +65,3 @@ def validated(model: type[Model], data: Any) -> Model | None:
         return model.model_validate(data)
     except ValidationError:
         return None
-
-
-def describe(path: Path) -> str:
-    """A document path in words: "the field params.x of node train", "node train", "the setting schedule"."""
-    if path[:1] == ("nodes",) and len(path) > 2:
-        return f"the field {'.'.join(str(p) for p in path[2:] if p != 'params')} of node {path[1]}"
-    if path[:1] in (("nodes",), ("edges",), ("comments",)) and len(path) == 2:
-        return f"{str(path[0])[:-1]} {path[1]}"
-    if path[:1] == ("settings",) and len(path) > 1:
-        return f"the setting {'.'.join(str(p) for p in path[1:])}"
-    return "the pipeline" if not path else " ".join(str(p) for p in path)

@@ -27,7 +27,7 @@ from dagsmith.nodes import Pipeline
 from dagsmith.nodes.fileformat import DocumentError, dumps_mapping, from_dict, to_dict
 
 from ..canvas import PipelineCanvas, canvas_edge, canvas_node
-from ..merge import Path, changed_paths, merge_draft
+from ..merge import Path, changed_paths, describe, merge_draft
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession
 from .drafts import DraftSaver
@@ -173,7 +173,7 @@ class LiveMerge:
                 self._on_saved(revision)
             for path in result.conflicts:
                 ui.notify(
-                    f"{_describe(path)} was also changed in another tab or window: your text here is kept.",
+                    f"{_sentence(describe(path))} was also changed in another tab or window: your text here is kept.",
                     type="warning",
                     position="bottom-right",
                 )
@@ -288,11 +288,8 @@ def _node_ids(changed: list[Path]) -> list[str]:
     return list(dict.fromkeys(str(p[1]) for p in changed if p[0] == "nodes" and len(p) > 1))
 
 
-def _describe(path: Path) -> str:
-    if path[:1] == ("nodes",) and len(path) > 2:
-        where = [str(p) for p in path[2:] if p != "params"]
-        return f"The field {'.'.join(where)} of node {path[1]}"
-    return f"The setting {'.'.join(str(p) for p in path[1:])}"
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _form_data(pipeline: Pipeline, node_id: str | None) -> dict[str, Any]:
