@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
-from nicegui import background_tasks
+from nicegui import Client, background_tasks
 
 Snapshot = TypeVar("Snapshot")
 log = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ _groups: WeakKeyDictionary[object, dict[int, list[DraftSaver[Any]]]] = WeakKeyDi
 
 def _group(store: object, pipeline_id: int) -> list[DraftSaver[Any]]:
     return _groups.setdefault(store, {}).setdefault(pipeline_id, [])
+
+
+def page_client(element: Any) -> Client | None:
+    """The open page (NiceGUI client) of a context element; None when it has none, or the page closed.
+
+    A page may close while a save's or a merge's database read runs; what comes after must then update nothing.
+    """
+    try:
+        client = getattr(element, "client", None)
+    except RuntimeError:  # an element raises this for its client once that was deleted and collected
+        return None
+    return client if isinstance(client, Client) and not client.is_deleted else None
 
 
 def open_pages(store: object) -> dict[int, list[DraftSaver[Any]]]:

@@ -30,7 +30,7 @@ from ..canvas import PipelineCanvas, canvas_edge, canvas_node
 from ..merge import Path, changed_paths, describe, merge_draft
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession
-from .drafts import DraftSaver
+from .drafts import DraftSaver, page_client
 from .inspector import Inspector
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,7 @@ class LiveMerge:
             except UserError as exc:
                 self._on_failed(exc)
                 return
-            try:
-                closed = self.context is not None and self.context.client.is_deleted
-            except RuntimeError:  # its client was deleted and collected already
-                closed = True
-            if closed:
+            if self.context is not None and page_client(self.context) is None:
                 return  # the page closed while the draft was read: nothing is left to update
             if self.revision is not None and revision < self.revision:
                 return  # older than what this page saved since

@@ -24,10 +24,9 @@ from contextlib import nullcontext
 from typing import Any
 
 import psycopg
-from nicegui import Client
 from sqlalchemy import bindparam, text
 
-from ..pages.drafts import DraftSaver, open_pages
+from ..pages.drafts import DraftSaver, open_pages, page_client
 from ..store import Store
 from ..store.notify import CHANNEL, REPLICA, DraftSaved
 from .identity import Identity, acting_as
@@ -135,7 +134,7 @@ class ReplicaSync:
         task.add_done_callback(self._tasks.discard)
 
     async def _check_then_tell(self, savers: list[DraftSaver[Any]], pipeline_id: int, revision: int) -> None:
-        scopes: list[Any] = [_client(saver).request.scope for saver in savers]  # type: ignore[union-attr]  # _listening
+        scopes: list[Any] = [page_client(saver.context).request.scope for saver in savers]  # type: ignore[union-attr]  # _listening
         try:
             identities = await asyncio.to_thread(lambda: [self.identify(scope) for scope in scopes])
         except Exception as exc:  # the database is away: the next notice (or the catch-up) tells them
@@ -177,20 +176,11 @@ class ReplicaSync:
 def _listening(saver: DraftSaver[Any]) -> bool:
     """Whether the saver's page is still open and wants other saves' news (a closed page's saver may still be
     finishing its last save, and so still be in the open pages)."""
-    client = _client(saver)
-    if saver.on_saved_elsewhere is None or client is None or client.is_deleted:
+    client = page_client(saver.context)
+    if saver.on_saved_elsewhere is None or client is None:
         return False
     try:
         client.request  # noqa: B018 (raises RuntimeError when the client has none)
     except RuntimeError:
         return False
     return True
-
-
-def _client(saver: DraftSaver[Any]) -> Client | None:
-    """The page (NiceGUI client) of the saver's context element; None when it has none or it was deleted."""
-    try:
-        client = getattr(saver.context, "client", None)
-    except RuntimeError:  # an element raises this for its client once that was deleted
-        return None
-    return client if isinstance(client, Client) else None
