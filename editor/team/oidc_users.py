@@ -52,13 +52,18 @@ def user_name(settings: TeamSettings, claims: Mapping[str, Any], provider: str) 
     return value.strip()
 
 
+def _listed(claims: Mapping[str, Any], claim: str) -> list[str]:
+    """The values of a claim that lists groups: a list (or tuple) of them, or one string; [] when absent."""
+    value = claims.get(claim)
+    values = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
+    return [str(item) for item in values]
+
+
 def is_org_admin(settings: TeamSettings, claims: Mapping[str, Any]) -> bool | None:
     """Whether the claims make the user an organisation admin; None when no admin claim is configured."""
     if not settings.oidc_admin_claim:
         return None
-    groups = claims.get(settings.oidc_admin_claim)
-    values = [groups] if isinstance(groups, str) else list(groups) if isinstance(groups, list | tuple) else []
-    return settings.oidc_admin_group in {str(value) for value in values}
+    return settings.oidc_admin_group in _listed(claims, settings.oidc_admin_claim)
 
 
 def claim_groups(settings: TeamSettings, claims: Mapping[str, Any]) -> list[str] | None:
@@ -68,9 +73,7 @@ def claim_groups(settings: TeamSettings, claims: Mapping[str, Any]) -> list[str]
     """
     if not settings.oidc_groups_claim:
         return None
-    value = claims.get(settings.oidc_groups_claim)
-    values = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
-    return sorted({str(group).strip() for group in values if str(group).strip()})
+    return sorted({group.strip() for group in _listed(claims, settings.oidc_groups_claim) if group.strip()})
 
 
 class OidcUsers(StoreBase):
