@@ -11,12 +11,15 @@ local folder, else ``$DAGSMITH_FEAST_REPO``) and ``mlflow_location`` (``$DAGSMIT
 imported only when a catalog is read: they are optional (the ``mlops`` extra) and slow to import.
 
 The modules: ``common`` (settings, the error, bounded calls), ``locations``, ``feast_reader`` and
-``mlflow_reader``.
+``mlflow_reader``; ``decay`` and ``decay_reader`` read a pipeline's model health (the monitored metric
+over versions, thresholds, retraining triggers) for the health page and ``dagsmith health``.
 """
 
 from __future__ import annotations
 
 from .common import ENV_FEAST_REPO, ENV_MLFLOW, ENV_MLFLOW_STANDARD, ComponentUnavailable, Configured, within
+from .decay import ModelHealth, WatchedModel, watched_models
+from .decay_reader import HEALTH_TIMEOUT_S, HealthReport, health_location, read_health
 from .feast_reader import (
     FEAST_CONFIG,
     FEAST_TIMEOUT_S,
@@ -49,15 +52,22 @@ __all__ = [
     "FeastCatalog",
     "FeatureServiceInfo",
     "FeatureViewInfo",
+    "HEALTH_TIMEOUT_S",
+    "HealthReport",
     "MAX_ITEMS",
     "MLFLOW_TIMEOUT_S",
     "MlflowCatalog",
+    "ModelHealth",
     "RegisteredModelInfo",
+    "WatchedModel",
     "feast_catalog",
     "feast_location",
+    "health_location",
     "local_mlflow_databases",
     "mlflow_catalog",
     "mlflow_location",
+    "read_health",
     "resolve_local",
+    "watched_models",
     "within",
 ]

@@ -1,0 +1,374 @@
+"""Model health (model decay): what a pipeline's Monitor and Model gate nodes watch, and how it went.
+
+Pure functions, no MLflow and no NiceGUI: ``watched_models(pipeline)`` says which registered models the
+pipeline's Monitor, Model gate and Register model nodes name (and with which metric, threshold and
+direction); ``model_health`` turns what MLflow holds for one model (monitoring measurements, retraining
+triggers, versions with their aliases and evaluation metric) into the dashboard's model: one series per
+version, the threshold, the triggers, which version held the monitor's alias when, the per-version table,
+and the status in words. ``decay_reader.read_health`` reads MLflow and calls these.
+
+MLflow keeps no history of aliases: who held the alias when is inferred from the monitoring runs (the
+monitor measures the version its alias names, so a new version's first measurement is when it took over);
+the current holder comes from the registry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagsmith.nodes import CATALOG, Node, Pipeline
+
+TRIGGER_KIND = "retrain-trigger"
+"""The ``dagsmith.kind`` tag of the runs the monitor step records a retraining trigger with (monitor.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A Monitor node: the metric it reads, its threshold and direction, where it reads and records."""
+
+    node: str
+    metric: str
+    threshold: float
+    trigger_when: str
+    """``below`` or ``above``: retraining is triggered when the metric crosses the threshold that way."""
+    experiment: str
+    cooldown_hours: float
+    retrain_dag_id: str
+    alias: str
+    source: str = "mlflow"
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A Model gate node: the evaluation metric and the bar a candidate must clear."""
+
+    node: str
+    metric: str
+    direction: str
+    threshold: float | None
+    compare_to_champion: bool
+    min_improvement: float
+    champion_alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedModel:
+    """A registered model the pipeline names, with the monitors and gates that watch it."""
+
+    name: str
+    monitors: tuple[Watch, ...] = ()
+    gates: tuple[Gate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """A monitoring run's value of the metric for one version (``time`` in epoch seconds)."""
+
+    version: str
+    time: float
+    value: float
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A recorded retraining trigger: when, its MLflow run, and the Airflow run it triggered."""
+
+    time: float
+    run_id: str
+    triggered_run_id: str
+    retrain_dag_id: str
+    value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A registered model version as the registry holds it, and its evaluation metric (None: not logged)."""
+
+    version: str
+    created: float
+    run_id: str
+    aliases: tuple[str, ...] = ()
+    metric: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasSpan:
+    """``version`` held ``alias`` from ``start`` until ``end`` (None: still holds it)."""
+
+    alias: str
+    version: str
+    start: float
+    end: float | None
+    inferred: bool = True
+    """From the monitoring runs (MLflow keeps no alias history); False for the registry's current holder."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """A line of the per-version table."""
+
+    version: str
+    created: float
+    metric: float | None
+    aliases: tuple[str, ...]
+    passed: bool | None
+    """Whether the gate's rule passes it (against the champion before it); None: no gate or no metric."""
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One monitor's chart and status for a model."""
+
+    watch: Watch
+    series: dict[str, list[tuple[float, float]]]
+    """Version → (time, value) points, oldest first."""
+    triggers: list[Trigger]
+    spans: list[AliasSpan]
+    status: str
+    healthy: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHealth:
+    """Everything the dashboard shows for one registered model."""
+
+    name: str
+    panels: list[Panel] = field(default_factory=list)
+    versions: list[VersionRow] = field(default_factory=list)
+    gate_metric: str | None = None
+    note: str = ""
+
+
+# -- what the pipeline watches ---------------------------------------------------------------------------------
+def _param(node: Node, name: str) -> Any:
+    """The node's value of ``name``, or its type's default when unset."""
+    if name in node.params:
+        return node.params[name]
+    node_type = CATALOG.get(node.type)
+    info = node_type.model_fields.get(name) if node_type else None
+    return info.get_default(call_default_factory=True) if info is not None else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _float(value: Any, default: float) -> float:
+    number = _number(value)
+    return default if number is None else number
+
+
+def upstream_model(pipeline: Pipeline, node_id: str, port: str, seen: frozenset[str] = frozenset()) -> str | None:
+    """The registered model's name flowing into ``node_id``'s ``port`` (through gates), or None."""
+    nodes = pipeline.node_map()
+    for edge in pipeline.edges:
+        if edge.target != node_id or edge.target_port != port or edge.source in seen:
+            continue
+        source = nodes.get(edge.source)
+        if source is None:
+            continue
+        if source.type == "register_model":
+            name = _param(source, "model_name")
+            return name.strip() if isinstance(name, str) and name.strip() else None
+        if source.type == "model_gate":
+            return upstream_model(pipeline, source.id, "candidate", seen | {node_id})
+    return None
+
+
+def _watch(node: Node) -> Watch:
+    return Watch(
+        node=node.id,
+        metric=str(_param(node, "metric") or ""),
+        threshold=_float(_param(node, "threshold"), math.nan),
+        trigger_when="above" if _param(node, "trigger_when") == "above" else "below",
+        experiment=str(_param(node, "monitoring_experiment") or "dagsmith-monitoring"),
+        cooldown_hours=_float(_param(node, "cooldown_hours"), 24.0),
+        retrain_dag_id=str(_param(node, "retrain_dag_id") or ""),
+        alias=str(_param(node, "model_alias") or "champion"),
+        source=str(_param(node, "source") or "mlflow"),
+    )
+
+
+def _gate(node: Node) -> Gate:
+    return Gate(
+        node=node.id,
+        metric=str(_param(node, "metric") or ""),
+        direction="minimize" if _param(node, "direction") == "minimize" else "maximize",
+        threshold=_number(_param(node, "threshold")),
+        compare_to_champion=bool(_param(node, "compare_to_champion")),
+        min_improvement=_float(_param(node, "min_improvement"), 0.0),
+        champion_alias=str(_param(node, "champion_alias") or "champion"),
+    )
+
+
+def watched_models(pipeline: Pipeline) -> list[WatchedModel]:
+    """The registered models the pipeline's Monitor, Model gate and Register model nodes name, in node order."""
+    monitors: dict[str, list[Watch]] = {}
+    gates: dict[str, list[Gate]] = {}
+    for node in pipeline.nodes:
+        if node.type == "monitor":
+            own = _param(node, "model_name")
+            name = own.strip() if isinstance(own, str) and own.strip() else upstream_model(pipeline, node.id, "model")
+            if name:
+                monitors.setdefault(name, []).append(_watch(node))
+        elif node.type == "model_gate":
+            name = upstream_model(pipeline, node.id, "candidate")
+            if name:
+                gates.setdefault(name, []).append(_gate(node))
+        elif node.type == "register_model":
+            own = _param(node, "model_name")
+            if isinstance(own, str) and own.strip():
+                monitors.setdefault(own.strip(), [])
+    for name in gates:
+        monitors.setdefault(name, [])
+    return [WatchedModel(name, tuple(watches), tuple(gates.get(name, ()))) for name, watches in monitors.items()]
+
+
+def has_monitoring(pipeline: Pipeline) -> bool:
+    """Whether the pipeline has a Monitor or a Model gate node at all."""
+    return any(node.type in ("monitor", "model_gate") for node in pipeline.nodes)
+
+
+# -- the dashboard's model -------------------------------------------------------------------------------------
+def crossed(value: float, watch: Watch) -> bool:
+    """Whether ``value`` crossed the monitor's threshold (monitor.py's ``should_trigger``)."""
+    return value < watch.threshold if watch.trigger_when == "below" else value > watch.threshold
+
+
+def gate_passes(metric: float, champion: float | None, gate: Gate) -> bool:
+    """The gate's rule (model_gate.py's ``decide``): the threshold and/or beating the champion."""
+    maximize = gate.direction == "maximize"
+    passed = True
+    if gate.threshold is not None:
+        passed = metric >= gate.threshold if maximize else metric <= gate.threshold
+    if gate.compare_to_champion and champion is not None:
+        improvement = metric - champion if maximize else champion - metric
+        passed = passed and improvement > 0 and improvement >= gate.min_improvement
+    return passed
+
+
+def version_rows(versions: Sequence[Version], gate: Gate | None) -> list[VersionRow]:
+    """The table, oldest version first; ``passed`` replays the gate in version order (a pass moves the champion)."""
+    rows: list[VersionRow] = []
+    champion: float | None = None
+    for item in sorted(versions, key=lambda v: _version_key(v.version)):
+        passed: bool | None = None
+        if gate is not None and item.metric is not None:
+            passed = gate_passes(item.metric, champion, gate)
+            if passed:
+                champion = item.metric
+        rows.append(VersionRow(item.version, item.created, item.metric, item.aliases, passed))
+    return rows
+
+
+def alias_spans(measurements: Sequence[Measurement], versions: Sequence[Version], alias: str) -> list[AliasSpan]:
+    """Who held ``alias`` when: runs of consecutive measurements of one version, then the registry's holder."""
+    spans: list[AliasSpan] = []
+    last_seen = 0.0
+    for point in sorted(measurements, key=lambda m: m.time):
+        if not spans or spans[-1].version != point.version:
+            if spans:
+                spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, point.time)
+            spans.append(AliasSpan(alias, point.version, point.time, None))
+        last_seen = point.time
+    holder = next((v for v in versions if alias in v.aliases), None)
+    if holder is None:
+        if spans:
+            spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, last_seen)
+        return spans
+    if spans and spans[-1].version == holder.version:
+        spans[-1] = AliasSpan(alias, holder.version, spans[-1].start, None, inferred=False)
+    else:
+        start = max(holder.created, spans[-1].start if spans else holder.created)
+        if spans:
+            spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, start)
+        spans.append(AliasSpan(alias, holder.version, start, None, inferred=False))
+    return spans
+
+
+def duration(seconds: float) -> str:
+    """A duration in words: minutes under 90 min, hours under 48 h, else days."""
+    seconds = max(0.0, seconds)
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
+
+
+def status_text(
+    watch: Watch, measurements: Sequence[Measurement], triggers: Sequence[Trigger], now: float
+) -> tuple[str, bool]:
+    """The monitor's status in words, and whether the model is healthy by it."""
+    points = sorted(measurements, key=lambda m: m.time)
+    if not points:
+        return (
+            f"no measurement of {watch.metric} yet: a monitoring step must log it in the MLflow experiment "
+            f"{watch.experiment!r} with the tags dagsmith.model_name and dagsmith.model_version (see the README)",
+            True,
+        )
+    if math.isnan(watch.threshold):
+        return f"the Monitor node {watch.node!r} has no threshold: set its threshold field", True
+    latest = points[-1]
+    shown = f"{watch.metric} {latest.value:g} (v{latest.version})"
+    if not crossed(latest.value, watch):
+        side = "above" if watch.trigger_when == "below" else "below"
+        return f"healthy: {shown} is {side} the threshold {watch.threshold:g}", True
+    since = latest.time
+    for point in reversed(points):
+        if not crossed(point.value, watch):
+            break
+        since = point.time
+    parts = [f"{shown} is {watch.trigger_when} the threshold {watch.threshold:g} since {duration(now - since)}"]
+    last = max(triggers, key=lambda t: t.time) if triggers else None
+    if last is None:
+        parts.append(f"no retraining of {watch.retrain_dag_id} was triggered yet")
+    else:
+        run = last.triggered_run_id or last.run_id
+        parts.append(f"retraining was triggered {duration(now - last.time)} ago (run {run})")
+        ends = last.time + watch.cooldown_hours * 3600 - now
+        if ends > 0:
+            parts.append(f"the cooldown ends in {duration(ends)}")
+        else:
+            parts.append("the cooldown is over: the monitor's next run may trigger again")
+    return "; ".join(parts), False
+
+
+def model_health(
+    model: WatchedModel,
+    versions: Sequence[Version],
+    measurements: dict[str, list[Measurement]],
+    triggers: dict[str, list[Trigger]],
+    now: float,
+) -> ModelHealth:
+    """The dashboard's model for one registered model.
+
+    ``measurements`` and ``triggers`` are keyed by the monitor node's id; ``versions`` carry the first
+    gate's evaluation metric (as the gate saw it: from the version's source run).
+    """
+    panels: list[Panel] = []
+    for watch in model.monitors:
+        points = sorted(measurements.get(watch.node, []), key=lambda m: m.time)
+        series: dict[str, list[tuple[float, float]]] = {}
+        for point in points:
+            series.setdefault(point.version, []).append((point.time, point.value))
+        ordered = dict(sorted(series.items(), key=lambda item: _version_key(item[0])))
+        fired = sorted(triggers.get(watch.node, []), key=lambda t: t.time)
+        if watch.source == "drift":
+            fired_only = f"{watch.metric} is measured as drift inside each run (not logged to MLflow); "
+            status = fired_only + (f"{len(fired)} retraining trigger(s) recorded" if fired else "no trigger recorded")
+            panels.append(Panel(watch, {}, fired, alias_spans([], versions, watch.alias), status, True))
+            continue
+        status, healthy = status_text(watch, points, fired, now)
+        panels.append(Panel(watch, ordered, fired, alias_spans(points, versions, watch.alias), status, healthy))
+    gate = model.gates[0] if model.gates else None
+    note = "" if model.monitors else "no Monitor node watches this model: add one to chart its metric over time"
+    return ModelHealth(model.name, panels, version_rows(versions, gate), gate.metric if gate else None, note)
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (0, version)

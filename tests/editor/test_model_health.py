@@ -1,0 +1,217 @@
+"""Model health (issue 13's decay dashboard): a real MLflow SQLite store read into the dashboard's model.
+
+The store is built once per module: three versions of a model (v2 fails the gate), monitoring runs of v1
+and then of v3 over ten days with the metric crossing the threshold twice, two retraining triggers and the
+champion alias moved from v1 to v3. Nothing is mocked; times are fixed relative to ``NOW``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagsmith.editor.integrations import ComponentUnavailable
+from dagsmith.editor.integrations.decay import (
+    Measurement,
+    Trigger,
+    Watch,
+    alias_spans,
+    duration,
+    status_text,
+    watched_models,
+)
+from dagsmith.editor.integrations.decay_reader import HealthReport, health_location, read_health
+from dagsmith.nodes import Pipeline
+
+MODEL = "keyword-recommender"
+NOW = 1_780_000_000.0
+DAY = 86400.0
+
+
+def pipeline_document(**monitor: Any) -> Pipeline:
+    """Register → gate → monitor (reading the model through the gate's approved output)."""
+    params = {
+        "metric": "ctr",
+        "threshold": 0.035,
+        "trigger_when": "below",
+        "monitoring_experiment": "keyword-monitoring",
+        "retrain_dag_id": "keyword_retrain",
+        "cooldown_hours": 72,
+        **monitor,
+    }
+    return Pipeline.model_validate(
+        {
+            "settings": {"name": "Keyword recommender"},
+            "nodes": [
+                {"id": "register", "type": "register_model", "params": {"model_name": MODEL}},
+                {
+                    "id": "gate",
+                    "type": "model_gate",
+                    "params": {"metric": "val_auc", "threshold": 0.75, "compare_to_champion": True},
+                },
+                {"id": "watch", "type": "monitor", "params": params},
+            ],
+            "edges": [
+                {
+                    "id": "e1",
+                    "source": "register",
+                    "source_port": "model",
+                    "target": "gate",
+                    "target_port": "candidate",
+                },
+                {"id": "e2", "source": "gate", "source_port": "approved", "target": "watch", "target_port": "model"},
+            ],
+        }
+    )
+
+
+def _run(client: Any, experiment: str, at: float, tags: dict[str, str], metrics: dict[str, float]) -> str:
+    run = client.create_run(experiment, start_time=int(at * 1000), tags=tags)
+    for name, value in metrics.items():
+        client.log_metric(run.info.run_id, name, value, timestamp=int(at * 1000))
+    client.set_terminated(run.info.run_id, "FINISHED", end_time=int(at * 1000) + 1000)
+    return str(run.info.run_id)
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from mlflow import MlflowClient
+
+    folder = tmp_path_factory.mktemp("mlflow-health")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)  # MLflow's default artifact root is ./mlruns
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        training = client.create_experiment("keyword-training", artifact_location=str(folder / "artifacts"))
+        client.create_registered_model(MODEL)
+        for number, auc in ((1, 0.80), (2, 0.78), (3, 0.85)):
+            run = _run(client, training, NOW - (12 - 3 * number) * DAY, {}, {"val_auc": auc})
+            client.create_model_version(MODEL, source=str(folder / "artifacts" / f"m{number}"), run_id=run)
+        client.set_registered_model_alias(MODEL, "champion", "1")
+        monitoring = client.create_experiment("keyword-monitoring", artifact_location=str(folder / "artifacts"))
+        for version, days_ago, ctr in (("1", 10, 0.05), ("1", 9, 0.045), ("1", 8, 0.033), ("1", 7, 0.031)):
+            tags = {"dagsmith.model_name": MODEL, "dagsmith.model_version": version}
+            _run(client, monitoring, NOW - days_ago * DAY, tags, {"ctr": ctr})
+        trigger_tags = {"dagsmith.kind": "retrain-trigger", "dagsmith.retrain_dag_id": "keyword_retrain"}
+        _run(client, monitoring, NOW - 7.5 * DAY, {**trigger_tags, "dagsmith.triggered_run_id": "r1"}, {"ctr": 0.033})
+        client.set_registered_model_alias(MODEL, "champion", "3")
+        for version, days_ago, ctr in (("3", 6, 0.05), ("3", 3, 0.034), ("3", 2.5, 0.032)):
+            tags = {"dagsmith.model_name": MODEL, "dagsmith.model_version": version}
+            _run(client, monitoring, NOW - days_ago * DAY, tags, {"ctr": ctr})
+        _run(client, monitoring, NOW - 2 * DAY, {**trigger_tags, "dagsmith.triggered_run_id": "r2"}, {"ctr": 0.032})
+        other = {"dagsmith.model_name": "other-model", "dagsmith.model_version": "1"}
+        _run(client, monitoring, NOW - 1 * DAY, other, {"ctr": 0.001})  # another model's run is not shown
+    return uri
+
+
+@pytest.fixture(scope="module")
+def report(mlflow_uri: str) -> HealthReport:
+    return read_health(mlflow_uri, pipeline_document(), now=NOW)
+
+
+def test_the_pipeline_watches_the_registered_model_through_the_gate() -> None:
+    (model,) = watched_models(pipeline_document())
+    assert model.name == MODEL
+    assert [(w.node, w.metric, w.threshold, w.trigger_when) for w in model.monitors] == [
+        ("watch", "ctr", 0.035, "below")
+    ]
+    assert [(g.node, g.metric, g.threshold) for g in model.gates] == [("gate", "val_auc", 0.75)]
+    assert watched_models(Pipeline.model_validate({"settings": {"name": "Blank"}})) == []
+
+
+def test_one_series_per_version_with_the_threshold_and_the_triggers(report: HealthReport) -> None:
+    (health,) = report.models
+    (panel,) = health.panels
+    assert list(panel.series) == ["1", "3"]
+    assert [value for _, value in panel.series["1"]] == [0.05, 0.045, 0.033, 0.031]
+    assert [round((NOW - at) / DAY, 1) for at, _ in panel.series["3"]] == [6.0, 3.0, 2.5]
+    assert (panel.watch.threshold, panel.watch.trigger_when) == (0.035, "below")
+    assert [(t.triggered_run_id, round((NOW - t.time) / DAY, 1), t.value) for t in panel.triggers] == [
+        ("r1", 7.5, 0.033),
+        ("r2", 2.0, 0.032),
+    ]
+
+
+def test_who_held_the_champion_alias_when(report: HealthReport) -> None:
+    (panel,) = report.models[0].panels
+    spans = [(s.version, round((NOW - s.start) / DAY, 1), s.end and round((NOW - s.end) / DAY, 1)) for s in panel.spans]
+    assert spans == [("1", 10.0, 6.0), ("3", 6.0, None)]
+    assert [s.inferred for s in panel.spans] == [True, False]  # the current holder is the registry's
+
+
+def test_the_version_table_with_the_gate_metric_aliases_and_the_gate_outcome(report: HealthReport) -> None:
+    health = report.models[0]
+    assert health.gate_metric == "val_auc"
+    rows = [(r.version, r.metric, r.aliases, r.passed) for r in health.versions]
+    assert rows == [("1", 0.80, (), True), ("2", 0.78, (), False), ("3", 0.85, ("champion",), True)]
+
+
+def test_the_status_in_words(report: HealthReport) -> None:
+    (panel,) = report.models[0].panels
+    assert not panel.healthy
+    assert panel.status == (
+        "ctr 0.032 (v3) is below the threshold 0.035 since 3 days; "
+        "retraining was triggered 2 days ago (run r2); the cooldown ends in 24 h"
+    )
+
+
+def test_status_healthy_no_trigger_and_cooldown_over() -> None:
+    watch = Watch("w", "ctr", 0.035, "below", "exp", 24, "retrain", "champion")
+    fine = [Measurement("1", NOW - 3600, 0.04, "a")]
+    assert status_text(watch, fine, [], NOW) == ("healthy: ctr 0.04 (v1) is above the threshold 0.035", True)
+    low = [Measurement("1", NOW - 5 * 3600, 0.03, "a")]
+    text, healthy = status_text(watch, low, [], NOW)
+    assert not healthy and text.endswith("since 5 h; no retraining of retrain was triggered yet")
+    old = [Trigger(NOW - 30 * 3600, "t", "r9", "retrain")]
+    assert status_text(watch, low, old, NOW)[0].endswith(
+        "the cooldown is over: the monitor's next run may trigger again"
+    )
+    above = Watch("w", "psi", 0.2, "above", "exp", 24, "retrain", "champion")
+    assert status_text(above, [Measurement("2", NOW, 0.1, "a")], [], NOW)[1]
+    assert "no measurement of ctr yet" in status_text(watch, [], [], NOW)[0]
+    unset = Watch("w", "ctr", math.nan, "below", "exp", 24, "retrain", "champion")
+    assert "has no threshold" in status_text(unset, fine, [], NOW)[0]
+    assert (duration(30), duration(3 * 3600), duration(3 * DAY)) == ("0 min", "3 h", "3 days")
+
+
+def test_alias_spans_without_a_registry_holder() -> None:
+    points = [Measurement("1", 10.0, 1.0, "a"), Measurement("2", 20.0, 1.0, "b"), Measurement("2", 30.0, 1.0, "c")]
+    spans = alias_spans(points, [], "champion")
+    assert [(s.version, s.start, s.end) for s in spans] == [("1", 10.0, 20.0), ("2", 20.0, 30.0)]
+
+
+def test_a_model_not_registered_yet_and_an_experiment_that_does_not_exist(mlflow_uri: str) -> None:
+    document = pipeline_document(model_name="not-yet", monitoring_experiment="nowhere")
+    document.edges.clear()
+    models = {m.name: m for m in read_health(mlflow_uri, document, now=NOW).models}
+    assert "no registered model 'not-yet'" in models["not-yet"].note
+    assert "no measurement of ctr yet" in models["not-yet"].panels[0].status
+
+
+def test_unreachable_or_unconfigured_mlflow_says_where_and_what_to_do(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.db"
+    with pytest.raises(ComponentUnavailable, match=f"MLflow at sqlite:///{missing} is not reachable"):
+        read_health(f"sqlite:///{missing}", pipeline_document())
+    with pytest.raises(ComponentUnavailable, match="set MLFLOW_TRACKING_URI"):
+        read_health("  ", pipeline_document())
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("MLFLOW_TRACKING_URI", "DAGSMITH_MLFLOW_TRACKING_URI", "DAGSMITH_WORKSPACE"):
+            mp.delenv(name, raising=False)
+        mp.setenv("DAGSMITH_HOME", str(tmp_path))
+        with pytest.raises(ComponentUnavailable, match="MLflow is not configured"):
+            health_location(pipeline_document(), tmp_path / "workspace")
+
+
+def test_the_tracking_uri_falls_back_to_the_pipelines_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_TRACKING_URI", "DAGSMITH_MLFLOW_TRACKING_URI", "DAGSMITH_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSMITH_HOME", str(tmp_path))
+    document = pipeline_document()
+    document.settings.mlflow.tracking_uri = "http://mlflow.mlops.svc:5000"
+    found = health_location(document, tmp_path / "workspace")
+    assert (found.location, found.source) == ("http://mlflow.mlops.svc:5000", "the pipeline's MLflow setting")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    assert health_location(document, tmp_path / "workspace").location == "http://env:5000"
