@@ -189,12 +189,23 @@ class TeamGuard:
     def _login_page(self, scope: Scope, *, message: str = "", name: str = "", status: int = 200) -> Response:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         target = safe_next(query.get("next", "/"))
-        if not message and query.get("sso") == "open" and self.oidc is not None:
+        if self.oidc is None:
+            return self._form(target, message=message, name=name, status=status)
+        if not message and query.get("sso") == "open":
             message = f"Signed out of dagsmith; your SSO session at {self.oidc.label} is still open."
-        return self._form(target, message=message, name=name, status=status)
+        # back from the provider's end_session_endpoint: only this browser's logout state says it ended there
+        cookies = Headers(scope=scope).get("cookie", "")
+        notice = ""
+        if self.oidc.returned(cookies, query.get("state")):
+            notice = f"Signed out of dagsmith and of your SSO session at {self.oidc.label}."
+        response = self._form(target, message=message, notice=notice, name=name, status=status)
+        if cookie_value(cookies, self.oidc.logout_cookie_name) is not None:
+            self.oidc.forget_return(response)
+        return response
 
-    def _form(self, target: str, *, message: str = "", name: str = "", status: int = 200) -> Response:
+    def _form(self, target: str, *, message: str = "", notice: str = "", name: str = "", status: int = 200) -> Response:
         shown = f'<p role="alert" style="color: #b00020">{html.escape(message)}</p>' if message else ""
+        shown += f'<p role="status">{html.escape(notice)}</p>' if notice else ""
         sso = ""
         if self.oidc is not None:
             start = f"{self.oidc.start_path}?{urlencode({'next': target}, quote_via=quote)}"
@@ -235,7 +246,7 @@ class TeamGuard:
         response = RedirectResponse(target, 303)
         self._set_cookie(response, sign(secret, self.settings.secret_key))
         if id_token and self.oidc is not None:  # for RP-initiated logout; bound to this session only
-            self.oidc.remember(response, id_token, session=secret)
+            self.oidc.remember(request, response, id_token, session=secret)
         return response
 
     async def _oidc(self, request: Request, oidc: OidcLogin) -> Response:
@@ -260,14 +271,17 @@ class TeamGuard:
         secret = self._session_secret(request.headers.get("cookie", ""))
         if secret:
             self.accounts.end_session(secret)
-        location = (
+        sso = (
             await self.oidc.logout_location(request, LOGIN, session=secret)
             if self.oidc is not None and secret
             else None
         )
-        response = RedirectResponse(location or LOGIN, 303)
+        location, state = sso or (LOGIN, "")
+        response = RedirectResponse(location, 303)
         if self.oidc is not None:
             self.oidc.forget_id_token(response)
+            if state:  # checked when the provider sends the browser back to /login
+                self.oidc.expect_return(response, state)
         response.delete_cookie(
             self.settings.cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
         )

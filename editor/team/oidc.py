@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .accounts import Accounts, Identity
+from .identity import cookie_value
 from .oidc_users import OidcRefused, OidcUsers, claim_groups, is_org_admin, user_name
 from .settings import SettingsError, TeamSettings
 
@@ -111,6 +112,8 @@ class OidcLogin:
         self.cookie_name = "__Host-dagsmith-oidc" if settings.cookie_secure else "dagsmith-oidc"
         # the raw ID token of an SSO session, kept (signed, HttpOnly) for RP-initiated logout's id_token_hint
         self.id_cookie_name = "__Host-dagsmith-oidc-id" if settings.cookie_secure else "dagsmith-oidc-id"
+        # the state of an RP-initiated logout, checked when the provider sends the browser back to /login
+        self.logout_cookie_name = "__Host-dagsmith-oidc-logout" if settings.cookie_secure else "dagsmith-oidc-logout"
 
     # -- the two routes ----------------------------------------------------------------------------------
     async def start(self, request: Request, target: str) -> Response:
@@ -125,16 +128,13 @@ class OidcLogin:
         except Exception as exc:
             raise self._explain(exc) from None
         response = RedirectResponse(answer.headers["location"], 303)
-        payload = {"session": flow, "next": target, "expires": time.time() + FLOW_SECONDS}
-        response.set_cookie(
-            self.cookie_name,
-            self._seal(payload),
-            max_age=FLOW_SECONDS,
-            path="/",
-            secure=self.settings.cookie_secure,
-            httponly=True,
-            samesite="lax",
-        )
+        payload = {
+            "session": flow,
+            "next": target,
+            "redirect_uri": self._redirect_uri(request),
+            "expires": time.time() + FLOW_SECONDS,
+        }
+        self._set(response, self.cookie_name, self._seal(payload), FLOW_SECONDS)
         return response
 
     async def finish(self, request: Request) -> tuple[Identity, str, str]:
@@ -180,30 +180,32 @@ class OidcLogin:
 
     def forget(self, response: Response) -> None:
         """Delete the flow's cookie (a state is used once)."""
-        response.delete_cookie(
-            self.cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
-        )
+        self._delete(response, self.cookie_name)
 
     # -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------
-    def remember(self, response: Response, id_token: str, *, session: str) -> None:
+    def remember(self, request: Request, response: Response, id_token: str, *, session: str) -> None:
         """Keep the session's raw ID token with the browser (signed, HttpOnly, bound to this dagsmith session)
-        for the id_token_hint at logout."""
+        for the id_token_hint at logout, with the origin of the redirect URI the provider accepted at this
+        sign-in (the logout's post_logout_redirect_uri is built on it, never on a later request's Host)."""
         hours = self.settings.session_hours
-        payload = {"id_token": id_token, "session": _digest(session), "expires": time.time() + hours * 3600}
-        response.set_cookie(
-            self.id_cookie_name,
-            self._seal(payload),
-            max_age=int(hours * 3600),
-            path="/",
-            secure=self.settings.cookie_secure,
-            httponly=True,
-            samesite="lax",
-        )
+        flow = self._flow(request) or {}
+        parts = urlsplit(str(flow.get("redirect_uri") or ""))
+        payload = {
+            "id_token": id_token,
+            "session": _digest(session),
+            "origin": f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "",
+            "expires": time.time() + hours * 3600,
+        }
+        self._set(response, self.id_cookie_name, self._seal(payload), int(hours * 3600))
 
-    async def logout_location(self, request: Request, login_page: str, *, session: str) -> str | None:
-        """Where the browser goes after dagsmith's session ended: None for a session not made by OIDC; the
-        provider's end_session_endpoint (with id_token_hint, client_id, post_logout_redirect_uri, state); or,
-        when the provider has none, the login page saying the SSO session is still open."""
+    async def logout_location(self, request: Request, login_page: str, *, session: str) -> tuple[str, str] | None:
+        """Where the browser goes after dagsmith's session ended, and the logout's ``state`` ("" for none).
+
+        None for a session not made by OIDC; the provider's end_session_endpoint (with id_token_hint,
+        client_id, post_logout_redirect_uri and a new state, which ``expect_return`` binds to this browser);
+        or, when the provider has none or this server's public address is unknown, the login page saying
+        the SSO session is still open.
+        """
         sealed = self._open(request.cookies.get(self.id_cookie_name, ""))
         id_token = str(sealed.get("id_token") or "") if sealed else ""
         if not id_token or not sealed or not hmac.compare_digest(str(sealed.get("session", "")), _digest(session)):
@@ -213,20 +215,56 @@ class OidcLogin:
         except Exception as exc:  # the provider unreachable: dagsmith's own session is over all the same
             log.warning("OIDC logout: cannot read %s%s (%s: %s)", self.issuer, DISCOVERY, type(exc).__name__, exc)
             endpoint = ""
-        if not endpoint:
-            return f"{login_page}?sso=open"
+        origin = self._configured_origin() or str(sealed.get("origin") or "")
+        if endpoint and not origin:  # an ID-token cookie from before origins were kept: no Host header decides
+            log.warning(
+                "OIDC logout: this server's public address is unknown; the session at %s stays open", self.issuer
+            )
+        if not endpoint or not origin:
+            return f"{login_page}?sso=open", ""
+        state = secrets.token_urlsafe(16)
         query = {
             "id_token_hint": id_token,
             "client_id": self.client_id,
-            "post_logout_redirect_uri": self._public_base(request) + login_page,
-            "state": secrets.token_urlsafe(16),
+            "post_logout_redirect_uri": origin + login_page,
+            "state": state,
         }
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}", state
+
+    def expect_return(self, response: Response, state: str) -> None:
+        """Bind a logout's state to this browser (signed, HttpOnly, SameSite=Lax, for ``FLOW_SECONDS``)."""
+        payload = {"state": state, "expires": time.time() + FLOW_SECONDS}
+        self._set(response, self.logout_cookie_name, self._seal(payload), FLOW_SECONDS)
+
+    def returned(self, cookie_header: str, state: str | None) -> bool:
+        """Whether the provider sent this browser back from the logout it started, with that logout's state.
+
+        A state that is missing, unknown to this browser, expired or different is logged and is no proof that
+        the provider's session ended.
+        """
+        sealed = self._open(cookie_value(cookie_header, self.logout_cookie_name) or "")
+        expected = str(sealed.get("state") or "") if sealed else ""
+        if expected and state and hmac.compare_digest(expected, state):
+            return True
+        if not expected and state is not None:
+            why = "with a state, but this browser started no logout (or took longer than the time allowed)"
+        elif expected and not state:
+            why = "without the state of the logout this browser started"
+        elif expected:
+            why = "with a state that is not the one of the logout this browser started"
+        else:
+            return False  # an ordinary visit of the login page
+        log.warning(
+            "OIDC logout: a browser came back to the login page %s; not shown as signed out at %s", why, self.issuer
+        )
+        return False
+
+    def forget_return(self, response: Response) -> None:
+        """Delete the logout's state cookie (it is used once)."""
+        self._delete(response, self.logout_cookie_name)
 
     def forget_id_token(self, response: Response) -> None:
-        response.delete_cookie(
-            self.id_cookie_name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax"
-        )
+        self._delete(response, self.id_cookie_name)
 
     @property
     def client_id(self) -> str:
@@ -248,14 +286,28 @@ class OidcLogin:
     def _redirect_uri(self, request: Request) -> str:
         return self.settings.oidc_redirect_uri or self._public_base(request) + OIDC_CALLBACK
 
+    def _configured_origin(self) -> str:
+        """The configured redirect URI's origin ("" when none is configured)."""
+        if not self.settings.oidc_redirect_uri:
+            return ""
+        parts = urlsplit(self.settings.oidc_redirect_uri)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def _public_base(self, request: Request) -> str:
-        """The server's public origin: the configured redirect URI's, else the one the browser addressed."""
+        """The server's public origin at sign-in: the configured redirect URI's, else the one the browser
+        addressed (the provider accepts a redirect URI only when it is registered)."""
         if self.settings.oidc_redirect_uri:
-            parts = urlsplit(self.settings.oidc_redirect_uri)
-            return f"{parts.scheme}://{parts.netloc}"
+            return self._configured_origin()
         host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
         scheme = "https" if self.settings.cookie_secure else request.url.scheme
         return f"{scheme}://{host}"
+
+    def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
+        secure = self.settings.cookie_secure
+        response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax")
+
+    def _delete(self, response: Response, name: str) -> None:
+        response.delete_cookie(name, path="/", secure=self.settings.cookie_secure, httponly=True, samesite="lax")
 
     def _seal(self, payload: dict[str, Any]) -> str:
         body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")

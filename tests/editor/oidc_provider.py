@@ -44,6 +44,9 @@ class Provider:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     end_session: bool = True  # whether discovery advertises an end_session_endpoint (RP-initiated logout)
     end_session_requests: list[dict[str, str]] = field(default_factory=list)
+    logout_flaw: str = ""
+    """How the end-session endpoint sends the browser back: "" with the RP's state, "state" with another one,
+    "no_state" without one."""
     issued_id_tokens: list[str] = field(default_factory=list)
 
     @property
@@ -68,9 +71,15 @@ class Provider:
         )
 
     async def end_session_endpoint(self, request: Request) -> Response:
-        """RP-initiated logout: record what the relying party sent, and answer as a provider would."""
-        self.end_session_requests.append(dict(request.query_params))
-        return Response("signed out at the provider", media_type="text/plain")
+        """RP-initiated logout: record what the relying party sent, and answer as a provider would (back to
+        its post_logout_redirect_uri with its state, when it names one)."""
+        query = dict(request.query_params)
+        self.end_session_requests.append(query)
+        back = query.get("post_logout_redirect_uri")
+        if not back:
+            return Response("signed out at the provider", media_type="text/plain")
+        state = {"": query.get("state"), "state": "not-the-state-of-this-logout", "no_state": None}[self.logout_flaw]
+        return RedirectResponse(f"{back}?{urlencode({'state': state})}" if state else back, 302)
 
     async def jwks(self, request: Request) -> Response:
         return JSONResponse(KeySet([self.key]).as_dict(private=False))

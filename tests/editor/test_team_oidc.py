@@ -24,6 +24,8 @@ from dagsmith.editor.team.settings import TeamSettings
 
 FLOW_COOKIE = "dagsmith-oidc"
 ID_COOKIE = "dagsmith-oidc-id"
+LOGOUT_COOKIE = "dagsmith-oidc-logout"
+SIGNED_OUT_THERE = "Signed out of dagsmith and of your SSO session at Test IdP."
 
 
 @dataclass
@@ -60,14 +62,19 @@ def server(idp: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(autouse=True)
 def honest_provider(idp: Provider) -> Iterator[None]:
-    idp.flaw, idp.claims = "", {"preferred_username": "carol", "name": "Carol"}
+    idp.flaw, idp.logout_flaw, idp.claims = "", "", {"preferred_username": "carol", "name": "Carol"}
     yield
-    idp.flaw = ""
+    idp.flaw = idp.logout_flaw = ""
 
 
 def _get(url: str, cookies: dict[str, str]) -> Answer:
+    return _send("GET", url, cookies)
+
+
+def _send(method: str, url: str, cookies: dict[str, str], headers: dict[str, str] | None = None) -> Answer:
     header = "; ".join(f"{name}={value}" for name, value in cookies.items())
-    response = httpx.get(url, headers={"Cookie": header} if header else {}, follow_redirects=False, timeout=60)
+    sent = {**({"Cookie": header} if header else {}), **(headers or {})}
+    response = httpx.request(method, url, headers=sent, follow_redirects=False, timeout=60)
     jar: SimpleCookie = SimpleCookie()
     for line in response.headers.get_list("set-cookie"):
         jar.load(line)
@@ -136,24 +143,65 @@ def test_sign_in_makes_the_user_and_rotates_the_session(server: tuple[Replica, s
     assert live(running, new) is None
 
 
+def log_out(server: Replica, signed_in: Answer, headers: dict[str, str] | None = None) -> Answer:
+    """``POST /logout`` from the browser of an SSO sign-in (its session and ID-token cookies)."""
+    cookies = {COOKIE: signed_in.cookies[COOKIE], ID_COOKIE: signed_in.cookies[ID_COOKIE]}
+    return _send("POST", f"http://127.0.0.1:{server.port}/logout", cookies, headers)
+
+
 def test_logout_also_ends_the_session_at_the_provider(server: tuple[Replica, str], idp: Provider) -> None:
     running, _ = server
     answer = sign_in(running)
     cookie, hint = answer.cookies[COOKIE], answer.cookies[ID_COOKIE]
     assert hint and live(running, cookie)
-    status, headers, _ = running.request("POST", "/logout", {"Cookie": f"{COOKIE}={cookie}; {ID_COOKIE}={hint}"})
-    assert status == 303
+    out = log_out(running, answer)
+    assert out.status == 303
     assert live(running, cookie) is None, "dagsmith's own session must end first"
-    location = urlsplit(headers["location"])
+    assert out.cookies[ID_COOKIE] == "" and out.cookies[COOKIE] == ""  # both cleared in the browser
+    location = urlsplit(out.location)
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{idp.issuer}/end-session"
     query = {name: values[0] for name, values in parse_qs(location.query).items()}
     assert query["id_token_hint"] == idp.issued_id_tokens[-1]
     assert query["client_id"] == CLIENT_ID
     assert query["post_logout_redirect_uri"] == f"http://127.0.0.1:{running.port}/login"
-    assert query["state"]
-    at_provider = _get(headers["location"], {})  # the browser follows it: the provider ends its session
-    assert at_provider.status == 200
+    assert query["state"] and out.cookies[LOGOUT_COOKIE]  # the state, bound to this browser
+
+    at_provider = _get(out.location, {})  # the browser follows it: the provider ends its session, sends it back
     assert idp.end_session_requests[-1]["id_token_hint"] == idp.issued_id_tokens[-1]
+    assert at_provider.status == 302
+    assert at_provider.location == f"http://127.0.0.1:{running.port}/login?state={query['state']}"
+    back = _get(at_provider.location, {LOGOUT_COOKIE: out.cookies[LOGOUT_COOKIE]})
+    assert back.status == 200 and SIGNED_OUT_THERE in back.body
+    assert back.cookies[LOGOUT_COOKIE] == ""  # used once
+
+    again = _get(at_provider.location, {})  # the same link, reloaded or opened elsewhere: no claim any more
+    assert again.status == 200 and SIGNED_OUT_THERE not in again.body
+
+
+@pytest.mark.parametrize("flaw", ["state", "no_state"])
+def test_a_logout_return_without_this_browsers_state_claims_nothing(
+    server: tuple[Replica, str], idp: Provider, flaw: str
+) -> None:
+    running, _ = server
+    out = log_out(running, sign_in(running))
+    idp.logout_flaw = flaw  # the provider (or someone forging its redirect) sends another state, or none
+    at_provider = _get(out.location, {})
+    assert at_provider.status == 302 and at_provider.location.startswith(f"http://127.0.0.1:{running.port}/login")
+    back = _get(at_provider.location, {LOGOUT_COOKIE: out.cookies[LOGOUT_COOKIE]})
+    assert back.status == 200 and "Sign in" in back.body
+    assert SIGNED_OUT_THERE not in back.body and "Traceback" not in back.body
+    assert back.cookies[LOGOUT_COOKIE] == ""
+    expected = "without the state" if flaw == "no_state" else "with a state that is not the one"
+    assert f"OIDC logout: a browser came back to the login page {expected}" in running.log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("forged", ["Host", "X-Forwarded-Host"])
+def test_a_forged_host_does_not_steer_the_way_back_from_the_provider(server: tuple[Replica, str], forged: str) -> None:
+    running, _ = server
+    out = log_out(running, sign_in(running), {forged: "evil.example"})
+    assert out.status == 303
+    query = {name: values[0] for name, values in parse_qs(urlsplit(out.location).query).items()}
+    assert query["post_logout_redirect_uri"] == f"http://127.0.0.1:{running.port}/login"  # where sign-in went
 
 
 def test_a_password_users_logout_stays_local(server: tuple[Replica, str], idp: Provider) -> None:
