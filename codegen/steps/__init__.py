@@ -39,6 +39,9 @@ _LAYER = ("artifact_manifest", "artifact_access", "artifact_transfer", "artifact
 
 _MAIN = ('if __name__ == "__main__":', "    main()")
 
+_HELPERS = {"bentoml_deploy": ("serving_monitoring",)}
+"""Runtime modules a step program imports (a marked import), embedded in that program before its own lines."""
+
 
 @cache
 def source(name: str) -> str:
@@ -52,7 +55,8 @@ def source(name: str) -> str:
         lines = [*lines[:cut], "", "", *layer, "", "", *lines[cut:]]
     else:
         # the runtime comes first in the program and holds the __future__ import
-        lines = [line for line in lines if line != "from __future__ import annotations"]
+        helpers = [line for part in _HELPERS.get(name, ()) for line in [*_lines(part), "", ""]]
+        lines = [line for line in [*helpers, *lines] if line != "from __future__ import annotations"]
         if tuple(lines[-2:]) == _MAIN:
             lines[-1] = "    run_step(main)"
     return "\n".join(lines).rstrip("\n")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from ..checks import K8sName, K8sShortName
+from ..checks import K8sName, K8sShortName, LabelKey, LabelValue
 from ..common import Resources
 from ..param_usage import PARAM_REF
 from ..ports import PortType
@@ -76,6 +76,45 @@ class BentoDeploy(NodeType):
         ge=30,
         le=7200,
         description="How long the rollout may take before the deploy is rolled back and fails",
+    )
+    metrics: Literal["service_monitor", "annotations", "off"] = Field(
+        "service_monitor",
+        description=(
+            "How Prometheus scrapes the Bento's /metrics: a ServiceMonitor (the default: the Prometheus Operator"
+            " of kube-prometheus-stack discovers targets only through ServiceMonitors and PodMonitors),"
+            " prometheus.io/* pod annotations (a Prometheus configured for annotation discovery), or off (then no"
+            " alerts or dashboard either)"
+        ),
+    )
+    monitoring_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description=(
+            "Labels on the ServiceMonitor and PrometheusRule by which your Prometheus selects them"
+            " (kube-prometheus-stack selects release: <its Helm release name>)"
+        ),
+    )
+    alerts: bool = Field(True, description="Apply a PrometheusRule with the service's alerts (needs the Operator)")
+    alert_error_ratio: float = Field(
+        0.05, gt=0, le=1, description="Alert when this share of requests fails with a 5xx, over 5 minutes"
+    )
+    alert_p95_latency_seconds: float = Field(
+        1.0, gt=0, le=600, description="Alert when the 95th percentile request latency exceeds this, in seconds"
+    )
+    alert_max_replicas_minutes: int = Field(
+        15, ge=1, le=1440, description="Alert when the autoscaler has been at max replicas this many minutes"
+    )
+    alert_for_minutes: int = Field(
+        5, ge=0, le=1440, description="How long a condition must hold before its alert fires (error, latency, down)"
+    )
+    grafana_dashboard: bool = Field(
+        True, description="Apply a Grafana dashboard as a ConfigMap labelled for Grafana's dashboard sidecar"
+    )
+    dashboard_namespace: K8sName | None = Field(
+        None,
+        description=(
+            "Namespace of the dashboard ConfigMap (default: the deployment's; use Grafana's namespace unless"
+            " its sidecar searches all namespaces)"
+        ),
     )
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:

@@ -12,6 +12,11 @@ re-applied as they were (the previous pod template brings back the previous Repl
 ``kubectl rollout undo`` does, and needs no revision history), and the task fails with the reason and
 the pods' waiting reasons. A Deployment that did not exist before is left in place for inspection.
 
+With the Deployment come the monitoring objects of ``serving_monitoring`` (a ServiceMonitor, a
+PrometheusRule, the Grafana dashboard's ConfigMap), applied the same way after the autoscaler and rolled
+back with the others. A cluster without the Prometheus Operator answers 404 for its kinds: the step logs
+what to install and deploys without them.
+
 ``build_manifests`` and ``rollout_state`` are pure; ``deploy`` takes the cluster, the clock and the sleep
 as arguments, so tests drive it against a fake API server.
 """
@@ -23,6 +28,13 @@ from collections.abc import Callable
 from typing import Any
 
 from dagsmith_steps.runtime import config, fail, log, need, report, value  # dagsmith: not embedded
+from dagsmith_steps.serving_monitoring import (  # dagsmith: not embedded
+    OPTIONAL_KINDS,
+    missing_kind,
+    monitoring_calls,
+    monitoring_manifests,
+    pod_annotations,
+)
 
 FIELD_MANAGER = "dagsmith"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -37,10 +49,15 @@ class DeployError(Exception):
 class ClusterError(Exception):
     """The Kubernetes API refused a request (the message names the object and the API's answer)."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def _refused(action: str, kind: str, name: str, exc: Any) -> ClusterError:
     body = str(getattr(exc, "body", "") or "")[:500]
-    return ClusterError(action + " " + kind + " " + name + ": " + str(exc.status) + " " + str(exc.reason) + " " + body)
+    text = action + " " + kind + " " + name + ": " + str(exc.status) + " " + str(exc.reason) + " " + body
+    return ClusterError(text, int(exc.status or 0))
 
 
 def build_manifests(cfg: dict[str, Any], image: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -62,13 +79,16 @@ def build_manifests(cfg: dict[str, Any], image: str) -> tuple[dict[str, Any], di
     pod: dict[str, Any] = {"containers": [container]}
     if cfg["resources"]["node_selector"]:
         pod["nodeSelector"] = cfg["resources"]["node_selector"]
+    template: dict[str, Any] = {"labels": labels}
+    if pod_annotations(cfg):  # metrics: annotations (a Prometheus that discovers pods by their annotations)
+        template["annotations"] = pod_annotations(cfg)
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
         "spec": {  # no "replicas": the HorizontalPodAutoscaler owns the count
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": template, "spec": pod},
         },
     }
     service = {
@@ -112,6 +132,7 @@ class Cluster:
                 scaling.patch_namespaced_horizontal_pod_autoscaler,
             ),
         }
+        self.calls.update(monitoring_calls(api))  # the ConfigMap, the ServiceMonitor and the PrometheusRule
         self.core = core
 
     @classmethod
@@ -251,6 +272,9 @@ def restore_body(previous: dict[str, Any], manifest: dict[str, Any]) -> dict[str
         spec.pop("replicas", None)
     elif manifest["kind"] == "Service":  # the rest (cluster IPs, families) is allocated by the API server
         spec = {key: spec[key] for key in ("type", "selector", "ports") if key in spec}
+    elif manifest["kind"] == "ConfigMap":  # a ConfigMap has data, no spec
+        body["data"] = dict(previous.get("data") or {})
+        return body
     body["spec"] = spec
     return body
 
@@ -264,14 +288,21 @@ def deploy(
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Apply, wait for the rollout, roll back and raise ``DeployError`` when it fails; the deployment value."""
-    manifests = build_manifests(cfg, image)
+    manifests = (*build_manifests(cfg, image), *monitoring_manifests(cfg))
     name, namespace = cfg["deployment_name"], cfg["namespace"]
     timeout = float(cfg.get("rollout_timeout_seconds") or DEFAULT_ROLLOUT_TIMEOUT)
-    previous = [cluster.read(body["kind"], name, namespace) for body in manifests]
+    previous = [cluster.read(body["kind"], *_where(body)) for body in manifests]
     try:
         for body, before in zip(manifests, previous, strict=True):
-            cluster.apply(body)
-            log(body["kind"] + " " + namespace + "/" + name + ": " + ("updated" if before else "created"))
+            where = _where(body)[1] + "/" + _where(body)[0]
+            try:
+                cluster.apply(body)
+            except ClusterError as exc:
+                if exc.status != 404 or body["kind"] not in OPTIONAL_KINDS:
+                    raise
+                log(missing_kind(body["kind"]) + " (" + where + " not applied)")
+                continue
+            log(body["kind"] + " " + where + ": " + ("updated" if before else "created"))
         done, reason = wait_for_rollout(cluster, name, namespace, timeout=timeout, sleep=sleep, clock=clock)
     except ClusterError as exc:
         done, reason = False, str(exc)
@@ -286,6 +317,11 @@ def deploy(
     raise DeployError(
         message + ". " + _roll_back(cluster, manifests, previous, timeout=timeout, sleep=sleep, clock=clock)
     )
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str]:
+    """An object's (name, namespace)."""
+    return body["metadata"]["name"], body["metadata"]["namespace"]
 
 
 def _roll_back(
