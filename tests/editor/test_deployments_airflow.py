@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -111,108 +112,30 @@ def wait_until(what: str, check: object, timeout: float = WAIT) -> object:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stored(airflow: Started) -> str:
+    """Everything the editor's store holds, as SQL, read through SQLite (rows still in its WAL included).
+
+    Never read the database file with ``open()`` in this process: closing any handle on the file drops every
+    POSIX lock this process's SQLite holds on it, and the module's ``store`` keeps a connection open. The next
+    process to close the database (the CLI, the editor server) then believes it is the last, checkpoints and
+    deletes the WAL and its index, and this process's later writes go to the deleted files, which no other
+    process sees. That is why the Airflow-tab test, run after the others, opened the id of its new pipeline
+    in the editor server and got one of the server's seeded examples ("Keyword monitor") instead.
+    """
+    with closing(sqlite3.connect(airflow.store_url.removeprefix("sqlite:///"))) as connection:
+        return "\n".join(connection.iterdump())
+
+
 @pytest.fixture(scope="module")
 def home(airflow: Started) -> Path:
     """The browser test's editor server uses the instance's DAGSMITH_HOME, so it opens the same store."""
     return airflow.dagsmith_home
 
 
-def test_a_person_adds_the_deployment_in_the_airflow_tab_sees_its_version_and_triggers_a_run(
-    airflow: Started, store: Store, driver: Any, server: str, tmp_path: Path
-) -> None:
-    """Real Chromium, first in the module (run after the others, it failed on a loaded machine even with
-    show_airflow_tab's wait; again after show_tab's fix, its retry at the first wait: the page of the
-    pipeline it made showed another pipeline, "Keyword monitor", as if the server read another store;
-    cause still open): the Airflow tab of a project with no deployment; the
-    person types the deployment in key by key (password from a file), sees the version it runs, triggers
-    with a typed param and sees the run's states on the canvas and in the runs list."""
-    from selenium.webdriver.common.by import By
-
-    project = store.create_project(f"Browser {tmp_path.name}")  # a new one if the test is rerun
-    info = store.create_pipeline(project.id, pipeline())
-    store.create_version(info.id)
-    store.record_export(
-        info.id, 1, by="local", target="airflow3", production=False, location="/git/dags", dag_path="dags/x.py"
-    )
-    secret = tmp_path / "airflow-password"
-    secret.write_text(airflow.password + "\n", encoding="utf-8")
-
-    def marked(name: str) -> Any:
-        return driver.find_element(By.CSS_SELECTOR, f"[data-dagsmith='{name}']")
-
-    def click(name: str) -> None:
-        """Click the element once it takes the click (a tab or dialog may still be sliding in)."""
-
-        def clicked() -> bool:
-            marked(name).click()
-            return True
-
-        wait_for(clicked, f"{name} to take the click")
-
-    def text_of(name: str) -> str:
-        try:
-            return str(marked(name).get_attribute("textContent") or "")
-        except Exception:  # re-rendered between find and read
-            return ""
-
-    with screenshot_on_failure(driver, "deployments-airflow-tab"):
-        driver.get(with_token(f"{server}/pipeline/{info.id}"))
-        wait_for(lambda: count(driver, ".vue-flow__node") == 2, "the pipeline on the canvas", timeout=60)
-        show_airflow_tab(driver)
-        wait_for(lambda: "No Airflow deployment yet" in text_of("deployment-status"), "the empty tab's hint")
-
-        open_dialog(driver, "add-deployment", "Name")
-        type_in(driver, "Name", "laptop")
-        type_in(driver, "API URL", airflow.url)
-        choose(driver, "Sign in with", "password")
-        type_in(driver, "User (for password)", airflow.user)
-        type_in(driver, "Token or password from", f"file:{secret}")
-        click("add-deployment-save")
-
-        status = wait_for(
-            lambda: (text := text_of("deployment-status")).startswith("laptop:") and text,
-            "the deployed version",
-            timeout=WAIT,
-        )
-        # (``airflow up`` serves the pipeline localized for this machine, so its content hash differs from
-        # the saved version's and the line goes on to say so.)
-        assert status.startswith("laptop: remote_demo v1 (the latest export)"), text_of("deployment-error")
-        assert airflow.password not in Path(airflow.store_url.removeprefix("sqlite:///")).read_text(errors="replace")
-
-        if text_of("deployment-pause").strip() == "Unpause":  # new DAGs start paused
-            click("deployment-pause")
-            wait_for(lambda: text_of("deployment-pause").strip() == "Pause", "the DAG unpaused", timeout=60)
-        (airflow.project / "flaky.marker").unlink(missing_ok=True)  # flaky fails on its first try
-        click("deployment-trigger")
-        type_in(driver, "rows (integer)", "4")
-        click("trigger-start")
-        wait_for(lambda: "conf {'rows': 4}" in text_of("deployment-runs"), "the triggered run in the list", timeout=60)
-        # The module's earlier runs all ended in success: a failed badge is this run's.
-        wait_for(
-            lambda: (count(driver, ".dagsmith-state--success"), count(driver, ".dagsmith-state--failed")) == (1, 1),
-            "say's success and flaky's failure on the canvas",
-            timeout=WAIT,
-        )
-        click("deployment-clear")  # the scheduler retries flaky, which succeeds on its second try
-        wait_for(
-            lambda: count(driver, ".dagsmith-state--success") == 2, "both tasks' success on the canvas", timeout=WAIT
-        )
-
-        def finished_row() -> bool:
-            click("deployment-refresh")
-            rows = driver.find_elements(By.CSS_SELECTOR, "[data-dagsmith='deployment-run']")
-            return any(
-                "success ·" in (t := str(row.get_attribute("textContent"))) and "conf {'rows': 4}" in t for row in rows
-            )
-
-        wait_for(finished_row, "the run listed as a success", timeout=60, interval=2)
-        assert text_of("deployment-error") == ""
-
-
 def test_the_secret_is_stored_only_as_a_reference(airflow: Started, deployment: Deployment) -> None:
     assert deployment.secret_ref == f"env:{SECRET_ENV}"
-    database = Path(airflow.store_url.removeprefix("sqlite:///"))
-    assert airflow.password.encode() not in database.read_bytes()
+    assert f"env:{SECRET_ENV}" in stored(airflow)  # the dump holds the deployment's row
+    assert airflow.password not in stored(airflow)
 
 
 def test_status_reads_the_deployed_version_from_the_header_and_says_it_is_behind(remote: RemotePipeline) -> None:
@@ -363,6 +286,96 @@ async def test_the_airflow_tab_shows_the_version_run_states_on_the_canvas_and_no
 
     await tab.state_clicked("flaky", lambda node: pytest.fail(f"the local log of {node} was opened"))
     assert "second try" in tab.panel.log_dialog.text.text
+
+
+def test_a_person_adds_the_deployment_in_the_airflow_tab_sees_its_version_and_triggers_a_run(
+    airflow: Started, store: Store, driver: Any, server: str, tmp_path: Path
+) -> None:
+    """Real Chromium: the Airflow tab of a project with no deployment; the person types the deployment in key
+    by key (password from a file), sees the version it runs, triggers with a typed param and sees the run's
+    states on the canvas and in the runs list. It may run in any order (see ``stored`` for why it once had
+    to run first)."""
+    from selenium.webdriver.common.by import By
+
+    project = store.create_project(f"Browser {tmp_path.name}")  # a new one if the test is rerun
+    info = store.create_pipeline(project.id, pipeline())
+    store.create_version(info.id)
+    store.record_export(
+        info.id, 1, by="local", target="airflow3", production=False, location="/git/dags", dag_path="dags/x.py"
+    )
+    secret = tmp_path / "airflow-password"
+    secret.write_text(airflow.password + "\n", encoding="utf-8")
+
+    def marked(name: str) -> Any:
+        return driver.find_element(By.CSS_SELECTOR, f"[data-dagsmith='{name}']")
+
+    def click(name: str) -> None:
+        """Click the element once it takes the click (a tab or dialog may still be sliding in)."""
+
+        def clicked() -> bool:
+            marked(name).click()
+            return True
+
+        wait_for(clicked, f"{name} to take the click")
+
+    def text_of(name: str) -> str:
+        try:
+            return str(marked(name).get_attribute("textContent") or "")
+        except Exception:  # re-rendered between find and read
+            return ""
+
+    with screenshot_on_failure(driver, "deployments-airflow-tab"):
+        driver.get(with_token(f"{server}/pipeline/{info.id}"))
+        wait_for(lambda: count(driver, ".vue-flow__node") == 2, "the pipeline on the canvas", timeout=60)
+        show_airflow_tab(driver)
+        wait_for(lambda: "No Airflow deployment yet" in text_of("deployment-status"), "the empty tab's hint")
+
+        open_dialog(driver, "add-deployment", "Name")
+        type_in(driver, "Name", "laptop")
+        type_in(driver, "API URL", airflow.url)
+        choose(driver, "Sign in with", "password")
+        type_in(driver, "User (for password)", airflow.user)
+        type_in(driver, "Token or password from", f"file:{secret}")
+        click("add-deployment-save")
+
+        status = wait_for(
+            lambda: (text := text_of("deployment-status")).startswith("laptop:") and text,
+            "the deployed version",
+            timeout=WAIT,
+        )
+        # (``airflow up`` serves the pipeline localized for this machine, so its content hash differs from
+        # the saved version's and the line goes on to say so.)
+        assert status.startswith("laptop: remote_demo v1 (the latest export)"), text_of("deployment-error")
+        assert airflow.password not in stored(airflow)
+
+        if text_of("deployment-pause").strip() == "Unpause":  # new DAGs start paused
+            click("deployment-pause")
+            wait_for(lambda: text_of("deployment-pause").strip() == "Pause", "the DAG unpaused", timeout=60)
+        (airflow.project / "flaky.marker").unlink(missing_ok=True)  # flaky fails on its first try
+        click("deployment-trigger")
+        type_in(driver, "rows (integer)", "4")
+        click("trigger-start")
+        wait_for(lambda: "conf {'rows': 4}" in text_of("deployment-runs"), "the triggered run in the list", timeout=60)
+        # The module's earlier runs all ended in success: a failed badge is this run's.
+        wait_for(
+            lambda: (count(driver, ".dagsmith-state--success"), count(driver, ".dagsmith-state--failed")) == (1, 1),
+            "say's success and flaky's failure on the canvas",
+            timeout=WAIT,
+        )
+        click("deployment-clear")  # the scheduler retries flaky, which succeeds on its second try
+        wait_for(
+            lambda: count(driver, ".dagsmith-state--success") == 2, "both tasks' success on the canvas", timeout=WAIT
+        )
+
+        def finished_row() -> bool:
+            click("deployment-refresh")
+            rows = driver.find_elements(By.CSS_SELECTOR, "[data-dagsmith='deployment-run']")
+            return any(
+                "success ·" in (t := str(row.get_attribute("textContent"))) and "conf {'rows': 4}" in t for row in rows
+            )
+
+        wait_for(finished_row, "the run listed as a success", timeout=60, interval=2)
+        assert text_of("deployment-error") == ""
 
 
 def choose(driver: Any, label: str, option: str) -> None:
