@@ -3,9 +3,11 @@ a token names (allowed domains, admin group, provisioning), an unreachable provi
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dagsmith.editor.team.accounts import Accounts, Identity
-from dagsmith.editor.team.guard import TeamGuard, unsign
+from dagsmith.editor.team.guard import TeamGuard, sign, unsign
 from dagsmith.editor.team.oidc import OidcLogin, resolve_client_secret
 from dagsmith.editor.team.oidc_users import OidcRefused, OidcUsers, is_org_admin, user_name
 from dagsmith.editor.team.server import open_accounts
@@ -160,3 +162,37 @@ def test_a_sign_in_started_on_one_replica_finishes_on_another(accounts: Accounts
         assert accounts.session_identity(unsign(done.cookies["dagsmith-session"], shared.secret_key) or "") == Identity(
             "carol", False
         )
+
+
+def test_the_way_back_from_logout_never_follows_the_logout_requests_host(accounts: Accounts) -> None:
+    """post_logout_redirect_uri: the configured redirect URI's origin wins over a forged Host; an ID-token
+    cookie that names no origin (made before origins were kept) gets a local logout, not the Host's."""
+    with oidc_provider() as idp, pytest.MonkeyPatch.context() as env:
+        env.setenv("TEST_OIDC_SECRET", CLIENT_SECRET)
+        configured = settings(
+            DAGSMITH_OIDC_ISSUER=idp.issuer,
+            DAGSMITH_OIDC_CLIENT_ID=CLIENT_ID,
+            DAGSMITH_OIDC_CLIENT_SECRET="env:TEST_OIDC_SECRET",
+            DAGSMITH_OIDC_REDIRECT_URI="https://dagsmith.example.com/login/oidc/callback",
+        )
+        oidc = OidcLogin(accounts, configured)
+        guard = TeamGuard(Starlette(), accounts=accounts, settings=configured, oidc=oidc)
+        with TestClient(guard, base_url="http://127.0.0.1:8000") as client:
+            start = client.get("/login/oidc", follow_redirects=False)
+            at_provider = httpx.get(start.headers["location"], follow_redirects=False)
+            callback = at_provider.headers["location"].removeprefix("https://dagsmith.example.com")
+            assert client.get(callback, follow_redirects=False).status_code == 303
+            out = client.post("/logout", headers={"Host": "evil.example"}, follow_redirects=False)
+            assert "post_logout_redirect_uri=https%3A%2F%2Fdagsmith.example.com%2Flogin" in out.headers["location"]
+            assert out.cookies["dagsmith-oidc-logout"]
+
+            accounts.add_user("pat", "correct horse battery")
+            secret = accounts.start_session("pat", hours=1)
+            old = {"id_token": "a.b.c", "session": hashlib.sha256(secret.encode()).hexdigest(), "expires": 4e9}
+            plain = OidcLogin(accounts, replace(configured, oidc_redirect_uri=""))
+            client.cookies.set("dagsmith-session", sign(secret, configured.secret_key))
+            client.cookies.set("dagsmith-oidc-id", plain._seal(old))
+            guard.oidc = plain
+            out = client.post("/logout", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login?sso=open"
+        assert "dagsmith-oidc-logout" not in out.cookies
