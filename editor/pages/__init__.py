@@ -1,4 +1,4 @@
-"""The editor's pages: the start page and the pipeline workbench."""
+"""The editor's pages: the start page, the pipeline workbench and its model health page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from nicegui import ui
 
 from ..services import EditorServices, UserError
 from .drafts import saves_settled
+from .health import health_page
 from .home import home_page
 from .workbench import Workbench
 
@@ -36,5 +37,9 @@ def register_pages(services: EditorServices) -> None:
             return
         Workbench(services, info.id, pipeline, info.name, revision)
 
+    @ui.page("/pipeline/{pipeline_id}/health", title="dagsmith model health", response_timeout=OPEN_SECONDS)
+    async def pipeline_health(pipeline_id: int) -> None:
+        await health_page(services, pipeline_id)  # the same check as opening the pipeline (a viewer may)
 
-__all__ = ["Workbench", "home_page", "register_pages"]
+
+__all__ = ["Workbench", "health_page", "home_page", "register_pages"]

@@ -32,6 +32,7 @@ from .canvas_hint import EmptyCanvasHint
 from .deployments_panel import DeploymentsTab
 from .export_panel import ExportPanel
 from .extras import CommentDialog, NotebookView, download_document
+from .health import health_button
 from .inspector import Inspector
 from .live_merge import LiveMerge
 from .palette import Palette
@@ -168,6 +169,7 @@ class Workbench:
             ui.button(icon="download", on_click=lambda: download_document(self.session.pipeline)).props(
                 "flat color=white"
             ).mark("download-document").tooltip("Download the pipeline document (.dagsmith.json)")
+            health_button(self.pipeline_id)  # the model health page (monitored metric over versions)
             ui.button(icon="dark_mode", on_click=dark.toggle).props("flat color=white").tooltip("Dark mode")
             self.saved = ui.label("saved").classes("text-caption").mark("save-state")
             self.run_slot = ui.element("div")

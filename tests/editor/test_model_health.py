@@ -8,10 +8,13 @@ champion alias moved from v1 to v3. Nothing is mocked; times are fixed relative 
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nicegui import ui
+from nicegui.testing import User
 
 from dagsmith.editor.integrations import ComponentUnavailable
 from dagsmith.editor.integrations.decay import (
@@ -24,6 +27,9 @@ from dagsmith.editor.integrations.decay import (
     watched_models,
 )
 from dagsmith.editor.integrations.decay_reader import HealthReport, health_location, read_health
+from dagsmith.editor.pages import register_pages
+from dagsmith.editor.pages.health import health_page
+from dagsmith.editor.services import EditorServices
 from dagsmith.nodes import Pipeline
 
 MODEL = "keyword-recommender"
@@ -215,3 +221,94 @@ def test_the_tracking_uri_falls_back_to_the_pipelines_setting(tmp_path: Path, mo
     assert (found.location, found.source) == ("http://mlflow.mlops.svc:5000", "the pipeline's MLflow setting")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     assert health_location(document, tmp_path / "workspace").location == "http://env:5000"
+
+
+# -- the page (NiceGUI's simulated user) ------------------------------------------------------------------
+@pytest.fixture
+def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EditorServices:
+    for name in ("MLFLOW_TRACKING_URI", "DAGSMITH_MLFLOW_TRACKING_URI", "DAGSMITH_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    return EditorServices.open(f"sqlite:///{tmp_path / 'editor.db'}")
+
+
+async def open_health(user: User, services: EditorServices, document: Pipeline) -> int:
+    info = services.create(services.local_project().id, document)
+
+    @ui.page("/pipeline/{pipeline_id}/health")
+    async def page(pipeline_id: int) -> None:
+        await health_page(services, pipeline_id)
+
+    await user.open(f"/pipeline/{info.id}/health")
+    return info.id
+
+
+def texts(user: User, marker: str) -> list[str]:
+    return [element.text for element in user.find(marker=marker).elements]  # type: ignore[attr-defined]
+
+
+async def test_the_page_shows_status_chart_alias_holders_and_versions(
+    user: User, services: EditorServices, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    await open_health(user, services, pipeline_document())
+    await user.should_see(marker=f"health-status-{MODEL}-watch", retries=300)
+    (status,) = texts(user, f"health-status-{MODEL}-watch")
+    assert status.startswith("ctr 0.032 (v3) is below the threshold 0.035 since ")
+    assert "retraining was triggered " in status and "(run r2)" in status
+    assert texts(user, "health-where") == [f"MLflow: {mlflow_uri} (from MLFLOW_TRACKING_URI)"]
+    (chart,) = user.find(marker=f"health-chart-{MODEL}-watch").elements
+    series = {item["name"]: item for item in chart.options["series"]}  # type: ignore[attr-defined]
+    assert list(series) == ["v1", "v3", "threshold", "retraining triggered"]
+    assert [value for _, value in series["v3"]["data"]] == [0.05, 0.034, 0.032]
+    marks = series["threshold"]["markLine"]["data"]
+    assert marks[0]["yAxis"] == 0.035 and marks[1]["name"] == "v3 @champion"
+    assert [item["name"] for item in series["retraining triggered"]["data"]] == ["run r1", "run r2"]
+    holders = texts(user, "health-alias")
+    assert holders[0].startswith("v1 held @champion from ") and holders[0].endswith(
+        "(inferred from the monitoring runs)"
+    )
+    assert holders[1].startswith("v3 holds @champion since ") and holders[1].endswith("(from the registry)")
+    (table,) = user.find(marker=f"health-versions-{MODEL}").elements
+    rows = [(row["version"], row["metric"], row["aliases"], row["gate"]) for row in table.rows]  # type: ignore[attr-defined]
+    assert rows == [("v3", "0.85", "@champion", "passed"), ("v2", "0.78", "—", "failed"), ("v1", "0.8", "—", "passed")]
+
+
+async def test_the_page_without_a_monitor_says_how_to_add_one(user: User, services: EditorServices) -> None:
+    await open_health(user, services, Pipeline.model_validate({"settings": {"name": "Blank"}}))
+    await user.should_see(marker="health-empty", retries=100)
+    assert "Add a Monitor node" in texts(user, "health-empty")[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_the_page_with_mlflow_unreachable_names_it_and_what_to_do(
+    user: User, services: EditorServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    await open_health(user, services, pipeline_document())
+    await user.should_see(marker="health-error", retries=300)
+    (message,) = texts(user, "health-error")
+    assert message.startswith(f"MLflow at {uri} is not reachable") and "set MLFLOW_TRACKING_URI" in message
+
+
+async def test_a_pipeline_that_does_not_exist(user: User, services: EditorServices) -> None:
+    @ui.page("/pipeline/{pipeline_id}/health")
+    async def page(pipeline_id: int) -> None:
+        await health_page(services, pipeline_id)
+
+    await user.open("/pipeline/999/health")
+    await user.should_see("does not exist")
+
+
+async def test_the_pipeline_page_links_to_its_health_page(user: User, services: EditorServices) -> None:
+    info = services.create(services.local_project().id, Pipeline.model_validate({"settings": {"name": "Blank"}}))
+    register_pages(services)
+    await user.open(f"/pipeline/{info.id}")
+    user.find(marker="open-health").click()
+    await user.should_see(marker="health-empty", retries=100)
+    user.find(marker="health-back")  # and back to the pipeline
