@@ -16,6 +16,7 @@ it again, and then the focus and caret are put back.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from ..canvas import PipelineCanvas, canvas_edge, canvas_node
 from ..merge import Path, changed_paths, describe, merge_draft
 from ..services import DraftConflictError, EditorServices, UserError
 from ..session import Change, EditorSession
+from .draft_feed import SignedOut, feed_of
 from .drafts import DraftSaver, page_client
 from .inspector import Inspector
 
@@ -76,6 +78,11 @@ class LiveMerge:
         self._saved: dict[int, Pipeline] = {}  # documents saved by the worker thread, by revision
         self._lock = asyncio.Lock()
         self._pulls: set[asyncio.Task[None]] = set()
+        self._waiting = False  # a pull waits to run; it must reach revision ``_wanted`` (None: the store's now)
+        self._wanted: int | None = None
+        self._refused: int | None = None  # the revision the last refused save expected
+        self.feed = feed_of(services, pipeline_id)  # the draft, shared with this pipeline's other pages here
+        self._origin = contextvars.copy_context()  # the page's own (on a team server: its user)
         self._on_saved = on_saved
         self._on_failed = on_failed
         self.canvas: PipelineCanvas | None = None
@@ -96,12 +103,19 @@ class LiveMerge:
     def save(self, document: Pipeline) -> int:
         """Save ``document`` as the draft (in the saver's worker thread); its revision."""
         text = dumps_mapping(to_dict(document))
-        revision = self.services.save_draft(self.pipeline_id, text, expected_revision=self.revision)
+        expected = self.revision
+        try:
+            revision = self.services.save_draft(self.pipeline_id, text, expected_revision=expected)
+        except DraftConflictError:
+            self._refused = expected  # the draft was past this revision: the merge needs a newer one
+            raise
         self._saved[revision] = document
         return revision
 
     def saved(self, revision: int) -> None:
         document = self._saved.pop(revision, None)
+        if document is not None:  # the other pages here merge it without reading it again
+            self.feed.offer(revision, document)
         if self.revision is None or revision > self.revision:
             self.revision = revision
             if document is not None:
@@ -110,13 +124,13 @@ class LiveMerge:
 
     def failed(self, error: Exception) -> None:
         if isinstance(error, DraftConflictError):  # saved elsewhere (e.g. another editor process): merge it
-            self.pull()
+            self.pull((self._refused or 0) + 1)
             return
         self._on_failed(error)
 
     def saved_elsewhere(self, revision: int) -> None:
-        if revision != self.revision:
-            self.pull()
+        if self.revision is None or revision > self.revision:
+            self.pull(revision)
 
     async def settled(self) -> None:
         """Wait until the draft holds this page's document: its saves, and the merges they led to, are done."""
@@ -128,20 +142,33 @@ class LiveMerge:
                 return
 
     # -- merging --------------------------------------------------------------------------------------------
-    def pull(self) -> None:
-        """Merge the saved draft into this page soon (one merge at a time)."""
+    def pull(self, revision: int | None = None) -> None:
+        """Merge the saved draft, at ``revision`` or newer (None: as the store holds it now), into this page soon.
+
+        One merge runs at a time; news arriving meanwhile makes one more merge, of the newest, not one each.
+        """
+        if self._waiting:  # a pull waits to run already: it takes the newest
+            self._wanted = None if revision is None or self._wanted is None else max(self._wanted, revision)
+            return
+        self._waiting, self._wanted = True, revision
         task = background_tasks.create(self._pull(), name="dagsmith-merge-draft", context=self.context)
         self._pulls.add(task)
         task.add_done_callback(self._pulls.discard)
 
     async def _pull(self) -> None:
         async with self._lock:
-            focused = await self._focused()
+            wanted, self._waiting = self._wanted, False
+            if wanted is not None and self.revision is not None and wanted <= self.revision:
+                return  # this page saved or merged that revision meanwhile
             try:
-                _, theirs, revision = await asyncio.to_thread(self.services.open_draft, self.pipeline_id)
+                theirs, revision = await self.feed.draft(self.context, self._origin, wanted)
+            except SignedOut:  # signed out, disabled or revoked: this page gets no other user's changes
+                log.info("pipeline %s: a page whose session ended gets no more drafts", self.pipeline_id)
+                return
             except UserError as exc:
                 self._on_failed(exc)
                 return
+            focused = await self._focused()
             if self.context is not None and page_client(self.context) is None:
                 return  # the page closed while the draft was read: nothing is left to update
             if self.revision is not None and revision < self.revision:

@@ -4,9 +4,10 @@ Pages of one pipeline in one process hear of each other's draft saves at once (`
 behind a load balancer are other processes on the same PostgreSQL database: each draft save there sends a
 notice (``store.notify``: ids and revision only, never the document). ``ReplicaSync`` keeps one connection
 per replica listening for them, on its own thread, and hands each notice from another replica to the pages
-open here on that pipeline, through the same path as a save by a page of this process: the page reads the
-draft from the database, as its own user (their role is checked again), and merges it in while keeping
-what its user is typing (``pages.live_merge``).
+open here on that pipeline, through the same path as a save by a page of this process: the page gets the
+draft, read once for all the pages here that wait for it, after its session and role were checked again
+(``pages.draft_feed``, with the session check ``recheck_pages`` sets for the team server, same-replica saves
+included), and merges it in while keeping what its user is typing (``pages.live_merge``).
 
 A dropped connection (a restarted database, a terminated backend, a network cut) is opened again after a
 short wait, growing to ``MAX_RETRY_SECONDS`` while it keeps failing. Saves made while it was down sent
@@ -20,12 +21,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import psycopg
 from sqlalchemy import bindparam, text
 
+from ..pages.draft_feed import check_sessions_with
 from ..pages.drafts import DraftSaver, open_pages, page_client
 from ..store import Store
 from ..store.notify import CHANNEL, REPLICA, DraftSaved
@@ -45,6 +47,24 @@ Identify = Callable[[dict[str, Any]], Identity | None]
 """The user of an ASGI scope (the page's request): the team server's session check."""
 
 
+def recheck_pages(store: Store, identify: Identify) -> None:
+    """Before a page open here gets another page's save (of this replica or another), its session is checked
+    again: a page whose user signed out, was disabled or had the session revoked gets nothing more."""
+
+    def check(context: Any) -> AbstractContextManager[Any] | None:
+        client = page_client(context)
+        if client is None:
+            return None
+        try:
+            scope: Any = client.request.scope  # the ASGI scope of the page's own request (its cookie, its address)
+        except RuntimeError:  # a client without its request: no session vouches for it
+            return None
+        identity = identify(scope)
+        return None if identity is None else acting_as(identity)
+
+    check_sessions_with(store, check)
+
+
 class ReplicaSync:
     """Listens for the other replicas' draft saves and tells the pages open here; ``start`` / ``stop`` with the app."""
 
@@ -57,6 +77,7 @@ class ReplicaSync:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        recheck_pages(store, identify)  # the pages told of a save check their sessions before they read it
 
     def start(self) -> None:
         """Start listening (on the app's event loop, at startup)."""
@@ -121,33 +142,22 @@ class ReplicaSync:
     def deliver(self, pipeline_id: int, revision: int) -> None:
         """Tell the pages open here on ``pipeline_id`` that its draft is at ``revision`` (saved elsewhere).
 
-        Pages that closed are skipped. Each page's session is checked again (a database read) in a worker
-        thread, so a notice never holds up the event loop, and the open pages hear of it only after that.
+        Pages that closed are skipped. The pages then check their sessions again, all in one worker thread, and
+        read the draft once between them (``pages.draft_feed``): a notice never holds up the event loop.
         """
-        savers = [saver for saver in open_pages(self.store).get(pipeline_id, []) if _listening(saver)]
-        if savers:
-            self._spawn(self._check_then_tell(savers, pipeline_id, revision))
+        for saver in open_pages(self.store).get(pipeline_id, []):
+            if _listening(saver):
+                self._tell(saver, pipeline_id, revision)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _check_then_tell(self, savers: list[DraftSaver[Any]], pipeline_id: int, revision: int) -> None:
-        scopes: list[Any] = [page_client(saver.context).request.scope for saver in savers]  # type: ignore[union-attr]  # _listening
-        try:
-            identities = await asyncio.to_thread(lambda: [self.identify(scope) for scope in scopes])
-        except Exception as exc:  # the database is away: the next notice (or the catch-up) tells them
-            log.warning("could not check the sessions of pipeline %s's pages: %s", pipeline_id, exc)
-            return
-        for saver, identity in zip(savers, identities, strict=True):
-            if identity is not None and _listening(saver):  # signed out, or the page closed meanwhile: nothing
-                self._tell(saver, identity, pipeline_id, revision)
-
-    def _tell(self, saver: DraftSaver[Any], identity: Identity, pipeline_id: int, revision: int) -> None:
+    def _tell(self, saver: DraftSaver[Any], pipeline_id: int, revision: int) -> None:
         assert saver.on_saved_elsewhere is not None  # _listening
         try:
-            with acting_as(identity), saver.context or nullcontext():
+            with saver.context or nullcontext():
                 saver.on_saved_elsewhere(revision)
         except Exception as exc:  # the page failed to take the news: it reads the draft at its next save
             log.warning("could not tell a page of pipeline %s of draft revision %s: %s", pipeline_id, revision, exc)

@@ -64,7 +64,7 @@ def run_team_server(settings: TeamSettings) -> None:
     from .guard import TeamGuard, identify_scope
     from .identity import guard_socketio
     from .oidc import OidcLogin
-    from .replica_sync import ReplicaSync
+    from .replica_sync import ReplicaSync, recheck_pages
     from .review_page import register_review_pages
     from .services import TeamServices
 
@@ -84,6 +84,8 @@ def run_team_server(settings: TeamSettings) -> None:
     run_artifacts.gate = TeamDownloads(accounts.store)  # the Runs tab's downloads: the user's access, checked
     app.on_exception(report_team_exception)
     app.on_shutdown(services.runs.close)
+    # A page told of another page's save gets it only while its session still vouches for its user.
+    recheck_pages(accounts.store, functools.partial(identify_scope, accounts, settings))
     if not settings.is_sqlite:  # other replicas' edits reach the pages open here, live (one process on SQLite)
         replicas = ReplicaSync(accounts.store, functools.partial(identify_scope, accounts, settings))
         app.on_startup(replicas.start)

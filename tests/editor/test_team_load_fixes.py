@@ -80,7 +80,7 @@ async def test_a_merge_whose_page_closed_while_it_read_the_draft_changes_nothing
         closed.wait(10)  # the page closes while the draft is being read
         return read(pid)
 
-    live.services = type("Slow", (), {"open_draft": staticmethod(slow_read)})()
+    services.open_draft = slow_read  # type: ignore[method-assign]  # the read the page's draft feed makes
     before = live.session.pipeline
     live.pull()
     await asyncio.to_thread(reading.wait, 10)
@@ -155,29 +155,42 @@ async def test_another_replicas_save_reaches_open_pages_only_with_their_sessions
 ) -> None:
     pipeline_id = new_pipeline(services)
     saver = await open_workbench(user, services, pipeline_id)
-    told: list[int] = []
-    saver.on_saved_elsewhere = told.append
+    live = saver.on_saved_elsewhere.__self__  # type: ignore[union-attr]  # the page's LiveMerge
     checked: list[int] = []
+    signed_in = True
 
     def identify(scope: dict[str, Any]) -> Identity | None:
+        assert scope["type"] in ("http", "websocket")  # the page's own request
         checked.append(threading.get_ident())
-        return Identity("alice", False)
+        return Identity("alice", False) if signed_in else None
 
     replicas = ReplicaSync(services.store, identify)
-    replicas.deliver(pipeline_id, 7)
-    await asyncio.gather(*replicas._tasks)
-    assert told == [7]
+
+    async def saved_elsewhere(label: str) -> None:
+        other = services.store.get_draft(pipeline_id).pipeline()
+        other.nodes[0].label = label
+        replicas.deliver(pipeline_id, services.save_draft(pipeline_id, other))
+        await live.settled()
+
+    await saved_elsewhere("From another replica")
+    assert live.session.pipeline.nodes[0].label == "From another replica"
     assert checked and threading.get_ident() not in checked  # the session check read nothing on the loop
 
+    signed_in = False  # the page's session was revoked: the next save elsewhere reaches it no more
+    await saved_elsewhere("After the sign-out")
+    assert live.session.pipeline.nodes[0].label == "From another replica"
+
+    told: list[int] = []
+    saver.on_saved_elsewhere = told.append
+    replicas.deliver(pipeline_id, 7)
+    assert told == [7]
     client_of(saver).delete()  # the page closed; its saver may stay in the open pages until its last save ends
     saver.join(services.store, pipeline_id)
     replicas.deliver(pipeline_id, 8)  # raises nothing
-    await asyncio.gather(*replicas._tasks)
     assert told == [7]  # the closed page was skipped
 
     saver.context = Collected()  # type: ignore[assignment]
     replicas.deliver(pipeline_id, 9)  # raises nothing
-    await asyncio.gather(*replicas._tasks)
     assert told == [7]
 
 
