@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dagsmith.nodes import CATALOG, DocumentError, Issue, Pipeline, json_schema, load, validate
 
-from . import artifacts_cli, export_cli, run_cli, steps_cli
+from . import artifacts_cli, export_cli, health_cli, run_cli, steps_cli
 from .airflow_local import cli as airflow_cli
 from .deployments import cli as deployments_cli
 from .team import cli as team_cli
@@ -194,6 +194,7 @@ def _add_export_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     artifacts_cli.register(sub, COMMANDS)
     steps_cli.register(sub, COMMANDS)
     run_cli.register(sub, COMMANDS)
+    health_cli.register(sub, COMMANDS)
     airflow_cli.register(sub, COMMANDS)
     deployments_cli.register(sub, COMMANDS)
     team_cli.register(sub, COMMANDS)

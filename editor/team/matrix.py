@@ -79,6 +79,7 @@ _MEMBER = "/api/v1/projects/{project}/members/{user}"
 DOORS: tuple[Door, ...] = (
     Door("page", "GET", "/", SIGNED_IN, "pipeline list (only the user's projects)"),
     Door("page", "GET", "/pipeline/{pipeline}", VIEW, "open a pipeline (read-only for viewers)"),
+    Door("page", "GET", "/pipeline/{pipeline}/health", VIEW, "a pipeline's model health (read from MLflow)"),
     Door("page", "GET", "/reviews", SIGNED_IN, "the user's reviews and notifications"),
     Door("page", "GET", "/docs", SIGNED_IN, "the API's OpenAPI page"),
     Door("page", "GET", "/admin", ORG_ADMIN, "the organisation admin page"),

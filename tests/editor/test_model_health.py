@@ -7,6 +7,7 @@ champion alias moved from v1 to v3. Nothing is mocked; times are fixed relative 
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from dagsmith.editor import cli
 from dagsmith.editor.integrations import ComponentUnavailable
 from dagsmith.editor.integrations.decay import (
     Measurement,
@@ -30,7 +32,7 @@ from dagsmith.editor.integrations.decay_reader import HealthReport, health_locat
 from dagsmith.editor.pages import register_pages
 from dagsmith.editor.pages.health import health_page
 from dagsmith.editor.services import EditorServices
-from dagsmith.nodes import Pipeline
+from dagsmith.nodes import Pipeline, save
 
 MODEL = "keyword-recommender"
 NOW = 1_780_000_000.0
@@ -312,3 +314,39 @@ async def test_the_pipeline_page_links_to_its_health_page(user: User, services: 
     user.find(marker="open-health").click()
     await user.should_see(marker="health-empty", retries=100)
     user.find(marker="health-back")  # and back to the pipeline
+
+
+# -- the command line ---------------------------------------------------------------------------------------
+def test_the_health_command_prints_the_status_and_the_table(
+    mlflow_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "keyword.dagsmith.json"
+    save(pipeline_document(), file)
+    assert cli.run(["health", str(file), "--tracking-uri", mlflow_uri]) == 1  # the metric crossed the threshold
+    out = capsys.readouterr().out
+    assert f"MLflow: {mlflow_uri} (from --tracking-uri)" in out
+    assert "DECAYED: ctr 0.032 (v3) is below the threshold 0.035 since " in out
+    assert "retraining triggered " in out and ": run r2" in out
+    table = [line.split() for line in out.splitlines() if line.startswith("  v") and "UTC" in line]
+    assert [(row[0], row[-3], row[-2], row[-1]) for row in table] == [
+        ("v3", "0.85", "@champion", "passed"),
+        ("v2", "0.78", "-", "failed"),
+        ("v1", "0.8", "-", "passed"),
+    ]
+    assert cli.run(["health", str(file), "--tracking-uri", mlflow_uri, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["healthy"] is False
+    (model,) = data["models"]
+    assert model["name"] == MODEL and list(model["panels"][0]["series"]) == ["1", "3"]
+
+
+def test_the_health_command_without_mlflow_or_monitor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "keyword.dagsmith.json"
+    save(pipeline_document(), file)
+    missing = tmp_path / "none.db"
+    assert cli.run(["health", str(file), "--tracking-uri", f"sqlite:///{missing}"]) == 2
+    assert f"MLflow at sqlite:///{missing} is not reachable" in capsys.readouterr().err
+    blank = tmp_path / "blank.dagsmith.json"
+    save(Pipeline.model_validate({"settings": {"name": "Blank"}}), blank)
+    assert cli.run(["health", str(blank)]) == 2
+    assert "has no Monitor or Model gate node: add a Monitor node" in capsys.readouterr().err
