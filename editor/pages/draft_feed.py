@@ -30,7 +30,6 @@ from weakref import WeakKeyDictionary, WeakValueDictionary
 
 from dagsmith.nodes import Pipeline
 
-from ..errors import UserError
 from ..services import EditorServices
 
 log = logging.getLogger(__name__)
@@ -135,20 +134,23 @@ class DraftFeed:
             if not running:  # a read that starts now sees the draft as it is now: its answer will do
                 loop = asyncio.get_running_loop()
                 read = self._read = loop.run_in_executor(None, origin.copy().run, self._read_store)
-                await asyncio.shield(read)
+                read.add_done_callback(self._offer_read)  # first: the pages waiting for it find it known
+                revision, document = await asyncio.shield(read)
                 known = self.known
-                assert known is not None  # the read offered its draft
-                return known
+                return known if known is not None and known[0] > revision else (revision, document)
             assert self._read is not None
-            with suppress(UserError):  # a read that began before this page asked may be too old: wait, look again
+            with suppress(Exception):  # a read that began before this page asked may be too old: wait, look again
                 await asyncio.shield(self._read)
+
+    def _offer_read(self, read: asyncio.Future[tuple[int, Pipeline]]) -> None:
+        if not read.cancelled() and read.exception() is None:
+            self.offer(*read.result())
 
     def _read_store(self) -> tuple[int, Pipeline]:
         """Read the draft (in a worker thread, as the user of the page that started the read, who has just passed
         the checks; every other page is checked as its own user before it gets the document)."""
         self.reads += 1
         _, document, revision = self.services.open_draft(self.pipeline_id)
-        self.offer(revision, document)
         return revision, document
 
 
