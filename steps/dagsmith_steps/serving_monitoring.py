@@ -9,7 +9,8 @@ what to apply next to the Deployment, Service and autoscaler:
   its labels (port ``http``, path ``/metrics``); ``annotations``: ``prometheus.io/*`` annotations on the
   pod template instead (``pod_annotations``); ``off``: nothing here at all;
 - ``alerts``: a PrometheusRule (error ratio, p95 latency, at max replicas, no ready replica, target down);
-- ``grafana_dashboard``: a ConfigMap labelled ``grafana_dashboard: "1"`` for Grafana's dashboard sidecar.
+- ``grafana_dashboard``: a ConfigMap labelled ``grafana_dashboard: "1"`` for Grafana's dashboard sidecar,
+  the dashboard built with Grafana's foundation SDK (``grafana-foundation-sdk``, in the step image).
 
 The queries select the service's series by ``namespace`` and ``pod`` (the target labels that both a
 ServiceMonitor and the usual ``kubernetes-pods`` annotation job attach), and the autoscaler's and the
@@ -34,11 +35,8 @@ DURATION = "bentoml_service_request_duration_seconds"
 IN_PROGRESS = "bentoml_service_request_in_progress"
 SCRAPE_INTERVAL = "30s"
 RATE_WINDOW = "5m"
-SCHEMA_VERSION = 39
-"""The Grafana dashboard JSON model version written (Grafana 10.4 and later read it as it is)."""
 
 OPEN, CLOSE = "{" * 2, "}" * 2
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -273,43 +271,31 @@ def prometheus_rule(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Panel:
-    """One time-series panel: its queries as (expression, legend) pairs, its unit, its place on the grid.
+PANELS = (
+    # title, unit, grid (x, y, width, height of 24 columns), description
+    ("Request rate", "reqps", (0, 0, 12, 8), "Requests per second, by endpoint"),
+    ("5xx error ratio", "percentunit", (12, 0, 12, 8), "Share of the requests answered with a 5xx"),
+    ("Latency", "s", (0, 8, 12, 8), "Request duration percentiles (BentoML's histogram)"),
+    ("In-flight requests", "short", (12, 8, 12, 8), "Requests being served now, by pod"),
+    ("Replicas", "short", (0, 16, 8, 8), "From kube-state-metrics: the autoscaler's current, desired and max"),
+    ("CPU per pod", "short", (8, 16, 8, 8), "CPU cores used by the bento container"),
+    ("Memory per pod", "bytes", (16, 16, 8, 8), "Working set of the bento container"),
+)
+"""The dashboard's panels, in order; their queries come from ``panel_queries``."""
 
-    A plain class, not a dataclass: the embedded program is no module in ``sys.modules``, which dataclasses need.
-    """
 
-    def __init__(
-        self,
-        title: str,
-        queries: list[tuple[str, str]],
-        unit: str,
-        grid: tuple[int, int, int, int],  # x, y, width, height (of 24 columns)
-        *,
-        description: str = "",
-        options: dict[str, Any] | None = None,
-    ) -> None:
-        self.title, self.queries, self.unit, self.grid = title, queries, unit, grid
-        self.description, self.options = description, options or {}
-
-    def model(self, panel_id: int) -> dict[str, Any]:
-        """The panel in Grafana's dashboard JSON model."""
-        targets = [
-            {"refId": chr(ord("A") + index), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
-            for index, (expr, legend) in enumerate(self.queries)
-        ]
-        x, y, w, h = self.grid
-        return {
-            "id": panel_id,
-            "type": "timeseries",
-            "title": self.title,
-            "description": self.description,
-            "datasource": DATASOURCE,
-            "gridPos": {"x": x, "y": y, "w": w, "h": h},
-            "targets": targets,
-            "fieldConfig": {"defaults": {"unit": self.unit} | self.options, "overrides": []},
-            "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
-        }
+def panel_queries(cfg: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    """Each panel's queries as (PromQL, legend), in the order of ``PANELS`` (Grafana's rate window)."""
+    queries = Queries(cfg, window="$__rate_interval")
+    return [
+        [(queries.request_rate("endpoint"), _legend("endpoint"))],
+        [(queries.error_ratio(), "5xx")],
+        [(queries.latency(q), "p" + str(round(q * 100))) for q in (0.5, 0.95, 0.99)],
+        [(queries.in_progress(), _legend("pod"))],
+        [(queries.replicas(which), which) for which in ("current", "desired", "max")],
+        [(queries.cpu(), _legend("pod"))],
+        [(queries.memory(), _legend("pod"))],
+    ]
 
 
 def dashboard_uid(cfg: dict[str, Any]) -> str:
@@ -319,63 +305,44 @@ def dashboard_uid(cfg: dict[str, Any]) -> str:
 
 
 def dashboard(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The Grafana dashboard of one deployment; its Prometheus data source is the variable ``datasource``."""
-    queries = Queries(cfg, window="$__rate_interval")
+    """The Grafana dashboard of one deployment, built with Grafana's foundation SDK, as its JSON model.
+
+    Its Prometheus data source is the dashboard variable ``datasource``, so it works with whichever
+    Prometheus data source the Grafana has.
+    """
+    from grafana_foundation_sdk.builders import common, prometheus, timeseries
+    from grafana_foundation_sdk.builders import dashboard as board
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common as common_model
+    from grafana_foundation_sdk.models import dashboard as model
+
     name, namespace = cfg["deployment_name"], cfg["namespace"]
-    panels = [
-        Panel("Request rate", [(queries.request_rate("endpoint"), _legend("endpoint"))], "reqps", (0, 0, 12, 8)),
-        Panel(
-            "5xx error ratio",
-            [(queries.error_ratio(), "5xx")],
-            "percentunit",
-            (12, 0, 12, 8),
-            options={"min": 0},
-        ),
-        Panel(
-            "Latency",
-            [(queries.latency(q), "p" + str(int(q * 100))) for q in (0.5, 0.95, 0.99)],
-            "s",
-            (0, 8, 12, 8),
-        ),
-        Panel("In-flight requests", [(queries.in_progress(), _legend("pod"))], "short", (12, 8, 12, 8)),
-        Panel(
-            "Replicas",
-            [(queries.replicas(which), which) for which in ("current", "desired", "max")],
-            "short",
-            (0, 16, 8, 8),
-            description="From kube-state-metrics: the autoscaler's current, desired and max replicas",
-        ),
-        Panel("CPU per pod", [(queries.cpu(), _legend("pod"))], "short", (8, 16, 8, 8), description="CPU cores used"),
-        Panel(
-            "Memory per pod", [(queries.memory(), _legend("pod"))], "bytes", (16, 16, 8, 8), description="Working set"
-        ),
-    ]
-    variable = {
-        "name": "datasource",
-        "label": "Data source",
-        "type": "datasource",
-        "query": "prometheus",
-        "current": {},
-        "hide": 0,
-        "refresh": 1,
-        "regex": "",
-        "options": [],
-    }
-    return {
-        "uid": dashboard_uid(cfg),
-        "title": "BentoML " + namespace + "/" + name,
-        "description": "Requests, errors, latency and replicas of the BentoML deployment " + namespace + "/" + name,
-        "tags": ["dagsmith", "bentoml", namespace],
-        "timezone": "browser",
-        "editable": True,
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": [variable]},
-        "annotations": {"list": []},
-        "panels": [panel.model(index + 1) for index, panel in enumerate(panels)],
-    }
+    source = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
+    legend = common.VizLegendOptions().show_legend(True)
+    legend = legend.display_mode(common_model.LegendDisplayMode.LIST).placement(common_model.LegendPlacement.BOTTOM)
+    built = (
+        board.Dashboard("BentoML " + namespace + "/" + name)
+        .uid(dashboard_uid(cfg))
+        .description("Requests, errors, latency and replicas of the BentoML deployment " + namespace + "/" + name)
+        .tags(["dagsmith", "bentoml", namespace])
+        .editable()
+        .timezone("browser")
+        .time("now-6h", "now")
+        .refresh("30s")
+        .with_variable(board.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+    )
+    for index, ((title, unit, grid, text), targets) in enumerate(zip(PANELS, panel_queries(cfg), strict=True)):
+        x, y, w, h = grid
+        panel = timeseries.Panel().id(index + 1).title(title).description(text).unit(unit).legend(legend)
+        panel = panel.datasource(source).grid_pos(model.GridPos(x=x, y=y, w=w, h=h))
+        if unit == "percentunit":
+            panel = panel.min(0)
+        for ref, (expr, legend_format) in enumerate(targets):
+            query = prometheus.Dataquery().ref_id(chr(ord("A") + ref)).expr(expr).legend_format(legend_format)
+            panel = panel.with_target(query.datasource(source))
+        built = built.with_panel(panel)
+    found: dict[str, Any] = json.loads(json.dumps(built.build(), cls=JSONEncoder))
+    return found
 
 
 def dashboard_config_map(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import kubernetes_validate
 import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 from promql_check import PromQLError, parse
 from pydantic import BaseModel, ConfigDict, Field
 from test_deploy_step import (
@@ -39,9 +41,9 @@ DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([
 def monitoring(**changes: Any) -> dict[str, Any]:
     """The ``monitoring`` part of the deploy configuration, as codegen passes a node with default fields."""
     node = BentoDeploy(deployment_name="keyword-api")
-    fields = ("metrics", "monitoring_labels", "alerts", "grafana_dashboard", "alert_error_ratio")
-    fields += ("alert_p95_latency_seconds", "alert_max_replicas_minutes", "alert_for_minutes")
-    base = node.model_dump(mode="json", include=set(fields)) | {"dashboard_namespace": "ml"}
+    fields = {"metrics", "monitoring_labels", "alerts", "grafana_dashboard", "alert_error_ratio"}
+    fields |= {"alert_p95_latency_seconds", "alert_max_replicas_minutes", "alert_for_minutes"}
+    base = node.model_dump(mode="json", include=fields) | {"dashboard_namespace": "ml"}
     return base | changes
 
 
@@ -277,6 +279,8 @@ def test_the_dashboard_is_a_grafana_dashboard_with_a_stable_uid_and_a_datasource
     assert board["uid"] != DEPLOY["dashboard"](config(deployment_name="other", monitoring=monitoring()))["uid"]
     assert board["uid"] != DEPLOY["dashboard"](config(namespace="staging", monitoring=monitoring()))["uid"]
     assert len(board["uid"]) <= 40 and isinstance(board["schemaVersion"], int)
+    model = Dashboard.from_json(board)  # Grafana's own model of the dashboard JSON reads it back unchanged
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
     (variable,) = board["templating"]["list"]
     assert (variable["name"], variable["type"], variable["query"]) == ("datasource", "datasource", "prometheus")
     titles = [panel["title"] for panel in board["panels"]]
