@@ -2,7 +2,8 @@
 
 The step runs as embedded, against the fake API server of ``test_deploy_step`` (the real ``kubernetes``
 client, only its REST layer replaced). The Prometheus Operator's objects are checked against a model of
-what their CRDs require; the core objects against the Kubernetes schema; the PromQL is parsed.
+what their CRDs require; the core objects against the Kubernetes schema; the PromQL is parsed with Prometheus'
+grammar (``promql-parser``) and by ``promql_check``, which also says what each query selects.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from typing import Any, Literal
 
 import kubernetes_validate
+import promql_parser
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -247,6 +249,7 @@ def test_every_query_parses_and_selects_only_this_deployments_pods() -> None:
     queries = _queries(watched())
     assert len(queries) == 5 + 11
     for query in queries:
+        promql_parser.parse(query.replace("$__rate_interval", "1m"))  # Grafana fills in its rate window
         for selector in parse(query).selectors:
             matchers = {label: (op, value) for label, op, value in selector.matchers}
             assert matchers["namespace"] == ("=", "ml"), query
@@ -260,9 +263,11 @@ def test_every_query_parses_and_selects_only_this_deployments_pods() -> None:
 
 
 @pytest.mark.parametrize("broken", ["sum(rate(x[5m])", "rate(x{a=1}[5m])", 'x{a=~"("}', "rate(x[5 m])"])
-def test_the_promql_check_catches_broken_queries(broken: str) -> None:
+def test_the_promql_checks_catch_broken_queries(broken: str) -> None:
     with pytest.raises((PromQLError, re.error)):
         parse(broken)
+    with pytest.raises(ValueError):
+        promql_parser.parse(broken)
 
 
 def test_the_dashboard_is_a_grafana_dashboard_with_a_stable_uid_and_a_datasource_variable() -> None:
