@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +55,8 @@ def chart_options(panel: Panel) -> dict[str, Any]:
         }
         for version, points in panel.series.items()
     ]
-    marks: list[dict[str, Any]] = [
-        {
-            "yAxis": watch.threshold,
-            "name": "threshold",
-            "lineStyle": {"color": "#c10015", "type": "dashed"},
-            "label": {"formatter": f"threshold {watch.threshold:g} (retrain {watch.trigger_when})"},
-        }
-    ]
-    marks += [
+    times = [at for points in panel.series.values() for at, _ in points] + [t.time for t in panel.triggers]
+    takeovers = [
         {
             "xAxis": round(span.start * 1000),
             "name": f"v{span.version} @{span.alias}",
@@ -71,14 +65,18 @@ def chart_options(panel: Panel) -> dict[str, Any]:
         }
         for span in panel.spans[1:]
     ]
-    series.append(
-        {
-            "name": "threshold",
-            "type": "line",
-            "data": [],
-            "markLine": {"symbol": "none", "data": marks, "silent": True},
-        }
-    )
+    if times and not math.isnan(watch.threshold):  # a series, not a mark: the legend can hide it
+        series.append(
+            {
+                "name": f"threshold (retrain {watch.trigger_when} {watch.threshold:g})",
+                "type": "line",
+                "showSymbol": False,
+                "lineStyle": {"color": "#c10015", "type": "dashed"},
+                "itemStyle": {"color": "#c10015"},
+                "data": [[round(min(times) * 1000), watch.threshold], [round(max(times) * 1000), watch.threshold]],
+                "markLine": {"symbol": "none", "silent": True, "data": takeovers},
+            }
+        )
     series.append(
         {
             "name": "retraining triggered",
@@ -120,9 +118,12 @@ class HealthView:
             self.reload = ui.button("Reload", icon="refresh", on_click=self.load).props("flat").mark("health-reload")
         self.where = ui.label("").classes("text-caption q-px-md").mark("health-where")
         self.body = ui.column().classes("w-full q-pa-md gap-4")
+        self._request = 0
 
     async def load(self) -> None:
         """Read MLflow (off the event loop, bounded in time) and draw what it holds, or the message."""
+        self._request += 1
+        request = self._request
         self.body.clear()
         if not has_monitoring(self.pipeline):
             with self.body:
@@ -141,6 +142,8 @@ class HealthView:
             result = exc.message
         except Exception as exc:  # whatever goes wrong in MLflow must not break the page
             result = f"MLflow cannot be read: {str(exc) or type(exc).__name__}"
+        if request != self._request:
+            return  # a reload asked again meanwhile: its answer draws
         self.body.clear()
         with self.body:
             if isinstance(result, str):

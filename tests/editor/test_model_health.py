@@ -260,10 +260,12 @@ async def test_the_page_shows_status_chart_alias_holders_and_versions(
     assert texts(user, "health-where") == [f"MLflow: {mlflow_uri} (from MLFLOW_TRACKING_URI)"]
     (chart,) = user.find(marker=f"health-chart-{MODEL}-watch").elements
     series = {item["name"]: item for item in chart.options["series"]}  # type: ignore[attr-defined]
-    assert list(series) == ["v1", "v3", "threshold", "retraining triggered"]
+    threshold = "threshold (retrain below 0.035)"
+    assert list(series) == ["v1", "v3", threshold, "retraining triggered"]
     assert [value for _, value in series["v3"]["data"]] == [0.05, 0.034, 0.032]
-    marks = series["threshold"]["markLine"]["data"]
-    assert marks[0]["yAxis"] == 0.035 and marks[1]["name"] == "v3 @champion"
+    first, last = (round((NOW - at / 1000) / DAY, 1) for at, _ in series[threshold]["data"])
+    assert (first, last) == (10.0, 2.0) and {value for _, value in series[threshold]["data"]} == {0.035}
+    assert [mark["name"] for mark in series[threshold]["markLine"]["data"]] == ["v3 @champion"]
     assert [item["name"] for item in series["retraining triggered"]["data"]] == ["run r1", "run r2"]
     holders = texts(user, "health-alias")
     assert holders[0].startswith("v1 held @champion from ") and holders[0].endswith(
