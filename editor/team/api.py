@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..store import StoreError
 from .accounts import Accounts
 from .identity import current_identity
+from .pipeline_api import register_pipeline_api
 from .review_api import register_reviews
 from .services import NoAccessError, RoleError, TeamServices
 
@@ -101,6 +102,7 @@ def build_router(services: TeamServices, accounts: Accounts) -> APIRouter:
 
 
 def register_api(app: FastAPI, services: TeamServices, accounts: Accounts) -> None:
-    """Mount the v1 API on NiceGUI's app (with the review routes, which also install the export gate)."""
+    """Mount the v1 API on NiceGUI's app (with the pipeline and review routes; the latter install the export gate)."""
     app.include_router(build_router(services, accounts))
+    register_pipeline_api(app, services)
     register_reviews(app, services)

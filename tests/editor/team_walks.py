@@ -128,11 +128,23 @@ def prepare(door: Door, world: World) -> dict[str, str]:
     pipeline = world.exported if door.path.endswith("/export") else world.pipeline  # exports: a complete one
     values = {"pipeline": str(pipeline), "project": str(world.project), "spare": str(world.spare)}
     values |= {"run": RUN_ID, "user": TARGET_USER, **dict(door.given)}
+    if "{number}" in door.path or "/diff/" in door.path:  # a version to read or compare
+        store = open_store(world.database, local_user=False)
+        try:
+            if not store.list_versions(world.pipeline):
+                store.create_version(world.pipeline, by=USERS["owner"], message="for the walk")
+        finally:
+            store.close()
     if door.method == "GET" or door.kind != "api":
         return values
     store = open_store(world.database, local_user=False)
     try:
         accounts = Accounts(store)
+        if door.body == "{draft}":  # the working copy as read now, sent back over its revision
+            draft = store.get_draft(pipeline)
+            values["draft"] = json.dumps(
+                {"revision": draft.revision, "document": draft.pipeline().model_dump(mode="json")}
+            )
         if "/members/" in door.path:
             store.add_member(world.project, TARGET_USER, Role.EDITOR, by=USERS["owner"])
         if door.path.endswith("/disable"):
@@ -156,7 +168,8 @@ def http_passes(door: Door, team: Team, world: World, visitor: str, cookie: str 
             assert status == 303 and headers["location"].startswith("/login?"), (door, status)
         return status == 200 and "you have no access" not in body
     headers = {"Cookie": f"dagsmith-session={cookie}"} if cookie else {}
-    body = door.body.replace("{visitor}", visitor).encode() if door.method != "GET" else None
+    text = door.body.replace("{visitor}", visitor).replace("{draft}", values.get("draft", ""))
+    body = text.encode() if door.method != "GET" else None
     if body is not None:
         headers["Content-Type"] = "application/json"
     status, _, answer = team.request(door.method, path, headers, body)
