@@ -78,9 +78,14 @@ def _status(exc: UserError) -> HTTPException:
     return HTTPException(status_code=409 if isinstance(exc, ApprovalRequired) else 400, detail=str(exc))
 
 
-def review_json(review: Review, *, version: int | None = None) -> dict[str, Any]:
-    """A review's fields as the API shows them."""
-    return {
+def review_json(review: Review, *, version: int | None = None, opened: bool = False) -> dict[str, Any]:
+    """A review's fields as the API shows them; the content hash only with the opened review (``opened``).
+
+    An approval names the hash of the content approved, and only ``GET /reviews/{id}``, which sends the DAG
+    diff, the change list and every file's diff, tells a reviewer that hash: a listing, a request or a
+    decision does not, so an approval through the API follows an opening of the change.
+    """
+    shown = {
         "id": review.id,
         "version": version,
         "state": STATE_LABELS[review.status],
@@ -89,8 +94,8 @@ def review_json(review: Review, *, version: int | None = None) -> dict[str, Any]
         "decided_by": review.decided_by,
         "decided_at": review.decided_at.isoformat() if review.decided_at else None,
         "comment": review.comment,
-        "content_hash": review.content_hash,
     }
+    return {**shown, "content_hash": review.content_hash} if opened else shown
 
 
 def _content_json(content: ReviewContent) -> dict[str, Any]:
@@ -106,7 +111,7 @@ def _content_json(content: ReviewContent) -> dict[str, Any]:
 
 def _view_json(view: ReviewView) -> dict[str, Any]:
     return {
-        **review_json(view.review, version=view.content.version),
+        **review_json(view.review, version=view.content.version, opened=True),
         "pipeline_id": view.pipeline_id,
         "current": view.current,
         "content": _content_json(view.content),
