@@ -4,6 +4,10 @@ A ``Form`` renders specs against the current data and calls ``on_change(path, va
 ``show_errors`` updates the inline messages in place, so typing never loses focus. Which sections are open
 lives in a set the caller keeps (``open_sections``), so a form drawn again shows the same sections open.
 
+A closed section's fields are built when it is first opened (or when ``widget`` asks for one of them), from
+the data as it is then (``data``): most of a node's fields sit in closed sections, and building them at every
+selection was most of the server's work for a click on a node.
+
 Nothing typed is dropped: invalid input is kept and marked. Text still in a list field's input when it
 loses focus becomes an item; JSON that does not parse is kept as typed (with ``keep_invalid``: stored as
 the text, which validation then reports); key/value rows with a repeated or missing key stay as typed
@@ -20,8 +24,12 @@ from typing import Any
 
 from nicegui import ui
 from nicegui.elements.mixins.validation_element import ValidationElement
+from nicegui.events import ValueChangeEventArguments
 
 from .spec import FieldSpec
+from .values import JSON_EXAMPLES, as_number, as_text, json_error, remember, row_problems, rows_of
+
+__all__ = ["Form", "OnChange", "Path", "path_key", "row_problems"]
 
 Path = tuple[str | int, ...]
 OnChange = Callable[[Path, Any, bool], None]
@@ -64,6 +72,8 @@ class Form:
         prefix: Path = (),
         open_sections: set[str] | None = None,
         keep_invalid: bool = False,
+        data: Callable[[], Mapping[str, Any]] | None = None,
+        on_built: Callable[[ui.element], None] | None = None,
     ) -> None:
         _add_field_css()
         self.on_change = on_change
@@ -75,7 +85,14 @@ class Form:
         """Keys (``path_key`` with the prefix) of the open sections; shared with the caller across redraws."""
         self.keep_invalid = keep_invalid
         """Whether ``on_change`` accepts values of the wrong shape (node parameters: validation marks them)."""
+        self.data = data
+        """The form's data as it is now: a closed section is built from it when opened (None: from the data
+        ``render`` was given)."""
+        self.on_built = on_built
+        """Called with a section whose fields were built after the form was drawn (e.g. to disable them)."""
         self.widgets: dict[str, ui.element] = {}
+        """The built widgets by field path (without the prefix); the fields of unopened sections are not here."""
+        self._unbuilt: dict[str, Callable[[], None]] = {}  # a closed section's builder by its path
         self._local_errors: dict[str, str] = {}
         self._errors: Mapping[str, str] = {}  # the validation errors shown last
 
@@ -85,12 +102,48 @@ class Form:
         for spec in specs:
             self.render_field(spec, data.get(spec.name) if isinstance(data, Mapping) else None, (*path, spec.name))
 
-    def _expansion(self, text: str, caption: str, path: Path) -> ui.expansion:
-        """A section that remembers whether it is open (in ``open_sections``) across redraws."""
+    def _expansion(self, text: str, caption: str, path: Path, value: Any, fill: Callable[[Any], None]) -> ui.expansion:
+        """A section that remembers whether it is open (in ``open_sections``) across redraws; ``fill(value)``
+        builds its content now if it is open, else when it is first opened (from the data as it is then)."""
         key = path_key((*self.prefix, *path))
         expansion = ui.expansion(text, caption=caption, value=key in self.open_sections).classes("w-full")
-        expansion.on_value_change(lambda e: _remember(self.open_sections, key, bool(e.value)))
+        expansion.props(f"data-section={json.dumps(key)}")  # where a field of an unbuilt section will be
+        expansion.on_value_change(lambda e: remember(self.open_sections, key, bool(e.value)))
+        if expansion.value:
+            with expansion:
+                fill(value)
+            return expansion
+        local = path_key(path)
+
+        def build() -> None:
+            del self._unbuilt[local]
+            with expansion:
+                fill(self._current(path, value))
+            self.show_errors(self._errors)
+            if self.on_built is not None:
+                self.on_built(expansion)
+
+        def opened(event: ValueChangeEventArguments[bool]) -> None:
+            if event.value and local in self._unbuilt:
+                build()
+
+        self._unbuilt[local] = build
+        expansion.on_value_change(opened)
         return expansion
+
+    def _current(self, path: Path, drawn: Any) -> Any:
+        """The value at ``path`` in the form's data as it is now (``drawn``: the value it was drawn with)."""
+        if self.data is None:
+            return drawn
+        value: Any = self.data()
+        for part in path:
+            if isinstance(value, Mapping):
+                value = value.get(part)
+            elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+                value = value[part]
+            else:
+                return None
+        return value
 
     def _emit(self, path: Path, value: Any, structural: bool = False) -> None:
         self._local_errors.pop(path_key(path), None)
@@ -132,7 +185,7 @@ class Form:
                 label,
                 value=value,
                 placeholder=self._hint(spec, path),
-                on_change=lambda e, p=path, k=spec.kind: self._emit(p, _number(e.value, k)),
+                on_change=lambda e, p=path, k=spec.kind: self._emit(p, as_number(e.value, k)),
             )
         elif spec.kind == "select":
             options = list(spec.options)
@@ -157,9 +210,13 @@ class Form:
             self._keyvalue(label, value, path)
             return
         elif spec.kind == "section":
-            with self._expansion(spec.label, spec.description, path) as widget:
-                self.render(spec.children, value if isinstance(value, Mapping) else {}, path)
-            self.widgets[key] = widget
+            self.widgets[key] = self._expansion(
+                spec.label,
+                spec.description,
+                path,
+                value,
+                lambda v: self.render(spec.children, v if isinstance(v, Mapping) else {}, path),
+            )
             return
         elif spec.kind == "list":
             self._list(spec, value if isinstance(value, list) else [], path)
@@ -172,7 +229,7 @@ class Form:
                 label,
                 value="" if value is None else str(value),
                 placeholder=self._hint(spec, path),
-                on_change=lambda e, p=path, s=spec: self._emit(p, _text(e.value, s)),
+                on_change=lambda e, p=path, s=spec: self._emit(p, as_text(e.value, s)),
             )
         widget.classes("w-full")
         if spec.description:
@@ -206,10 +263,10 @@ class Form:
 
     def _json_field(self, spec: FieldSpec, label: str, value: Any, path: Path) -> ui.element:
         key = path_key(path)
-        example = _JSON_EXAMPLES[spec.shape]
+        example = JSON_EXAMPLES[spec.shape]
         if spec.shape and isinstance(value, str):  # invalid JSON kept as typed (keep_invalid)
             text = value
-            self._local_errors[key] = _json_error(value, example)
+            self._local_errors[key] = json_error(value, example)
         else:
             text = "" if value is None else json.dumps(value)
 
@@ -223,7 +280,7 @@ class Form:
             except json.JSONDecodeError:
                 if spec.shape and self.keep_invalid:
                     self._emit(p, event.value)  # kept as typed; marked here and by validation
-                self._local_errors[key] = _json_error(raw, example)
+                self._local_errors[key] = json_error(raw, example)
                 self.show_errors(self._errors)
                 return
             self._emit(p, parsed)
@@ -233,7 +290,7 @@ class Form:
     def _keyvalue(self, label: str, value: Any, path: Path) -> None:
         """Rows of key and value. A repeated or missing key is marked on its row and nothing is dropped:
         the mapping is sent once every row is valid (meanwhile, with ``keep_invalid``, the rows as pairs)."""
-        rows = _rows(value)
+        rows = rows_of(value)
         keys: list[ui.input] = []
         box = ui.column().classes("w-full gap-0")
 
@@ -285,48 +342,62 @@ class Form:
         self.widgets[path_key(path)] = box
 
     def _list(self, spec: FieldSpec, items: list[Any], path: Path) -> None:
-        with self._expansion(f"{spec.label} ({len(items)})", spec.description, path) as box:
-            for index, item in enumerate(items):
-                with ui.card().classes("w-full q-pa-sm"):
-                    self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, index))
-                    ui.button(
-                        "remove",
-                        icon="delete",
-                        on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i], True),
-                    ).props("flat dense color=negative")
-            ui.button(
-                f"add {spec.label.lower()}", icon="add", on_click=lambda: self._emit(path, [*items, {}], True)
-            ).props("flat dense")
+        text = f"{spec.label} ({len(items)})"
+        box = self._expansion(text, spec.description, path, items, lambda v: self._list_items(spec, v, path))
         self.widgets[path_key(path)] = box
+
+    def _list_items(self, spec: FieldSpec, value: Any, path: Path) -> None:
+        items = value if isinstance(value, list) else []
+        for index, item in enumerate(items):
+            with ui.card().classes("w-full q-pa-sm"):
+                self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, index))
+                ui.button(
+                    "remove",
+                    icon="delete",
+                    on_click=lambda i=index: self._emit(path, [x for j, x in enumerate(items) if j != i], True),
+                ).props("flat dense color=negative")
+        ui.button(f"add {spec.label.lower()}", icon="add", on_click=lambda: self._emit(path, [*items, {}], True)).props(
+            "flat dense"
+        )
 
     def _map(self, spec: FieldSpec, entries: dict[str, Any], path: Path) -> None:
-        with self._expansion(f"{spec.label} ({len(entries)})", spec.description, path) as box:
-            for name, item in entries.items():
-                with ui.card().classes("w-full q-pa-sm"):
-                    ui.label(name).classes("text-bold")
-                    self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, name))
-                    ui.button(
-                        "remove",
-                        icon="delete",
-                        on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n}, True),
-                    ).props("flat dense color=negative")
-            with ui.row().classes("items-center"):
-                new_name = ui.input("name").props("dense")
-
-                def add() -> None:
-                    if new_name.value:
-                        self._emit(path, {**entries, new_name.value: {}}, True)
-
-                ui.button("add", icon="add", on_click=add).props("flat dense")
+        text = f"{spec.label} ({len(entries)})"
+        box = self._expansion(text, spec.description, path, entries, lambda v: self._map_entries(spec, v, path))
         self.widgets[path_key(path)] = box
 
+    def _map_entries(self, spec: FieldSpec, value: Any, path: Path) -> None:
+        entries = value if isinstance(value, dict) else {}
+        for name, item in entries.items():
+            with ui.card().classes("w-full q-pa-sm"):
+                ui.label(name).classes("text-bold")
+                self.render(spec.children, item if isinstance(item, Mapping) else {}, (*path, name))
+                ui.button(
+                    "remove",
+                    icon="delete",
+                    on_click=lambda n=name: self._emit(path, {k: v for k, v in entries.items() if k != n}, True),
+                ).props("flat dense color=negative")
+        with ui.row().classes("items-center"):
+            new_name = ui.input("name").props("dense")
+
+            def add() -> None:
+                if new_name.value:
+                    self._emit(path, {**entries, new_name.value: {}}, True)
+
+            ui.button("add", icon="add", on_click=add).props("flat dense")
+
     def widget(self, field: str) -> ui.element | None:
-        """The widget of ``field``, a dotted path from the form's data root (with the prefix)."""
+        """The widget of ``field``, a dotted path from the form's data root (with the prefix); the fields of
+        the closed sections around it are built if they were not yet."""
         prefix = path_key(self.prefix)
         if prefix:
             if not field.startswith(prefix + "."):
                 return None
             field = field[len(prefix) + 1 :]
+        parts = field.split(".")
+        for end in range(1, len(parts)):  # build the closed sections around it (they stay closed)
+            build = self._unbuilt.get(".".join(parts[:end]))
+            if build is not None:
+                build()
         return self.widgets.get(field)
 
     # -- errors --------------------------------------------------------------------------------------
@@ -350,65 +421,3 @@ class Form:
             elif "error" in widget.props or "error-message" in widget.props:
                 widget.props.pop("error", None)
                 widget.props.pop("error-message", None)
-
-
-_JSON_EXAMPLES = {"": '42, "text" or [32, 64]', "object": '{"alpha": 0.5, "epochs": 10}', "array": "[32, 64]"}
-
-
-def _json_error(text: str, example: str) -> str:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg}); e.g. {example}"
-    return f"not valid here; e.g. {example}"
-
-
-def _rows(value: Any) -> list[list[str]]:
-    """Key/value rows from a mapping, or from the ``[key, value]`` pairs kept while a key was invalid."""
-    if isinstance(value, Mapping):
-        return [[str(k), "" if v is None else str(v)] for k, v in value.items()]
-    if isinstance(value, list):
-        return [
-            [str(pair[0]), "" if pair[1] is None else str(pair[1])]
-            for pair in value
-            if isinstance(pair, list | tuple) and len(pair) == 2
-        ]
-    return []
-
-
-def row_problems(rows: Sequence[Sequence[str]]) -> dict[int, str]:
-    """The problem of each key/value row by index: a key used by more than one row, or a value without a key."""
-    seen: dict[str, int] = {}
-    for key, _ in rows:
-        if key:
-            seen[key] = seen.get(key, 0) + 1
-    problems: dict[int, str] = {}
-    for index, (key, text) in enumerate(rows):
-        if key and seen[key] > 1:
-            problems[index] = f"the key {key!r} is used by {seen[key]} rows; change or remove one"
-        elif not key and text:
-            problems[index] = f"enter a key for the value {text!r}, or remove the row"
-    return problems
-
-
-def _remember(sections: set[str], key: str, is_open: bool) -> None:
-    if is_open:
-        sections.add(key)
-    else:
-        sections.discard(key)
-
-
-def _number(value: float | None, kind: str) -> float | int | None:
-    """The number as entered: a fraction in a whole-number field stays a fraction, for validation to report.
-
-    (Truncating it with ``int()`` turned 2.7 GPUs into 2 without a word.)
-    """
-    if value is None:
-        return None
-    number = float(value)
-    return int(number) if kind == "integer" and number.is_integer() else number
-
-
-def _text(value: str | None, spec: FieldSpec) -> str | None:
-    """Empty text removes the value, so the default (or 'is required') applies again."""
-    return value or None

@@ -7,17 +7,18 @@ just the outputs section; the open sections stay open (they are remembered per n
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nicegui import ui
+from pydantic import BaseModel
 
 from dagsmith.nodes import CATALOG, Access, OutputSettings, Pipeline, PipelineSettings
 from dagsmith.nodes.artifact_rules import VALUE_PORT_TYPES
 from dagsmith.nodes.locations import preview
 from dagsmith.nodes.schedule_words import schedule_words
 
-from ..forms import model_spec
+from ..forms import FieldSpec, model_spec
 from ..forms.widgets import Form, OnChange, Path
 from ..session import EditorSession, Refusal
 from .browse import Browser, Roots  # browse hook
@@ -25,6 +26,16 @@ from .read_only import disable_fields
 
 _NODE_FIELDS = model_spec(OutputSettings)
 _ACCESS_FIELDS = model_spec(Access)
+_SETTINGS_FIELDS = model_spec(PipelineSettings)
+_PARAM_FIELDS: dict[type[BaseModel], tuple[FieldSpec, ...]] = {}
+
+
+def _params_spec(node_type: type[BaseModel]) -> tuple[FieldSpec, ...]:
+    """A node type's form spec, derived once per type (it depends on the type only)."""
+    spec = _PARAM_FIELDS.get(node_type)
+    if spec is None:
+        spec = _PARAM_FIELDS[node_type] = model_spec(node_type)
+    return spec
 
 
 def node_placeholders(pipeline: Pipeline) -> dict[str, str]:
@@ -128,8 +139,8 @@ class Inspector:
             self._notify(self.session.set_setting(path, value))
             self.refresh(rebuild=structural)
 
-        form = Form(on_change=change, open_sections=self._sections())
-        form.render(model_spec(PipelineSettings), self.session.pipeline.settings.model_dump(mode="json"))
+        form = Form(on_change=change, open_sections=self._sections(), **self._lazy(self._settings_data))
+        form.render(_SETTINGS_FIELDS, self._settings_data())
         self.forms.append(form)
         self._schedule_words(form)
 
@@ -193,8 +204,9 @@ class Inspector:
             placeholders=node_placeholders(pipeline),
             open_sections=self._sections(),
             keep_invalid=True,  # parameters are stored as typed; validation marks what is wrong
+            **self._lazy(lambda: self._node_data(node_id, "params")),
         )
-        params.render(model_spec(node_type), node.params)
+        params.render(_params_spec(node_type), node.params)
         self.forms.append(params)
 
         self.outputs_box = ui.column().classes("w-full gap-2")
@@ -202,8 +214,9 @@ class Inspector:
         with self._section("Runs with access", "access"):
             default = pipeline.settings.default_access.describe()
             ui.label(f"Unset: the pipeline default ({default})").classes("text-caption")
-            form = Form(on_change=node_change, prefix=("access",), open_sections=self._sections())
-            form.render(_ACCESS_FIELDS, node.access.model_dump(mode="json") if node.access else {})
+            data = lambda: self._node_data(node_id, "access")  # noqa: E731
+            form = Form(on_change=node_change, prefix=("access",), open_sections=self._sections(), **self._lazy(data))
+            form.render(_ACCESS_FIELDS, data())
             self.forms.append(form)
 
     def _location_preview(self, node_id: str, port: str) -> None:
@@ -220,6 +233,24 @@ class Inspector:
             self.refresh(rebuild=structural)
 
         return change
+
+    def _lazy(self, data: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+        """A form's ``data`` and ``on_built``: a section opened later is built from the document as it is then,
+        and its fields are disabled on a read-only page."""
+        return {"data": data, "on_built": disable_fields if self.read_only else None}
+
+    def _settings_data(self) -> dict[str, Any]:
+        return self.session.pipeline.settings.model_dump(mode="json")
+
+    def _node_data(self, node_id: str, part: str, port: str = "") -> Mapping[str, Any]:
+        """The node's parameters, access or one output's settings as the forms hold them ({}: none)."""
+        node = self.session.pipeline.node(node_id)
+        if node is None:
+            return {}
+        if part == "params":
+            return node.params
+        settings = node.access if part == "access" else node.outputs.get(port)
+        return settings.model_dump(mode="json") if settings is not None else {}
 
     def _sections(self) -> set[str]:
         return self.open_sections.setdefault(self.node_id, set())
@@ -253,14 +284,15 @@ class Inspector:
         with self.outputs_box, self._section("Outputs: storage, naming and access", "outputs").mark("outputs"):
             for port in outputs:
                 ui.label(f"{port.name} ({port.type.value})").classes("text-bold")
+                data = lambda name=port.name: self._node_data(node_id, "outputs", name)  # noqa: E731
                 form = Form(
                     on_change=self._node_change(node_id),
                     prefix=("outputs", port.name),
                     placeholders=output_placeholders(pipeline),
                     open_sections=self._sections(),
+                    **self._lazy(data),
                 )
-                settings = node.outputs.get(port.name)
-                form.render(_NODE_FIELDS, settings.model_dump(mode="json") if settings else {})
+                form.render(_NODE_FIELDS, data())
                 self.forms.append(form)
                 if port.type not in VALUE_PORT_TYPES:
                     self._location_preview(node_id, port.name)

@@ -90,24 +90,33 @@ def _reveal(driver: Any, name: str) -> Any:
     """Open the collapsed sections around a field, like a user would; the field's input element."""
     from selenium.webdriver.common.by import By
 
-    for _ in range(5):
-        header = driver.execute_script(
+    def step() -> Any:  # a closed section's header, True when the field is there and shown, None: wait
+        return driver.execute_script(
             """
-            const field = document.querySelector(`input[data-field="${arguments[0]}"]`);
+            // The field, or else the innermost section around it: a closed section's fields are built when opened.
+            const parts = arguments[0].split('.');
+            let field = document.querySelector(`input[data-field="${arguments[0]}"]`);
+            for (let end = parts.length - 1; !field && end > 0; end--) {
+              field = document.querySelector(`[data-section="${parts.slice(0, end).join('.')}"]`);
+            }
             const closed = [];
-            for (let e = field?.parentElement; e; e = e.parentElement) {
+            for (let e = field; e; e = e.parentElement) {
               if (e.classList.contains('q-expansion-item--collapsed')) closed.unshift(e);
             }
-            return closed.length ? closed[0].querySelector('.q-expansion-item__container > .q-item') : null;
+            if (closed.length) return closed[0].querySelector('.q-expansion-item__container > .q-item');
+            return field && field.hasAttribute('data-field') ? true : null;  // null: a section's fields to come
             """,
             name,
         )
-        if header is None:
+
+    for _ in range(5):
+        header = wait_for(step, f"the field {name} or a closed section around it")
+        if header is True:
             break
         wait_for(header.is_displayed, "a section header to be visible")  # its parent may still be opening
         header.click()
         wait_for(lambda h=header: h.get_attribute("aria-expanded") == "true", "a section to open")
-    element = driver.find_element(By.CSS_SELECTOR, _field(name))
+    element = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, _field(name)), f"the field {name}")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     wait_for(element.is_displayed, f"the field {name} to be visible")
     return element

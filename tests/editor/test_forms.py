@@ -126,3 +126,28 @@ async def test_invalid_json_is_kept_for_a_dictionary_parameter(user: User) -> No
     field.set_value('{"alpha": 1}')
     assert node.params["parameters"] == {"alpha": 1}
     assert not field.error
+
+
+async def test_a_closed_section_is_built_when_opened_from_the_document_as_it_is_then(user: User) -> None:
+    inspector = await open_inspector(user, script_pipeline())
+    inspector.select("train")
+    params = inspector.forms[1]
+    assert "pod.image" not in params.widgets  # the closed "Pod" section's fields are not built at selection
+    inspector.session.set_param("train", ("pod", "image"), "registry.example.com/train:2")  # not through its field
+    inspector.session.set_param("train", ("pod", "shm_size"), "8 gigs")
+    inspector.refresh(rebuild=False)
+    params.widgets["pod"].set_value(True)  # the user opens "Pod"
+    assert params.widgets["pod.image"].value == "registry.example.com/train:2"
+    assert "not a Kubernetes quantity" in params.widgets["pod.shm_size"].props["error-message"]
+    assert "pod.resources.gpu" not in params.widgets  # a section inside it stays unbuilt until opened too
+    user.find(marker="field-pod.image").clear().type("registry.example.com/train:3")
+    node = inspector.session.pipeline.node("train")
+    assert node is not None and node.params["pod"]["image"] == "registry.example.com/train:3"
+
+
+async def test_focusing_a_field_of_a_closed_section_builds_it(user: User) -> None:
+    inspector = await open_inspector(user, script_pipeline())
+    inspector.select("train")
+    gpu = widget(inspector, "pod.resources.gpu")  # Form.widget builds the sections around the field
+    assert gpu is inspector.forms[1].widgets["pod.resources.gpu"]
+    assert inspector.forms[1].widgets["pod"].value is False  # built, not opened

@@ -61,7 +61,15 @@ def shown(user: User, marker: str) -> bool:
 
 
 def form_fields(page: Page) -> list[DisableableElement]:
-    """The inspector's fields and buttons (not its sections, which open and close in any case)."""
+    """The inspector's fields and buttons (not its sections, which open and close in any case), with every
+    section opened first: a section's fields are built when it is first opened."""
+    while closed := [
+        element
+        for element in page.bench.inspector.container.descendants()
+        if isinstance(element, ui.expansion) and not element.value
+    ]:
+        for section in closed:
+            section.set_value(True)
     return [
         element
         for element in page.bench.inspector.container.descendants()

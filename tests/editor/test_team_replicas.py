@@ -73,11 +73,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def field_element(page: PageClient, name: str) -> int:
-    """The element id of the settings form's field ``name`` (its ``data-field``)."""
-    for element_id, element in page.elements.items():
-        if element.get("props", {}).get("data-field") == name:
-            return int(element_id)
-    raise AssertionError(f"the page has no field {name}")
+    """The element id of the settings form's field ``name`` (its ``data-field``), opening the closed sections
+    around it as a user does (a closed section's fields are built when it is first opened)."""
+
+    def found() -> int | None:
+        ids = [i for i, e in page.elements.items() if e.get("props", {}).get("data-field") == name]
+        return int(ids[0]) if ids else None
+
+    parts = name.split(".")
+    for end in range(1, len(parts)):
+        if found() is not None:
+            break
+        section, inner = ".".join(parts[:end]), ".".join(parts[: end + 1])  # inner: the next section, or the field
+        for element_id, element in list(page.elements.items()):
+            if element.get("props", {}).get("data-section") == section and not element["props"].get("model-value"):
+                page.send("update:modelValue", True, element=int(element_id))
+                page.until(
+                    lambda _, inner=inner: (
+                        found() is not None
+                        or any(e.get("props", {}).get("data-section") == inner for e in page.elements.values())
+                    )
+                )
+    element_id = found()
+    if element_id is None:
+        raise AssertionError(f"the page has no field {name}")
+    return element_id
 
 
 def type_into(page: PageClient, name: str, text: str) -> None:

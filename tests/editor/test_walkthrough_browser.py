@@ -182,19 +182,29 @@ def retype(driver: Any, element: Any, text: str) -> None:
 
 def reveal(driver: Any, name: str) -> Any:
     """Open the collapsed sections around the form field ``name``, as a person would; its input."""
-    for _ in range(6):
-        header = driver.execute_script(
+
+    def step() -> Any:  # a closed section's header, True when the field is there and shown, None: wait
+        return driver.execute_script(
             """
-            const field = document.querySelector(`.q-drawer--right [data-field="${arguments[0]}"]`);
+            // The field, or else the innermost section around it: a closed section's fields are built when opened.
+            const parts = arguments[0].split('.');
+            let field = document.querySelector(`.q-drawer--right [data-field="${arguments[0]}"]`);
+            for (let end = parts.length - 1; !field && end > 0; end--) {
+              field = document.querySelector(`.q-drawer--right [data-section="${parts.slice(0, end).join('.')}"]`);
+            }
             const closed = [];
-            for (let e = field?.parentElement; e; e = e.parentElement) {
+            for (let e = field; e; e = e.parentElement) {
               if (e.classList.contains('q-expansion-item--collapsed')) closed.unshift(e);
             }
-            return closed.length ? closed[0].querySelector('.q-expansion-item__container > .q-item') : null;
+            if (closed.length) return closed[0].querySelector('.q-expansion-item__container > .q-item');
+            return field && field.hasAttribute('data-field') ? true : null;  // null: a section's fields to come
             """,
             name,
         )
-        if header is None:
+
+    for _ in range(6):
+        header = wait_for(step, f"the field {name} or a closed section around it")
+        if header is True:
             break
         open_header(driver, header)
     return wait_for(lambda: field(driver, name), f"the field {name}")

@@ -182,6 +182,7 @@ async def test_invalid_value_shows_inline_and_on_canvas_then_clears(user: User, 
     await user.should_see(marker="field-script")
     form = page.bench.inspector.forms[1]
     page.bench.inspector.forms[1].on_change(("pod", "shm_size"), "8 gigs", False)
+    form.widgets["pod"].set_value(True)  # the user opens "Pod": its fields are built then, with their errors
     assert form.widgets["pod.shm_size"].props["error-message"].startswith("'8 gigs' is not a Kubernetes quantity")
     issues = [args for name, args in page.calls if name == "setIssues"][-1][0]
     assert "train" in issues
