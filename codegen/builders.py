@@ -285,10 +285,10 @@ def bentoml_deploy(ctx: Context, node: Node, instance: NodeType) -> NodeTasks:
     config = _params(instance, "deployment_name", "min_replicas", "max_replicas", "target_cpu_utilization")
     config.update(_params(instance, "port", "service_type", "rollout_timeout_seconds"))
     config["namespace"] = instance.namespace or settings.namespace
-    monitoring = _params(instance, "metrics", "monitoring_labels", "alerts", "grafana_dashboard")
-    monitoring.update(_params(instance, "alert_error_ratio", "alert_p95_latency_seconds"))
-    monitoring.update(_params(instance, "alert_max_replicas_minutes", "alert_for_minutes"))
-    config["monitoring"] = monitoring | {"dashboard_namespace": instance.dashboard_namespace or config["namespace"]}
+    monitoring = instance.monitoring.model_dump(mode="json")
+    config["monitoring"] = monitoring | {
+        "dashboard_namespace": monitoring["dashboard_namespace"] or config["namespace"]
+    }
     config["resources"] = {"requests": requests, "limits": limits, "node_selector": selector}
     spec = _pod(ctx, node, instance, step="bentoml_deploy", config=config, pushes=True)
     return _single(_pod_task(node, spec))

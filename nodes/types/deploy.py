@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from ..checks import K8sName, K8sShortName, LabelKey, LabelValue
-from ..common import Resources
+from ..common import Resources, Strict
 from ..param_usage import PARAM_REF
 from ..ports import PortType
 from .base import Family, NodeType, Problem, port
@@ -53,30 +53,9 @@ class BentoBuild(NodeType):
     image_tag: str = Field("{{ ts_nodash }}", min_length=1, description="Image tag (run-time macros allowed)")
 
 
-class BentoDeploy(NodeType):
-    """Deploy a Bento image as a Kubernetes Deployment and Service with a HorizontalPodAutoscaler."""
+class ServingMonitoring(Strict):
+    """How Prometheus scrapes a served Bento, its alerts' thresholds and its Grafana dashboard."""
 
-    kind = "bentoml_deploy"
-    family = Family.DEPLOY
-    title = "BentoML deploy"
-    summary = "Deployment, Service and autoscaler on Kubernetes"
-    in_ports = (port("bento", PortType.BENTO, "The Bento image to serve", required=True),)
-    out_ports = (port("deployment", PortType.DEPLOYMENT, "The running service"),)
-
-    deployment_name: K8sShortName = Field(description="Deployment and Service name", examples=["keyword-api"])
-    namespace: K8sName | None = Field(None, description="Namespace (default: the pipeline's)")
-    min_replicas: int = Field(1, ge=1, le=1000)
-    max_replicas: int = Field(3, ge=1, le=1000)
-    target_cpu_utilization: int = Field(70, ge=1, le=100, description="Autoscaling target, percent of request")
-    port: int = Field(3000, ge=1, le=65535, description="Port the Bento serves on")
-    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
-    replica_resources: Resources = Field(default_factory=Resources, description="Resources of each replica")
-    rollout_timeout_seconds: int = Field(
-        600,
-        ge=30,
-        le=7200,
-        description="How long the rollout may take before the deploy is rolled back and fails",
-    )
     metrics: Literal["service_monitor", "annotations", "off"] = Field(
         "service_monitor",
         description=(
@@ -86,7 +65,7 @@ class BentoDeploy(NodeType):
             " alerts or dashboard either)"
         ),
     )
-    monitoring_labels: dict[LabelKey, LabelValue] = Field(
+    prometheus_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"release": "kube-prometheus-stack"},
         description=(
             "Labels on the ServiceMonitor and PrometheusRule by which your Prometheus selects them"
@@ -115,6 +94,36 @@ class BentoDeploy(NodeType):
             "Namespace of the dashboard ConfigMap (default: the deployment's; use Grafana's namespace unless"
             " its sidecar searches all namespaces)"
         ),
+    )
+
+
+class BentoDeploy(NodeType):
+    """Deploy a Bento image as a Kubernetes Deployment and Service with a HorizontalPodAutoscaler."""
+
+    kind = "bentoml_deploy"
+    family = Family.DEPLOY
+    title = "BentoML deploy"
+    summary = "Deployment, Service and autoscaler on Kubernetes"
+    in_ports = (port("bento", PortType.BENTO, "The Bento image to serve", required=True),)
+    out_ports = (port("deployment", PortType.DEPLOYMENT, "The running service"),)
+
+    deployment_name: K8sShortName = Field(description="Deployment and Service name", examples=["keyword-api"])
+    namespace: K8sName | None = Field(None, description="Namespace (default: the pipeline's)")
+    min_replicas: int = Field(1, ge=1, le=1000)
+    max_replicas: int = Field(3, ge=1, le=1000)
+    target_cpu_utilization: int = Field(70, ge=1, le=100, description="Autoscaling target, percent of request")
+    port: int = Field(3000, ge=1, le=65535, description="Port the Bento serves on")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    replica_resources: Resources = Field(default_factory=Resources, description="Resources of each replica")
+    rollout_timeout_seconds: int = Field(
+        600,
+        ge=30,
+        le=7200,
+        description="How long the rollout may take before the deploy is rolled back and fails",
+    )
+    monitoring: ServingMonitoring = Field(
+        default_factory=ServingMonitoring,
+        description="Prometheus scraping, alerts and a Grafana dashboard for the served model",
     )
 
     def problems(self, connected: frozenset[str]) -> Iterator[Problem]:

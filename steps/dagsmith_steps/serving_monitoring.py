@@ -122,7 +122,7 @@ def service_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": GROUP + "/" + VERSION,
         "kind": "ServiceMonitor",
-        "metadata": _meta(cfg, name, namespace, settings(cfg)["monitoring_labels"]),
+        "metadata": _meta(cfg, name, namespace, settings(cfg)["prometheus_labels"]),
         "spec": {
             "selector": {"matchLabels": selector},
             "namespaceSelector": {"matchNames": [namespace]},
@@ -266,7 +266,7 @@ def prometheus_rule(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": GROUP + "/" + VERSION,
         "kind": "PrometheusRule",
-        "metadata": _meta(cfg, name, namespace, settings(cfg)["monitoring_labels"]),
+        "metadata": _meta(cfg, name, namespace, settings(cfg)["prometheus_labels"]),
         "spec": {"groups": [group]},
     }
 

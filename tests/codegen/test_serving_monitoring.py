@@ -43,10 +43,7 @@ DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([
 def monitoring(**changes: Any) -> dict[str, Any]:
     """The ``monitoring`` part of the deploy configuration, as codegen passes a node with default fields."""
     node = BentoDeploy(deployment_name="keyword-api")
-    fields = {"metrics", "monitoring_labels", "alerts", "grafana_dashboard", "alert_error_ratio"}
-    fields |= {"alert_p95_latency_seconds", "alert_max_replicas_minutes", "alert_for_minutes"}
-    base = node.model_dump(mode="json", include=fields) | {"dashboard_namespace": "ml"}
-    return base | changes
+    return node.monitoring.model_dump(mode="json") | {"dashboard_namespace": "ml"} | changes
 
 
 def watched(**changes: Any) -> dict[str, Any]:
@@ -128,7 +125,7 @@ def test_the_default_applies_a_service_monitor_alerts_and_a_dashboard_after_the_
 
 
 def test_annotations_scrape_the_pods_instead_of_a_service_monitor() -> None:
-    cfg = watched(metrics="annotations", monitoring_labels={})
+    cfg = watched(metrics="annotations", prometheus_labels={})
     deployment = DEPLOY["build_manifests"](cfg, NEW_IMAGE)[0]
     assert deployment["spec"]["template"]["metadata"]["annotations"] == {
         "prometheus.io/scrape": "true",
