@@ -151,7 +151,11 @@ class LiveMerge:
             self._wanted = None if revision is None or self._wanted is None else max(self._wanted, revision)
             return
         self._waiting, self._wanted = True, revision
-        task = background_tasks.create(self._pull(), name="dagsmith-merge-draft", context=self.context)
+        # As the page's own user, whoever told it (another page's save, another replica's notice): the merge
+        # and the save it may ask for run with this page's rights, never the teller's (or none).
+        task = self._origin.copy().run(
+            background_tasks.create, self._pull(), name="dagsmith-merge-draft", context=self.context
+        )
         self._pulls.add(task)
         task.add_done_callback(self._pulls.discard)
 

@@ -171,3 +171,29 @@ async def test_a_page_whose_session_was_revoked_gets_no_more_of_the_other_users_
     assert description(eds, node) == description(second_tab, node) == "before ed signed out"  # nothing more reached ed
     assert sorted(name for name, _ in checks) == ["ed", "ed"]
     assert failures == []
+
+
+async def test_a_page_told_outside_any_users_context_merges_and_saves_as_its_own_user(
+    user: User, team: tuple[Recording, int, int]
+) -> None:
+    await start(user)
+    services, _, pipeline_id = team
+    failures: list[Exception] = []
+    eds = open_page(services, pipeline_id, "ed", failures)
+    x, y = (node.id for node in eds.session.pipeline.nodes[:2])
+    eds.session.set_param(y, ["description"], "ed's, not saved yet")
+    with acting_as(Identity("alice", False)):  # alice saves through another replica
+        _, other, _ = services.open_draft(pipeline_id)
+        other.node(x).params["description"] = "alice's"  # type: ignore[union-attr]
+        revision = services.save_draft(pipeline_id, other)
+    services.checked.clear()
+
+    eds.saved_elsewhere(revision)  # as the replica's listener tells it: in no user's context
+    await eds.settled()
+
+    assert failures == []  # the merge, and the save of ed's change on top, ran as ed
+    assert services.checked == ["ed"]
+    with acting_as(Identity("ed", False)):
+        _, stored, _ = services.open_draft(pipeline_id)
+    assert stored.node(x).params["description"] == "alice's"  # type: ignore[union-attr]
+    assert stored.node(y).params["description"] == "ed's, not saved yet"  # type: ignore[union-attr]
