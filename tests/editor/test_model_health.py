@@ -1,8 +1,9 @@
 """Model health (issue 13's decay dashboard): a real MLflow SQLite store read into the dashboard's model.
 
-The store is built once per module: three versions of a model (v2 fails the gate), monitoring runs of v1
-and then of v3 over ten days with the metric crossing the threshold twice, two retraining triggers and the
-champion alias moved from v1 to v3. Nothing is mocked; times are fixed relative to ``NOW``.
+The store (health_store.py) is built once per module: three versions of a model (v2 fails the gate),
+monitoring runs of v1 and then of v3 over ten days with the metric crossing the threshold twice, two
+retraining triggers and the champion alias moved from v1 to v3. Nothing is mocked; times are fixed
+relative to ``NOW``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import json
 import math
 import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
+from health_store import DAY, MODEL, NOW, build_store, pipeline_document
 from nicegui import ui
 from nicegui.testing import User
 
@@ -34,85 +35,10 @@ from dagsmith.editor.pages.health import health_page
 from dagsmith.editor.services import EditorServices
 from dagsmith.nodes import Pipeline, save
 
-MODEL = "keyword-recommender"
-NOW = 1_780_000_000.0
-DAY = 86400.0
-
-
-def pipeline_document(**monitor: Any) -> Pipeline:
-    """Register → gate → monitor (reading the model through the gate's approved output)."""
-    params = {
-        "metric": "ctr",
-        "threshold": 0.035,
-        "trigger_when": "below",
-        "monitoring_experiment": "keyword-monitoring",
-        "retrain_dag_id": "keyword_retrain",
-        "cooldown_hours": 72,
-        **monitor,
-    }
-    return Pipeline.model_validate(
-        {
-            "settings": {"name": "Keyword recommender"},
-            "nodes": [
-                {"id": "register", "type": "register_model", "params": {"model_name": MODEL}},
-                {
-                    "id": "gate",
-                    "type": "model_gate",
-                    "params": {"metric": "val_auc", "threshold": 0.75, "compare_to_champion": True},
-                },
-                {"id": "watch", "type": "monitor", "params": params},
-            ],
-            "edges": [
-                {
-                    "id": "e1",
-                    "source": "register",
-                    "source_port": "model",
-                    "target": "gate",
-                    "target_port": "candidate",
-                },
-                {"id": "e2", "source": "gate", "source_port": "approved", "target": "watch", "target_port": "model"},
-            ],
-        }
-    )
-
-
-def _run(client: Any, experiment: str, at: float, tags: dict[str, str], metrics: dict[str, float]) -> str:
-    run = client.create_run(experiment, start_time=int(at * 1000), tags=tags)
-    for name, value in metrics.items():
-        client.log_metric(run.info.run_id, name, value, timestamp=int(at * 1000))
-    client.set_terminated(run.info.run_id, "FINISHED", end_time=int(at * 1000) + 1000)
-    return str(run.info.run_id)
-
 
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from mlflow import MlflowClient
-
-    folder = tmp_path_factory.mktemp("mlflow-health")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(folder)  # MLflow's default artifact root is ./mlruns
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        training = client.create_experiment("keyword-training", artifact_location=str(folder / "artifacts"))
-        client.create_registered_model(MODEL)
-        for number, auc in ((1, 0.80), (2, 0.78), (3, 0.85)):
-            run = _run(client, training, NOW - (12 - 3 * number) * DAY, {}, {"val_auc": auc})
-            client.create_model_version(MODEL, source=str(folder / "artifacts" / f"m{number}"), run_id=run)
-        client.set_registered_model_alias(MODEL, "champion", "1")
-        monitoring = client.create_experiment("keyword-monitoring", artifact_location=str(folder / "artifacts"))
-        for version, days_ago, ctr in (("1", 10, 0.05), ("1", 9, 0.045), ("1", 8, 0.033), ("1", 7, 0.031)):
-            tags = {"dagsmith.model_name": MODEL, "dagsmith.model_version": version}
-            _run(client, monitoring, NOW - days_ago * DAY, tags, {"ctr": ctr})
-        trigger_tags = {"dagsmith.kind": "retrain-trigger", "dagsmith.retrain_dag_id": "keyword_retrain"}
-        _run(client, monitoring, NOW - 7.5 * DAY, {**trigger_tags, "dagsmith.triggered_run_id": "r1"}, {"ctr": 0.033})
-        client.set_registered_model_alias(MODEL, "champion", "3")
-        for version, days_ago, ctr in (("3", 6, 0.05), ("3", 3, 0.034), ("3", 2.5, 0.032)):
-            tags = {"dagsmith.model_name": MODEL, "dagsmith.model_version": version}
-            _run(client, monitoring, NOW - days_ago * DAY, tags, {"ctr": ctr})
-        _run(client, monitoring, NOW - 2 * DAY, {**trigger_tags, "dagsmith.triggered_run_id": "r2"}, {"ctr": 0.032})
-        other = {"dagsmith.model_name": "other-model", "dagsmith.model_version": "1"}
-        _run(client, monitoring, NOW - 1 * DAY, other, {"ctr": 0.001})  # another model's run is not shown
-    return uri
+    return build_store(tmp_path_factory.mktemp("mlflow-health"))
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +171,8 @@ async def open_health(user: User, services: EditorServices, document: Pipeline) 
 
 
 def texts(user: User, marker: str) -> list[str]:
-    return [element.text for element in user.find(marker=marker).elements]  # type: ignore[attr-defined]
+    found = sorted(user.find(marker=marker).elements, key=lambda element: element.id)  # a set: page order by id
+    return [element.text for element in found]  # type: ignore[attr-defined]
 
 
 async def test_the_page_shows_status_chart_alias_holders_and_versions(
