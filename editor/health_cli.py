@@ -52,6 +52,7 @@ def cmd_health(args: argparse.Namespace) -> int:
             "name, the metric your monitoring step logs and a threshold\n"
         )
         return EXIT_UNREADABLE
+    location: Configured | None = None
     try:
         if args.tracking_uri:
             location = Configured(args.tracking_uri, "--tracking-uri")
@@ -59,7 +60,10 @@ def cmd_health(args: argparse.Namespace) -> int:
             location = health_location(pipeline, Path(args.workspace).expanduser() if args.workspace else None)
         report = read_health(location.location, pipeline, source=location.source)
     except ComponentUnavailable as exc:
-        sys.stderr.write(f"dagsmith health: {printable(exc.message)}\n")
+        from .runs.workspace import redact
+
+        shown = exc.message.replace(location.location, redact(location.location)) if location else exc.message
+        sys.stderr.write(f"dagsmith health: {printable(shown)}\n")
         return EXIT_UNREADABLE
     healthy = all(panel.healthy for model in report.models for panel in model.panels)
     if args.json:
@@ -82,7 +86,9 @@ def _finite(value: Any) -> Any:
 
 
 def _print(report: HealthReport) -> None:
-    _out(f"MLflow: {report.tracking_uri} (from {report.source})")
+    from .runs.workspace import redact
+
+    _out(f"MLflow: {redact(report.tracking_uri)} (from {report.source})")
     for model in report.models:
         _out()
         _out(model.name)

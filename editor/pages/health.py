@@ -23,6 +23,7 @@ from dagsmith.nodes import Pipeline
 
 from ..integrations import ComponentUnavailable, Configured, HealthReport, health_location, read_health
 from ..integrations.decay import ModelHealth, Panel, has_monitoring
+from ..runs.workspace import redact
 from ..services import EditorServices, UserError
 
 NO_MONITOR = (
@@ -131,9 +132,10 @@ class HealthView:
             return
         with self.body:
             ui.spinner().mark("health-loading")
+        location: Configured | None = None
         try:
             location = await asyncio.to_thread(self._locate)
-            self.where.set_text(f"MLflow: {location.location} (from {location.source})")
+            self.where.set_text(f"MLflow: {redact(location.location)} (from {location.source})")
             found = await run.io_bound(read_health, location.location, self.pipeline, source=location.source)
             if found is None:  # the app is shutting down
                 return
@@ -144,6 +146,8 @@ class HealthView:
             result = f"MLflow cannot be read: {str(exc) or type(exc).__name__}"
         if request != self._request:
             return  # a reload asked again meanwhile: its answer draws
+        if isinstance(result, str) and location is not None:  # a team's viewers see no password in the URI
+            result = result.replace(location.location, redact(location.location))
         self.body.clear()
         with self.body:
             if isinstance(result, str):

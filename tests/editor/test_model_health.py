@@ -26,6 +26,7 @@ from dagsmith.editor.integrations.decay import (
     Watch,
     alias_spans,
     duration,
+    model_health,
     status_text,
     watched_models,
 )
@@ -33,7 +34,7 @@ from dagsmith.editor.integrations.decay_reader import HealthReport, health_locat
 from dagsmith.editor.pages import register_pages
 from dagsmith.editor.pages.health import health_page
 from dagsmith.editor.services import EditorServices
-from dagsmith.nodes import Pipeline, save
+from dagsmith.nodes import Node, Pipeline, save
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +220,14 @@ def closed_port() -> int:
 async def test_the_page_with_mlflow_unreachable_names_it_and_what_to_do(
     user: User, services: EditorServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    uri = f"http://127.0.0.1:{closed_port()}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    port = closed_port()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://ops:s3cret@127.0.0.1:{port}")
     await open_health(user, services, pipeline_document())
     await user.should_see(marker="health-error", retries=300)
     (message,) = texts(user, "health-error")
-    assert message.startswith(f"MLflow at {uri} is not reachable") and "set MLFLOW_TRACKING_URI" in message
+    shown = f"http://ops:***@127.0.0.1:{port}"  # a team server's viewers see no password
+    assert message.startswith(f"MLflow at {shown} is not reachable") and "set MLFLOW_TRACKING_URI" in message
+    assert texts(user, "health-where") == [f"MLflow: {shown} (from MLFLOW_TRACKING_URI)"]
 
 
 async def test_a_pipeline_that_does_not_exist(user: User, services: EditorServices) -> None:
@@ -279,3 +282,20 @@ def test_the_health_command_without_mlflow_or_monitor(tmp_path: Path, capsys: py
     save(Pipeline.model_validate({"settings": {"name": "Blank"}}), blank)
     assert cli.run(["health", str(blank)]) == 2
     assert "has no Monitor or Model gate node: add a Monitor node" in capsys.readouterr().err
+
+
+def test_a_drift_monitor_a_monitor_naming_its_model_and_a_register_only_model() -> None:
+    document = pipeline_document(source="drift", model_name="keyword-drift")
+    document.nodes.append(Node(id="other", type="register_model", params={"model_name": "user-targeting"}))
+    models = {model.name: model for model in watched_models(document)}
+    assert list(models) == [MODEL, "keyword-drift", "user-targeting"]
+    assert [w.node for w in models["keyword-drift"].monitors] == ["watch"] and not models[MODEL].monitors
+    trigger = Trigger(NOW - DAY, "t1", "r1", "keyword_retrain", 0.4)
+    health = model_health(models["keyword-drift"], [], {"watch": []}, {"watch": [trigger]}, NOW)
+    (panel,) = health.panels
+    assert (
+        panel.status.startswith("ctr is measured as drift inside each run") and "1 retraining trigger" in panel.status
+    )
+    assert panel.triggers == [trigger] and panel.series == {}
+    registered = model_health(models["user-targeting"], [], {}, {}, NOW)
+    assert registered.panels == [] and "no Monitor node watches this model" in registered.note
