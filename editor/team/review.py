@@ -71,7 +71,7 @@ class ReviewService:
     # -- protected targets ---------------------------------------------------------------------------------
     def protect(self, project_id: int, kind: str, name: str) -> ProtectedTarget:
         """Protect a branch or deployment of the project (its owners)."""
-        self.services.check_project(project_id, "manage")
+        self._manage(project_id)
         try:
             return self.store.protect(project_id, kind, name, by=self.user)
         except (StoreError, ValueError) as exc:
@@ -79,7 +79,7 @@ class ReviewService:
 
     def unprotect(self, project_id: int, kind: str, name: str) -> None:
         """Take the protection off (its owners)."""
-        self.services.check_project(project_id, "manage")
+        self._manage(project_id)
         try:
             self.store.unprotect(project_id, kind, name, by=self.user)
         except (StoreError, ValueError) as exc:
@@ -220,6 +220,17 @@ class ReviewService:
         return self.store.export_log(pipeline_id)
 
     # -- helpers -------------------------------------------------------------------------------------------
+    def _manage(self, project_id: int) -> None:
+        """The user may change the project's protected targets: its owners only.
+
+        ``manage`` also lets an organisation admin through (they manage every project's members), but the
+        store lets only owners protect; such an admin who is no member learns nothing of the project, as
+        anyone outside it, instead of the store's refusal naming the project and its owners.
+        """
+        self.services.check_project(project_id, "manage")
+        if self.store.role_of(self.user, project_id) is None:
+            raise NoAccessError(f"project {project_id} does not exist or you have no access to it")
+
     def _review(self, review_id: int, action: str) -> tuple[int, int, Review]:
         try:
             pipeline_id, number, review = self.store.get_review(review_id)

@@ -30,8 +30,11 @@ from websockets.sync.client import connect
 
 from dagsmith.editor.runs.records import write_json
 from dagsmith.editor.store import Role, open_store
-from dagsmith.editor.team.accounts import Accounts
+from dagsmith.editor.team.accounts import Accounts, Identity
+from dagsmith.editor.team.identity import acting_as
 from dagsmith.editor.team.matrix import Door
+from dagsmith.editor.team.review import ReviewService
+from dagsmith.editor.team.services import TeamServices
 from dagsmith.nodes import CATALOG, Pipeline, load_example, parse
 
 USERS = {
@@ -135,6 +138,15 @@ def prepare(door: Door, world: World) -> dict[str, str]:
                 store.create_version(world.pipeline, by=USERS["owner"], message="for the walk")
         finally:
             store.close()
+    if "{review}" in door.path:
+        values["review"] = str(_review(world))
+    if door.path.endswith("/protected/{kind}/{name}"):  # the protection the row takes off, in place again
+        store = open_store(world.database, local_user=False)
+        try:
+            if not store.is_protected(world.project, "deployment", "walk-gone"):
+                store.protect(world.project, "deployment", "walk-gone", by=USERS["owner"])
+        finally:
+            store.close()
     if door.method == "GET" or door.kind != "api":
         return values
     store = open_store(world.database, local_user=False)
@@ -156,6 +168,25 @@ def prepare(door: Door, world: World) -> dict[str, str]:
     finally:
         store.close()
     return values
+
+
+_REVIEWS: dict[str, int] = {}
+
+
+def _review(world: World) -> int:
+    """A review of the pipeline's newest version, requested by its editor (made once per database)."""
+    if world.database in _REVIEWS:
+        return _REVIEWS[world.database]
+    store = open_store(world.database, local_user=False)
+    try:
+        with acting_as(Identity(USERS["editor"], False)):
+            services = TeamServices(store)
+            if not store.list_versions(world.pipeline):
+                services.save_version(world.pipeline, services.open_draft(world.pipeline)[1], "for the walk")
+            _REVIEWS[world.database] = ReviewService(services).request(world.pipeline).id
+    finally:
+        store.close()
+    return _REVIEWS[world.database]
 
 
 def http_passes(door: Door, team: Team, world: World, visitor: str, cookie: str | None) -> bool:
