@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .accounts import Accounts, Identity, LoginRefused
 from .identity import acting_as, cookie_value
 from .oidc_users import OidcRefused
+from .proxies import client_address, public_host, strip_untrusted, via_trusted_proxy
 from .settings import TeamSettings
 
 if TYPE_CHECKING:
@@ -97,8 +98,7 @@ def identify_proxied(accounts: Accounts, settings: TeamSettings, scope: Scope) -
     ``proxy_groups_header`` set, the groups it lists (comma-separated) replace the user's stored IdP groups
     whenever the proxy sends that header (written only when they changed).
     """
-    client = scope.get("client")
-    if not settings.proxies or not client or client[0] not in settings.proxies:
+    if not via_trusted_proxy(settings, scope):
         return None
     headers = Headers(scope=scope)
     name = headers.get(settings.proxy_user_header, "")
@@ -131,9 +131,10 @@ class TeamGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        strip_untrusted(self.settings, scope)  # X-Forwarded-* and the SSO headers: only a trusted proxy's count
         headers = Headers(scope=scope)
         method = scope.get("method", "GET")
-        if (scope["type"] == "websocket" or method not in SAFE_METHODS) and not self._same_origin(headers):
+        if (scope["type"] == "websocket" or method not in SAFE_METHODS) and not self._same_origin(scope, headers):
             await self._refuse(
                 scope, receive, send, _page(403, "Origin not allowed", "Another web site cannot drive dagsmith.")
             )
@@ -175,14 +176,14 @@ class TeamGuard:
         scheme, _, credential = headers.get("authorization", "").partition(" ")
         return self.accounts.token_identity(credential.strip()) if scheme.lower() == "bearer" and credential else None
 
-    @staticmethod
-    def _same_origin(headers: Headers) -> bool:
-        """Whether the browser's ``Origin`` (when it sends one) is this server as the request addressed it."""
+    def _same_origin(self, scope: Scope, headers: Headers) -> bool:
+        """Whether the browser's ``Origin`` (when it sends one) is this server as the browser addressed it
+        (``Host``, or a trusted proxy's ``X-Forwarded-Host``)."""
         origin = headers.get("origin")
         if origin is None:
             return True  # not a browser's cross-site request: browsers send Origin on those
         parts = urlsplit(origin.strip().lower())
-        host = headers.get("x-forwarded-host") or headers.get("host", "")
+        host = public_host(self.settings, scope)
         return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower() and not parts.path
 
     # -- signing in and out ------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class TeamGuard:
         form = await request.form()
         name, password = str(form.get("name", "")), str(form.get("password", ""))
         target = safe_next(str(form.get("next", "/")))
-        address = request.client.host if request.client else "unknown"
+        address = client_address(self.settings, request.scope)  # X-Forwarded-For only from a trusted proxy
         try:  # argon2 takes tens of milliseconds on purpose: not on the event loop
             identity = await run_in_threadpool(self.accounts.authenticate, name, password, address=address)
         except LoginRefused as exc:
@@ -241,7 +242,7 @@ class TeamGuard:
         """Start the user's session: the browser's previous one ends and a new cookie is issued (no fixation)."""
         previous = self._session_secret(request.headers.get("cookie", ""))
         secret = self.accounts.start_session(identity.name, hours=self.settings.session_hours, replacing=previous)
-        address = request.client.host if request.client else "unknown"
+        address = client_address(self.settings, request.scope)
         log.info("%r signed in with %s from %s", identity.name, how, address)
         response = RedirectResponse(target, 303)
         self._set_cookie(response, sign(secret, self.settings.secret_key))

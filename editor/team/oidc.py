@@ -39,6 +39,7 @@ from starlette.responses import RedirectResponse, Response
 from .accounts import Accounts, Identity
 from .identity import cookie_value
 from .oidc_users import OidcRefused, OidcUsers, claim_groups, is_org_admin, user_name
+from .proxies import public_host, public_scheme
 from .settings import SettingsError, TeamSettings
 
 log = logging.getLogger("dagsmith.team")
@@ -295,11 +296,12 @@ class OidcLogin:
 
     def _public_base(self, request: Request) -> str:
         """The server's public origin at sign-in: the configured redirect URI's, else the one the browser
-        addressed (the provider accepts a redirect URI only when it is registered)."""
+        addressed (the provider accepts a redirect URI only when it is registered). X-Forwarded-Host and
+        -Proto count only from a trusted proxy (``proxies``)."""
         if self.settings.oidc_redirect_uri:
             return self._configured_origin()
-        host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
-        scheme = "https" if self.settings.cookie_secure else request.url.scheme
+        host = public_host(self.settings, request.scope) or request.url.netloc
+        scheme = "https" if self.settings.cookie_secure else public_scheme(self.settings, request.scope)
         return f"{scheme}://{host}"
 
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:

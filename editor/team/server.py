@@ -104,4 +104,7 @@ def run_team_server(settings: TeamSettings) -> None:
         storage_secret=None,
         fastapi_docs=True,  # /docs and /openapi.json, for signed-in users (the guard stands before them)
         favicon=FAVICON if FAVICON.is_file() else "🛠",
+        # uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 whatever trusted_proxies says, and would
+        # hide the proxy's own address; the guard decides instead (proxies.py), from trusted_proxies only.
+        proxy_headers=False,
     )

@@ -20,6 +20,7 @@ writer at a time on one machine, so it is accepted only with ``trial = true`` (`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -56,7 +57,8 @@ class TeamSettings:
     """Failed sign-ins allowed per user name (and per address, times four) within ``login_window_minutes``."""
     login_window_minutes: float = 15.0
     trusted_proxies: str = ""
-    """SSO: addresses (comma-separated) of the authenticating proxy whose user header is believed; none by default."""
+    """IP addresses (comma-separated) of the proxies in front of this server; none by default. Only from these
+    peers are X-Forwarded-For, -Host and -Proto believed (client address, public origin), and the SSO user header."""
     proxy_user_header: str = "X-Forwarded-User"
     """SSO: the header in which that proxy names the signed-in user (oauth2-proxy: X-Forwarded-User)."""
     proxy_groups_header: str = ""
@@ -86,8 +88,8 @@ class TeamSettings:
 
     @property
     def proxies(self) -> frozenset[str]:
-        """The trusted proxy addresses."""
-        return frozenset(part.strip() for part in self.trusted_proxies.split(",") if part.strip())
+        """The trusted proxy addresses (IP addresses in canonical text)."""
+        return frozenset(canonical_address(part) for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def oidc_enabled(self) -> bool:
@@ -103,6 +105,22 @@ class TeamSettings:
     def cookie_name(self) -> str:
         """The session cookie's name (``__Host-`` prefixed over HTTPS, so no subdomain can set it)."""
         return "__Host-dagsmith-session" if self.cookie_secure else "dagsmith-session"
+
+
+def canonical_address(address: str) -> str:
+    """An IP address in canonical text (as the server reports a peer's); anything else stripped, as is."""
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return address.strip()
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -241,6 +259,13 @@ def _check(settings: TeamSettings, origin: Mapping[str, str]) -> None:
         raise SettingsError(f"{origin.get('port', 'port')} = {settings.port}: a port is 1 to 65535")
     if settings.session_hours <= 0 or settings.login_attempts < 1 or settings.login_window_minutes <= 0:
         raise SettingsError("session_hours, login_attempts and login_window_minutes must be positive")
+    for proxy in settings.trusted_proxies.split(","):
+        if proxy.strip() and not _is_address(proxy):
+            raise SettingsError(
+                f"{origin.get('trusted_proxies', 'DAGSMITH_TRUSTED_PROXIES')}: {proxy.strip()!r} is not an IP "
+                "address; list the proxies' addresses as this server sees them, e.g. 10.0.0.5, 10.0.0.6 (a host "
+                "name never matches)"
+            )
     header = settings.proxy_groups_header
     if header and not _HEADER_NAME.fullmatch(header):
         raise SettingsError(
