@@ -118,6 +118,29 @@ def test_every_reading_api_route_is_in_the_table(served: tuple[Team, str, dict[s
     assert admin and not admin - in_table, f"admin routes without a row: {sorted(admin - in_table)}"
 
 
+NOT_WALKED = {
+    ("POST", "/api/v1/pipelines/{pipeline_id}/reviews"),
+    ("POST", "/api/v1/reviews/{review_id}/approve"),
+    ("POST", "/api/v1/reviews/{review_id}/request-changes"),
+    ("POST", "/api/v1/reviews/{review_id}/comments"),
+    ("POST", "/api/v1/pipelines/{pipeline_id}/commit"),
+    ("DELETE", "/api/v1/tokens/{token_id}"),
+}
+"""State-changing routes without a row yet: their rules (the four-eyes exception, a repository to commit to,
+the user's own token) are walked by test_team_review_http and test_team_server, not from the table."""
+
+
+def test_every_api_route_has_a_row_or_is_named_as_not_walked(served: tuple[Team, str, dict[str, str]]) -> None:
+    team, _, cookies = served
+    names = {"{pipeline}": "{pipeline_id}", "{project}": "{project_id}", "{spare}": "{project_id}"}
+    names |= {"{run}": "{run_id}", "{token}": "{token_id}", "{review}": "{review_id}"}
+    in_table = {(door.method, re.sub(r"\{[a-z]+\}", lambda m: names.get(m[0], m[0]), door.path)) for door in DOORS}
+    routes = _api_routes(team, cookies["viewer"])
+    assert not routes - in_table - NOT_WALKED, sorted(routes - in_table - NOT_WALKED)
+    assert routes >= NOT_WALKED, sorted(NOT_WALKED - routes)  # a route gone: take it off the list
+    assert not NOT_WALKED & in_table, sorted(NOT_WALKED & in_table)  # a row added: take it off the list
+
+
 def test_no_state_changing_api_route_accepts_another_sites_request(served: tuple[Team, str, dict[str, str]]) -> None:
     """CSRF: a signed-in owner's cookie, sent by a page of another site, changes nothing on any POST/DELETE route."""
     team, _, cookies = served
