@@ -301,10 +301,20 @@ def duration(seconds: float) -> str:
 
 
 def status_text(
-    watch: Watch, measurements: Sequence[Measurement], triggers: Sequence[Trigger], now: float
+    watch: Watch,
+    measurements: Sequence[Measurement],
+    triggers: Sequence[Trigger],
+    now: float,
+    holder: str | None = None,
 ) -> tuple[str, bool]:
-    """The monitor's status in words, and whether the model is healthy by it."""
+    """The monitor's status in words, and whether the model is healthy by it.
+
+    ``holder``: the version the monitor's alias names now; when it was measured, only its measurements count
+    (the monitor reads that version), else the newest measurement of any version does.
+    """
     points = sorted(measurements, key=lambda m: m.time)
+    if holder is not None and any(point.version == holder for point in points):
+        points = [point for point in points if point.version == holder]
     if not points:
         return (
             f"no measurement of {watch.metric} yet: a monitoring step must log it in the MLflow experiment "
@@ -327,6 +337,9 @@ def status_text(
     last = max(triggers, key=lambda t: t.time) if triggers else None
     if last is None:
         parts.append(f"no retraining of {watch.retrain_dag_id} was triggered yet")
+    elif last.time < since:
+        run = last.triggered_run_id or last.run_id
+        parts.append(f"no retraining was triggered since (the last one, run {run}, {duration(now - last.time)} ago)")
     else:
         run = last.triggered_run_id or last.run_id
         parts.append(f"retraining was triggered {duration(now - last.time)} ago (run {run})")
@@ -363,7 +376,8 @@ def model_health(
             status = fired_only + (f"{len(fired)} retraining trigger(s) recorded" if fired else "no trigger recorded")
             panels.append(Panel(watch, {}, fired, alias_spans([], versions, watch.alias), status, True))
             continue
-        status, healthy = status_text(watch, points, fired, now)
+        holder = next((v.version for v in versions if watch.alias in v.aliases), None)
+        status, healthy = status_text(watch, points, fired, now, holder)
         panels.append(Panel(watch, ordered, fired, alias_spans(points, versions, watch.alias), status, healthy))
     gate = model.gates[0] if model.gates else None
     note = "" if model.monitors else "no Monitor node watches this model: add one to chart its metric over time"

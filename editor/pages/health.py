@@ -33,6 +33,13 @@ NO_MONITOR = (
 )
 
 
+TOOLTIP = (
+    "p => `${p.seriesName}<br>${new Date(p.value[0]).toISOString().slice(0, 16).replace('T', ' ')} UTC: "
+    "${p.value[1]}${p.name ? '<br>' + p.name : ''}`"
+)
+"""A point's tooltip: its series, its time in UTC and its value, and a trigger's run (the point's name)."""
+
+
 def health_button(pipeline_id: int) -> ui.button:
     """The pipeline page's toolbar button that opens this page."""
     button = ui.button(icon="monitor_heart", on_click=lambda: ui.navigate.to(f"/pipeline/{pipeline_id}/health"))
@@ -96,7 +103,7 @@ def chart_options(panel: Panel) -> dict[str, Any]:
     )
     return {
         "animation": False,
-        "tooltip": {"trigger": "item"},
+        "tooltip": {"trigger": "item", ":formatter": TOOLTIP},
         "legend": {"data": [item["name"] for item in series]},
         "xAxis": {"type": "time"},
         "yAxis": {"type": "value", "name": watch.metric, "scale": True},

@@ -101,9 +101,16 @@ def test_status_healthy_no_trigger_and_cooldown_over() -> None:
     text, healthy = status_text(watch, low, [], NOW)
     assert not healthy and text.endswith("since 5 h; no retraining of retrain was triggered yet")
     old = [Trigger(NOW - 30 * 3600, "t", "r9", "retrain")]
-    assert status_text(watch, low, old, NOW)[0].endswith(
-        "the cooldown is over: the monitor's next run may trigger again"
+    long_low = [Measurement("1", NOW - 40 * 3600, 0.03, "a")]
+    over = "the cooldown is over: the monitor's next run may trigger again"
+    assert status_text(watch, long_low, old, NOW)[0].endswith(over)
+    before = [Trigger(NOW - 9 * 3600, "t", "r8", "retrain")]  # before the metric crossed: not this crossing's
+    assert status_text(watch, low, before, NOW)[0].endswith(
+        "no retraining was triggered since (the last one, run r8, 9 h ago)"
     )
+    newer_candidate = [*low, Measurement("2", NOW - 60, 0.05, "b")]  # the monitor reads v1 (the alias's)
+    assert status_text(watch, newer_candidate, [], NOW, holder="1")[0].startswith("ctr 0.03 (v1) is below")
+    assert status_text(watch, newer_candidate, [], NOW)[0].startswith("healthy: ctr 0.05 (v2)")
     above = Watch("w", "psi", 0.2, "above", "exp", 24, "retrain", "champion")
     assert status_text(above, [Measurement("2", NOW, 0.1, "a")], [], NOW)[1]
     assert "no measurement of ctr yet" in status_text(watch, [], [], NOW)[0]

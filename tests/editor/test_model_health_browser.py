@@ -26,6 +26,14 @@ return option ? option.series.map(s => s.name + ':' + s.data.length) : null;
 """
 
 
+TRIGGER_TIP = """
+const element = document.querySelector('[_echarts_instance_]');
+getElement(element).chart.dispatchAction({type: 'showTip', seriesIndex: 3, dataIndex: 1});
+const tip = [...element.querySelectorAll('div')].find(d => d.textContent.includes('run r2'));
+return tip ? tip.textContent : null;
+"""
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("health-home")
@@ -53,4 +61,6 @@ def test_the_health_page_draws_the_chart_and_says_the_status(
         assert "ctr 0.032 (v3) is below the threshold 0.035 since " in shown, shown
         assert "(run r2)" in shown
         series = wait_for(lambda: driver.execute_script(SERIES), "the chart's series", timeout=30)
-    assert series == ["v1:4", "v3:3", "threshold (retrain below 0.035):2", "retraining triggered:2"]
+        assert series == ["v1:4", "v3:3", "threshold (retrain below 0.035):2", "retraining triggered:2"]
+        tip = wait_for(lambda: driver.execute_script(TRIGGER_TIP), "the second trigger's tooltip", timeout=30)
+    assert tip.startswith("retraining triggered") and tip.endswith("UTC: 0.032run r2"), tip
