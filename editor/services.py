@@ -34,7 +34,7 @@ from dagsmith.nodes.fileformat import content_hash, dumps
 
 from .errors import UserError
 from .readback import unstorable
-from .store import Conflict, NotFound, PipelineInfo, Project, Store, StoreError, open_store
+from .store import Conflict, Draft, NotFound, PipelineInfo, Project, Store, StoreError, open_store
 from .version_merge import version_document
 
 if TYPE_CHECKING:
@@ -246,16 +246,10 @@ class EditorServices:
         if not 0 < pipeline_id <= MAX_ID:  # e.g. /pipeline/99999999999999999999999: too big for the database
             raise UserError(f"pipeline {pipeline_id} does not exist; go back to the pipeline list")
         try:
-            info = self.store.get_pipeline(pipeline_id)
-            draft = self.store.get_draft(pipeline_id)
-            pipeline = draft.pipeline()
+            info, draft = self.store.open_pipeline(pipeline_id)  # one query
         except NotFound as exc:
             raise UserError(str(exc)) from None
-        except DocumentError as exc:
-            raise UserError(
-                f"the draft of pipeline {pipeline_id} cannot be read ({exc.detail}); its saved versions are untouched"
-            ) from None
-        return info, pipeline, draft.revision
+        return opened(info, draft)
 
     def save_draft(self, pipeline_id: int, pipeline: Pipeline | str, *, expected_revision: int | None = None) -> int:
         """Save the working copy (after every change; a document or its ``dumps`` text); the new revision.
@@ -427,6 +421,18 @@ class EditorServices:
     def document_text(pipeline: Pipeline) -> str:
         """The document as saved in files (for download)."""
         return dumps(pipeline)
+
+
+def opened(info: PipelineInfo, draft: Draft | None) -> tuple[PipelineInfo, Pipeline, int]:
+    """``open_draft``'s answer for a pipeline and its draft as read; UserError when the draft is missing or bad."""
+    if draft is None:
+        raise UserError(f"pipeline {info.id} has no draft; restore one of its versions")
+    try:
+        return info, draft.pipeline(), draft.revision
+    except DocumentError as exc:
+        raise UserError(
+            f"the draft of pipeline {info.id} cannot be read ({exc.detail}); its saved versions are untouched"
+        ) from None
 
 
 def _refuse_constant(name: str) -> None:

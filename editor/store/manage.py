@@ -19,6 +19,11 @@ MAX_NAME = 200
 MAX_DAG_ID = 250
 
 
+def groups_text(groups: Iterable[str]) -> str:
+    """How a user's IdP groups are stored (``UserRow.idp_groups``): a sorted JSON list, blanks dropped."""
+    return json.dumps(sorted({group.strip() for group in groups if group.strip()}))
+
+
 class ManageMixin(StoreBase):
     """Rename a pipeline (its draft and its row) or delete it with its draft, versions, reviews and exports."""
 
@@ -76,7 +81,7 @@ class ManageMixin(StoreBase):
 
         Returns whether anything changed (an unchanged set is not written again).
         """
-        wanted = json.dumps(sorted({group.strip() for group in groups if group.strip()}))
+        wanted = groups_text(groups)
         with self._read() as session:  # most requests carry the same groups: read first, write only a change
             if self._user(session, name).idp_groups == wanted:
                 return False

@@ -221,6 +221,18 @@ class Store(AccessMixin, ReviewMixin, ManageMixin, ProtectionMixin):
             )
             return [PipelineInfo.from_row(row) for row in rows]
 
+    def open_pipeline(self, pipeline_id: int) -> tuple[PipelineInfo, Draft | None]:
+        """One pipeline and its working copy (None: it has none), in one query (a page open; ``NotFound``)."""
+        with self._read() as session:
+            found = session.exec(
+                select(PipelineRow, DraftRow)
+                .outerjoin(DraftRow, col(DraftRow.pipeline_id) == col(PipelineRow.id))
+                .where(PipelineRow.id == pipeline_id)
+            ).first()
+            row, draft = found if found is not None else (self._pipeline(session, pipeline_id), None)  # NotFound
+        working = Draft(draft.pipeline_id, draft.document, draft.revision, draft.updated_at) if draft else None
+        return PipelineInfo.from_row(row), working
+
     def get_draft(self, pipeline_id: int) -> Draft:
         """The working copy."""
         with self._read() as session:

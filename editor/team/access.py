@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..store import PermissionDenied, Role, Store
 from .admin import archived
+from .identity import live_grants
 
 if TYPE_CHECKING:
     from .accounts import Identity
@@ -50,6 +51,9 @@ def authorize(store: Store, identity: Identity, project_id: int, action: str) ->
     if action == "manage" and identity.org_admin:
         return None
     role, doing = ACTIONS[action]
+    granted = _granted(identity, project_id, action)
+    if granted is not None:  # the roles this request's or event's session lookup read: no query
+        return granted
     try:
         have = store.require_role(identity.name, project_id, role, doing=doing)
         if action not in READ_ONLY and archived(store.engine, project_id) is not None:
@@ -63,9 +67,35 @@ def authorize(store: Store, identity: Identity, project_id: int, action: str) ->
     return have
 
 
+def _granted(identity: Identity, project_id: int, action: str) -> Role | None:
+    """The user's role when the running request's or event's lookup (``grants``) allows ``action``; None: ask the
+    database (it refuses with whom to ask, and logs; or allows a role given since the lookup)."""
+    grants = live_grants(identity.name)
+    membership = grants.membership(project_id) if grants is not None else None
+    if membership is None or membership.role.rank < ACTIONS[action][0].rank:
+        return None
+    return None if membership.archived and action not in READ_ONLY else membership.role
+
+
 def project_of(store: Store, pipeline_id: int) -> int:
-    """The project a pipeline belongs to (``NotFound`` when there is no such pipeline)."""
-    return store.get_pipeline(pipeline_id).project_id
+    """The project a pipeline belongs to (``NotFound`` when there is no such pipeline).
+
+    Read once per request or event (kept with its ``grants``): a pipeline never moves to another project.
+    """
+    grants = live_grants()
+    if grants is not None and pipeline_id in grants.pipelines:
+        return grants.pipelines[pipeline_id]
+    project_id = store.get_pipeline(pipeline_id).project_id
+    if grants is not None:
+        grants.pipelines[pipeline_id] = project_id
+    return project_id
+
+
+def learn_project(pipeline_id: int, project_id: int) -> None:
+    """Keep a pipeline's project, read by the caller, for the rest of the running request or event."""
+    grants = live_grants()
+    if grants is not None:
+        grants.pipelines[pipeline_id] = project_id
 
 
 def edit_guard(store: Store, identity: Identity, pipeline_id: int) -> Callable[[], None]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,7 +19,9 @@ from sqlmodel import Session, col, delete, func, select
 
 from ..store import Store, StoreError, User
 from ..store.base import StoreBase
+from ..store.manage import groups_text
 from ..store.models import ApiTokenRow, LoginFailureRow, LoginRow, SessionRow, UserRow, utcnow
+from .grants import Grants, grants, join_members, member_columns
 
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "dsm_"
@@ -36,10 +39,11 @@ class LoginRefused(StoreError):  # noqa: N818 (reads as "accounts.LoginRefused")
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A signed-in user."""
+    """A signed-in user; ``grants``: their project roles as of the session lookup that made it (``grants``)."""
 
     name: str
     org_admin: bool
+    grants: Grants | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,47 +215,54 @@ class Accounts(StoreBase):
         return secret
 
     def session_identity(self, secret: str) -> Identity | None:
-        """The user of a live session, or None (unknown, expired, ended, or the user is disabled)."""
+        """The user of a live session, or None (unknown, expired, ended, or the user is disabled).
+
+        One query, which also reads the user's project roles (``Identity.grants``, see ``grants``).
+        """
+        query = select(UserRow.name, LoginRow.org_admin, LoginRow.disabled, SessionRow.expires_at, *member_columns())
+        query = query.join(SessionRow, col(SessionRow.user_id) == col(UserRow.id))
+        query = join_members(query.join(LoginRow, col(LoginRow.user_id) == col(UserRow.id)))
         with self._read() as session:
-            found = session.exec(
-                select(UserRow.name, LoginRow.org_admin, LoginRow.disabled, SessionRow.expires_at)
-                .join(SessionRow, col(SessionRow.user_id) == col(UserRow.id))
-                .join(LoginRow, col(LoginRow.user_id) == col(UserRow.id))
-                .where(SessionRow.id == digest(secret))
-            ).first()
-        if found is None:
+            rows = list(session.exec(query.where(SessionRow.id == digest(secret))))
+        if not rows:
             return None
-        name, org_admin, disabled, expires = found
+        name, org_admin, disabled, expires, *_ = rows[0]
         expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
-        return None if disabled or expires <= utcnow() else Identity(name, org_admin)
+        return None if disabled or expires <= utcnow() else Identity(name, org_admin, grants(rows))
 
     def end_session(self, secret: str) -> None:
         """Sign the session out (on every replica: the row is gone)."""
         with self._write() as session:
             session.exec(delete(SessionRow).where(col(SessionRow.id) == digest(secret)))
 
-    def proxy_identity(self, name: str) -> Identity | None:
+    def proxy_identity(self, name: str, groups: Iterable[str] | None = None) -> Identity | None:
         """The user an authenticating proxy (SSO) vouches for; made on first sight, with no project role yet.
 
-        None when the name is not one a user can have or the user is disabled here.
+        None when the name is not one a user can have or the user is disabled here. ``groups``: the groups the
+        proxy names (None: it names none), stored when they differ from the stored ones. An unchanged set, what
+        almost every request carries, costs no query beyond the lookup, which also reads the user's roles.
         """
         name = name.strip()
         if not name or len(name) > 200:
             return None
+        query = select(UserRow.name, LoginRow.org_admin, LoginRow.disabled, UserRow.idp_groups, *member_columns())
+        query = join_members(query.join(LoginRow, col(LoginRow.user_id) == col(UserRow.id), isouter=True))
         with self._read() as session:
-            found = session.exec(
-                select(UserRow.name, LoginRow.org_admin, LoginRow.disabled)
-                .join(LoginRow, col(LoginRow.user_id) == col(UserRow.id), isouter=True)
-                .where(UserRow.name == name)
-            ).first()
-        if found is None:
+            rows = list(session.exec(query.where(UserRow.name == name)))
+        if not rows:
             try:
                 self.store.create_user(name)
             except StoreError:  # another replica made them at the same moment, or the name is not allowed
-                return self.proxy_identity(name) if self._exists(name) else None
-            return Identity(name, False)
-        _, org_admin, disabled = found
-        return None if disabled else Identity(name, bool(org_admin))
+                return self.proxy_identity(name, groups) if self._exists(name) else None
+            if groups is not None:
+                self.store.set_idp_groups(name, groups)
+            return Identity(name, False, grants([]))
+        _, org_admin, disabled, stored, *_ = rows[0]
+        if disabled:
+            return None
+        if groups is not None and stored != groups_text(groups):
+            self.store.set_idp_groups(name, groups)
+        return Identity(name, bool(org_admin), grants(rows))
 
     def _exists(self, name: str) -> bool:
         with self._read() as session:

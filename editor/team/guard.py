@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import html
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -102,11 +103,9 @@ def identify_proxied(accounts: Accounts, settings: TeamSettings, scope: Scope) -
         return None
     headers = Headers(scope=scope)
     name = headers.get(settings.proxy_user_header, "")
-    identity = accounts.proxy_identity(name) if name.strip() else None
     groups = headers.get(settings.proxy_groups_header) if settings.proxy_groups_header else None
-    if identity is not None and groups is not None:
-        accounts.store.set_idp_groups(identity.name, groups.split(","))
-    return identity
+    # one query: the user, their roles and stored groups; a write only when the groups changed
+    return accounts.proxy_identity(name, None if groups is None else groups.split(",")) if name.strip() else None
 
 
 def identify_scope(accounts: Accounts, settings: TeamSettings, scope: Scope) -> Identity | None:
@@ -154,7 +153,10 @@ class TeamGuard:
         if scope["type"] == "http" and path == LOGOUT:
             await (await self._logout(Request(scope, receive), method))(scope, receive, send)
             return
-        identity = identify_scope(self.accounts, self.settings, scope)
+        # The session lookup (with the user's roles, ``grants``) reads the database: not on the event loop.
+        identity = await run_in_threadpool(identify_scope, self.accounts, self.settings, scope)
+        if identity is not None and scope["type"] == "websocket":  # its events look their roles up each (identity)
+            identity = replace(identity, grants=None)
         if identity is None and path.startswith("/api/"):
             identity = self._bearer(headers)
         if identity is None:

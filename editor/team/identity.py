@@ -19,6 +19,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from .accounts import Identity
+from .grants import Grants
 
 log = logging.getLogger("dagsmith.team")
 _CURRENT: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("dagsmith_identity", default=None)
@@ -41,13 +42,36 @@ def current_identity() -> Identity:
 
 
 @contextmanager
-def acting_as(identity: Identity | None) -> Iterator[None]:
-    """Run the block (and the tasks it starts, which copy the context) as ``identity``."""
+def acting_as(identity: Identity | None, *, expire: bool = True) -> Iterator[None]:
+    """Run the block (and the tasks it starts, which copy the context) as ``identity``.
+
+    The roles its session lookup read (``identity.grants``) hold for the block only: when it ends they expire
+    (unless ``expire`` is False: the caller expires them), and the tasks it left running check roles in the
+    database again (``grants``).
+    """
     token = _CURRENT.set(identity)
     try:
         yield
     finally:
         _CURRENT.reset(token)
+        if expire:
+            expire_grants(identity)
+
+
+def expire_grants(identity: Identity | None) -> None:
+    """The request or event ``identity`` was looked up for is over: its roles are read again from now on."""
+    if identity is not None and identity.grants is not None:
+        identity.grants.expire()
+
+
+def live_grants(name: str | None = None) -> Grants | None:
+    """The roles of the user the running request or event acts as (when ``name`` is given: only if that is
+    ``name``), as of its session lookup; None when there are none (no user, another user, or the request or
+    event is over: then the database is asked)."""
+    identity = _CURRENT.get()
+    if identity is None or name not in (None, identity.name) or identity.grants is None or not identity.grants.live:
+        return None
+    return identity.grants
 
 
 def cookie_value(header: str, name: str) -> str | None:
@@ -87,20 +111,27 @@ def _guarded(
         environ = args[0] if event == "connect" and args else sio.get_environ(sid) or {}
         # The session lookup reads the database: in a worker thread, so the event loop serves the other pages
         # meanwhile. A socket's events still reach their handlers in the order they came (a FIFO lock per socket).
+        # The lookup also reads the user's roles (grants): the edit guard's checks during the event need no query.
         lock = _ORDER.setdefault(sid, asyncio.Lock())
-        async with lock:
-            identity = await asyncio.to_thread(identify, _scope(environ))
-            if identity is None:
-                if event == "connect":
-                    raise refused("sign in first")
-                log.warning("socket.io %r event refused: its session ended or was never signed in (sid %s)", event, sid)
-                await sio.disconnect(sid)
-                return None
-            with acting_as(identity):
-                result = handler(sid, *args)
-        if hasattr(result, "__await__"):  # an async handler runs on unlocked: it may wait for this socket's events
-            with acting_as(identity):
-                result = await result
+        identity: Identity | None = None
+        try:
+            async with lock:
+                identity = await asyncio.to_thread(identify, _scope(environ))
+                if identity is None:
+                    if event == "connect":
+                        raise refused("sign in first")
+                    log.warning(
+                        "socket.io %r event refused: its session ended or was never signed in (sid %s)", event, sid
+                    )
+                    await sio.disconnect(sid)
+                    return None
+                with acting_as(identity, expire=False):
+                    result = handler(sid, *args)
+            if hasattr(result, "__await__"):  # an async handler runs on unlocked: it may wait for this socket's events
+                with acting_as(identity, expire=False):
+                    result = await result
+        finally:
+            expire_grants(identity)  # the event is done: its roles are read again from here on
         return result
 
     guarded._dagsmith_guarded = True  # type: ignore[attr-defined]

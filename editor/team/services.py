@@ -21,11 +21,11 @@ from ..errors import UserError
 from ..run_services import LocalRuns, RunSettings
 from ..runs import RunHandle
 from ..runs.engine import StateCallback
-from ..services import MAX_ID, EditorServices, ExportPreview
+from ..services import MAX_ID, EditorServices, ExportPreview, opened
 from ..store import NotFound, PermissionDenied, PipelineInfo, Project, Role
 from . import access
 from .admin import ROLE_NAMES, archived, archived_ids
-from .identity import current_identity
+from .identity import current_identity, live_grants
 
 
 class NoAccessError(UserError):
@@ -107,18 +107,25 @@ class TeamServices(EditorServices):
         return self.project_read_only_reason(self.check(pipeline_id, "open"))
 
     def project_read_only_reason(self, project_id: int) -> str | None:
-        """Why the user may not edit in the project (a member's role, an archive); None: they may."""
-        project = self.store.get_project(project_id)
-        if archived(self.store.engine, project_id) is not None:
-            return f"Read-only: project {project.name} is archived; an organisation admin can restore it"
-        role = self.store.role_of(self.user, project_id)
+        """Why the user may not edit in the project (a member's role, an archive); None: they may.
+
+        Read from the running request's session lookup when it has the user's membership (``grants``).
+        """
+        grants = live_grants(self.user)
+        membership = grants.membership(project_id) if grants is not None else None
+        role: Role | None
+        if membership is not None:
+            name, is_archived, role = membership.project, membership.archived, membership.role
+        else:
+            name = self.store.get_project(project_id).name
+            is_archived = archived(self.store.engine, project_id) is not None
+            role = None if is_archived else self.store.role_of(self.user, project_id)
+        if is_archived:
+            return f"Read-only: project {name} is archived; an organisation admin can restore it"
         needed = access.ACTIONS["edit"][0]
         if role is None or role.rank < needed.rank:
             shown = f"a {ROLE_NAMES[role]} in" if role is not None else "not a member of"
-            return (
-                f"Read-only: you are {shown} project {project.name}; "
-                f"ask its admin for the {ROLE_NAMES[needed]} role to edit"
-            )
+            return f"Read-only: you are {shown} project {name}; ask its admin for the {ROLE_NAMES[needed]} role to edit"
         return None
 
     def is_org_admin(self) -> bool:
@@ -175,9 +182,17 @@ class TeamServices(EditorServices):
 
     # -- drafts, versions, export --------------------------------------------------------------------------
     def open_draft(self, pipeline_id: int) -> tuple[PipelineInfo, Pipeline, int]:
-        """Open a pipeline, for the project's members."""
-        self.check(pipeline_id, "open")
-        return super().open_draft(pipeline_id)
+        """Open a pipeline, for the project's members: one query with the check (which uses the session lookup's
+        roles, ``grants``); nothing of it is returned unless the check passed."""
+        if not 0 < pipeline_id <= MAX_ID:
+            raise _missing(pipeline_id)
+        try:
+            info, draft = self.store.open_pipeline(pipeline_id)
+        except NotFound:
+            raise _missing(pipeline_id) from None
+        access.learn_project(pipeline_id, info.project_id)
+        self.check_project(info.project_id, "open", pipeline_id=pipeline_id)
+        return opened(info, draft)
 
     def save_draft(self, pipeline_id: int, pipeline: Pipeline | str, *, expected_revision: int | None = None) -> int:
         """Save the working copy, for the project's editors."""
