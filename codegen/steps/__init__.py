@@ -39,7 +39,7 @@ _LAYER = ("artifact_manifest", "artifact_access", "artifact_transfer", "artifact
 
 _MAIN = ('if __name__ == "__main__":', "    main()")
 
-_HELPERS = {"bentoml_deploy": ("serving_monitoring",)}
+_HELPERS = {"bentoml_deploy": ("serving_queries", "serving_dashboard", "serving_monitoring")}
 """Runtime modules a step program imports (a marked import), embedded in that program before its own lines."""
 
 

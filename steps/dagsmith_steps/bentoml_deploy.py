@@ -12,10 +12,8 @@ re-applied as they were (the previous pod template brings back the previous Repl
 ``kubectl rollout undo`` does, and needs no revision history), and the task fails with the reason and
 the pods' waiting reasons. A Deployment that did not exist before is left in place for inspection.
 
-With the Deployment come the monitoring objects of ``serving_monitoring`` (a ServiceMonitor, a
-PrometheusRule, the Grafana dashboard's ConfigMap), applied the same way after the autoscaler and rolled
-back with the others. A cluster without the Prometheus Operator answers 404 for its kinds: the step logs
-what to install and deploys without them.
+The monitoring objects of ``serving_monitoring`` follow the autoscaler, applied and rolled back alike; those
+turned off are deleted (if dagsmith's). Without the Prometheus Operator (404) the step says what to install.
 
 ``build_manifests`` and ``rollout_state`` are pure; ``deploy`` takes the cluster, the clock and the sleep
 as arguments, so tests drive it against a fake API server.
@@ -34,6 +32,7 @@ from dagsmith_steps.serving_monitoring import (  # dagsmith: not embedded
     monitoring_calls,
     monitoring_manifests,
     pod_annotations,
+    unwanted,
 )
 
 FIELD_MANAGER = "dagsmith"
@@ -176,6 +175,16 @@ class Cluster:
         except ApiException as exc:
             raise _refused("cannot apply", body["kind"], meta["namespace"] + "/" + meta["name"], exc) from None
 
+    def delete(self, kind: str, name: str, namespace: str) -> None:
+        """Delete an object (one that is gone already is fine)."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.calls[kind][2](name=name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _refused("cannot delete", kind, namespace + "/" + name, exc) from None
+
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The pods matching a label selector, as JSON."""
         from kubernetes.client.exceptions import ApiException
@@ -292,6 +301,7 @@ def deploy(
     name, namespace = cfg["deployment_name"], cfg["namespace"]
     timeout = float(cfg.get("rollout_timeout_seconds") or DEFAULT_ROLLOUT_TIMEOUT)
     previous = [cluster.read(body["kind"], *_where(body)) for body in manifests]
+    removed: list[tuple[dict[str, Any], dict[str, Any]]] = []
     try:
         for body, before in zip(manifests, previous, strict=True):
             where = _where(body)[1] + "/" + _where(body)[0]
@@ -303,6 +313,7 @@ def deploy(
                 log(missing_kind(body["kind"]) + " (" + where + " not applied)")
                 continue
             log(body["kind"] + " " + where + ": " + ("updated" if before else "created"))
+        removed = _prune(cluster, unwanted(cfg))
         done, reason = wait_for_rollout(cluster, name, namespace, timeout=timeout, sleep=sleep, clock=clock)
     except ClusterError as exc:
         done, reason = False, str(exc)
@@ -314,13 +325,33 @@ def deploy(
         message += "; pods: " + "; ".join(problems)
     if previous[0] is None:
         raise DeployError(message + ". There was no previous revision: the Deployment is left for inspection")
+    everything = (*manifests, *(body for _, body in removed))  # the deleted ones come back as they were
+    before_all = [*previous, *(live for live, _ in removed)]
     raise DeployError(
-        message + ". " + _roll_back(cluster, manifests, previous, timeout=timeout, sleep=sleep, clock=clock)
+        message + ". " + _roll_back(cluster, everything, before_all, timeout=timeout, sleep=sleep, clock=clock)
     )
 
 
-def _where(body: dict[str, Any]) -> tuple[str, str]:
-    """An object's (name, namespace)."""
+def _prune(cluster: Any, bodies: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Delete the dagsmith objects turned off: (as they were, manifest) each; a failure only warns (no rights?)."""
+    removed = []
+    for body in bodies:
+        name, namespace = _where(body)
+        try:
+            live = cluster.read(body["kind"], name, namespace)
+            labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+            if live is None or labels.get("app.kubernetes.io/managed-by") != FIELD_MANAGER:
+                continue
+            cluster.delete(body["kind"], name, namespace)
+        except ClusterError as exc:
+            log("warning: " + str(exc) + " (it is turned off in the node's monitoring settings; delete it yourself)")
+            continue
+        log(body["kind"] + " " + namespace + "/" + name + ": deleted (turned off in the node's monitoring settings)")
+        removed.append((live, body))
+    return removed
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str]:  # an object's (name, namespace)
     return body["metadata"]["name"], body["metadata"]["namespace"]
 
 

@@ -27,6 +27,7 @@ from test_deploy_step import (
     OLD_IMAGE,
     FakeApiServer,
     _deploy_configs,
+    _Response,
     config,
     existing,
     image_of,
@@ -188,6 +189,66 @@ def test_a_failed_rollout_rolls_the_monitoring_objects_back_too() -> None:
     assert server.objects["ml/prometheusrules/keyword-api"]["spec"] == old["PrometheusRule"]["spec"]
     assert server.objects["ml/configmaps/keyword-api-dashboard"]["data"] == {"old.json": "{}"}
     assert [len(server.applies(plural)) for plural in ("servicemonitors", "configmaps")] == [2, 2]
+
+
+class PruningApiServer(FakeApiServer):
+    """The fake API server, which also deletes objects and may refuse reads of some kinds (``refuse_reads``)."""
+
+    def __init__(self, rollout: list[dict[str, Any]], *, refuse_reads: dict[str, int] | None = None) -> None:
+        super().__init__(rollout)
+        self.refuse_reads = refuse_reads or {}
+
+    def GET(self, url: str, **options: Any) -> _Response:
+        plural = url.rsplit("/", 2)[-2]
+        if plural in self.refuse_reads:
+            self.requests.append({"method": "GET", "path": url, **options})
+            return self._error(self.refuse_reads[plural], plural + " is forbidden: User cannot get")
+        return super().GET(url, **options)
+
+    def DELETE(self, url: str, **options: Any) -> _Response:
+        path = url.split("://", 1)[1].split("/", 1)[1]
+        self.requests.append({"method": "DELETE", "path": path, **options})
+        found = re.fullmatch(r"apis?/(?:[a-z0-9.]+/)?v\d+/namespaces/([^/]+)/([a-z]+)/([^/]+)", path)
+        assert found, path
+        key = "/".join(found.groups())
+        if key not in self.objects:
+            return self._error(404, "not found")
+        del self.objects[key]
+        return _Response(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+
+def test_a_part_turned_off_is_deleted_when_dagsmith_applied_it() -> None:
+    server = PruningApiServer([status(10, 10)])
+    existing(server, replicas=10)
+    old = objects(watched())
+    _store(server, "prometheusrules", old["PrometheusRule"])
+    foreign = old["ConfigMap"] | {"metadata": old["ConfigMap"]["metadata"] | {"labels": {"grafana_dashboard": "1"}}}
+    _store(server, "configmaps", foreign)  # a dashboard someone else made under that name: not ours to delete
+    run_deploy(server, watched(alerts=False, grafana_dashboard=False))
+    deleted = [item["path"] for item in server.requests if item["method"] == "DELETE"]
+    assert deleted == ["apis/monitoring.coreos.com/v1/namespaces/ml/prometheusrules/keyword-api"]
+    assert "ml/prometheusrules/keyword-api" not in server.objects
+    assert "ml/configmaps/keyword-api-dashboard" in server.objects
+    assert "ml/servicemonitors/keyword-api" in server.objects
+
+
+def test_a_failed_rollout_brings_a_deleted_part_back() -> None:
+    server = PruningApiServer([DEADLINE | status(1, 0, 11), status(10, 10)])
+    existing(server, replicas=10)
+    old = objects(watched())
+    _store(server, "prometheusrules", old["PrometheusRule"])
+    with pytest.raises(DEPLOY["DeployError"]) as failed:
+        run_deploy(server, watched(alerts=False))
+    assert "the rollback completed" in str(failed.value)
+    assert server.objects["ml/prometheusrules/keyword-api"]["spec"] == old["PrometheusRule"]["spec"]
+
+
+def test_a_part_turned_off_that_cannot_be_read_is_only_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    server = PruningApiServer([status(1, 1)], refuse_reads={"servicemonitors": 403, "prometheusrules": 403})
+    assert run_deploy(server, watched(metrics="annotations", alerts=False))["image"] == NEW_IMAGE
+    out = capsys.readouterr().out
+    assert "warning: cannot read ServiceMonitor ml/keyword-api: 403 Forbidden" in out
+    assert "turned off in the node's monitoring settings; delete it yourself" in out
 
 
 def test_the_objects_pass_their_schemas() -> None:
