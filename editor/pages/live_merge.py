@@ -1,8 +1,10 @@
 """Two tabs on one pipeline: the other tab's saved changes appear in this one live, merged into its document.
 
 When another page saves the draft (announced at once by the pages' group, see ``drafts``), or when this
-page's save is refused because the draft changed elsewhere (another editor process), this page reads the
-saved draft and merges it (``editor.merge``): the base is the draft this page last saved or loaded, so what
+page's save is refused because the draft changed elsewhere (another editor process), this page gets the
+saved draft from the pipeline's feed (``draft_feed``: the saving page's own document when it was saved in this
+process, else one read of the store shared by the pages waiting for it; each page checked as its own user, its
+session included) and merges it (``editor.merge``): the base is the draft this page last saved or loaded, so what
 only the other tab changed is taken, what only this tab changed stays, and a value both changed keeps this
 tab's (a non-blocking notice says which). The field the user is typing in is never written under them:
 the browser says which field has the focus, and that field keeps this tab's text.
@@ -171,6 +173,9 @@ class LiveMerge:
                 return
             except UserError as exc:
                 self._on_failed(exc)
+                return
+            except Exception as exc:  # the database is away: the next save here or notice merges what was missed
+                log.warning("could not read pipeline %s's draft for a page: %s", self.pipeline_id, exc)
                 return
             focused = await self._focused()
             if self.context is not None and page_client(self.context) is None:

@@ -33,6 +33,11 @@ class Counting(EditorServices):
         self.reads = 0
         self.saves = 0
         self.gate: threading.Event | None = None  # a read's answer waits for it (a slow database)
+        self.away = False  # the database does not answer the pages' checks
+
+    def require(self, pipeline_id: int, action: str) -> None:
+        if self.away:
+            raise ConnectionError("the database does not answer")
 
     def open_draft(self, pipeline_id: int) -> Any:
         self.reads += 1
@@ -170,6 +175,30 @@ async def test_a_page_whose_save_was_refused_merges_the_newer_draft_and_saves_it
     assert description_of(stored, x) == "from another process"  # no update is lost
     assert description_of(stored, y) == "mine"
     assert description(second, x) == "from another process" and description(second, y) == "mine"
+    assert failures == []
+
+
+async def test_a_page_whose_check_could_not_reach_the_database_merges_at_the_next_save(
+    user: User, editor: tuple[Counting, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    await start(user)
+    services, pipeline_id = editor
+    failures: list[Exception] = []
+    first, second = open_pages(services, pipeline_id, failures)[:2]
+    x, y = (node.id for node in first.session.pipeline.nodes[:2])
+
+    services.away = True
+    first.session.set_param(x, ["description"], "while the database was away")
+    first.drafts.request()
+    await all_settled([first, second])
+    assert description(second, x) != "while the database was away"  # not merged, and no error reached the page
+    assert "could not read pipeline" in caplog.text
+
+    services.away = False
+    first.session.set_param(y, ["description"], "once it was back")
+    first.drafts.request()
+    await all_settled([first, second])
+    assert description(second, x) == "while the database was away" and description(second, y) == "once it was back"
     assert failures == []
 
 
