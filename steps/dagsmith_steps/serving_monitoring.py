@@ -91,12 +91,15 @@ def _alert(
 
 
 def alert_rules(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """The alerts of one deployment, with the thresholds of its ``monitoring`` settings."""
+    """The alerts of one deployment, with the thresholds of its ``monitoring`` settings.
+
+    A fixed size (min replicas = max replicas) is always at max: no max-replicas alert then.
+    """
     watch, queries = settings(cfg), Queries(cfg)
     name, namespace, hold = cfg["deployment_name"], cfg["namespace"], int(watch["alert_for_minutes"])
     ratio, latency = float(watch["alert_error_ratio"]), float(watch["alert_p95_latency_seconds"])
     value = template("$value | humanize")
-    return [
+    rules = [
         _alert(
             cfg,
             "BentoHighErrorRatio",
@@ -181,6 +184,8 @@ def alert_rules(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             ),
         ),
     ]
+    fixed = int(cfg.get("min_replicas") or 1) >= int(cfg.get("max_replicas") or 1)
+    return [rule for rule in rules if not (fixed and rule["alert"] == "BentoAtMaxReplicas")]
 
 
 def prometheus_rule(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -296,6 +296,13 @@ def test_the_alerts_carry_the_thresholds_and_name_the_deployment() -> None:
         assert "kubectl -n ml describe deployment keyword-api" in rule["annotations"]["runbook"]
 
 
+def test_a_fixed_size_deployment_gets_no_max_replicas_alert() -> None:
+    alerts = [
+        rule["alert"] for rule in DEPLOY["alert_rules"](config(min_replicas=4, max_replicas=4, monitoring=monitoring()))
+    ]
+    assert "BentoAtMaxReplicas" not in alerts and len(alerts) == 4
+
+
 def _queries(cfg: dict[str, Any]) -> list[str]:
     found = objects(cfg)
     rules = [rule["expr"] for group in found["PrometheusRule"]["spec"]["groups"] for rule in group["rules"]]
