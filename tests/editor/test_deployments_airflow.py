@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from airflow_fixtures import LocalAirflow, airflow_up, dagsmith, free_port
 from browser import count, screenshot_on_failure, show_tab, wait_for, with_token
 from nicegui import ui
 from nicegui.testing import User
+from sqlite_dump import sqlite_dump
 from test_export_browser import type_into
 
 from dagsmith.codegen import render
@@ -113,17 +113,8 @@ def wait_until(what: str, check: object, timeout: float = WAIT) -> object:
 
 
 def stored(airflow: Started) -> str:
-    """Everything the editor's store holds, as SQL, read through SQLite (rows still in its WAL included).
-
-    Never read the database file with ``open()`` in this process: closing any handle on the file drops every
-    POSIX lock this process's SQLite holds on it, and the module's ``store`` keeps a connection open. The next
-    process to close the database (the CLI, the editor server) then believes it is the last, checkpoints and
-    deletes the WAL and its index, and this process's later writes go to the deleted files, which no other
-    process sees. That is why the Airflow-tab test, run after the others, opened the id of its new pipeline
-    in the editor server and got one of the server's seeded examples ("Keyword monitor") instead.
-    """
-    with closing(sqlite3.connect(airflow.store_url.removeprefix("sqlite:///"))) as connection:
-        return "\n".join(connection.iterdump())
+    """Everything the editor's store holds, as SQL, read through SQLite (never the file's bytes: sqlite_dump)."""
+    return sqlite_dump(airflow.store_url)
 
 
 @pytest.fixture(scope="module")

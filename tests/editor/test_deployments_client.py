@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_dump import sqlite_dump
 
 from dagsmith.codegen import render
 from dagsmith.editor.deployments.client import AirflowApi, Credentials, DeploymentError, NotDeployedError, log_text
@@ -265,7 +266,8 @@ def test_deployments_keep_a_reference_never_the_secret(
     assert added.api_url == "https://airflow.example.com"
     monkeypatch.setenv("PROD_PW", "pw-from-env")
     assert resolve_secret(added) == "pw-from-env"
-    assert b"pw-from-env" not in (tmp_path / "store.db").read_bytes()
+    stored = sqlite_dump(tmp_path / "store.db")  # through SQLite: WAL rows included, no locks dropped
+    assert "env:PROD_PW" in stored and "pw-from-env" not in stored
     secret_file = tmp_path / "token"
     secret_file.write_text("tok-123\n", encoding="utf-8")
     changed = deployments.add(
