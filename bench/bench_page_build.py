@@ -16,10 +16,11 @@ The pipeline is the keyword example the team load bench opens (6 nodes).
     .venv/bin/python bench/bench_page_build.py                      # this tree's editor, medians
     .venv/bin/python bench/bench_page_build.py --profile open       # cProfile of the opens, by cumulative time
     .venv/bin/python bench/bench_page_build.py --ab REV --rounds 6  # REV's editor/ against this tree's, interleaved
+    .venv/bin/python bench/bench_page_build.py --ab REV --b REV2     # REV's against REV2's
 
 ``--ab`` runs the two editors in alternating fresh processes (A B, B A, ...): A is ``editor/`` as committed in
-REV (extracted with ``git archive`` into a temporary folder), B the working tree's. It prints each variant's
-medians, the per-round ratio B/A and the load average before and after.
+REV (extracted with ``git archive`` into a temporary folder), B the working tree's or REV2's. It prints each
+variant's medians, the per-round ratio B/A and the load average before and after.
 """
 
 from __future__ import annotations
@@ -173,16 +174,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def ab(rev: str, rounds: int) -> None:
+def ab(rev: str, rounds: int, rev_b: str | None = None) -> None:
     print(f"load before: {load()}")
     medians: dict[str, dict[str, list[float]]] = {"A": {a: [] for a in ACTIONS}, "B": {a: [] for a in ACTIONS}}
     with tempfile.TemporaryDirectory() as scratch:
-        old = extract_editor(rev, Path(scratch))
+        old = extract_editor(rev, Path(scratch) / "a")
+        new = extract_editor(rev_b, Path(scratch) / "b") if rev_b else None
         for round_number in range(rounds):
             order = ("A", "B") if round_number % 2 == 0 else ("B", "A")
             line = []
             for variant in order:
-                result = child(old if variant == "A" else None)
+                result = child(old if variant == "A" else new)
                 for action in ACTIONS:
                     medians[variant][action].append(median(result[action]))
             for action in ACTIONS:
@@ -194,7 +196,8 @@ def ab(rev: str, rounds: int) -> None:
         a, b = medians["A"][action], medians["B"][action]
         ratios = [y / x for x, y in zip(a, b, strict=True)]
         print(
-            f"{action:6}  A ({rev}) median {median(a):7.1f} ms   B (working tree) median {median(b):7.1f} ms   "
+            f"{action:6}  A ({rev}) median {median(a):7.1f} ms   B ({rev_b or 'working tree'}) "
+            f"median {median(b):7.1f} ms   "
             f"B/A per round median {median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
         )
 
@@ -203,12 +206,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=ACTIONS, help="print a cProfile of this action's runs")
     parser.add_argument("--ab", metavar="REV", help="compare REV's editor/ (A) with the working tree's (B)")
+    parser.add_argument("--b", metavar="REV2", help="with --ab: REV2's editor/ as B instead of the working tree's")
     parser.add_argument("--rounds", type=int, default=6, help="A/B rounds (default 6)")
     parser.add_argument("--editor", type=Path, help=argparse.SUPPRESS)  # an editor/ folder to import instead
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one run's times as JSON
     args = parser.parse_args()
     if args.ab:
-        ab(args.ab, args.rounds)
+        ab(args.ab, args.rounds, args.b)
         return
     before = load()
     times = run_once(args.editor, args.profile)
