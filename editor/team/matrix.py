@@ -147,6 +147,28 @@ DOORS: tuple[Door, ...] = (
         given=(("kind", "deployment"), ("name", "walk-gone")),
     ),
     Door("api", "GET", "/api/v1/reviews/{review}", VIEW, "a review with the DAG diff, change list and file diffs"),
+    Door(
+        "api", "POST", "/api/v1/pipelines/{pipeline}/reviews", EDIT, "request a review of the newest version", body="{}"
+    ),
+    Door(
+        "api", "POST", "/api/v1/reviews/{review}/comments", EDIT, "comment on a review", body='{"body": "by {visitor}"}'
+    ),
+    Door(
+        "api",
+        "POST",
+        "/api/v1/reviews/{review}/approve",
+        Role.MAINTAINER.value,
+        "approve a version someone else wrote and asked for (four eyes)",
+        body='{"content_hash": "{hash}"}',
+    ),
+    Door(
+        "api",
+        "POST",
+        "/api/v1/reviews/{review}/request-changes",
+        Role.MAINTAINER.value,
+        "ask for changes to a version someone else asked for",
+        body='{"comment": "please change it"}',
+    ),
     Door("api", "POST", "/api/v1/notifications/read", SIGNED_IN, "mark the user's own notifications read", body="{}"),
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/reviews", VIEW, "a pipeline's reviews"),
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/exports", VIEW, "a pipeline's export log"),

@@ -138,8 +138,15 @@ def prepare(door: Door, world: World) -> dict[str, str]:
                 store.create_version(world.pipeline, by=USERS["owner"], message="for the walk")
         finally:
             store.close()
-    if "{review}" in door.path:
+    if door.path.endswith(("/approve", "/request-changes")):  # a review nobody decided yet, for each visitor
+        # approve: the editor wrote and asked, so the reviewers may approve (four eyes); request-changes: the
+        # owner asked, so only the reviewer roles may (a requester may withdraw their own request)
+        review, values["hash"] = _fresh_review(world, "editor" if door.path.endswith("/approve") else "owner")
+        values["review"] = str(review)
+    elif "{review}" in door.path:
         values["review"] = str(_review(world))
+    if door.method == "POST" and door.path.endswith("/{pipeline}/reviews"):  # a version not yet in review
+        _new_version(world)
     if door.path.endswith("/protected/{kind}/{name}"):  # the protection the row takes off, in place again
         store = open_store(world.database, local_user=False)
         try:
@@ -173,6 +180,32 @@ def prepare(door: Door, world: World) -> dict[str, str]:
 _REVIEWS: dict[str, int] = {}
 
 
+def _new_version(world: World) -> int:
+    """A new version of the pipeline, made by its editor from a changed draft; its number."""
+    store = open_store(world.database, local_user=False)
+    try:
+        draft = store.get_draft(world.pipeline).pipeline()
+        draft.settings.description = f"walk {next(_counter)}"
+        store.save_draft(world.pipeline, draft)
+        return store.create_version(world.pipeline, by=USERS["editor"], message="for the walk").number
+    finally:
+        store.close()
+
+
+def _fresh_review(world: World, requester: str) -> tuple[int, str]:
+    """A review of a new version (by the editor) that ``requester`` asked for: its id and content hash."""
+    _new_version(world)
+    store = open_store(world.database, local_user=False)
+    try:
+        reviews = ReviewService(TeamServices(store))
+        with acting_as(Identity(USERS[requester], False)):
+            review = reviews.request(world.pipeline).id
+        with acting_as(Identity(USERS["owner"], False)):
+            return review, reviews.open(review).content.content_hash
+    finally:
+        store.close()
+
+
 def _review(world: World) -> int:
     """A review of the pipeline's newest version, requested by its editor (made once per database)."""
     if world.database in _REVIEWS:
@@ -199,7 +232,9 @@ def http_passes(door: Door, team: Team, world: World, visitor: str, cookie: str 
             assert status == 303 and headers["location"].startswith("/login?"), (door, status)
         return status == 200 and "you have no access" not in body
     headers = {"Cookie": f"dagsmith-session={cookie}"} if cookie else {}
-    text = door.body.replace("{visitor}", visitor).replace("{draft}", values.get("draft", ""))
+    text = door.body.replace("{visitor}", visitor)
+    for key in ("draft", "hash"):
+        text = text.replace("{" + key + "}", values.get(key, ""))
     body = text.encode() if door.method != "GET" else None
     if body is not None:
         headers["Content-Type"] = "application/json"
