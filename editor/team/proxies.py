@@ -45,7 +45,9 @@ def strip_untrusted(settings: TeamSettings, scope: Scope) -> None:
     """Remove the forwarding and SSO headers from a request that did not come through a trusted proxy."""
     if via_trusted_proxy(settings, scope):
         return
-    own = {settings.proxy_user_header.lower().encode("latin-1"), settings.proxy_groups_header.lower().encode("latin-1")}
+    own = {
+        name.lower().encode("latin-1", "replace") for name in (settings.proxy_user_header, settings.proxy_groups_header)
+    }
     dropped = FORWARDING_HEADERS | (own - {b""})
     headers = scope.get("headers") or []
     kept = [(name, value) for name, value in headers if not name.startswith(FORWARDING_PREFIX) and name not in dropped]

@@ -272,6 +272,12 @@ def _check(settings: TeamSettings, origin: Mapping[str, str]) -> None:
             f"{origin.get('proxy_groups_header', 'DAGSMITH_PROXY_GROUPS_HEADER')} = {header!r} is not a header "
             "name; give one without spaces or colons, e.g. X-Forwarded-Groups (or leave it empty)"
         )
+    user_header = settings.proxy_user_header
+    if user_header and not _HEADER_NAME.fullmatch(user_header):
+        raise SettingsError(
+            f"{origin.get('proxy_user_header', 'DAGSMITH_PROXY_USER_HEADER')} = {user_header!r} is not a header "
+            "name; give one without spaces or colons, e.g. X-Forwarded-User"
+        )
     _check_oidc(settings, origin)
 
 

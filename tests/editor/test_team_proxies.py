@@ -95,3 +95,10 @@ def test_trusted_proxies_must_be_ip_addresses(value: str) -> None:
     with pytest.raises(SettingsError, match=r"DAGSMITH_TRUSTED_PROXIES: .* is not an IP address"):
         load_settings(environ={**env, "DAGSMITH_TRUSTED_PROXIES": value})
     assert load_settings(environ={**env, "DAGSMITH_TRUSTED_PROXIES": "10.0.0.5, ::1"}).proxies == {"10.0.0.5", "::1"}
+
+
+@pytest.mark.parametrize(("variable", "value"), [("USER", "X User"), ("USER", "X-Usér"), ("GROUPS", "X:Groups")])
+def test_the_sso_header_settings_must_be_header_names(variable: str, value: str) -> None:
+    env = {"DAGSMITH_DATABASE_URL": "sqlite:///x.db", "DAGSMITH_SECRET_KEY": "k" * 48, "DAGSMITH_TRIAL": "1"}
+    with pytest.raises(SettingsError, match=f"DAGSMITH_PROXY_{variable}_HEADER = .* is not a header name"):
+        load_settings(environ={**env, f"DAGSMITH_PROXY_{variable}_HEADER": value})
