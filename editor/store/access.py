@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import and_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from .base import StoreBase
 from .errors import Conflict, StoreError
-from .models import MemberRow, Role, UserRow
+from .models import MemberRow, ProjectRow, Role, UserRow
 from .records import LOCAL_USER, Member, User
 
 _USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -65,6 +66,25 @@ class AccessMixin(StoreBase):
         """The user's role in the project; None when they are not a member."""
         with self._read() as session:
             return self._role(session, self._user(session, user), self._project(session, project_id))
+
+    def access_to(self, user: str, project_id: int) -> tuple[Role | None, bool]:
+        """The user's role in the project (None: not a member, or no such user) and whether the project is
+        archived, in one query; raises ``NotFound`` when there is no such project."""
+        member = and_(
+            col(MemberRow.project_id) == col(ProjectRow.id),
+            col(MemberRow.user_id) == select(UserRow.id).where(UserRow.name == user).scalar_subquery(),
+        )
+        with self._read() as session:
+            found = session.exec(
+                select(MemberRow.role, ProjectRow.archived_at)
+                .select_from(ProjectRow)
+                .outerjoin(MemberRow, member)
+                .where(ProjectRow.id == project_id)
+            ).first()
+            if found is None:
+                self._project(session, project_id)  # raises NotFound with its message
+        role, archived_at = found if found is not None else (None, None)
+        return (Role(role) if role is not None else None), archived_at is not None
 
     def require_role(self, user: str, project_id: int, role: Role, *, doing: str = "do this") -> Role:
         """The user's role if it is ``role`` or higher; raises ``PermissionDenied`` saying whom to ask otherwise.

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from dagsmith.editor.errors import UserError
 from dagsmith.editor.services import EditorServices
 from dagsmith.editor.store import PermissionDenied, Role, Store, open_store
 from dagsmith.editor.team.accounts import Accounts, Identity
@@ -246,3 +247,12 @@ def test_an_http_requests_session_is_looked_up_off_the_event_loop_and_its_roles_
     lookup_thread, loop_thread = threads
     assert lookup_thread != loop_thread
     assert kept[0].grants is not None and not kept[0].grants.live
+
+
+def test_a_check_without_a_live_lookup_reads_the_pipelines_project_and_the_role_in_two_queries(team: Team) -> None:
+    """E.g. a draft save, which runs after its event ended: the pipeline's project, then role and archive at once."""
+    with acting_as(Identity("ed", False)), statements(team.store.engine) as sent:
+        team.services.require(team.pipeline_id, "edit")
+    assert len(sent) == 2, sent  # 5 before (project; user, project, role; archive)
+    with acting_as(Identity("vic", False)), pytest.raises(UserError, match=r"viewer.*needs the editor role"):
+        team.services.require(team.pipeline_id, "edit")  # refused with the store's message, as before
