@@ -126,8 +126,8 @@ def store_run(home: Path, project_id: int, dag_id: str) -> None:
 # ---- HTTP ---------------------------------------------------------------------------------------------
 
 
-def prepare(door: Door, world: World) -> dict[str, str]:
-    """Put in place what a state-changing row acts on; the values of the route's parts."""
+def prepare(door: Door, world: World, visitor: str = "anonymous") -> dict[str, str]:
+    """Put in place what a state-changing row acts on (for ``visitor``); the values of the route's parts."""
     pipeline = world.exported if door.path.endswith("/export") else world.pipeline  # exports: a complete one
     values = {"pipeline": str(pipeline), "project": str(world.project), "spare": str(world.spare)}
     values |= {"run": RUN_ID, "user": TARGET_USER, **dict(door.given)}
@@ -170,8 +170,9 @@ def prepare(door: Door, world: World) -> dict[str, str]:
             accounts.set_disabled(TARGET_USER, False)
         if door.path.endswith("/enable"):
             accounts.set_disabled(TARGET_USER, True)
-        if "{token}" in door.path:
-            values["token"] = str(accounts.create_token(TARGET_USER, "walk")[0].id)
+        if "{token}" in door.path:  # the user's own route revokes the visitor's own token
+            owner = USERS.get(visitor, TARGET_USER) if door.path.startswith("/api/v1/tokens/") else TARGET_USER
+            values["token"] = str(accounts.create_token(owner, "walk")[0].id)
     finally:
         store.close()
     return values
@@ -224,7 +225,7 @@ def _review(world: World) -> int:
 
 def http_passes(door: Door, team: Team, world: World, visitor: str, cookie: str | None) -> bool:
     """Try a page or API row once as ``visitor``; whether it let them through (refusals checked)."""
-    values = prepare(door, world)
+    values = prepare(door, world, visitor)
     path = door.path.format(**values)
     if door.kind == "page":
         status, headers, body = team.page(path, cookie)
