@@ -19,17 +19,32 @@ page), or a red notice; each is counted under its kind (the action and what went
 stops at its first error. Warnings (e.g. "also changed in another tab") are counted apart. A lost update is a
 node, label or edge a user saw saved that the pipeline's final draft does not hold.
 
+Two ways to load the servers (``--think MIN,MAX`` and ``--ramp SECONDS``):
+
+  stampede  ``--think 0 --ramp 0``: every user starts at the same instant and sends each action as soon as the
+            last one was answered. A closed-loop saturation test: on 2 cores it measures mostly queueing
+            (how long 50 users' work waits for the CPU), not what one action costs.
+  paced     ``--think 1,3 --ramp 10`` (the default pace): like Locust's users (``wait_time = between(1, 3)``
+            and a spawn rate, here 50 users over 10 s), each user pauses a random 1 to 3 s before each action,
+            as a person reads the page and picks the next gesture, and the users start evenly spread over
+            10 s instead of at once. Pauses are not part of any latency.
+
+Without ``--think`` and ``--ramp`` the bench measures both, one after the other, each on fresh replicas and a
+fresh database: ``make bench`` prints both. With either, it measures that one (the other defaults to 0).
+
 Targets (issue 13): p95 ≤ 300 ms, 0 lost updates, 0 errors.
 
-Run:  .venv/bin/python bench/bench_team_load.py [USERS] [ROUNDS] [--logs DIR]   (defaults 50 and 2; needs
-PostgreSQL's server binaries, ``apt-get install postgresql``). It prints the figures, the error kinds, the
-replicas' most frequent log errors and ``uptime``'s load before and after; ``--logs`` keeps the replicas' logs.
+Run:  .venv/bin/python bench/bench_team_load.py [USERS] [ROUNDS] [--think MIN,MAX] [--ramp SECONDS] [--logs DIR]
+(defaults 50 and 2, both paces; needs PostgreSQL's server binaries, ``apt-get install postgresql``). It prints
+the figures, the error kinds, the replicas' most frequent log errors and ``uptime``'s load before and after;
+``--logs`` keeps the replicas' logs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 import statistics
@@ -54,6 +69,32 @@ from dagsmith.nodes import load_example
 
 USERS, ROUNDS, PER_PIPELINE = 50, 2, 5
 KIND, TARGET = "script", "train"
+PACED_THINK, PACED_RAMP = (1.0, 3.0), 10.0
+"""The paced run's think time (seconds, uniform, before each action) and ramp-up (seconds to start every user)."""
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How the users act: ``think`` (min, max) seconds of pause before each action, ``ramp`` seconds to start."""
+
+    think: tuple[float, float] = (0.0, 0.0)
+    ramp: float = 0.0
+
+    def __str__(self) -> str:
+        low, high = self.think
+        if self == Pace():
+            return "stampede: think 0 s (no pause between actions), ramp 0 s (every user at once)"
+        return f"paced: think {low:g}-{high:g} s before each action, ramp {self.ramp:g} s"
+
+    def start_delay(self, number: int, users: int) -> float:
+        """When user ``number`` starts, seconds after the first: evenly spread over the ramp."""
+        return self.ramp * number / users
+
+    def thinker(self, number: int) -> Callable[[], None]:
+        """User ``number``'s pause before an action (a random generator per user: the same pauses every run)."""
+        low, high = self.think
+        chance = random.Random(number)
+        return lambda: time.sleep(chance.uniform(low, high)) if high > 0 else None
 
 
 @dataclass
@@ -74,8 +115,17 @@ def saved(message: str) -> bool:
     return '"text":"saved"' in message
 
 
-def timed(tally: Tally, page: PageClient, action: str, send: Callable[[], object], done: Callable[[str], bool]) -> bool:
-    """Send (a callable) and wait for ``done``; record the latency, or the error."""
+def timed(
+    tally: Tally,
+    page: PageClient,
+    action: str,
+    send: Callable[[], object],
+    done: Callable[[str], bool],
+    *,
+    think: Callable[[], None] = lambda: None,
+) -> bool:
+    """Pause (``think``, not measured), send (a callable) and wait for ``done``; record the latency, or the error."""
+    think()
     start = time.perf_counter()
     try:
         send()
@@ -133,22 +183,35 @@ def open_page(page: PageClient) -> None:
     page.send("canvasReady")
 
 
-def user(number: int, server: Replica, pipeline: int, tally: Tally, *, rounds: int, start: threading.Event) -> None:
-    """One simulated user: sign in, wait for the start, then ``rounds`` page sessions."""
+def user(
+    number: int,
+    server: Replica,
+    pipeline: int,
+    tally: Tally,
+    *,
+    rounds: int,
+    start: threading.Event,
+    pace: Pace,
+    users: int,
+) -> None:
+    """One simulated user: sign in, wait for the start (and its turn in the ramp), then ``rounds`` page sessions."""
     cookie = server.session(f"user{number:02d}")
     start.wait()
+    time.sleep(pace.start_delay(number, users))
+    think = pace.thinker(number)
     for round_ in range(rounds):
         page = PageClient(server, cookie, pipeline)
         try:
-            one_round(page, tally, x=2000.0 + number * 300.0, y=600.0 + round_ * 200.0, label=f"User {number} {round_}")
+            x, y = 2000.0 + number * 300.0, 600.0 + round_ * 200.0
+            one_round(page, tally, x=x, y=y, label=f"User {number} {round_}", think=think)
         finally:
             notices(tally, page)
             page.close()
 
 
-def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str) -> None:
-    """Open the page, add a node at (x, y), label it, connect it, save a version and export."""
-    if not timed(tally, page, "open", lambda: open_page(page), lambda m: "loadGraph" in m):
+def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str, think: Callable[[], None]) -> None:
+    """Open the page, add a node at (x, y), label it, connect it, save a version and export (``think`` before each)."""
+    if not timed(tally, page, "open", lambda: open_page(page), lambda m: "loadGraph" in m, think=think):
         return
     drop = {"kind": KIND, "x": x, "y": y}
 
@@ -157,7 +220,7 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
         # canvas calls, so the status that arrived with (or after) the node's addNode is the one after the drop.
         return status(page) == "saved" and any((n["x"], n["y"]) == (x, y) for n in page.nodes.values())
 
-    if not timed(tally, page, "drop", lambda: page.send("nodeDropped", drop), dropped):
+    if not timed(tally, page, "drop", lambda: page.send("nodeDropped", drop), dropped, think=think):
         return
     mine = [i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y)]
     if len(mine) != 1:
@@ -165,10 +228,12 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
         return
     node = mine[0]
     form = '"data-field":"label"'
-    if not timed(tally, page, "select", lambda: page.send("nodeClicked", {"id": node}), lambda m: form in m):
+    if not timed(
+        tally, page, "select", lambda: page.send("nodeClicked", {"id": node}), lambda m: form in m, think=think
+    ):
         return
     field_id = page.element(**{"data-field": "label"})
-    if not timed(tally, page, "label", lambda: page.send("update:value", label, element=field_id), saved):
+    if not timed(tally, page, "label", lambda: page.send("update:value", label, element=field_id), saved, think=think):
         with tally.lock:  # did the label reach the draft all the same? (told apart at the end)
             tally.unanswered.append(("label", page.pipeline_id, x, y, label))
         return
@@ -176,16 +241,25 @@ def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str)
         tally.nodes.append((page.pipeline_id, x, y, label))
     node = next(i for i, n in page.nodes.items() if (n["x"], n["y"]) == (x, y))  # renamed by a merge?
     edge = {"source": node, "source_port": "output", "target": TARGET, "target_port": "upstream"}
-    if not timed(tally, page, "connect", lambda: page.send("edgeRequested", edge), saved):
+    if not timed(tally, page, "connect", lambda: page.send("edgeRequested", edge), saved, think=think):
         with tally.lock:
             tally.unanswered.append(("connect", page.pipeline_id, x, y, label))
         return
     with tally.lock:
         tally.edges.append((page.pipeline_id, x, y, label))
     save = page.element(label="Save version")
-    timed(tally, page, "save", lambda: page.send("click", element=save), lambda m: "version v" in m or "notify" in m)
+    timed(
+        tally,
+        page,
+        "save",
+        lambda: page.send("click", element=save),
+        lambda m: "version v" in m or "notify" in m,
+        think=think,
+    )
     export = page.element(label="Export")
-    timed(tally, page, "export", lambda: page.send("click", element=export), lambda m: "nicegui-dialog" in m)
+    timed(
+        tally, page, "export", lambda: page.send("click", element=export), lambda m: "nicegui-dialog" in m, think=think
+    )
 
 
 def lost_updates(database: str, tally: Tally) -> list[str]:
@@ -240,8 +314,39 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("users", nargs="?", type=int, default=USERS, help=f"simulated users (default {USERS})")
     parser.add_argument("rounds", nargs="?", type=int, default=ROUNDS, help=f"page sessions per user ({ROUNDS})")
+    parser.add_argument(
+        "--think",
+        type=seconds_range,
+        metavar="MIN,MAX",
+        help="a random pause of MIN to MAX seconds before each action (one number: that many; 0: none)",
+    )
+    parser.add_argument(
+        "--ramp", type=float, metavar="SECONDS", help="start the users evenly over SECONDS (0: at once)"
+    )
     parser.add_argument("--logs", type=Path, help="copy the replicas' server logs into this folder")
-    return parser.parse_args()
+    options = parser.parse_args()
+    if options.ramp is not None and options.ramp < 0:
+        parser.error(f"--ramp {options.ramp:g}: give 0 or more seconds")
+    return options
+
+
+def seconds_range(text: str) -> tuple[float, float]:
+    """``--think``'s value: ``MIN,MAX`` or one number, seconds, 0 <= MIN <= MAX."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX in seconds (e.g. 1,3) or one number") from None
+    low, high = (values[0], values[0]) if len(values) == 1 else (values[0], values[-1])
+    if len(values) > 2 or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: give MIN,MAX with 0 <= MIN <= MAX seconds (e.g. 1,3)")
+    return low, high
+
+
+def paces(options: argparse.Namespace) -> list[Pace]:
+    """What to measure: both paces (stampede, then paced) unless ``--think`` or ``--ramp`` names one."""
+    if options.think is None and options.ramp is None:
+        return [Pace(), Pace(PACED_THINK, PACED_RAMP)]
+    return [Pace(options.think or (0.0, 0.0), options.ramp or 0.0)]
 
 
 def load() -> str:
@@ -250,7 +355,16 @@ def load() -> str:
 
 def main() -> int:
     options = arguments()
-    users, rounds = options.users, options.rounds
+    chosen = paces(options)
+    for pace in chosen:
+        logs = options.logs / str(pace).split(":")[0] if options.logs is not None and len(chosen) > 1 else options.logs
+        measure(options.users, options.rounds, pace, logs)
+    return 0
+
+
+def measure(users: int, rounds: int, pace: Pace, logs: Path | None) -> None:
+    """One run: fresh database and replicas, ``users`` users at ``pace``; prints the report."""
+    print(f"== {pace}", flush=True)
     before = load()
     tally = Tally()
     with ExitStack() as stack:
@@ -263,7 +377,7 @@ def main() -> int:
             threading.Thread(
                 target=user,
                 args=(n, servers[n % 2], pipelines[n // PER_PIPELINE], tally),
-                kwargs={"rounds": rounds, "start": start},
+                kwargs={"rounds": rounds, "start": start, "pace": pace, "users": users},
                 name=f"user{n:02d}",
             )
             for n in range(users)
@@ -284,22 +398,23 @@ def main() -> int:
             for line in server.log.read_text(errors="replace").splitlines()
             if any(word in line for word in ("ERROR", "Error", "WARNING", "refused", "Timeout"))
         )
-        if options.logs is not None:
-            options.logs.mkdir(parents=True, exist_ok=True)
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
             for name, server in zip(("a", "b"), servers, strict=True):
-                shutil.copy(server.log, options.logs / f"replica-{name}.log")
+                shutil.copy(server.log, logs / f"replica-{name}.log")
     print("server log, the most frequent errors and warnings:")
     for line, count in problems.most_common(8):
         print(f"  {count} x {line}")
-    report(users, rounds, elapsed, tally, lost)
+    report(users, rounds, elapsed, tally, lost, pace=pace)
     print("uptime before:", before)
-    print("uptime after: ", load())
-    return 0
+    print("uptime after: ", load(), flush=True)
 
 
-def report(users: int, rounds: int, elapsed: float, tally: Tally, lost: list[str]) -> None:
+def report(users: int, rounds: int, elapsed: float, tally: Tally, lost: list[str], *, pace: Pace) -> None:
     every = sorted(t for times in tally.latencies.values() for t in times)
-    print(f"{users} users x {rounds} rounds on 2 replicas + PostgreSQL, {len(every)} actions in {elapsed:.1f} s")
+    print(
+        f"{users} users x {rounds} rounds on 2 replicas + PostgreSQL ({pace}), {len(every)} actions in {elapsed:.1f} s"
+    )
     print(f"{'action':<8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for action, measured in [*tally.latencies.items(), ("all", every)]:
         if measured:
