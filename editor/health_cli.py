@@ -104,7 +104,8 @@ def _print(report: HealthReport) -> None:
                 )
             for span in panel.spans:
                 until = "now" if span.end is None else _when(span.end)
-                _out(f"    v{span.version} @{span.alias}: {_when(span.start)} to {until}")
+                how = "recorded" if span.recorded else "registry" if not span.inferred else "inferred"
+                _out(f"    v{span.version} @{span.alias}: {_when(span.start)} to {until} ({how})")
         if model.versions:
             metric = model.gate_metric or "gate metric"
             _out(f"  {'version':<9}{'created':<22}{metric:>12}  {'aliases':<20}gate")

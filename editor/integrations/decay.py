@@ -7,22 +7,28 @@ triggers, versions with their aliases and evaluation metric) into the dashboard'
 version, the threshold, the triggers, which version held the monitor's alias when, the per-version table,
 and the status in words. ``decay_reader.read_health`` reads MLflow and calls these.
 
-MLflow keeps no history of aliases: who held the alias when is inferred from the monitoring runs (the
-monitor measures the version its alias names, so a new version's first measurement is when it took over);
-the current holder comes from the registry.
+MLflow keeps no history of aliases, so the pipeline's steps record each alias move they make on the version
+(a ``dagsmith.alias_move.<alias>.<ms>`` tag, steps' ``runtime.move_alias``): who held the alias when comes
+from those records; before the first record it is inferred from the monitoring runs (the monitor measures
+the version its alias names, so a new version's first measurement is when it took over); the current holder
+comes from the registry. Drift monitors log each measurement (``dagsmith.kind=drift``) and are charted alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dagsmith.nodes import CATALOG, Node, Pipeline
 
 TRIGGER_KIND = "retrain-trigger"
 """The ``dagsmith.kind`` tag of the runs the monitor step records a retraining trigger with (monitor.py)."""
+DRIFT_KIND = "drift"
+"""The ``dagsmith.kind`` tag of the runs the monitor step (source ``drift``) logs a drift measurement with."""
+ALIAS_MOVE_TAG = "dagsmith.alias_move."
+"""Prefix of the model-version tags the steps record an alias move with (the steps' ``runtime.move_alias``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,18 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasMove:
+    """A recorded alias move: ``alias`` was pointed at ``version`` at ``time`` (it named ``previous`` before)."""
+
+    alias: str
+    version: str
+    time: float
+    previous: str | None = None
+    run_id: str = ""
+    """The Airflow run that moved it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Version:
     """A registered model version as the registry holds it, and its evaluation metric (None: not logged)."""
 
@@ -93,6 +111,8 @@ class Version:
     run_id: str
     aliases: tuple[str, ...] = ()
     metric: float | None = None
+    moves: tuple[AliasMove, ...] = ()
+    """The alias moves recorded on this version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +124,9 @@ class AliasSpan:
     start: float
     end: float | None
     inferred: bool = True
-    """From the monitoring runs (MLflow keeps no alias history); False for the registry's current holder."""
+    """From the monitoring runs (for moves before any was recorded); False when recorded or from the registry."""
+    recorded: bool = False
+    """Its start is a recorded move (a step's ``dagsmith.alias_move.`` tag)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,26 +288,32 @@ def version_rows(versions: Sequence[Version], gate: Gate | None) -> list[Version
 
 
 def alias_spans(measurements: Sequence[Measurement], versions: Sequence[Version], alias: str) -> list[AliasSpan]:
-    """Who held ``alias`` when: runs of consecutive measurements of one version, then the registry's holder."""
+    """Who held ``alias`` when: the recorded moves, before the first of them runs of consecutive measurements of
+    one version (inferred), then the registry's holder."""
+    moves = sorted((m for v in versions for m in v.moves if m.alias == alias), key=lambda m: m.time)
+    first = moves[0].time if moves else math.inf
     spans: list[AliasSpan] = []
-    last_seen = 0.0
-    for point in sorted(measurements, key=lambda m: m.time):
+    for point in sorted((m for m in measurements if m.time < first), key=lambda m: m.time):
         if not spans or spans[-1].version != point.version:
             if spans:
                 spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, point.time)
             spans.append(AliasSpan(alias, point.version, point.time, None))
-        last_seen = point.time
+    for move in moves:
+        if spans and spans[-1].end is None:
+            spans[-1] = replace(spans[-1], end=move.time)
+        spans.append(AliasSpan(alias, move.version, move.time, None, inferred=False, recorded=True))
+    last_seen = max([m.time for m in measurements] + [m.time for m in moves], default=0.0)
     holder = next((v for v in versions if alias in v.aliases), None)
     if holder is None:
         if spans:
-            spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, last_seen)
+            spans[-1] = replace(spans[-1], end=last_seen)
         return spans
     if spans and spans[-1].version == holder.version:
-        spans[-1] = AliasSpan(alias, holder.version, spans[-1].start, None, inferred=False)
+        spans[-1] = replace(spans[-1], end=None, inferred=False)
     else:
         start = max(holder.created, spans[-1].start if spans else holder.created)
         if spans:
-            spans[-1] = AliasSpan(alias, spans[-1].version, spans[-1].start, start)
+            spans[-1] = replace(spans[-1], end=start)
         spans.append(AliasSpan(alias, holder.version, start, None, inferred=False))
     return spans
 
@@ -371,9 +399,12 @@ def model_health(
             series.setdefault(point.version, []).append((point.time, point.value))
         ordered = dict(sorted(series.items(), key=lambda item: _version_key(item[0])))
         fired = sorted(triggers.get(watch.node, []), key=lambda t: t.time)
-        if watch.source == "drift":
-            fired_only = f"{watch.metric} is measured as drift inside each run (not logged to MLflow); "
-            status = fired_only + (f"{len(fired)} retraining trigger(s) recorded" if fired else "no trigger recorded")
+        if watch.source == "drift" and not points:
+            status = (
+                f"no drift of {watch.metric} recorded yet: the monitor logs each measurement in the MLflow experiment "
+                f"{watch.experiment!r} (monitors exported before it did record only their triggers); "
+            )
+            status += f"{len(fired)} retraining trigger(s) recorded" if fired else "no trigger recorded"
             panels.append(Panel(watch, {}, fired, alias_spans([], versions, watch.alias), status, True))
             continue
         holder = next((v.version for v in versions if watch.alias in v.aliases), None)

@@ -8,6 +8,7 @@ command line asks: it is optional (the ``mlops`` extra).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,10 @@ from dagsmith.nodes import Pipeline
 
 from .common import MLFLOW_HOW, ComponentUnavailable, Configured, first_line, within
 from .decay import (
+    ALIAS_MOVE_TAG,
+    DRIFT_KIND,
     TRIGGER_KIND,
+    AliasMove,
     Measurement,
     ModelHealth,
     Trigger,
@@ -118,19 +122,20 @@ def _model(client: Any, model: WatchedModel, now: float) -> ModelHealth:
             measurements[watch.node], triggers[watch.node] = [], []
             continue
         ids = [experiment.experiment_id]
-        if watch.source == "mlflow":
-            query = f"tags.`dagsmith.model_name` = {_quoted(model.name)} and attributes.status = 'FINISHED'"
-            runs = _search(client, ids, query)
-            measurements[watch.node] = [
-                Measurement(
-                    str(run.data.tags.get("dagsmith.model_version", "?")),
-                    run.info.start_time / 1000.0,
-                    float(run.data.metrics[watch.metric]),
-                    run.info.run_id,
-                )
-                for run in runs
-                if watch.metric in run.data.metrics and run.data.tags.get("dagsmith.kind") != TRIGGER_KIND
-            ]
+        query = f"tags.`dagsmith.model_name` = {_quoted(model.name)} and attributes.status = 'FINISHED'"
+        kind = DRIFT_KIND if watch.source == "drift" else None  # a quality monitor reads the untagged runs
+        if kind:
+            query += f" and tags.`dagsmith.kind` = '{kind}'"
+        measurements[watch.node] = [
+            Measurement(
+                str(run.data.tags.get("dagsmith.model_version") or "?"),
+                run.info.start_time / 1000.0,
+                float(run.data.metrics[watch.metric]),
+                run.info.run_id,
+            )
+            for run in _search(client, ids, query)
+            if watch.metric in run.data.metrics and run.data.tags.get("dagsmith.kind") == kind
+        ]
         dag = _quoted(watch.retrain_dag_id)
         query = f"tags.`dagsmith.kind` = '{TRIGGER_KIND}' and tags.`dagsmith.retrain_dag_id` = {dag}"
         triggers[watch.node] = [
@@ -179,9 +184,27 @@ def _versions(client: Any, model: WatchedModel) -> list[Version]:
                 str(item.run_id or ""),
                 tuple(sorted(held.get(str(item.version), []))),
                 None if value is None else float(value),
+                _moves(str(item.version), getattr(item, "tags", None) or {}),
             )
         )
     return versions
+
+
+def _moves(version: str, tags: dict[str, str]) -> tuple[AliasMove, ...]:
+    """The alias moves the steps recorded on a version (its ``dagsmith.alias_move.`` tags); unreadable ones skipped."""
+    moves = []
+    for key, text in tags.items():
+        if not key.startswith(ALIAS_MOVE_TAG):
+            continue
+        try:
+            record = json.loads(text)
+            alias, moment = str(record["alias"]), float(record["time"])
+        except (ValueError, TypeError, KeyError):
+            continue
+        previous = record.get("previous")
+        run_id = str(record.get("run_id") or "")
+        moves.append(AliasMove(alias, version, moment, None if previous is None else str(previous), run_id))
+    return tuple(sorted(moves, key=lambda move: move.time))
 
 
 def _search(client: Any, experiment_ids: list[str], query: str) -> list[Any]:

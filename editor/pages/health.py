@@ -200,7 +200,13 @@ class HealthView:
                 f"run {trigger.triggered_run_id or '?'} (MLflow run {trigger.run_id})"
             ).classes("text-caption").mark("health-trigger")
         for span in panel.spans:
-            how = "from the registry" if not span.inferred else "inferred from the monitoring runs"
+            how = (
+                "recorded"
+                if span.recorded
+                else "from the registry"
+                if not span.inferred
+                else "inferred from the monitoring runs"
+            )
             held = f"held @{span.alias} from {when(span.start)} until {when(span.end)}" if span.end is not None else ""
             held = held or f"holds @{span.alias} since {when(span.start)}"
             ui.label(f"v{span.version} {held} ({how})").classes("text-caption").mark("health-alias")

@@ -7,7 +7,9 @@ no trigger is recorded in the monitoring experiment within the cooldown. It reco
 (a run tagged ``dagsmith.kind=retrain-trigger``, with the triggered run's id) before reporting it.
 
 Source ``mlflow`` reads the metric from the monitoring experiment (see CONTRACT.md): the newest finished
-run tagged with the model's name and version, as the monitoring step logged it.
+run tagged with the model's name and version, as the monitoring step logged it. Source ``drift`` measures
+the drift itself and logs each measurement there (a run tagged ``dagsmith.kind=drift`` and, when the model
+is known, its name and version), so that drift can be charted over time like a logged metric.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from dagsmith_steps.runtime import (  # dagsmith: not embedded
 
 TRIGGER_KIND = "retrain-trigger"
 """The ``dagsmith.kind`` tag of the runs that record a retraining trigger."""
+DRIFT_KIND = "drift"
+"""The ``dagsmith.kind`` tag of the runs that record a drift measurement (source ``drift``)."""
 
 
 def population_stability(reference: list[float], current: list[float], bins: int = 10) -> float:
@@ -91,7 +95,7 @@ def logged_metric(client: Any, experiment: str, metric: str, name: str, version:
         )
         runs = client.search_runs([where.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=50)
     for run in runs:
-        if metric in run.data.metrics:
+        if metric in run.data.metrics and run.data.tags.get("dagsmith.kind") != DRIFT_KIND:
             log("metric from monitoring run " + run.info.run_id + " in experiment " + repr(experiment))
             return float(run.data.metrics[metric])
     return fail(
@@ -140,6 +144,44 @@ def refusal(client: Any, experiment: str, retrain_dag_id: str, cooldown_hours: f
     return None
 
 
+def drifted_model(client: Any, cfg: dict[str, Any]) -> tuple[str, str]:
+    """The model a drift monitor watches (name, version), as far as known: ``""`` for what is not."""
+    upstream = value("model")
+    upstream = upstream if isinstance(upstream, dict) else {}
+    name = str(cfg.get("model_name") or upstream.get("name") or "")
+    if not name:
+        return "", ""
+    if upstream.get("name") == name and upstream.get("version"):
+        return name, str(upstream["version"])
+    try:
+        return name, str(client.get_model_version_by_alias(name, cfg["model_alias"]).version)
+    except Exception:  # no such model or alias yet: the drift is still recorded, without a version
+        return name, ""
+
+
+def record_drift(client: Any, experiment: str, cfg: dict[str, Any], measured: float) -> None:
+    """Log the drift measurement in the monitoring experiment (a finished run; the dashboard charts them)."""
+    name, version = drifted_model(client, cfg)
+    tags = {
+        "dagsmith.kind": DRIFT_KIND,
+        "dagsmith.dag_id": os.environ.get("DAGSMITH_DAG_ID", ""),
+        "dagsmith.task_id": os.environ.get("DAGSMITH_TASK_ID", ""),
+        "dagsmith.run_id": os.environ.get("DAGSMITH_RUN_ID", ""),
+        "mlflow.runName": "drift " + cfg["metric"],
+    }
+    if name:
+        tags["dagsmith.model_name"] = name
+    if version:
+        tags["dagsmith.model_version"] = version
+    run = client.create_run(experiment_id(client, experiment), tags=tags)
+    client.log_metric(run.info.run_id, cfg["metric"], measured)
+    client.log_param(run.info.run_id, "threshold", cfg["threshold"])
+    client.log_param(run.info.run_id, "trigger_when", cfg["trigger_when"])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    model = (" for " + name + (" v" + version if version else "")) if name else ""
+    log("recorded the drift" + model + " as run " + run.info.run_id + " in experiment " + repr(experiment))
+
+
 def record_trigger(client: Any, experiment: str, retrain_dag_id: str, measured: float, metric: str) -> None:
     """Record the trigger in the monitoring experiment (what the cooldown reads)."""
     tags = {
@@ -167,6 +209,7 @@ def main() -> None:
         reference = read_table(need(input_path("reference"), "connect the 'reference' input"))
         current = read_table(need(input_path("current"), "connect the 'current' input"))
         measured = population_stability(reference[metric].dropna().tolist(), current[metric].dropna().tolist())
+        record_drift(client, experiment, cfg, measured)
     else:
         name, version = monitored_version(client, cfg)
         measured = logged_metric(client, experiment, metric, name, version)

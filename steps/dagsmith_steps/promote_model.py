@@ -3,26 +3,32 @@
 The gate only decides (its ``decision`` value names the model, the approved version and the alias);
 this step runs after the deploy branch has built the Bento and rolled the deployment out, or right after
 the gate when the pipeline deploys nothing. A failed build or deploy skips it, so the alias keeps naming
-the version that serves.
+the version that serves. The move is recorded on the version (a ``dagsmith.alias_move.`` tag, see
+``runtime.move_alias``), so the model health page knows who held the alias when.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dagsmith_steps.runtime import config, log, mlflow_client, need, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import (  # dagsmith: not embedded
+    alias_holder,
+    config,
+    log,
+    mlflow_client,
+    move_alias,
+    need,
+    value,
+)
 
 
 def current_version(client: Any, name: str, alias: str) -> str | None:
     """The version an alias names now (None when it names none)."""
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except Exception:  # MLflow raises a generic error for a missing alias
-        return None
+    return alias_holder(client, name, alias)
 
 
 def main() -> None:
-    """Set the champion alias on the approved version; log what it named before."""
+    """Set the champion alias on the approved version (recording the move); log what it named before."""
     cfg = config()
     decision = value("decision")
     decision = need(decision if isinstance(decision, dict) else None, "the gate reported no decision")
@@ -36,7 +42,7 @@ def main() -> None:
     before = current_version(client, name, alias)
     if before is not None and before != decision.get("previous") and before != version:
         log("warning: @" + alias + " moved to v" + before + " since the gate compared against it; promoting anyway")
-    client.set_registered_model_alias(name, alias, version)
+    before = move_alias(client, name, alias, version)
     log(
         "promoted "
         + name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagsmith_steps.runtime import config, log, mlflow_client, need, report, value  # dagsmith: not embedded
+from dagsmith_steps.runtime import config, log, mlflow_client, move_alias, need, report, value  # dagsmith: not embedded
 
 
 def run_id_of(upstream: Any) -> str | None:
@@ -22,7 +22,7 @@ def main() -> None:
     run_id = need(run_id_of(value("run")), "the upstream step reported no MLflow run id for its 'run' output")
     client = mlflow_client()
     version = mlflow.register_model("runs:/" + run_id + "/" + cfg["artifact_path"], cfg["model_name"], tags=cfg["tags"])
-    client.set_registered_model_alias(cfg["model_name"], cfg["alias"], version.version)
+    move_alias(client, cfg["model_name"], cfg["alias"], str(version.version))  # recorded on the version
     log("registered " + cfg["model_name"] + " version " + str(version.version) + " as @" + cfg["alias"])
     model = {"name": cfg["model_name"], "version": str(version.version), "alias": cfg["alias"], "run_id": run_id}
     report({"model": model})

@@ -200,6 +200,48 @@ def mlflow_client() -> Any:
     return MlflowClient()
 
 
+ALIAS_MOVE_TAG = "dagsmith.alias_move."
+"""Prefix of the model-version tags that record an alias move: ``<prefix><alias>.<epoch ms>`` (CONTRACT.md)."""
+
+
+def alias_holder(client: Any, name: str, alias: str) -> str | None:
+    """The version an alias names now (None when it names none)."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception:  # MLflow raises a generic error for a missing alias
+        return None
+
+
+def move_alias(client: Any, name: str, alias: str, version: str) -> str | None:
+    """Point ``alias`` at ``version`` and record the move on that version (MLflow keeps no alias history).
+
+    The record is a tag on the version (``ALIAS_MOVE_TAG``), JSON with the previous holder, the time and
+    the Airflow run; none when the alias already named the version (a retried task). Returns the previous holder.
+    """
+    import time
+
+    before = alias_holder(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    if before == version:
+        return before
+    moment = time.time()
+    record = {
+        "alias": alias,
+        "version": version,
+        "previous": before,
+        "time": moment,
+        "dag_id": os.environ.get("DAGSMITH_DAG_ID", ""),
+        "task_id": os.environ.get("DAGSMITH_TASK_ID", ""),
+        "run_id": os.environ.get("DAGSMITH_RUN_ID", ""),
+    }
+    key = ALIAS_MOVE_TAG + alias + "." + str(int(moment * 1000))
+    try:
+        client.set_model_version_tag(name, version, key, json.dumps(record, sort_keys=True))
+    except Exception as exc:  # the alias has moved: a missing record only loses history, so the step goes on
+        log("warning: could not record the move of @" + alias + " on " + name + " v" + version + ": " + str(exc))
+    return before
+
+
 def read_table(path: str) -> Any:
     """A pandas DataFrame from a CSV, Parquet or JSON-lines file (by extension; Parquet otherwise)."""
     import pandas as pd
