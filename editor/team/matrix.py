@@ -175,6 +175,14 @@ DOORS: tuple[Door, ...] = (
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/exports", VIEW, "a pipeline's export log"),
     Door(
         "api",
+        "POST",
+        "/api/v1/pipelines/{pipeline}/commit",
+        Role.MAINTAINER.value,
+        "commit the DAG to the project's repository (a protected branch also needs an approval)",
+        body='{"message": "by {visitor}"}',
+    ),
+    Door(
+        "api",
         "GET",
         "/api/v1/pipelines/{pipeline}/runs/{run}/artifacts",
         SIGNED_IN,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def store_run(home: Path, project_id: int, dag_id: str) -> None:
 
 def prepare(door: Door, world: World, visitor: str = "anonymous") -> dict[str, str]:
     """Put in place what a state-changing row acts on (for ``visitor``); the values of the route's parts."""
-    pipeline = world.exported if door.path.endswith("/export") else world.pipeline  # exports: a complete one
+    pipeline = world.exported if door.path.endswith(("/export", "/commit")) else world.pipeline  # a complete one
     values = {"pipeline": str(pipeline), "project": str(world.project), "spare": str(world.spare)}
     values |= {"run": RUN_ID, "user": TARGET_USER, **dict(door.given)}
     if "{number}" in door.path or "/diff/" in door.path:  # a version to read or compare
@@ -147,6 +148,8 @@ def prepare(door: Door, world: World, visitor: str = "anonymous") -> dict[str, s
         values["review"] = str(_review(world))
     if door.method == "POST" and door.path.endswith("/{pipeline}/reviews"):  # a version not yet in review
         _new_version(world)
+    if door.path.endswith("/commit"):  # a repository for the project, and something new to commit
+        _commit_ready(world)
     if door.path.endswith("/protected/{kind}/{name}"):  # the protection the row takes off, in place again
         store = open_store(world.database, local_user=False)
         try:
@@ -189,6 +192,22 @@ def _new_version(world: World) -> int:
         draft.settings.description = f"walk {next(_counter)}"
         store.save_draft(world.pipeline, draft)
         return store.create_version(world.pipeline, by=USERS["editor"], message="for the walk").number
+    finally:
+        store.close()
+
+
+def _commit_ready(world: World) -> None:
+    """The project commits to a repository of the walk's own (made once), and the exported pipeline's draft
+    differs from what was committed last."""
+    repo = world.home / "walk-repo"
+    store = open_store(world.database, local_user=False)
+    try:
+        if not repo.exists():
+            subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        store.set_project_git(world.project, repo=str(repo), branch="main", by=USERS["owner"])
+        draft = store.get_draft(world.exported).pipeline()
+        draft.settings.description = f"walk {next(_counter)}"
+        store.save_draft(world.exported, draft)
     finally:
         store.close()
 
