@@ -39,7 +39,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from dagsmith.nodes import DocumentError, load
 
     from .integrations import ComponentUnavailable, Configured, health_location, read_health
-    from .integrations.decay import has_monitoring
+    from .integrations.decay_watch import has_monitoring
 
     try:
         pipeline = load(args.file)

@@ -18,8 +18,9 @@ over versions, thresholds, retraining triggers) for the health page and ``dagsmi
 from __future__ import annotations
 
 from .common import ENV_FEAST_REPO, ENV_MLFLOW, ENV_MLFLOW_STANDARD, ComponentUnavailable, Configured, within
-from .decay import ModelHealth, WatchedModel, watched_models
+from .decay import ModelHealth
 from .decay_reader import HEALTH_TIMEOUT_S, HealthReport, health_location, read_health
+from .decay_watch import WatchedModel, watched_models
 from .feast_reader import (
     FEAST_CONFIG,
     FEAST_TIMEOUT_S,

@@ -27,10 +27,9 @@ from .decay import (
     ModelHealth,
     Trigger,
     Version,
-    WatchedModel,
     model_health,
-    watched_models,
 )
+from .decay_watch import WatchedModel, watched_models
 from .locations import mlflow_location
 from .mlflow_reader import _check_http, _check_sqlite
 

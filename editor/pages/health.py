@@ -22,7 +22,8 @@ from nicegui import run, ui
 from dagsmith.nodes import Pipeline
 
 from ..integrations import ComponentUnavailable, Configured, HealthReport, health_location, read_health
-from ..integrations.decay import ModelHealth, Panel, has_monitoring
+from ..integrations.decay import ModelHealth, Panel
+from ..integrations.decay_watch import has_monitoring
 from ..runs.workspace import redact
 from ..services import EditorServices, UserError
 

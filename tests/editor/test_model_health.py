@@ -23,14 +23,13 @@ from dagsmith.editor.integrations import ComponentUnavailable
 from dagsmith.editor.integrations.decay import (
     Measurement,
     Trigger,
-    Watch,
     alias_spans,
     duration,
     model_health,
     status_text,
-    watched_models,
 )
 from dagsmith.editor.integrations.decay_reader import HealthReport, health_location, read_health
+from dagsmith.editor.integrations.decay_watch import Watch, watched_models
 from dagsmith.editor.pages import register_pages
 from dagsmith.editor.pages.health import health_page
 from dagsmith.editor.services import EditorServices
