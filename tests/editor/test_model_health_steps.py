@@ -7,6 +7,9 @@ runs) against a real MLflow SQLite store; the health model is then read from tha
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +18,15 @@ from typing import Any
 import pytest
 from health_store import DAY, pipeline_document
 
-from dagsmith.codegen.steps import source
+from dagsmith.codegen.steps import RUNTIME_VERSION, source
 from dagsmith.editor.integrations.decay import ALIAS_MOVE_TAG
 from dagsmith.editor.integrations.decay_reader import HealthReport, read_health
 
 pytest.importorskip("mlflow")
 
 MODEL = "keyword-recommender"
+STEPS_ROOT = Path(__file__).resolve().parents[2] / "steps"
+"""The step runtime's distribution folder in this checkout, as the step image installs it."""
 
 
 class Steps:
@@ -192,3 +197,36 @@ def test_a_quality_monitor_does_not_read_a_drift_measurement_of_the_same_metric(
     assert store[2]["quality"] == 0.06  # the newest run of v3 logging ctr is the drift monitor's, not read
     (panel,) = health.models[0].panels
     assert [value for _, value in panel.series["3"]] == [0.06]
+
+
+def test_a_pod_records_the_same_as_a_local_run(tmp_path: Path, store: tuple[str, Steps, dict[str, Any]]) -> None:
+    """The promote step as a pod runs it (``python -m dagsmith_steps``, the checkout's step runtime) writes the
+    record the embedded (local) program writes: the same tag and the same fields."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model(MODEL)
+    for number in (1, 2):
+        client.create_model_version(MODEL, source=str(tmp_path / f"m{number}"))
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    decision = {"promote": True, "name": MODEL, "version": "2", "previous": "1"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(STEPS_ROOT),
+        "DAGSMITH_RUNTIME_VERSION": RUNTIME_VERSION,
+        "MLFLOW_TRACKING_URI": uri,
+        "DAGSMITH_CONFIG": json.dumps({"champion_alias": "champion"}),
+        "DAGSMITH_VALUE_DECISION": json.dumps(decision),
+        "DAGSMITH_XCOM_FILE": str(tmp_path / "xcom.json"),
+        "DAGSMITH_DAG_ID": "keyword",
+        "DAGSMITH_TASK_ID": "promote_model",
+        "DAGSMITH_RUN_ID": "run2",
+    }
+    command = [sys.executable, "-m", "dagsmith_steps", "promote_model"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (pod,) = moves(dict(client.get_model_version(MODEL, "2").tags))
+    (local,) = [move for move in moves(store[2]["tags"]["2"]) if move["alias"] == "champion"]
+    assert {**pod, "time": 0} == {**local, "time": 0}
