@@ -127,6 +127,7 @@ DOORS: tuple[Door, ...] = (
         given=(("base", "1"), ("to", "1")),
     ),
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/runs", VIEW, "its runs and their states"),
+    Door("api", "GET", "/api/v1/pipelines/{pipeline}/runs/{run}", VIEW, "one run: its parameters and tasks' states"),
     Door("api", "GET", "/api/v1/tokens", SIGNED_IN, "the user's own API tokens"),
     Door("api", "DELETE", "/api/v1/tokens/{token}", SIGNED_IN, "revoke one of the user's own API tokens"),
     Door("api", "GET", "/api/v1/notifications", SIGNED_IN, "the user's own notifications"),

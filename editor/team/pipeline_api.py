@@ -98,8 +98,29 @@ def _draft_routes(router: APIRouter, services: TeamServices) -> None:
             info, _, _ = services.open_draft(pipeline_id)
         except UserError as exc:
             raise _status(exc) from None
-        keys = ("id", "dag_id", "state", "started", "airflow_run_id")
-        return [{key: record.get(key) for key in keys} for record in services.runs.history(pipeline_id, info.dag_id)]
+        return [_run_json(record) for record in services.runs.history(pipeline_id, info.dag_id)]
+
+    @router.get("/pipelines/{pipeline_id}/runs/{run_id}")
+    def run(pipeline_id: int, run_id: str) -> dict[str, Any]:
+        """One run: its state, run-time parameters and each task's state and times (members)."""
+        try:
+            info, _, _ = services.open_draft(pipeline_id)
+        except UserError as exc:
+            raise _status(exc) from None
+        found = next((r for r in services.runs.history(pipeline_id, info.dag_id) if r.get("id") == run_id), None)
+        if found is None:  # only a run the pipeline's history lists: the id is never a path
+            raise HTTPException(status_code=404, detail=f"pipeline {pipeline_id} has no run {run_id[:80]!r}")
+        tasks = [
+            {key: task.get(key) for key in ("task_id", "map_index", "state", "start", "end")}
+            for task in found.get("tasks") or []
+            if isinstance(task, dict)
+        ]
+        return {**_run_json(found), "conf": found.get("conf") or {}, "tasks": tasks}
+
+
+def _run_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record's fields the API shows (not the server's paths)."""
+    return {key: record.get(key) for key in ("id", "dag_id", "state", "started", "airflow_run_id")}
 
 
 def _version_routes(router: APIRouter, services: TeamServices) -> None:

@@ -9,6 +9,7 @@ listed and read, two versions are compared, and a pipeline's runs are listed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from dagsmith.editor.team.settings import TeamSettings
 from dagsmith.nodes import load_example
 
 PASSWORD = "correct horse battery"
+TASK = {"task_id": "train", "map_index": -1, "state": "failed", "start": "2026-01-06T05:00:01", "end": None}
 
 
 @dataclass
@@ -133,11 +135,18 @@ def test_runs_are_listed_newest_first(api: Api) -> None:
     dag_id = api.store.get_pipeline(api.pipeline).dag_id
     workspace = Path(str(api.store.engine.url.database)).parent / "home" / "workspace" / f"project-{api.project}"
     for run_id, state in (("20260105T050000Z-aaaa", "success"), ("20260106T050000Z-bbbb", "failed")):
-        record = {"id": run_id, "dag_id": dag_id, "state": state, "started": run_id[:8], "tasks": []}
+        record = {"id": run_id, "dag_id": dag_id, "state": state, "started": run_id[:8], "tasks": [TASK]}
+        record |= {"conf": {"day": "2026-01-06"}, "workspace": "/srv/dagsmith/secret-path"}
         write_json(workspace / "runs" / dag_id / run_id / "run.json", record)
     listed = api.call("GET", "/runs", "vic").json()
+    assert "secret-path" not in json.dumps(listed)  # no server paths
     assert [(r["id"], r["state"]) for r in listed] == [
         ("20260106T050000Z-bbbb", "failed"),
         ("20260105T050000Z-aaaa", "success"),
     ]
     assert api.call("GET", "/runs", "eve").status_code == 404
+    one = api.call("GET", "/runs/20260106T050000Z-bbbb", "vic").json()
+    assert (one["state"], one["conf"], one["tasks"]) == ("failed", {"day": "2026-01-06"}, [TASK])
+    assert api.call("GET", "/runs/20260106T050000Z-bbbb", "eve").status_code == 404
+    for unknown in ("20260107T050000Z-cccc", "..", "%2E%2E"):  # only a listed run, never a path
+        assert api.call("GET", f"/runs/{unknown}", "vic").status_code == 404, unknown
