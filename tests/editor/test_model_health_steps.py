@@ -17,10 +17,14 @@ from typing import Any
 
 import pytest
 from health_store import DAY, pipeline_document
+from nicegui import ui
+from nicegui.testing import User
 
 from dagsmith.codegen.steps import RUNTIME_VERSION, source
 from dagsmith.editor.integrations.decay import ALIAS_MOVE_TAG
 from dagsmith.editor.integrations.decay_reader import HealthReport, read_health
+from dagsmith.editor.pages.health import health_page
+from dagsmith.editor.services import EditorServices
 
 pytest.importorskip("mlflow")
 
@@ -230,3 +234,28 @@ def test_a_pod_records_the_same_as_a_local_run(tmp_path: Path, store: tuple[str,
     (pod,) = moves(dict(client.get_model_version(MODEL, "2").tags))
     (local,) = [move for move in moves(store[2]["tags"]["2"]) if move["alias"] == "champion"]
     assert {**pod, "time": 0} == {**local, "time": 0}
+
+
+async def test_the_page_charts_the_drift_and_labels_the_recorded_holders(
+    user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: tuple[str, Steps, dict[str, Any]]
+) -> None:
+    for name in ("DAGSMITH_MLFLOW_TRACKING_URI", "DAGSMITH_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store[0])
+    services = EditorServices.open(f"sqlite:///{tmp_path / 'editor.db'}")
+    document = pipeline_document(source="drift", model_name=MODEL, trigger_when="above", threshold=0.25)
+    info = services.create(services.local_project().id, document)
+
+    @ui.page("/pipeline/{pipeline_id}/health")
+    async def page(pipeline_id: int) -> None:
+        await health_page(services, pipeline_id)
+
+    await user.open(f"/pipeline/{info.id}/health")
+    await user.should_see(marker=f"health-status-{MODEL}-watch", retries=300)
+    (chart,) = user.find(marker=f"health-chart-{MODEL}-watch").elements
+    series = {item["name"]: item for item in chart.options["series"]}  # type: ignore[attr-defined]
+    assert [value for _, value in series["v3"]["data"]] == store[2]["drift"]
+    found = sorted(user.find(marker="health-alias").elements, key=lambda element: element.id)
+    holders = [element.text for element in found]  # type: ignore[attr-defined]
+    assert [text.split(" ")[0] for text in holders] == ["v2", "v3"]
+    assert all(text.endswith("(recorded)") for text in holders)
