@@ -1,6 +1,8 @@
 """Under the canvas: the problems and runs tabs; and the Run button (in the header's slot) wired to them.
 
 A run's progress switches to the runs tab the first time it reports, and its end lands in the runs list.
+The runs tab's content (which reads the run history) is built the first time the tab is shown or a run needs it,
+not with every page: most page opens never look at it.
 """
 
 from __future__ import annotations
@@ -49,12 +51,31 @@ class BottomPanels:
                 with ui.scroll_area().classes("w-full").style("height: 190px"):
                     self.problems = ProblemsPanel(on_pick)
             with ui.tab_panel(self.runs_tab).classes("q-pa-none"):
-                with ui.scroll_area().classes("w-full").style("height: 190px"):
-                    self.runs = RunsPanel(services.runs, pipeline_id, session, canvas)
+                self.runs_area = ui.scroll_area().classes("w-full").style("height: 190px")
+        self._runs: RunsPanel | None = None
+        self._runs_of = (services.runs, pipeline_id, session, canvas)
+        self.panels.on_value_change(lambda e: self._shown(e.value))
         with run_slot:
             self.run_controls = RunControls(
-                services.runs, pipeline_id, session, canvas, on_progress=self.run_progress, on_end=self.runs.ended
+                services.runs,
+                pipeline_id,
+                session,
+                canvas,
+                on_progress=self.run_progress,
+                on_end=lambda handle, record: self.runs.ended(handle, record),
             )
+
+    @property
+    def runs(self) -> RunsPanel:
+        """The runs tab's content, built the first time it is shown or needed."""
+        if self._runs is None:
+            with self.runs_area:
+                self._runs = RunsPanel(*self._runs_of)
+        return self._runs
+
+    def _shown(self, tab: object) -> None:
+        if tab in ("runs", self.runs_tab):
+            self.runs  # noqa: B018  (built now: the tab shows it)
 
     def run_progress(self, handle: RunHandle) -> None:
         """A run goes on: show it in the runs tab."""

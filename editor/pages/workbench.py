@@ -37,6 +37,7 @@ from .inspector import Inspector
 from .live_merge import LiveMerge
 from .palette import Palette
 from .read_only import AIRFLOW_ACTIONS, hide_marked, show_read_only
+from .run_history import RunsPanel
 from .theme import remember_choice, remembered_choice, remembering_dark_mode
 from .title import pipeline_title
 
@@ -102,7 +103,6 @@ class Workbench:
                 run_slot=self.run_slot,
                 on_pick=self.pick_issue,
             )
-            self.runs = self.bottom.runs
             self.run_controls = self.bottom.run_controls
             self.remote = DeploymentsTab(  # the "Airflow" tab: this pipeline on the project's deployments
                 self.bottom.runs_tab,
@@ -196,6 +196,11 @@ class Workbench:
         ):
             button.props(f"aria-label='Show or hide the {what}'").tooltip(f"Show or hide the {what}")
             button.on_click(lambda d=drawer, c=cookie: self.toggle_panel(d, c))
+
+    @property
+    def runs(self) -> RunsPanel:
+        """The runs tab's content (built the first time it is needed: ``BottomPanels.runs``)."""
+        return self.bottom.runs
 
     # -- canvas requests --------------------------------------------------------------------------------
     def clicked(self, item_id: str) -> None:

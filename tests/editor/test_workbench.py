@@ -340,3 +340,21 @@ async def test_unexpected_error_is_reported_without_a_traceback(user: User, capl
     await user.should_not_see("Traceback")
     assert any("unexpected error in the editor" in r.getMessage() for r in caplog.records)  # logged for us
     caplog.clear()  # the error was expected here (the fixture fails tests that log errors)
+
+
+async def test_the_runs_tab_reads_the_run_history_only_when_it_is_first_shown(
+    user: User, services: EditorServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    history = services.runs.history
+    monkeypatch.setattr(services.runs, "history", lambda *args: reads.append(1) or history(*args))
+    page = await open_bench(user, services, load_example("keyword_recommendation"))
+    assert reads == []  # a page open builds no runs list (most never look at it)
+    with pytest.raises(AssertionError):
+        user.find(marker="run-list")
+    page.bench.bottom.panels.set_value("runs")  # the user opens the Runs tab
+    await user.should_see("No runs yet: press Run in the header.")
+    assert reads == [1]
+    page.bench.bottom.panels.set_value("problems")
+    page.bench.bottom.panels.set_value("runs")
+    assert reads == [1]  # built once
