@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from .base import StoreBase
 from .errors import Conflict, StoreError
-from .models import MemberRow, ProjectRow, Role, UserRow
+from .models import MemberRow, PipelineRow, ProjectRow, Role, UserRow
 from .records import LOCAL_USER, Member, User
 
 _USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -85,6 +85,26 @@ class AccessMixin(StoreBase):
                 self._project(session, project_id)  # raises NotFound with its message
         role, archived_at = found if found is not None else (None, None)
         return (Role(role) if role is not None else None), archived_at is not None
+
+    def pipeline_access(self, user: str, pipeline_id: int) -> tuple[int, Role | None, bool]:
+        """A pipeline's project, the user's role there (None: not a member) and whether it is archived, in one
+        query; raises ``NotFound`` when there is no such pipeline."""
+        member = and_(
+            col(MemberRow.project_id) == col(ProjectRow.id),
+            col(MemberRow.user_id) == select(UserRow.id).where(UserRow.name == user).scalar_subquery(),
+        )
+        with self._read() as session:
+            found = session.exec(
+                select(ProjectRow.id, MemberRow.role, ProjectRow.archived_at)
+                .select_from(PipelineRow)
+                .join(ProjectRow, col(ProjectRow.id) == col(PipelineRow.project_id))
+                .outerjoin(MemberRow, member)
+                .where(PipelineRow.id == pipeline_id)
+            ).first()
+            if found is None:
+                self._pipeline(session, pipeline_id)  # raises NotFound with its message
+        project_id, role, archived_at = found if found is not None else (0, None, None)
+        return int(project_id or 0), (Role(role) if role is not None else None), archived_at is not None
 
     def require_role(self, user: str, project_id: int, role: Role, *, doing: str = "do this") -> Role:
         """The user's role if it is ``role`` or higher; raises ``PermissionDenied`` saying whom to ask otherwise.

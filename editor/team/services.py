@@ -68,7 +68,10 @@ class TeamServices(EditorServices):
         """The pipeline's project id when the user may do ``action`` on it; ``UserError`` saying why not."""
         if not 0 < pipeline_id <= MAX_ID:  # larger ids exist nowhere (and overflow PostgreSQL's INTEGER)
             raise _missing(pipeline_id)
-        try:
+        try:  # allowed: one query at most (grants); refused: the full check below, with its message and log
+            granted = access.pipeline_granted(self.store, current_identity(), pipeline_id, action)
+            if granted is not None:
+                return granted
             project_id = access.project_of(self.store, pipeline_id)
         except NotFound:
             raise _missing(pipeline_id) from None

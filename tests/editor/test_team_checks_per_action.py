@@ -249,10 +249,22 @@ def test_an_http_requests_session_is_looked_up_off_the_event_loop_and_its_roles_
     assert kept[0].grants is not None and not kept[0].grants.live
 
 
-def test_a_check_without_a_live_lookup_reads_the_pipelines_project_and_the_role_in_two_queries(team: Team) -> None:
-    """E.g. a draft save, which runs after its event ended: the pipeline's project, then role and archive at once."""
+def test_a_check_without_a_live_lookup_reads_the_pipelines_project_and_the_role_in_one_query(team: Team) -> None:
+    """E.g. a draft save, which runs after its event ended: the pipeline's project, role and archive at once."""
     with acting_as(Identity("ed", False)), statements(team.store.engine) as sent:
         team.services.require(team.pipeline_id, "edit")
-    assert len(sent) == 2, sent  # 5 before (project; user, project, role; archive)
+    assert len(sent) == 1, sent  # 5 before (project; user, project, role; archive)
     with acting_as(Identity("vic", False)), pytest.raises(UserError, match=r"viewer.*needs the editor role"):
         team.services.require(team.pipeline_id, "edit")  # refused with the store's message, as before
+
+
+def test_a_check_in_another_event_reads_only_the_pipelines_project(team: Team) -> None:
+    """E.g. a page told of another page's save: its session is looked up again, then it is checked."""
+    identity = team.accounts.session_identity(team.accounts.start_session("vic", hours=1))
+    with acting_as(identity), statements(team.store.engine) as sent:
+        team.services.require(team.pipeline_id, "open")
+        team.services.require(team.pipeline_id, "download")
+    assert len(sent) == 1, sent  # the pipeline's project, once per event
+    with acting_as(team.accounts.session_identity(team.accounts.start_session("vic", hours=1))):
+        with pytest.raises(UserError, match="viewer"):
+            team.services.require(team.pipeline_id, "edit")
