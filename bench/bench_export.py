@@ -145,7 +145,7 @@ def explicit_hand_written(size: int) -> str:
             "DAGSMITH_OUTPUT_OUTPUT_URI": f"{{ROOT}}/n{i}/output",
             "DAGSMITH_OUTPUT_OUTPUT_MODE": "path",
             "DAGSMITH_OUTPUT_OUTPUT_ACCESS": PRIVATE,
-{optional}            "DAGSMITH_RUNTIME_VERSION": "1.0.0",
+{optional}            "DAGSMITH_RUNTIME_VERSION": "1.1.0",
             "MLFLOW_TRACKING_URI": MLFLOW_URI,
             "STEP": "{i}",
             "MODE": "train",

@@ -35,7 +35,7 @@ STEPS_BOOT = (  # starts the step runtime in the user's image, saying what to in
     "import importlib.util, runpy, sys; "
     'importlib.util.find_spec("dagsmith_steps") or sys.exit("[dagsmith] error: this image has no dagsmith step '
     "runtime (Python package dagsmith_steps), which runs the step and stores its artifacts; install it in the "
-    "step's image: pip install 'dagsmith-steps==1.0.0' (from the steps/ folder of a dagsmith checkout), or build "
+    "step's image: pip install 'dagsmith-steps==1.1.0' (from the steps/ folder of a dagsmith checkout), or build "
     'the image FROM the step image (dagsmith step-image)"); '
     'runpy.run_module("dagsmith_steps", run_name="__main__", alter_sys=True)'
 )
@@ -46,7 +46,7 @@ STORE_SECRETS = [
 ]
 STEP_POD = {
     "namespace": "ml-pipelines",
-    "image": "dagsmith/steps:1.0.0",
+    "image": "dagsmith/steps:1.1.0",
     "secrets": STORE_SECRETS,
     "container_resources": k8s.V1ResourceRequirements(
         requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}
@@ -73,7 +73,7 @@ def step(
             "DAGSMITH_NODE_ID": node,
             "DAGSMITH_NODE_TYPE": kind,
             "DAGSMITH_CONFIG": json.dumps(config, sort_keys=True),
-            "DAGSMITH_RUNTIME_VERSION": "1.0.0",
+            "DAGSMITH_RUNTIME_VERSION": "1.1.0",
             **MLFLOW,
             **(env or {}),
         },
@@ -140,7 +140,7 @@ with DAG(
             "DAGSMITH_INPUT_FEATURES": f"{STAGING}/train/inputs/features",
             "DAGSMITH_INPUT_FEATURES_URI": f"{STORE}/features/features",
             "DAGSMITH_STAGING": f"{STAGING}/train",
-            "DAGSMITH_RUNTIME_VERSION": "1.0.0",
+            "DAGSMITH_RUNTIME_VERSION": "1.1.0",
             **MLFLOW,
         },
         secrets=[Secret("env", "MLFLOW_TRACKING_TOKEN", "mlflow-credentials", "token"), *STORE_SECRETS],

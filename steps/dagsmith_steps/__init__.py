@@ -10,7 +10,7 @@ source in the DAG file (``dagsmith.codegen.steps``), so local runs and pods run 
 
 from __future__ import annotations
 
-RUNTIME_VERSION = "1.0.0"
+RUNTIME_VERSION = "1.1.0"
 """The step runtime's version: the distribution's version, the default step image's tag, and what the DAG pins."""
 
 VERSION_ENV = "DAGSMITH_RUNTIME_VERSION"

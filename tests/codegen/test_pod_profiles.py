@@ -19,6 +19,7 @@ from test_k8s_schema import LOADER, PYTHONS
 from dagsmith.codegen import render
 from dagsmith.codegen.pod_profiles import PodProfiles
 from dagsmith.codegen.safety import UnsafeCodeError, check_source
+from dagsmith.codegen.steps import RUNTIME_VERSION
 from dagsmith.nodes import Pipeline
 
 RENDER_MODULE = importlib.import_module("dagsmith.codegen.render")
@@ -36,7 +37,7 @@ def test_the_loop_writes_its_shared_pod_settings_once() -> None:
     # The built-in steps share their image and resources (DAGSMITH_STEPS_POD), and all but the deployer their
     # service account (DAGSMITH_STEPS_ML_RUNNER_POD); the deployer, under its own account, unpacks the image's
     # profile and writes only its account itself (a task never gets one keyword twice).
-    assert text.count('"image": "dagsmith/steps:1.0.0"') == 1 and "image=" not in text
+    assert text.count(f'"image": "dagsmith/steps:{RUNTIME_VERSION}"') == 1 and "image=" not in text
     assert text.count("**DAGSMITH_STEPS_ML_RUNNER_POD,") >= 8 and text.count('"service_account_name": "ml-runner"') == 2
     deploy = text[text.index("    deploy = KubernetesPodOperator(") :]
     deploy = deploy[: deploy.index("\n    )\n")]
