@@ -236,14 +236,15 @@ class TeamGuard:
         if identity is None:
             log.warning("failed sign-in for %r from %s", name[:64], address)
             return self._form(target, message="Wrong user name or password.", name=name, status=401)
-        return self._signed_in(request, identity, target, how="a password")
+        return await self._signed_in(request, identity, target, how="a password")
 
-    def _signed_in(
+    async def _signed_in(
         self, request: Request, identity: Identity, target: str, *, how: str, id_token: str = ""
     ) -> Response:
         """Start the user's session: the browser's previous one ends and a new cookie is issued (no fixation)."""
         previous = self._session_secret(request.headers.get("cookie", ""))
-        secret = self.accounts.start_session(identity.name, hours=self.settings.session_hours, replacing=previous)
+        hours = self.settings.session_hours  # a database write: not on the event loop
+        secret = await run_in_threadpool(self.accounts.start_session, identity.name, hours=hours, replacing=previous)
         address = client_address(self.settings, request.scope)
         log.info("%r signed in with %s from %s", identity.name, how, address)
         response = RedirectResponse(target, 303)
@@ -263,7 +264,7 @@ class TeamGuard:
         except OidcRefused as exc:
             response = self._form(target, message=str(exc), status=exc.status)
         else:
-            response = self._signed_in(request, identity, safe_next(target), how=oidc.label, id_token=id_token)
+            response = await self._signed_in(request, identity, safe_next(target), how=oidc.label, id_token=id_token)
         oidc.forget(response)
         return response
 

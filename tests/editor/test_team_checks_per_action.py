@@ -268,3 +268,29 @@ def test_a_check_in_another_event_reads_only_the_pipelines_project(team: Team) -
     with acting_as(team.accounts.session_identity(team.accounts.start_session("vic", hours=1))):
         with pytest.raises(UserError, match="viewer"):
             team.services.require(team.pipeline_id, "edit")
+
+
+def test_signing_in_writes_the_new_session_off_the_event_loop(team: Team) -> None:
+    on_loop: list[bool] = []
+    start = team.accounts.start_session
+
+    def recorded(name: str, **kwargs: Any) -> str:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+        return start(name, **kwargs)
+
+    team.accounts.start_session = recorded  # type: ignore[method-assign]
+    settings = TeamSettings(database_url="sqlite://", secret_key="k" * 48, trial=True)
+    client = TestClient(TeamGuard(whoami, accounts=team.accounts, settings=settings), follow_redirects=False)  # type: ignore[arg-type]
+    answer = client.post("/login", data={"name": "ed", "password": PASSWORD, "next": "/"})
+    assert answer.status_code == 303 and settings.cookie_name in answer.cookies
+    assert on_loop == [False]
+
+
+async def whoami(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": current_identity().name.encode()})
