@@ -349,7 +349,7 @@ class EditorServices:
         number = self.save_version(pipeline_id, pipeline, message, write_draft=write_draft, base=base)
         if base is not None:
             pipeline = self.store.get_version(pipeline_id, number).pipeline()
-        review_id = self.export_gate(pipeline_id, number, branch=project.git_branch) if self.export_gate else None
+        review_id = self.gate_export(pipeline_id, number, project)
         try:
             self.store.check_export(pipeline_id, number, by=self.user, production=True)
             result = export_to_git(
@@ -376,6 +376,21 @@ class EditorServices:
             review_id=review_id,
         )
         return number, result
+
+    def gate_export(self, pipeline_id: int, number: int, project: Project) -> int | None:
+        """The approving review's id when the export reaches a protected branch or deployment, else None.
+
+        An export commits to the project's branch, and every deployment of the project runs the DAGs of that
+        repository, so each of the project's protected deployments (configured yet or not) is a target too.
+        The gate (``export_gate``) raises when a protected target has no approval of exactly this content.
+        """
+        if self.export_gate is None:
+            return None
+        deployments = [t.name for t in self.store.protected_targets(project.id) if t.kind == "deployment"]
+        review_id = self.export_gate(pipeline_id, number, branch=project.git_branch)
+        for deployment in deployments:
+            review_id = self.export_gate(pipeline_id, number, branch=None, deployment=deployment) or review_id
+        return review_id
 
     def set_git(self, project_id: int, repo: str, branch: str) -> Project:
         """Configure where the project's exports are committed; the branch must be a name git accepts.

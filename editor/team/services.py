@@ -231,7 +231,12 @@ class TeamServices(EditorServices):
         expected: str | None = None,
         base: Pipeline | None = None,
     ) -> tuple[int, ExportResult]:
-        """Commit a version's DAG to the project's repository, for its maintainers (and the review rule)."""
+        """Commit a version's DAG to the project's repository, for its maintainers (and the review rule).
+
+        Two checks, as the role table says: exporting (editors and up; a viewer is told they cannot export),
+        then committing to the project's repository (maintainers).
+        """
+        self.check(pipeline_id, "export")
         self.check(pipeline_id, "commit")
         return super().export_to_project_git(
             pipeline_id,
