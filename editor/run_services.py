@@ -1,10 +1,11 @@
 """What the editor's Run button and run history call: local runs of a project's pipelines.
 
 No NiceGUI here. Each project has one run workspace (``<DAGSMITH_HOME>/workspace/project-<id>``, or
-``$DAGSMITH_WORKSPACE``), so that a monitor's trigger finds the pipeline it retrains. Each pipeline
-remembers its run settings (the folder its steps run in, the run-time parameters last used) in that
-workspace: they belong to this machine, not to the project's document. Runs started here are kept by
-pipeline, so a page opened again follows the run that is still going.
+``$DAGSMITH_WORKSPACE``; on a team server ``$DAGSMITH_WORKSPACE/project-<id>``), so that a monitor's
+trigger finds the pipeline it retrains. Each pipeline remembers its run settings (the folder its steps
+run in, the run-time parameters last used) in that workspace: they belong to this machine, not to the
+project's document. Runs started here are kept by pipeline, so a page opened again follows the run that
+is still going.
 """
 
 from __future__ import annotations
@@ -176,12 +177,22 @@ class LocalRuns:
         self._ui_lock = threading.Lock()
 
     # -- where ------------------------------------------------------------------------------------------
+    per_project_workspace = False
+    """Whether ``$DAGSMITH_WORKSPACE`` holds one workspace per project (a team server) or is the workspace."""
+
     def workspace(self, project_id: int) -> Workspace:
-        """The project's run workspace (``$DAGSMITH_WORKSPACE`` if set)."""
+        """The project's run workspace: ``project-<id>`` in ``<DAGSMITH_HOME>/workspace``, or ``$DAGSMITH_WORKSPACE``.
+
+        The local editor runs every project in ``$DAGSMITH_WORKSPACE`` itself when it is set (the layout of
+        existing local workspaces). With ``per_project_workspace`` (a team server) the variable names the
+        parent folder instead: each project's runs, artifacts and logs stay in ``project-<id>`` beneath it,
+        named by the project's id (never by its editable name), so projects never see each other's runs.
+        """
         configured = os.environ.get(ENV_WORKSPACE)
-        if configured:
-            return Workspace.at(configured)
-        return Workspace.at(dagsmith_home() / "workspace" / f"project-{project_id}")
+        parent = Path(configured) if configured else dagsmith_home() / "workspace"
+        if configured and not self.per_project_workspace:
+            return Workspace.at(parent)
+        return Workspace.at(parent / f"project-{int(project_id)}")
 
     def project_of(self, pipeline_id: int) -> int:
         """The project a pipeline belongs to (UserError when the pipeline was deleted)."""

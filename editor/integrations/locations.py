@@ -58,9 +58,11 @@ def local_mlflow_databases(
 ) -> list[Path]:
     """Where a local MLflow database may be: the local-run workspace, then ``$DAGSMITH_HOME``.
 
-    The workspace follows editor/runs/workspace.py: ``$DAGSMITH_WORKSPACE``, else ``workspace`` (the
-    editor's runs: the project's ``<DAGSMITH_HOME>/workspace/project-<id>``), then the command line's
-    ``<DAGSMITH_HOME>/workspace/<dag_id>``; the database is at ``mlflow/mlflow.db`` in each.
+    The workspace: ``workspace`` when given (the editor's runs: ``LocalRuns.workspace`` of the pipeline's
+    project, which already follows ``$DAGSMITH_WORKSPACE``; on a team server that is the project's own
+    folder beneath it, never the shared parent), else ``$DAGSMITH_WORKSPACE`` as editor/runs/workspace.py
+    reads it; then, without that variable, the command line's ``<DAGSMITH_HOME>/workspace/<dag_id>``. The
+    database is at ``mlflow/mlflow.db`` in each.
     """
     from ..store.engine import dagsmith_home
 
@@ -68,13 +70,12 @@ def local_mlflow_databases(
     home = Path(env["DAGSMITH_HOME"]).expanduser() if env.get("DAGSMITH_HOME") else dagsmith_home()
     candidates: list[Path] = []
     configured = env.get("DAGSMITH_WORKSPACE")
-    if configured:
+    if workspace is not None:
+        candidates.append(workspace / "mlflow" / "mlflow.db")
+    elif configured:
         candidates.append(Path(configured).expanduser() / "mlflow" / "mlflow.db")
-    else:
-        if workspace is not None:
-            candidates.append(workspace / "mlflow" / "mlflow.db")
-        if dag_id:
-            candidates.append(home / "workspace" / dag_id / "mlflow" / "mlflow.db")
+    if dag_id and not configured:
+        candidates.append(home / "workspace" / dag_id / "mlflow" / "mlflow.db")
     candidates.append(home / "mlflow.db")
     return list(dict.fromkeys(candidates))
 

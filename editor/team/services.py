@@ -257,6 +257,8 @@ class TeamServices(EditorServices):
 class TeamRuns(LocalRuns):
     """Local runs on a team server: starting one needs the editor role in the pipeline's project."""
 
+    per_project_workspace = True  # $DAGSMITH_WORKSPACE/project-<id>: one project never lists another's runs
+
     def start(
         self,
         pipeline_id: int,
