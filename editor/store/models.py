@@ -6,8 +6,8 @@ Tables: ``user``, ``project`` (with the git repository and branch exports go to)
 (where a version was exported to), and the team server's sign-in tables: ``user_login`` (password
 hash, disabled), ``auth_session``, ``api_token`` and ``login_failure``, and ``deployment`` (an Airflow that
 runs the project's DAGs, with a reference to its credential, never the secret), and for four-eyes review:
-``protected_target``, ``review_comment`` and ``notification``. Rows are internal; the store hands
-out the records in ``records``.
+``protected_target``, ``review_comment``, ``notification`` and ``review_opening`` (who opened which
+content of a review). Rows are internal; the store hands out the records in ``records``.
 """
 
 from __future__ import annotations
@@ -328,6 +328,20 @@ class NotificationRow(_Table, table=True):
     message: str = Field(sa_type=Text, nullable=False)
     created_at: dt.datetime = _when()
     read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReviewOpeningRow(_Table, table=True):
+    """A user opened a review showing exactly this content (an approval needs the approver's opening of it)."""
+
+    __tablename__ = "review_opening"
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", nullable=False, index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", nullable=False, ondelete="CASCADE")
+    content_hash: str = Field(
+        sa_type=String(64), nullable=False, description="What the opened review showed: the document and its files"
+    )
+    opened_at: dt.datetime = _when()
 
 
 @event.listens_for(VersionRow, "before_update")

@@ -7,12 +7,40 @@ production export needs an approved version; other exports need the editor role 
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, select
 
 from .base import StoreBase
 from .errors import Conflict, NotFound, PermissionDenied
-from .models import ExportRow, MemberRow, ProjectRow, ReviewRow, ReviewStatus, Role, UserRow, VersionRow, utcnow
+from .models import (
+    ExportRow,
+    MemberRow,
+    ProjectRow,
+    ReviewOpeningRow,
+    ReviewRow,
+    ReviewStatus,
+    Role,
+    UserRow,
+    VersionRow,
+    utcnow,
+)
 from .records import LOCAL_USER, Export, Review, VersionStatus
+
+
+class NotOpened(Conflict):
+    """An approval of content the approver never opened (the review showing exactly that content)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """``user`` opened review ``review_id`` showing the content ``content_hash`` (first at ``opened_at``)."""
+
+    review_id: int
+    user: str
+    content_hash: str
+    opened_at: dt.datetime
 
 
 def _name(session: Session, user_id: int | None) -> str | None:
@@ -63,9 +91,44 @@ class ReviewMixin(StoreBase):
             session.flush()
             return _review_record(session, row)
 
-    def approve_review(self, review_id: int, *, by: str, comment: str = "") -> Review:
-        """Approve: ``by`` must be a maintainer who neither created the version nor requested the review."""
-        return self._decide(review_id, ReviewStatus.APPROVED, by=by, comment=comment)
+    def approve_review(self, review_id: int, *, by: str, comment: str = "", opened: str | None = None) -> Review:
+        """Approve: ``by`` must be a maintainer who neither created the version nor requested the review.
+
+        ``opened``: the hash of the content approved; ``by`` must have opened the review showing exactly it
+        (``record_opening``), else ``NotOpened``.
+        """
+        return self._decide(review_id, ReviewStatus.APPROVED, by=by, comment=comment, opened=opened)
+
+    def record_opening(self, review_id: int, *, by: str, content_hash: str) -> Opening:
+        """Record that ``by`` opened the review showing the content ``content_hash`` (once per user and content)."""
+        with self._write() as session:
+            if session.get(ReviewRow, review_id) is None:
+                raise NotFound(f"review {review_id} does not exist; reload the version's reviews")
+            user = self._user(session, by)
+            row = session.exec(
+                select(ReviewOpeningRow).where(
+                    ReviewOpeningRow.review_id == review_id,
+                    ReviewOpeningRow.user_id == user.id,
+                    ReviewOpeningRow.content_hash == content_hash,
+                )
+            ).first()
+            if row is None:
+                assert user.id is not None
+                row = ReviewOpeningRow(review_id=review_id, user_id=user.id, content_hash=content_hash)
+                session.add(row)
+                session.flush()
+            return Opening(review_id, user.name, row.content_hash, row.opened_at)
+
+    def openings(self, review_id: int) -> list[Opening]:
+        """Who opened the review with which content, first openings first."""
+        with self._read() as session:
+            rows = session.exec(
+                select(ReviewOpeningRow, UserRow.name)
+                .join(UserRow, col(UserRow.id) == col(ReviewOpeningRow.user_id))
+                .where(ReviewOpeningRow.review_id == review_id)
+                .order_by(col(ReviewOpeningRow.id))
+            )
+            return [Opening(review_id, name, row.content_hash, row.opened_at) for row, name in rows]
 
     def reject_review(self, review_id: int, *, by: str, comment: str = "") -> Review:
         """Reject (say why in ``comment``): by a maintainer, or by the requester to withdraw it."""
@@ -161,7 +224,9 @@ class ReviewMixin(StoreBase):
                 )
         return version, user
 
-    def _decide(self, review_id: int, status: ReviewStatus, *, by: str, comment: str) -> Review:
+    def _decide(
+        self, review_id: int, status: ReviewStatus, *, by: str, comment: str, opened: str | None = None
+    ) -> Review:
         with self._write() as session:
             row = session.get(ReviewRow, review_id)
             if row is None:
@@ -182,12 +247,29 @@ class ReviewMixin(StoreBase):
                 raise PermissionDenied(
                     f"four-eyes rule: {user.name!r} {did} version {version.number} and cannot approve it; {ask}"
                 )
+            if opened is not None and not self._has_opened(session, review_id, user, opened):
+                raise NotOpened(
+                    f"{user.name!r} has not opened review {review_id} of version {version.number} with this content: "
+                    "open the review first (its DAG diff, change list and the diff of every notebook and script), "
+                    "then approve what it shows"
+                )
             row.status = status.value
             row.decided_by = user.id
             row.decided_at = utcnow()
             row.comment = comment
             session.flush()
             return _review_record(session, row)
+
+    @staticmethod
+    def _has_opened(session: Session, review_id: int, user: UserRow, content_hash: str) -> bool:
+        found = session.exec(
+            select(ReviewOpeningRow.id).where(
+                ReviewOpeningRow.review_id == review_id,
+                ReviewOpeningRow.user_id == user.id,
+                ReviewOpeningRow.content_hash == content_hash,
+            )
+        ).first()
+        return found is not None
 
     @staticmethod
     def _other_reviewers(session: Session, project: ProjectRow, *, exclude: set[int]) -> list[str]:

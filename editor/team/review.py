@@ -7,7 +7,9 @@
   records which review approved the export and the commit it made.
 - Approving needs the reviewer role (the store's maintainer); the version's author and the review's
   requester cannot approve it; the approver passes the hash of the content they opened, so a change
-  in between is refused instead of approved unseen.
+  in between is refused instead of approved unseen. Opening a review records who opened it showing which
+  content (``review_opening``), and an approval needs the approver's own opening of exactly the content
+  approved: a hash handed over by someone else approves nothing.
 - States: requested (``in_review``), changes requested (the store's ``rejected``), approved. Requests,
   decisions and comments leave notifications for the people concerned.
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from ..errors import UserError
 from ..store import NotFound, PermissionDenied, Project, Review, ReviewStatus, StoreError, Version
 from ..store.protection import LoggedExport, Notification, ProtectedTarget, ReviewComment
+from ..store.reviews import NotOpened
 from .review_content import ReviewContent, review_content, version_hash
 from .services import NoAccessError, RoleError, TeamServices
 
@@ -33,6 +36,10 @@ STATE_LABELS = {
 
 class ApprovalRequired(UserError):  # noqa: N818 (reads as "review.ApprovalRequired")
     """An export to a protected branch or deployment without an approval of exactly this content."""
+
+
+class OpenFirst(UserError):  # noqa: N818 (reads as "review.OpenFirst")
+    """An approval by a reviewer who has not opened the review showing exactly the content approved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,7 @@ class ReviewService:
         content = review_content(
             self._project(pipeline_id), version, self._base(pipeline_id, number), target=self.target
         )
+        self.store.record_opening(review_id, by=self.user, content_hash=content.content_hash)
         return ReviewView(
             review,
             pipeline_id,
@@ -130,7 +138,8 @@ class ReviewService:
         """Approve the content the reviewer opened (``content_hash`` from ``open``); reviewers other than its author.
 
         Refused when the version or its files changed since the review was requested or since the reviewer
-        opened it: the approval would cover content nobody saw.
+        opened it, or when this reviewer never opened the review showing exactly this content (``OpenFirst``):
+        the approval would cover content the approver did not see.
         """
         pipeline_id, number, review = self._review(review_id, "review")
         current = version_hash(self._project(pipeline_id), self.store.get_version(pipeline_id, number))
@@ -141,7 +150,9 @@ class ReviewService:
                 "changed ask the author to request a new review"
             )
         try:
-            decided = self.store.approve_review(review_id, by=self.user, comment=comment)
+            decided = self.store.approve_review(review_id, by=self.user, comment=comment, opened=content_hash)
+        except NotOpened as exc:
+            raise OpenFirst(str(exc)) from None
         except StoreError as exc:
             raise _user_error(exc) from None
         self._tell(review, f"{self.user} approved version {number}", decided)

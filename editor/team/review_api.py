@@ -3,7 +3,8 @@
 Same door and checks as the rest of the v1 API (``api.py``): ``TeamGuard`` admits only a signed-in user or
 an API token, and every route goes through ``ReviewService``, which checks the user's project role first.
 A review or pipeline of a project the user does not belong to answers 404; a role too low answers 403;
-an export to a protected target without an approval of exactly its content answers 409.
+an export to a protected target without an approval of exactly its content answers 409, and so does an
+approval by a reviewer who has not opened the review showing exactly that content (``GET /reviews/{id}``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import UserError
 from ..store import Review
-from .review import STATE_LABELS, ApprovalRequired, ReviewService, ReviewView
+from .review import STATE_LABELS, ApprovalRequired, OpenFirst, ReviewService, ReviewView
 from .review_content import ReviewContent
 from .services import NoAccessError, RoleError, TeamServices
 
@@ -75,7 +76,7 @@ def _status(exc: UserError) -> HTTPException:
         return HTTPException(status_code=404, detail=str(exc))
     if isinstance(exc, RoleError):
         return HTTPException(status_code=403, detail=str(exc))
-    return HTTPException(status_code=409 if isinstance(exc, ApprovalRequired) else 400, detail=str(exc))
+    return HTTPException(status_code=409 if isinstance(exc, ApprovalRequired | OpenFirst) else 400, detail=str(exc))
 
 
 def review_json(review: Review, *, version: int | None = None, opened: bool = False) -> dict[str, Any]:
@@ -83,7 +84,8 @@ def review_json(review: Review, *, version: int | None = None, opened: bool = Fa
 
     An approval names the hash of the content approved, and only ``GET /reviews/{id}``, which sends the DAG
     diff, the change list and every file's diff, tells a reviewer that hash: a listing, a request or a
-    decision does not, so an approval through the API follows an opening of the change.
+    decision does not. The opening is recorded, and the approval needs the approver's own opening of
+    exactly that content.
     """
     shown = {
         "id": review.id,
@@ -194,7 +196,7 @@ def _review_routes(router: APIRouter, reviews: ReviewService) -> None:
 
     @router.post("/reviews/{review_id}/approve")
     def approve(review_id: int, body: ApproveBody) -> dict[str, Any]:
-        """Approve the content opened (reviewers other than the author)."""
+        """Approve the content opened (reviewers other than the author; 409 unless they opened it themselves)."""
         try:
             return review_json(reviews.approve(review_id, content_hash=body.content_hash, comment=body.comment))
         except UserError as exc:

@@ -142,7 +142,7 @@ def prepare(door: Door, world: World, visitor: str = "anonymous") -> dict[str, s
     if door.path.endswith(("/approve", "/request-changes")):  # a review nobody decided yet, for each visitor
         # approve: the editor wrote and asked, so the reviewers may approve (four eyes); request-changes: the
         # owner asked, so only the reviewer roles may (a requester may withdraw their own request)
-        review, values["hash"] = _fresh_review(world, "editor" if door.path.endswith("/approve") else "owner")
+        review, values["hash"] = _fresh_review(world, "editor" if door.path.endswith("/approve") else "owner", visitor)
         values["review"] = str(review)
     elif "{review}" in door.path:
         values["review"] = str(_review(world))
@@ -212,8 +212,11 @@ def _commit_ready(world: World) -> None:
         store.close()
 
 
-def _fresh_review(world: World, requester: str) -> tuple[int, str]:
-    """A review of a new version (by the editor) that ``requester`` asked for: its id and content hash."""
+def _fresh_review(world: World, requester: str, visitor: str) -> tuple[int, str]:
+    """A review of a new version (by the editor) that ``requester`` asked for: its id and content hash.
+
+    The visitor has opened it (an approval needs the approver's own opening of the content, ``review_opening``).
+    """
     _new_version(world)
     store = open_store(world.database, local_user=False)
     try:
@@ -221,7 +224,10 @@ def _fresh_review(world: World, requester: str) -> tuple[int, str]:
         with acting_as(Identity(USERS[requester], False)):
             review = reviews.request(world.pipeline).id
         with acting_as(Identity(USERS["owner"], False)):
-            return review, reviews.open(review).content.content_hash
+            seen = reviews.open(review).content.content_hash
+        if visitor in USERS:
+            store.record_opening(review, by=USERS[visitor], content_hash=seen)
+        return review, seen
     finally:
         store.close()
 

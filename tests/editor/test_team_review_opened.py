@@ -3,8 +3,8 @@
 An approval names the hash of the content it approves (``POST /reviews/{id}/approve``), and the API tells a
 reviewer that hash only with the opened review (``GET /reviews/{id}``: the DAG diff, the change list and
 every notebook's and script's diff). A review as listed, requested or decided carries no hash, so a reviewer
-cannot approve from the list without opening the change. (The store keeps no record of who opened what: an
-author can still hand a reviewer the hash; see /work/notes/issue13_audit.md, gap 4.)
+cannot approve from the list without opening the change. The opening is also recorded, and an approval needs
+the approver's own: ``test_team_review_openings``.
 
 The API server is ``test_team_review_http``'s (a real uvicorn on loopback, API tokens, a real repository).
 """
