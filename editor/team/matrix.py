@@ -46,6 +46,9 @@ class Door:
     """Fixed values of the route's other parts (which artifact)."""
     body: str = ""
     """The JSON a state-changing route is sent."""
+    reached: int = 0
+    """A status besides 2xx that also shows the visitor got past the role check: the route's own check refused
+    the request afterwards (e.g. 400: the walked pipeline cannot run, so the walk starts no real run)."""
 
     def allows(self, visitor: str) -> bool:
         """Whether ``visitor`` (one of ``VISITORS``) may pass."""
@@ -128,6 +131,35 @@ DOORS: tuple[Door, ...] = (
     ),
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/runs", VIEW, "its runs and their states"),
     Door("api", "GET", "/api/v1/pipelines/{pipeline}/runs/{run}", VIEW, "one run: its parameters and tasks' states"),
+    Door(
+        "api",
+        "GET",
+        "/api/v1/pipelines/{pipeline}/runs/{run}/tasks/{task_id}/log",
+        VIEW,
+        "the end of a task's log (a run its history lists, a task its record names)",
+        given=(("task_id", "score"),),
+    ),
+    Door(
+        "api",
+        "POST",
+        "/api/v1/pipelines/{pipeline}/runs",
+        EDIT,
+        "start a run of the working copy (409 while one is going; walked on a pipeline that cannot run: 400)",
+        body="{}",
+        reached=400,
+    ),
+    Door(
+        "api",
+        "POST",
+        "/api/v1/projects/{project}/pipelines",
+        EDIT,
+        "create a pipeline: blank, from a template or a document",
+        body='{"name": "Made by {visitor}"}',
+    ),
+    Door(
+        "api", "PATCH", "/api/v1/pipelines/{pipeline}", EDIT, "rename a pipeline", body='{"name": "Named by {visitor}"}'
+    ),
+    Door("api", "DELETE", "/api/v1/pipelines/{pipeline}", Role.MAINTAINER.value, "delete a pipeline and its versions"),
     Door("api", "GET", "/api/v1/tokens", SIGNED_IN, "the user's own API tokens"),
     Door("api", "DELETE", "/api/v1/tokens/{token}", SIGNED_IN, "revoke one of the user's own API tokens"),
     Door("api", "GET", "/api/v1/notifications", SIGNED_IN, "the user's own notifications"),

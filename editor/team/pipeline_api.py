@@ -1,5 +1,6 @@
 """The REST API's pipeline routes beyond reading (issue 13): drafts written with a revision check,
-validation, versions and their diff, and a pipeline's runs, each as the signed-in user.
+validation, versions and their diff, and a pipeline's runs, each as the signed-in user (starting a run,
+a task's log, and creating, renaming and deleting pipelines: ``pipeline_routes``).
 
 Every route goes through ``TeamServices``' checks first (``open`` to read, ``edit`` to write), so a
 pipeline the user cannot see answers 404 exactly like one that does not exist and a role too low 403.
@@ -22,6 +23,7 @@ from dagsmith.nodes import FORMAT, VERSION, DocumentError, parse, validate
 from ..errors import UserError
 from ..services import DraftConflictError
 from ..store import NotFound, Version
+from .pipeline_routes import register_pipeline_routes, register_run_routes
 from .review_content import dag_diff
 from .services import NoAccessError, RoleError, TeamServices
 
@@ -54,6 +56,8 @@ def build_pipeline_router(services: TeamServices) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["dagsmith"])
     _draft_routes(router, services)
     _version_routes(router, services)
+    register_run_routes(router, services)
+    register_pipeline_routes(router, services)
     return router
 
 
