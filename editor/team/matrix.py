@@ -9,9 +9,12 @@ A row's ``rule`` is ``signed-in`` (any user with a live session or API token), `
 admins only) or the lowest project role that may do it (``access.ACTIONS`` and the store's ranks: viewer <
 editor < maintainer (the issue's *reviewer*) < owner (the project's *admin*)); ``plus`` names who else
 passes (an organisation admin manages every project's members; an artifact shared with a group is for
-that group's members too: ``downloads``). A project the user is not a member of answers exactly like one
-that does not exist. Every socket.io event type the canvas and the forms send has its own row: the edits
-are refused on the server for viewers (and logged), the others need only the page.
+that group's members too: ``downloads``). ``public`` doors are for anyone, signed in or not (signing in and
+out); a ``keyed-link`` door is a Runs-tab download link: a random key the server makes, after the artifact's
+access check, for the signed-in user who pressed download, valid for ten minutes; it needs that user's session
+too, and a forged, expired or someone else's key opens nothing. A project the user is not a member of
+answers exactly like one that does not exist. Every socket.io event type the canvas and the forms send has
+its own row: the edits are refused on the server for viewers (and logged), the others need only the page.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from ..store import Role
 
 SIGNED_IN = "signed-in"
 ORG_ADMIN = "org-admin"
+PUBLIC = "public"
+KEYED_LINK = "keyed-link"
 VISITORS = ("anonymous", "viewer", "editor", "maintainer", "owner", "stranger", "org-admin")
 """Who the table is checked as: no session; a member of the project with each role; a member of another
 project only (also a member of the group ``Other``); an organisation admin who is no member of the project."""
@@ -38,7 +43,8 @@ class Door:
     path: str
     """The route (``{pipeline}``, ``{project}`` stand for the project's ids), or the event's name."""
     rule: str
-    """``signed-in``, ``org-admin``, or the lowest role (a ``Role`` value) in the pipeline's or project's project."""
+    """``public``, ``keyed-link``, ``signed-in``, ``org-admin``, or the lowest role (a ``Role`` value) in the
+    pipeline's or project's project."""
     what: str
     plus: str = ""
     """Who else passes a role rule: ``org-admin`` (organisation admins) or ``group`` (the artifact's group)."""
@@ -49,12 +55,18 @@ class Door:
     reached: int = 0
     """A status besides 2xx that also shows the visitor got past the role check: the route's own check refused
     the request afterwards (e.g. 400: the walked pipeline cannot run, so the walk starts no real run)."""
+    walked_as: str = ""
+    """How the walk tries a door it cannot try as its row says (then nobody passes there): ``forged`` (a made-up
+    key: refused for everyone), ``not-served`` (the walked server has no OIDC, so the route answers as an unknown
+    page would); the test module that walks the door as the row says is named in ``what``."""
 
     def allows(self, visitor: str) -> bool:
-        """Whether ``visitor`` (one of ``VISITORS``) may pass."""
+        """Whether ``visitor`` (one of ``VISITORS``) may pass (a ``keyed-link``: holding a link made for them)."""
+        if self.rule == PUBLIC:
+            return True
         if visitor == "anonymous":
             return False
-        if self.rule == SIGNED_IN:
+        if self.rule in (SIGNED_IN, KEYED_LINK):
             return True
         if self.rule == ORG_ADMIN:
             return visitor == "org-admin"
@@ -67,6 +79,10 @@ class Door:
     @property
     def who(self) -> str:
         """The rule in words."""
+        if self.rule == PUBLIC:
+            return "anyone, signed in or not"
+        if self.rule == KEYED_LINK:
+            return "a signed-in user, with a link made for them"
         if self.rule in (SIGNED_IN, ORG_ADMIN):
             return "any signed-in user" if self.rule == SIGNED_IN else "organisation admins"
         extra = {"org-admin": ", or an organisation admin", "group": ", or a member of its group"}.get(self.plus, "")
@@ -87,6 +103,54 @@ DOORS: tuple[Door, ...] = (
     Door("page", "GET", "/review/{review}", VIEW, "a review: its diffs, comments and decision"),
     Door("page", "GET", "/docs", SIGNED_IN, "the API's OpenAPI page"),
     Door("page", "GET", "/admin", ORG_ADMIN, "the organisation admin page"),
+    Door("page", "GET", "/openapi.json", SIGNED_IN, "the API's OpenAPI description"),
+    Door("page", "GET", "/redoc", SIGNED_IN, "the API's ReDoc page"),
+    Door("page", "GET", "/docs/oauth2-redirect", SIGNED_IN, "the OpenAPI page's OAuth2 helper (unused)"),
+    Door("page", "GET", "/favicon.ico", SIGNED_IN, "the icon (the sign-in page has none)"),
+    Door("page", "GET", "/login", PUBLIC, "the sign-in form (plain HTML, no script)"),
+    Door(
+        "page",
+        "POST",
+        "/login",
+        PUBLIC,
+        "sign in: a new session, 303 to `next`; a wrong password: 401 and the form (walked so), rate-limited",
+        reached=401,
+    ),
+    Door("page", "GET", "/logout", PUBLIC, "405: signing out is a POST, so a link cannot sign anyone out", reached=405),
+    Door("page", "POST", "/logout", PUBLIC, "sign out: the session ends on every replica, 303 to /login"),
+    Door(
+        "page",
+        "GET",
+        "/_nicegui/{version}/static/{file}",
+        SIGNED_IN,
+        "NiceGUI's own scripts and styles (the sign-in page needs none)",
+        given=(("file", "nicegui.js"),),
+    ),
+    Door(
+        "page",
+        "GET",
+        "/_dagsmith/run-artifact/{key}",
+        KEYED_LINK,
+        "a Runs-tab download; a forged or expired key: 404 (walked so), anonymous: sign-in (test_team_admin)",
+        given=(("key", "forged-key"),),
+        walked_as="forged",
+    ),
+    Door(
+        "page",
+        "GET",
+        "/login/oidc",
+        PUBLIC,
+        "with OIDC configured: leave for the provider (test_team_oidc)",
+        walked_as="not-served",
+    ),
+    Door(
+        "page",
+        "GET",
+        "/login/oidc/callback",
+        PUBLIC,
+        "with OIDC configured: back from the provider, signed in or told why (test_team_oidc)",
+        walked_as="not-served",
+    ),
     _event("connect", SIGNED_IN, "a page's live connection"),
     _event("nodeDropped", EDIT, "canvas: add a node from the palette"),
     _event("nodeMoved", EDIT, "canvas: move nodes"),

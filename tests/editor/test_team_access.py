@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
+import nicegui
 import pytest
 from browser import DAGSMITH
+from team_door_walks import door_passes, served_routes, walked_here
 from team_servers import Replica
 from team_walks import RUN_ID, TARGET_USER, USERS, PathPageClient, World, event_passes, http_passes, populate
 from test_store_postgres import postgres_url  # noqa: F401 (the fixture)
@@ -82,13 +84,16 @@ def test_the_access_matrix(served: tuple[Team, str, dict[str, str]], world: Worl
     outcome: dict[str, bool] = {}
     for visitor in VISITORS:
         cookie = cookies.get(visitor)
-        if door.kind == "socket.io" and door.path == "connect":
+        if walked_here(door):  # signing in and out, NiceGUI's files, keyed links, OIDC (team_door_walks)
+            outcome[visitor] = door_passes(door, team, world, visitor, cookie)
+        elif door.kind == "socket.io" and door.path == "connect":
             outcome[visitor] = _connect_passes(team, cookie)
         elif door.kind == "socket.io":
             outcome[visitor] = _event_passes(door, team, world, visitor, cookie)
         else:
             outcome[visitor] = http_passes(door, team, world, visitor, cookie)
-    assert outcome == {visitor: door.allows(visitor) for visitor in VISITORS}
+    # a door walked as ``walked_as`` says (a forged key, OIDC not served here) lets nobody through
+    assert outcome == {visitor: door.allows(visitor) and not door.walked_as for visitor in VISITORS}
 
 
 def test_every_page_event_type_has_a_row() -> None:
@@ -132,6 +137,48 @@ def test_every_api_route_has_a_row_or_is_named_as_not_walked(served: tuple[Team,
     assert not routes - in_table - NOT_WALKED, sorted(routes - in_table - NOT_WALKED)
     assert routes >= NOT_WALKED, sorted(NOT_WALKED - routes)  # a route gone: take it off the list
     assert not NOT_WALKED & in_table, sorted(NOT_WALKED & in_table)  # a row added: take it off the list
+
+
+NOT_IN_TABLE: dict[str, str] = {
+    "MOUNT /_nicegui_ws": "socket.io: its connection and every event type have rows (kind socket.io)",
+    **{
+        f"GET /_nicegui/{{version}}/{part}": "NiceGUI's own files under content keys, behind sign-in as its static row"
+        for part in ("components/{key}", "dynamic_resources/{name}", "esm/{key}/{path}", "libraries/{key}")
+    },
+    "GET /_nicegui/{version}/resources/{key}/{path}": "NiceGUI's own files, behind sign-in as its static row",
+}
+"""Routes the app serves without a row of their own, and why; each is checked here to refuse anonymous (401)."""
+
+
+def _served_name(route: str) -> str:
+    """``METHOD PATH`` as the table spells it: NiceGUI's version and the ids as the rows name them."""
+    method, _, path = route.partition(" ")
+    path = path.replace(nicegui.__version__, "{version}")
+    names = {"pipeline_id": "pipeline", "project_id": "project", "run_id": "run", "token_id": "token"}
+    names |= {"review_id": "review"}
+    path = re.sub(r"\{([a-z_]+)(:path)?\}", lambda m: "{" + names.get(m[1], m[1]) + "}", path)
+    return f"{method} {path}"
+
+
+def test_every_route_the_server_serves_has_a_row_or_a_reason(
+    served: tuple[Team, str, dict[str, str]], world: World, tmp_path: Path
+) -> None:
+    """The routes of a real ``dagsmith serve`` (pages, NiceGUI's own, API): each has a row in ``DOORS`` or is in
+    ``NOT_IN_TABLE`` with its reason (HEAD answers as its GET; the admin routes' ``{project}`` is ``{spare}``)."""
+    team, _, _ = served
+    rows = {f"{door.method} {door.path.replace('{spare}', '{project}')}" for door in DOORS}
+    rows |= {f"MOUNT {door.path.rsplit('/', 1)[0]}" for door in DOORS if door.path.endswith("/static/{file}")}
+    routes = {_served_name(route) for route in served_routes(world.database, tmp_path)}
+    routes = {route for route in routes if not (route.startswith("HEAD ") and "GET" + route[4:] in routes)}
+    assert not routes - rows - NOT_IN_TABLE.keys(), sorted(routes - rows - NOT_IN_TABLE.keys())
+    assert not NOT_IN_TABLE.keys() - routes, sorted(NOT_IN_TABLE.keys() - routes)  # gone: take it off the list
+    assert not NOT_IN_TABLE.keys() & rows, sorted(NOT_IN_TABLE.keys() & rows)  # a row added: take it off the list
+    for route in NOT_IN_TABLE:
+        method, _, path = route.partition(" ")
+        if method == "GET":
+            concrete = re.sub(r"\{[a-z_]+\}", "x", path.replace("{version}", nicegui.__version__))
+            status, _, body = team.request("GET", concrete)
+            assert status == 401 and "Sign in first" in body, (route, status)
 
 
 def test_no_state_changing_api_route_accepts_another_sites_request(served: tuple[Team, str, dict[str, str]]) -> None:
