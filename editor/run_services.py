@@ -25,6 +25,7 @@ from dagsmith.codegen import ExportError
 from dagsmith.nodes import DocumentError, Pipeline, RuntimeParam, Severity, load, validate
 
 from .errors import UserError
+from .integrations.locations import RunsHome
 from .runs import LocalRunError, RunHandle, Workspace, list_runs, start_local_run
 from .runs.engine import StateCallback
 from .runs.mlflow_links import start_ui, stop_ui, ui_address
@@ -193,6 +194,19 @@ class LocalRuns:
         if configured and not self.per_project_workspace:
             return Workspace.at(parent)
         return Workspace.at(parent / f"project-{int(project_id)}")
+
+    def runs_home(self, project_id: int) -> RunsHome:
+        """Where the project's runs live, for the MLflow lookup (Browse MLflow, the model-health page).
+
+        On a team server (``per_project_workspace``) only the project's own workspace counts: the local
+        editor's shared fallbacks hold other projects' runs there. No workspace (its folder cannot be made):
+        ``workspace`` is ``None`` and the environment or the pipeline's setting decides.
+        """
+        try:
+            workspace: Path | None = self.workspace(project_id).root
+        except Exception:  # e.g. the folder cannot be created: no local database then, never another's
+            workspace = None
+        return RunsHome(workspace, own_only=self.per_project_workspace)
 
     def project_of(self, pipeline_id: int) -> int:
         """The project a pipeline belongs to (UserError when the pipeline was deleted)."""

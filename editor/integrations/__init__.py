@@ -29,7 +29,7 @@ from .feast_reader import (
     FeatureViewInfo,
     feast_catalog,
 )
-from .locations import feast_location, local_mlflow_databases, mlflow_location, resolve_local
+from .locations import RunsHome, feast_location, local_mlflow_databases, mlflow_location, resolve_local
 from .mlflow_reader import (
     CONNECT_TIMEOUT_S,
     MAX_ITEMS,
@@ -60,6 +60,7 @@ __all__ = [
     "MlflowCatalog",
     "ModelHealth",
     "RegisteredModelInfo",
+    "RunsHome",
     "WatchedModel",
     "feast_catalog",
     "feast_location",

@@ -49,13 +49,14 @@ class HealthReport:
     read_at: float = 0.0
 
 
-def health_location(pipeline: Pipeline, workspace: Path | None = None) -> Configured:
+def health_location(pipeline: Pipeline, workspace: Path | None = None, *, own_only: bool = False) -> Configured:
     """The tracking URI the pipeline's runs use: the environment, the run workspace's database, else its setting.
 
+    ``own_only`` (a team server, ``RunsHome.own_only``): no local database but the project's own workspace's.
     ``ComponentUnavailable`` when none is configured (the message says how to configure one).
     """
     try:
-        return mlflow_location(pipeline.dag_id, workspace=workspace)
+        return mlflow_location(pipeline.dag_id, workspace=workspace, own_only=own_only)
     except ComponentUnavailable:
         configured = pipeline.settings.mlflow.tracking_uri
         if configured:

@@ -2,13 +2,15 @@
 
 ``feast_location``: the node's ``feast_repo`` when it is a local folder, else ``$DAGSMITH_FEAST_REPO``;
 ``mlflow_location``: ``$DAGSMITH_MLFLOW_TRACKING_URI``, ``$MLFLOW_TRACKING_URI``, else a local MLflow
-database that already exists.
+database that already exists. ``RunsHome`` says where a project's runs live: on a team server only the
+project's own run workspace is looked in, never a folder that other projects share.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .common import (
@@ -20,6 +22,17 @@ from .common import (
     ComponentUnavailable,
     Configured,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RunsHome:
+    """Where a project's runs live, for the MLflow lookup (``LocalRuns.runs_home`` gives it)."""
+
+    workspace: Path | None
+    """The project's run workspace (``LocalRuns.workspace``); ``None`` when it has none."""
+    own_only: bool = False
+    """A team server: only ``workspace`` is looked in. The shared fallbacks (``$DAGSMITH_WORKSPACE`` itself,
+    ``<DAGSMITH_HOME>/workspace/<dag_id>``, ``<DAGSMITH_HOME>/mlflow.db``) hold other projects' runs there."""
 
 
 def resolve_local(path: str, roots: Sequence[Path]) -> Path | None:
@@ -54,7 +67,11 @@ def feast_location(
 
 
 def local_mlflow_databases(
-    dag_id: str | None = None, environ: Mapping[str, str] | None = None, *, workspace: Path | None = None
+    dag_id: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    workspace: Path | None = None,
+    own_only: bool = False,
 ) -> list[Path]:
     """Where a local MLflow database may be: the local-run workspace, then ``$DAGSMITH_HOME``.
 
@@ -62,9 +79,13 @@ def local_mlflow_databases(
     project, which already follows ``$DAGSMITH_WORKSPACE``; on a team server that is the project's own
     folder beneath it, never the shared parent), else ``$DAGSMITH_WORKSPACE`` as editor/runs/workspace.py
     reads it; then, without that variable, the command line's ``<DAGSMITH_HOME>/workspace/<dag_id>``. The
-    database is at ``mlflow/mlflow.db`` in each.
+    database is at ``mlflow/mlflow.db`` in each. With ``own_only`` (a team server) only ``workspace``'s
+    database, and none without a workspace: every other folder is shared by the server's projects.
     """
     from ..store.engine import dagsmith_home
+
+    if own_only:
+        return [] if workspace is None else [workspace / "mlflow" / "mlflow.db"]
 
     env = os.environ if environ is None else environ
     home = Path(env["DAGSMITH_HOME"]).expanduser() if env.get("DAGSMITH_HOME") else dagsmith_home()
@@ -81,22 +102,33 @@ def local_mlflow_databases(
 
 
 def mlflow_location(
-    dag_id: str | None = None, environ: Mapping[str, str] | None = None, *, workspace: Path | None = None
+    dag_id: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    workspace: Path | None = None,
+    own_only: bool = False,
 ) -> Configured:
     """The tracking URI to browse: ``$DAGSMITH_MLFLOW_TRACKING_URI``, ``$MLFLOW_TRACKING_URI``, or a local database.
 
-    ``workspace``: the editor's run workspace of the pipeline's project, where its local runs track.
-    The local database is used only if it exists; otherwise ``ComponentUnavailable`` says how to configure one.
+    ``workspace``: the editor's run workspace of the pipeline's project, where its local runs track;
+    ``own_only``: look in no other folder (a team server, see ``RunsHome``). The local database is used
+    only if it exists; otherwise ``ComponentUnavailable`` says how to configure one.
     """
     env = os.environ if environ is None else environ
     for name in (ENV_MLFLOW, ENV_MLFLOW_STANDARD):
         value = env.get(name, "").strip()
         if value:
             return Configured(value, name)
-    candidates = local_mlflow_databases(dag_id, env, workspace=workspace)
+    candidates = local_mlflow_databases(dag_id, env, workspace=workspace, own_only=own_only)
     for database in candidates:
         if database.is_file():
             return Configured(f"sqlite:///{database}", "local MLflow database")
+    if own_only:  # the server's folders are not shown: they are no business of a project's members
+        raise ComponentUnavailable(
+            f"MLflow is not configured for this project: {MLFLOW_HOW}, or set the pipeline's MLflow tracking "
+            "URI (Pipeline settings). On a team server a local MLflow database is used only from the "
+            "project's own run workspace, once its runs have created one"
+        )
     raise ComponentUnavailable(
         f"MLflow is not configured: {MLFLOW_HOW} (a local MLflow database is used when one exists, "
         f"looked for {' and '.join(str(c) for c in candidates)})"

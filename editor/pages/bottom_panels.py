@@ -8,13 +8,13 @@ not with every page: most page opens never look at it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from nicegui import ui
 
 from dagsmith.nodes import Issue
 
 from ..canvas import PipelineCanvas
+from ..integrations import RunsHome
 from ..runs import RunHandle
 from ..services import EditorServices
 from ..session import EditorSession
@@ -83,7 +83,7 @@ class BottomPanels:
             self.panels.set_value(self.runs_tab)
         self.runs.show_live(handle)
 
-    def run_workspace(self) -> Path:
-        """The folder the Run button's runs use (their MLflow database is there)."""
+    def run_workspace(self) -> RunsHome:
+        """Where the Run button's runs live (their MLflow database; a team server's project: that folder only)."""
         runs = self.services.runs
-        return runs.workspace(runs.project_of(self.pipeline_id)).root
+        return runs.runs_home(runs.project_of(self.pipeline_id))

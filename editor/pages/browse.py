@@ -23,8 +23,10 @@ from ..integrations import (
     Configured,
     FeastCatalog,
     MlflowCatalog,
+    RunsHome,
     feast_catalog,
     feast_location,
+    health_location,
     mlflow_catalog,
     mlflow_location,
 )
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
 FEAST_NODES = ("feature_retrieval", "feature_materialize")
 Roots = Callable[[], list[Path]]
 """Gives the folders a relative ``feast_repo`` is resolved against."""
-RunWorkspace = Callable[[], Path]
-"""Gives the folder of the project's local runs (the Run button's workspace), where their MLflow lives."""
+RunWorkspace = Callable[[], RunsHome | Path]
+"""Gives where the project's local runs live (``LocalRuns.runs_home``: the Run button's workspace, where
+their MLflow is, and on a team server no shared fallback); a bare folder is a local editor's workspace."""
 
 
 class BrowseHost(Protocol):
@@ -172,8 +175,11 @@ class Browser:
             raise ComponentUnavailable("the node was deleted; select another node")
         if self.component == "Feast":
             return feast_location(node.params.get("feast_repo"), project_roots(self.inspector))
-        workspace = self.run_workspace() if self.run_workspace is not None else None
-        return mlflow_location(self.session.pipeline.dag_id, workspace=workspace)
+        found = self.run_workspace() if self.run_workspace is not None else None
+        home = found if isinstance(found, RunsHome) else RunsHome(found)
+        if home.own_only:  # a team server: the project's own workspace, else the pipeline's own setting
+            return health_location(self.session.pipeline, home.workspace, own_only=True)
+        return mlflow_location(self.session.pipeline.dag_id, workspace=home.workspace)
 
     # -- picking -------------------------------------------------------------------------------------------
     def value(self, field: str) -> Any:

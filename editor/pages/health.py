@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-from pathlib import Path
 from typing import Any
 
 from nicegui import run, ui
@@ -165,12 +164,8 @@ class HealthView:
                 self.model_card(model)
 
     def _locate(self) -> Configured:
-        workspace: Path | None = None
-        try:
-            workspace = self.services.runs.workspace(self.project_id).root
-        except Exception:  # no run workspace (e.g. no folder): the environment or the setting decides
-            workspace = None
-        return health_location(self.pipeline, workspace)
+        home = self.services.runs.runs_home(self.project_id)  # a team server: the project's own runs only
+        return health_location(self.pipeline, home.workspace, own_only=home.own_only)
 
     def model_card(self, model: ModelHealth) -> None:
         """A model's card: each monitor's status and chart, who held the alias when, the version table."""
