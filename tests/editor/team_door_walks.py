@@ -13,6 +13,7 @@ files, the Runs tab's keyed download links and the OIDC routes (``team.matrix``'
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from urllib.parse import urlencode
 
 import nicegui
 from browser import free_port, server_env
-from team_walks import USERS, World
+from team_servers import PageClient, Replica
+from team_walks import RUN_ID, USERS, World
 from test_team_server import COOKIE, SECRET, Team
 
 from dagsmith.editor.store import open_store
@@ -80,6 +82,39 @@ def _signs_out(team: Team, world: World, visitor: str) -> bool:
     if own is not None:
         assert team.api("/api/v1/me", cookie=own)[0] == 401, visitor  # the session ended
     return status == 303 and answer["location"] == "/login"
+
+
+def download_link(team: Team, pipeline: int, cookie: str, port: str) -> str:
+    """The link the Runs tab makes when this user opens the walk's run and presses download on ``score``'s ``port``
+    (the pipeline page's own socket, as the browser drives it)."""
+    with PageClient(Replica(team.port, team.log), cookie, pipeline) as page:
+        panels = next(i for i, e in page.elements.items() if e.get("tag") == "q-tab-panels")  # the Runs tab: built
+        page.send("update:modelValue", "runs", element=int(panels))  # when first shown
+        page.until(lambda message: RUN_ID in message)
+        labels = [int(i) for i, e in page.elements.items() if e.get("text") == RUN_ID]
+        assert labels, [e.get("text") for e in page.elements.values() if e.get("tag") == "q-item-label"]
+        label = labels[0]
+        item = next(i for i, e in page.elements.items() if e.get("tag") == "q-item" and label in _below(page, i))
+        page.send("click", element=int(item))
+        mark = f"artifact-score-{port}-download"
+        page.until(lambda message: mark in message)
+        button = next(i for i, e in page.elements.items() if e.get("props", {}).get("data-dagsmith") == mark)
+        page.send("click", element=int(button))
+        sent = page.until(lambda message: "/_dagsmith/run-artifact/" in message)[-1]
+    found = re.search(r"/_dagsmith/run-artifact/[A-Za-z0-9_-]+", sent)
+    assert found, sent[:300]
+    return found[0]
+
+
+def _below(page: PageClient, element: str) -> set[int]:
+    """The ids of the element's descendants."""
+    found: set[int] = set()
+    todo = [element]
+    while todo:
+        for child in page.elements.get(str(todo.pop()), {}).get("children", []):
+            found.add(int(child))
+            todo.append(str(child))
+    return found
 
 
 _LIST_ROUTES = """

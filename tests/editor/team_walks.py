@@ -29,7 +29,7 @@ from team_servers import PageClient, Replica, page_elements
 from test_team_server import PASSWORD, Team
 from websockets.sync.client import connect
 
-from dagsmith.editor.runs.records import write_json
+from dagsmith.editor.runs.records import log_name, write_json
 from dagsmith.editor.store import Role, open_store
 from dagsmith.editor.team.accounts import Accounts, Identity
 from dagsmith.editor.team.identity import acting_as
@@ -113,15 +113,17 @@ def store_run(home: Path, project_id: int, dag_id: str) -> None:
             "written_at": "2026-01-05T05:01:02+00:00",
         }
         uri.with_name(port + ".manifest.json").write_text(json.dumps(manifest))
+    folder = home / "workspace" / f"project-{project_id}" / "runs" / dag_id / RUN_ID
+    log = str(folder / "logs" / log_name("score", -1))  # as a run records it; not written (empty)
     record = {
         "id": RUN_ID,
         "dag_id": dag_id,
         "airflow_run_id": AIRFLOW_RUN,
         "state": "success",
         "artifact_store": {"root": str(root), "endpoint_url": None, "region": None},
-        "tasks": [{"task_id": "score", "map_index": -1, "state": "success"}],  # its log: not written (empty)
+        "tasks": [{"task_id": "score", "map_index": -1, "state": "success", "log": log}],
     }
-    write_json(home / "workspace" / f"project-{project_id}" / "runs" / dag_id / RUN_ID / "run.json", record)
+    write_json(folder / "run.json", record)
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------------

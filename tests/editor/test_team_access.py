@@ -19,9 +19,18 @@ from urllib.parse import urlencode
 import nicegui
 import pytest
 from browser import DAGSMITH
-from team_door_walks import door_passes, served_routes, walked_here
+from team_door_walks import door_passes, download_link, served_routes, walked_here
 from team_servers import Replica
-from team_walks import RUN_ID, TARGET_USER, USERS, PathPageClient, World, event_passes, http_passes, populate
+from team_walks import (
+    RUN_ID,
+    TARGET_USER,
+    USERS,
+    PathPageClient,
+    World,
+    event_passes,
+    http_passes,
+    populate,
+)
 from test_store_postgres import postgres_url  # noqa: F401 (the fixture)
 from test_team_server import SECRET, Team, canvas_listener, serving, session_cookie
 from websockets.exceptions import InvalidStatus
@@ -300,6 +309,26 @@ def test_run_artifacts_through_the_api_by_role_access_level_and_group(
     assert team.api(f"{run}/score/grouped", cookie=cookies["stranger"]) == (200, "grouped bytes")
     other_run = team.api(f"/api/v1/pipelines/{world.pipeline}/runs/..%2F..%2Fetc/artifacts", cookie=cookies["owner"])
     assert other_run[0] == 404 and "root:" not in other_run[1]
+
+
+def test_a_runs_tab_download_link_opens_only_for_the_user_it_was_made_for(
+    served: tuple[Team, str, dict[str, str]], world: World
+) -> None:
+    """The ``keyed-link`` row as the product means it: the viewer presses download in the Runs tab of the real
+    server; the link serves the file to her session only (another member, even the owner, gets 404; anonymous
+    is sent to sign in), and the key with one character changed opens nothing."""
+    team, _, cookies = served
+    link = download_link(team, world.pipeline, cookies["viewer"], "private")
+    status, headers, body = team.page(link, cookies["viewer"])
+    assert (status, body) == (200, "private bytes") and "attachment" in headers["content-disposition"]
+    status, _, body = team.page(link, cookies["owner"])
+    assert status == 404 and "private bytes" not in body  # her link, in another member's hands
+    status, headers, _ = team.page(link, None)
+    assert status == 303 and headers["location"].startswith("/login?")
+    tampered = link[:-1] + ("A" if link[-1] != "A" else "B")
+    status, _, body = team.page(tampered, cookies["viewer"])
+    assert status == 404 and "expired" in body
+    assert team.page(link, cookies["viewer"])[0] == 200  # the link keeps working for her (until it expires)
 
 
 # ---- security: expired sessions, path traversal -------------------------------------------------------
