@@ -90,7 +90,8 @@ def download_link(team: Team, pipeline: int, cookie: str, port: str) -> str:
     with PageClient(Replica(team.port, team.log), cookie, pipeline) as page:
         panels = next(i for i, e in page.elements.items() if e.get("tag") == "q-tab-panels")  # the Runs tab: built
         page.send("update:modelValue", "runs", element=int(panels))  # when first shown
-        page.until(lambda message: RUN_ID in message)
+        if not any(e.get("text") == RUN_ID for e in page.elements.values()):  # (unless the page drew it already)
+            page.until(lambda message: RUN_ID in message)
         labels = [int(i) for i, e in page.elements.items() if e.get("text") == RUN_ID]
         assert labels, [e.get("text") for e in page.elements.values() if e.get("tag") == "q-item-label"]
         label = labels[0]
