@@ -90,11 +90,12 @@ class Pace:
         """When user ``number`` starts, seconds after the first: evenly spread over the ramp."""
         return self.ramp * number / users
 
-    def thinker(self, number: int) -> Callable[[], None]:
-        """User ``number``'s pause before an action (a random generator per user: the same pauses every run)."""
+    def thinker(self, number: int) -> Callable[[], float]:
+        """User ``number``'s pause before an action, seconds (a random generator per user: the same pauses every
+        run). The page stays live through it (``PageClient.idle``: messages taken in, pings answered)."""
         low, high = self.think
         chance = random.Random(number)
-        return lambda: time.sleep(chance.uniform(low, high)) if high > 0 else None
+        return lambda: chance.uniform(low, high) if high > 0 else 0.0
 
 
 @dataclass
@@ -122,10 +123,12 @@ def timed(
     send: Callable[[], object],
     done: Callable[[str], bool],
     *,
-    think: Callable[[], None] = lambda: None,
+    think: Callable[[], float] = lambda: 0.0,
 ) -> bool:
     """Pause (``think``, not measured), send (a callable) and wait for ``done``; record the latency, or the error."""
-    think()
+    pause = think()
+    if pause > 0:
+        page.idle(pause)
     start = time.perf_counter()
     try:
         send()
@@ -209,7 +212,7 @@ def user(
             page.close()
 
 
-def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str, think: Callable[[], None]) -> None:
+def one_round(page: PageClient, tally: Tally, *, x: float, y: float, label: str, think: Callable[[], float]) -> None:
     """Open the page, add a node at (x, y), label it, connect it, save a version and export (``think`` before each)."""
     if not timed(tally, page, "open", lambda: open_page(page), lambda m: "loadGraph" in m, think=think):
         return

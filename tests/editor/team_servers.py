@@ -251,6 +251,25 @@ class PageClient:
                 return got
         raise AssertionError(f"no awaited answer within {seconds} s; got {got[-3:]}")
 
+    def idle(self, seconds: float) -> None:
+        """Let ``seconds`` pass as an open page does while its user reads: the server's messages are taken in and
+        its pings answered (NiceGUI pings every 4 s and closes a socket whose pong is 2 s late, so a client that
+        merely slept through a pause would be dropped, as no browser is)."""
+        deadline = time.monotonic() + seconds
+        if self.ws is None:
+            time.sleep(max(seconds, 0.0))
+            return
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = str(self.ws.recv(timeout=left))
+            except TimeoutError:
+                return
+            if message == "2":
+                self.ws.send("3")
+                continue
+            self.received.append(message)
+            self._follow(message)
+
     def element(self, **props: Any) -> int:
         """The id of the first element whose props include ``props`` (e.g. ``label="Export"``)."""
         for element_id, element in self.elements.items():
