@@ -76,10 +76,18 @@ class Replica:
     log: Path
 
     def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        *,
+        source: str | None = None,
     ) -> tuple[int, dict[str, str], str]:
-        """One HTTP request (no redirects followed, no cookies kept): status, headers, body."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        """One HTTP request (no redirects followed, no cookies kept): status, headers, body. ``source``: the
+        loopback address to send from (the peer the server sees), e.g. a trusted proxy's."""
+        address = (source, 0) if source else None
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60, source_address=address)
         try:
             connection.putrequest(method, path, skip_host=True)
             for name, value in {"Host": f"127.0.0.1:{self.port}", **(headers or {})}.items():

@@ -9,7 +9,6 @@ and the address in the log, and NiceGUI's X-Forwarded-Prefix.
 
 from __future__ import annotations
 
-import http.client
 import random
 import uuid
 from collections.abc import Iterator
@@ -60,18 +59,7 @@ def send(
     server: Replica, method: str, path: str, *, source: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, dict[str, str], str]:
     """One HTTP request from the address ``source`` (the peer the server sees): status, headers, body."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60, source_address=(source, 0))
-    try:
-        connection.putrequest(method, path, skip_host=True)
-        for name, value in {"Host": f"127.0.0.1:{server.port}", **headers}.items():
-            connection.putheader(name, value)
-        if body is not None:
-            connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
-    finally:
-        connection.close()
+    return server.request(method, path, headers, body, source=source)
 
 
 def sign_in_form(server: Replica, name: str, password: str, *, source: str, headers: dict[str, str]) -> int:
