@@ -9,48 +9,15 @@ The API is the one ``dagsmith serve`` mounts, served by uvicorn on loopback behi
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-import uvicorn
-from browser import free_port
-from fastapi import FastAPI
 from test_team_review import NOTEBOOK, git, notebook
-from test_team_review_http import PASSWORD, Server
+from test_team_review_http import PASSWORD, Server, serve
 
-from dagsmith.editor.store import Role, Store, open_store
+from dagsmith.editor.store import Role, open_store
 from dagsmith.editor.team.accounts import Accounts
-from dagsmith.editor.team.api import register_api
-from dagsmith.editor.team.guard import TeamGuard
-from dagsmith.editor.team.services import TeamServices
-from dagsmith.editor.team.settings import TeamSettings
 from dagsmith.nodes import load_example
-
-
-@contextmanager
-def serve(store: Store, accounts: Accounts, url: str) -> Iterator[int]:
-    """The v1 API as ``dagsmith serve`` mounts it (with the review routes and the export gate), behind the
-    sign-in guard, served by uvicorn in a thread on a free loopback port (yielded)."""
-    app = FastAPI()
-    register_api(app, TeamServices(store), accounts)
-    port = free_port()
-    settings = TeamSettings(database_url=url, secret_key="k" * 48, port=port, trial=True)
-    app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        running.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

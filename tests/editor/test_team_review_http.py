@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from browser import free_port
 from fastapi import FastAPI
 from test_team_review import NOTEBOOK, git, notebook
 
-from dagsmith.editor.store import Role, open_store
+from dagsmith.editor.store import Role, Store, open_store
 from dagsmith.editor.team.accounts import Accounts
 from dagsmith.editor.team.api import register_api
 from dagsmith.editor.team.guard import TeamGuard
@@ -31,6 +32,29 @@ from dagsmith.editor.team.settings import TeamSettings
 from dagsmith.nodes import load_example
 
 PASSWORD = "correct horse battery"
+
+
+@contextmanager
+def serve(store: Store, accounts: Accounts, url: str) -> Iterator[int]:
+    """The v1 API as ``dagsmith serve`` mounts it (with the review routes and the export gate), behind the
+    sign-in guard, served by uvicorn in a thread on a free loopback port (yielded)."""
+    app = FastAPI()
+    register_api(app, TeamServices(store), accounts)
+    port = free_port()
+    settings = TeamSettings(database_url=url, secret_key="k" * 48, port=port, trial=True)
+    app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not running.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        running.should_exit = True
+        thread.join(timeout=30)
 
 
 @dataclass
@@ -81,21 +105,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store.create_project("Other", by="eve")
     pipeline = store.create_pipeline(project.id, load_example("user_targeting"), by="alice")
     store.create_version(pipeline.id, by="alice")
-    app = FastAPI()
-    register_api(app, TeamServices(store), accounts)
-    port = free_port()
-    settings = TeamSettings(database_url=url, secret_key="k" * 48, port=port, trial=True)
-    app.add_middleware(TeamGuard, accounts=accounts, settings=settings)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.05)
-    yield Server(port, tokens, project.id, pipeline.id, repo)
-    running.should_exit = True
-    thread.join(timeout=30)
+    with serve(store, accounts, url) as port:
+        yield Server(port, tokens, project.id, pipeline.id, repo)
     store.close()
 
 
